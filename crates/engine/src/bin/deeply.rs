@@ -1,0 +1,135 @@
+//! `deeply`: train any lab from a share link, natively, with the same engine as the browser.
+
+use clap::{Parser, Subcommand};
+use engine::lab::{self, parse_link, Snapshot};
+use serde_json::json;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(name = "deeply", version, about = "Deeply's labs on the command line: train from a share link, natively.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train the lab a share link describes and print its progress.
+    ///
+    /// For the same link the numbers match the browser's bit for bit (the engine uses the same
+    /// loops and the same libm maths on both targets).
+    Train {
+        /// A share link: a full URL, `?query`, `#fragment` or a bare query such as `lab=fit&lr=0.01`.
+        #[arg(long)]
+        link: String,
+        /// Number of optimiser steps.
+        #[arg(long, conflicts_with = "epochs", required_unless_present = "epochs")]
+        steps: Option<u64>,
+        /// Number of epochs (passes over the training set).
+        #[arg(long)]
+        epochs: Option<u64>,
+        /// Report every K steps.
+        #[arg(long, default_value_t = 100)]
+        every: u64,
+        /// One JSON object per line (`step`, `epoch`, `loss`, `train_loss`, `test_loss`, …),
+        /// then a final line with `"final": true`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a share link: print the normalised link and any notices about its keys.
+    Link {
+        /// The link to check.
+        link: String,
+    },
+}
+
+fn metrics_json(s: &Snapshot) -> serde_json::Map<String, serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    for metric in &s.metrics {
+        m.insert(metric.name.clone(), json!(metric.value));
+    }
+    m
+}
+
+fn main() {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Link { link } => {
+            let parsed = parse_link(&link);
+            for n in &parsed.notices {
+                eprintln!("notice [{}]: {}", n.key, n.message);
+            }
+            println!("{}", parsed.config.to_query());
+        }
+        Command::Train { link, steps, epochs, every, json } => {
+            let parsed = parse_link(&link);
+            for n in &parsed.notices {
+                eprintln!("notice [{}]: {}", n.key, n.message);
+            }
+            let mut session = lab::build(&parsed.config);
+            let every = every.max(1);
+            let start = Instant::now();
+            let report = |session: &mut Box<dyn lab::LabSession>, done: bool| {
+                let steps_done = session.steps().max(1);
+                session.set_timing(start.elapsed().as_secs_f64() * 1e3 / steps_done as f64);
+                let s = session.snapshot();
+                if json {
+                    let mut obj = serde_json::Map::new();
+                    if done {
+                        obj.insert("final".into(), json!(true));
+                    }
+                    obj.insert("step".into(), json!(s.step));
+                    obj.insert("epoch".into(), json!(s.epoch));
+                    obj.insert("loss".into(), json!(s.loss));
+                    obj.insert("train_loss".into(), json!(s.train_loss));
+                    obj.insert("test_loss".into(), json!(s.test_loss));
+                    obj.extend(metrics_json(&s));
+                    if done {
+                        obj.insert("ms_per_step".into(), json!(s.ms_per_step));
+                        obj.insert("link".into(), json!(session.config().to_query()));
+                    }
+                    println!("{}", serde_json::Value::Object(obj));
+                } else {
+                    let extra: String = s.metrics.iter().map(|m| format!("  {} {:.4}", m.name, m.value)).collect();
+                    println!(
+                        "{}step {:>7}  epoch {:>4}  loss {:<12}  train {:<12}  test {:<12}{extra}",
+                        if done { "final " } else { "" },
+                        s.step,
+                        s.epoch,
+                        s.loss,
+                        s.train_loss,
+                        s.test_loss
+                    );
+                }
+            };
+            match (steps, epochs) {
+                (Some(n), _) => {
+                    while session.steps() < n {
+                        let k = every.min(n - session.steps());
+                        session.step(k);
+                        if session.steps() % every == 0 && session.steps() < n {
+                            report(&mut session, false);
+                        }
+                    }
+                }
+                (None, Some(e)) => {
+                    // Step until the epoch counter reaches `e`, reporting every K steps.
+                    let mut last_epoch = 0;
+                    while last_epoch < e {
+                        session.step(1);
+                        if session.steps() % every == 0 {
+                            report(&mut session, false);
+                        }
+                        last_epoch = epoch_of(&mut session);
+                    }
+                }
+                (None, None) => unreachable!("clap requires --steps or --epochs"),
+            }
+            report(&mut session, true);
+        }
+    }
+}
+
+fn epoch_of(session: &mut Box<dyn lab::LabSession>) -> u64 {
+    session.epochs()
+}

@@ -1,0 +1,83 @@
+//! Datasets: inputs as an `(n, features)` (or `(n, c, h, w)`) tensor and their targets.
+
+pub mod fit;
+
+use crate::tensor::{self, Tensor};
+
+/// Targets for a dataset's rows.
+#[derive(Clone, Debug)]
+pub enum Targets {
+    /// Regression or binary targets, `(n, outputs)`.
+    Values(Tensor),
+    /// One class index per row.
+    Classes(Vec<usize>),
+}
+
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    pub x: Tensor,
+    pub y: Targets,
+}
+
+impl Dataset {
+    pub fn len(&self) -> usize {
+        self.x.shape()[0]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Copies the rows `indices` into `x` (and `y`/`classes`), reusing their allocations.
+    pub fn gather(&self, indices: &[usize], x: &mut Tensor, y: &mut Tensor, classes: &mut Vec<usize>) {
+        let mut shape = self.x.shape().to_vec();
+        let row = self.x.len() / shape[0].max(1);
+        shape[0] = indices.len();
+        tensor::resize(x, &shape);
+        let (src, dst) = (tensor::slice(&self.x), tensor::slice_mut(x));
+        for (r, &i) in indices.iter().enumerate() {
+            dst[r * row..(r + 1) * row].copy_from_slice(&src[i * row..(i + 1) * row]);
+        }
+        match &self.y {
+            Targets::Values(t) => {
+                let k = t.shape()[1];
+                tensor::resize(y, &[indices.len(), k]);
+                let (src, dst) = (tensor::slice(t), tensor::slice_mut(y));
+                for (r, &i) in indices.iter().enumerate() {
+                    dst[r * k..(r + 1) * k].copy_from_slice(&src[i * k..(i + 1) * k]);
+                }
+            }
+            Targets::Classes(c) => {
+                classes.clear();
+                classes.extend(indices.iter().map(|&i| c[i]));
+            }
+        }
+    }
+}
+
+/// Per-feature standardisation `z = (v − mean) / std`, fitted on training data only.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scaler {
+    pub mean: f32,
+    pub std: f32,
+}
+
+impl Scaler {
+    pub const IDENTITY: Scaler = Scaler { mean: 0.0, std: 1.0 };
+
+    pub fn fit(values: &[f32]) -> Scaler {
+        let n = values.len().max(1) as f64;
+        let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let var = values.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+        let std = var.sqrt();
+        Scaler { mean: mean as f32, std: if std > 1e-12 { std as f32 } else { 1.0 } }
+    }
+
+    pub fn apply(&self, v: f32) -> f32 {
+        (v - self.mean) / self.std
+    }
+
+    pub fn invert(&self, z: f32) -> f32 {
+        z * self.std + self.mean
+    }
+}

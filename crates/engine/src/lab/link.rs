@@ -1,0 +1,192 @@
+//! Share links: URL query ⇄ lab config, with serde doing all the encoding.
+//!
+//! A link is `…?lab=fit&lr=0.01&hidden=16,16&seed=7` (a fragment `#…` is read too). Each key is
+//! validated on its own: an unknown key is ignored with a notice; a bad value (wrong type, out of
+//! range, NaN, absurd size) gets a notice naming the key, and that key keeps its default.
+//! Parsing never panics, whatever the input (a fuzz test holds it to that).
+
+use super::fit::FitConfig;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// A problem with one key of a link or a control.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Notice {
+    pub key: String,
+    pub message: String,
+}
+
+/// A lab's parameters: a flat serde struct whose field names are the link keys.
+pub trait LabParams: Serialize + DeserializeOwned + Default + Clone + PartialEq {
+    /// The value of the `lab` key.
+    const LAB: &'static str;
+    /// Range checks: the first offending key and why.
+    fn check(&self) -> Result<(), Notice>;
+}
+
+/// Every lab's config, tagged by the `lab` key.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LabConfig {
+    Fit(FitConfig),
+}
+
+impl Default for LabConfig {
+    fn default() -> Self {
+        LabConfig::Fit(FitConfig::default())
+    }
+}
+
+impl LabConfig {
+    pub fn lab(&self) -> &'static str {
+        match self {
+            LabConfig::Fit(_) => FitConfig::LAB,
+        }
+    }
+
+    /// The share-link query (without `?`): `lab` first, then every value.
+    pub fn to_query(&self) -> String {
+        let body = match self {
+            LabConfig::Fit(c) => serde_urlencoded::to_string(c),
+        }
+        .expect("lab configs are flat structs of plain values");
+        format!("lab={}&{}", self.lab(), body)
+    }
+
+    pub fn seed(&self) -> u64 {
+        match self {
+            LabConfig::Fit(c) => c.seed,
+        }
+    }
+
+    /// The same config with one key changed, validated.
+    pub fn with_value(&self, key: &str, value: &str) -> Result<LabConfig, Notice> {
+        Ok(match self {
+            LabConfig::Fit(c) => LabConfig::Fit(with_value(c, key, value)?),
+        })
+    }
+
+    /// Every key of this lab with its current value, in link order.
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        match self {
+            LabConfig::Fit(c) => to_pairs(c),
+        }
+    }
+}
+
+pub struct ParsedLink {
+    pub config: LabConfig,
+    pub notices: Vec<Notice>,
+}
+
+/// The `key=value` pairs of a URL or a bare query; both the query and the fragment are read
+/// (the fragment last, so it wins).
+pub fn query_pairs(input: &str) -> Vec<(String, String)> {
+    let input = input.trim();
+    let (before_hash, fragment) = match input.split_once('#') {
+        Some((a, b)) => (a, b),
+        None => (input, ""),
+    };
+    let query = match before_hash.split_once('?') {
+        Some((_, q)) => q,
+        None if before_hash.contains("://") => "",
+        None => before_hash,
+    };
+    let mut pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+    pairs.extend(serde_urlencoded::from_str::<Vec<(String, String)>>(fragment).unwrap_or_default());
+    pairs.retain(|(k, _)| !k.is_empty());
+    pairs
+}
+
+/// Parses a share link (a full URL, `?query`, `#fragment` or a bare query).
+pub fn parse_link(input: &str) -> ParsedLink {
+    let pairs = query_pairs(input);
+    let mut notices = Vec::new();
+    let lab = pairs.iter().rev().find(|(k, _)| k == "lab").map(|(_, v)| v.as_str());
+    let rest: Vec<(String, String)> = pairs.iter().filter(|(k, _)| k != "lab").cloned().collect();
+    let config = match lab {
+        None | Some("fit") => {
+            let (c, n) = parse_pairs::<FitConfig>(&rest);
+            notices.extend(n);
+            LabConfig::Fit(c)
+        }
+        Some(other) => {
+            notices.push(Notice {
+                key: "lab".into(),
+                message: format!("unknown lab \"{}\"; opening \"fit\" (the labs: fit)", clip(other)),
+            });
+            let (c, n) = parse_pairs::<FitConfig>(&rest);
+            notices.extend(n);
+            LabConfig::Fit(c)
+        }
+    };
+    ParsedLink { config, notices }
+}
+
+/// Applies each pair on top of the defaults, one key at a time.
+pub fn parse_pairs<C: LabParams>(pairs: &[(String, String)]) -> (C, Vec<Notice>) {
+    let mut config = C::default();
+    let mut notices = Vec::new();
+    for (key, value) in pairs {
+        match with_value(&config, key, value) {
+            Ok(c) => config = c,
+            Err(n) => notices.push(n),
+        }
+    }
+    (config, notices)
+}
+
+/// Flat `(key, value)` pairs of a config, via serde.
+pub fn to_pairs<C: Serialize>(config: &C) -> Vec<(String, String)> {
+    let q = serde_urlencoded::to_string(config).expect("flat config");
+    serde_urlencoded::from_str(&q).expect("round trip of our own encoding")
+}
+
+/// `config` with `key` set to `value`, if the key exists and the value is valid.
+pub fn with_value<C: LabParams>(config: &C, key: &str, value: &str) -> Result<C, Notice> {
+    let mut pairs = to_pairs(config);
+    let Some(slot) = pairs.iter_mut().find(|(k, _)| k == key) else {
+        return Err(Notice { key: clip(key), message: format!("unknown key \"{}\" ignored", clip(key)) });
+    };
+    slot.1 = value.to_string();
+    let query = serde_urlencoded::to_string(&pairs).expect("string pairs encode");
+    let kept = to_pairs(config).into_iter().find(|(k, _)| k == key).map(|(_, v)| v).unwrap_or_default();
+    let is_default = to_pairs(&C::default()).into_iter().any(|(k, v)| k == key && v == kept);
+    let which = if is_default { "the default" } else { "the previous value" };
+    let bad = |why: String| Notice {
+        key: key.to_string(),
+        message: format!("{key}=\"{}\" is not valid: {why}; keeping {which} {key}={kept}", clip(value)),
+    };
+    let candidate: C = serde_urlencoded::from_str(&query).map_err(|e| bad(e.to_string()))?;
+    candidate.check().map_err(|n| bad(n.message))?;
+    Ok(candidate)
+}
+
+/// Keeps user text in messages short.
+fn clip(s: &str) -> String {
+    if s.chars().count() > 40 {
+        format!("{}…", s.chars().take(40).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+/// `a,b,c` lists of sizes in links (serde `with` module).
+pub mod comma_list {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[usize], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(","))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<usize>, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.len() > 200 {
+            return Err(serde::de::Error::custom("list too long"));
+        }
+        s.split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| p.parse::<usize>().map_err(|_| serde::de::Error::custom(format!("\"{p}\" is not a whole number"))))
+            .collect()
+    }
+}

@@ -1,0 +1,46 @@
+//! Labs: one serde config struct per lab (the URL, the controls, presets and the CLI all read it),
+//! and a [`LabSession`] that trains it step by step and reports plain-data snapshots.
+
+pub mod fit;
+pub mod link;
+pub mod snapshot;
+pub mod trainer;
+
+pub use link::{parse_link, LabConfig, Notice, ParsedLink};
+pub use snapshot::Snapshot;
+
+/// What a change of one config value needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// Took effect for the next step (learning rate, momentum, L2, batch size, clipping…).
+    Live,
+    /// Changes the model or data: the session was rebuilt from the new config and its seed.
+    Reset,
+}
+
+/// A running lab: the worker and the CLI drive every lab through this.
+pub trait LabSession: Send {
+    /// The current config (including values changed mid-run).
+    fn config(&self) -> LabConfig;
+    /// Runs `n` optimiser steps; returns the last mini-batch loss.
+    fn step(&mut self, n: u64) -> f32;
+    /// The number of optimiser steps taken so far.
+    fn steps(&self) -> u64;
+    /// Completed passes over the training set.
+    fn epochs(&self) -> u64;
+    /// The configured step to pause at (0: never).
+    fn stop_at(&self) -> u64;
+    /// Sets one config value by its link key, validated like a link value.
+    fn set(&mut self, key: &str, value: &str) -> Result<Applied, String>;
+    /// Records the measured wall time per step (the engine has no clock on the web).
+    fn set_timing(&mut self, ms_per_step: f64);
+    /// A plain-data summary of the current state (evaluates the train and test sets).
+    fn snapshot(&mut self) -> Snapshot;
+}
+
+/// Builds the session a config describes.
+pub fn build(config: &LabConfig) -> Box<dyn LabSession> {
+    match config {
+        LabConfig::Fit(c) => Box::new(fit::FitSession::new(c.clone())),
+    }
+}

@@ -1,0 +1,69 @@
+//! Snapshots: compact plain data sent from the worker to the UI (and printed by the CLI).
+//! Histogram bins and summary numbers, never raw tensors.
+
+use crate::stats::TensorStats;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub lab: String,
+    pub step: u64,
+    pub epoch: u64,
+    /// Loss of the last mini-batch.
+    pub loss: f32,
+    /// Loss over the whole training set (evaluation mode).
+    pub train_loss: f32,
+    /// Loss over the test set (evaluation mode).
+    pub test_loss: f32,
+    /// Extra metrics by name (e.g. `test_accuracy`).
+    pub metrics: Vec<Metric>,
+    /// Global gradient norm of the last step, before clipping.
+    pub grad_norm: f32,
+    /// Measured wall time per step (set by the driver).
+    pub ms_per_step: f64,
+    /// True when the loss or a parameter is NaN or infinite.
+    pub diverged: bool,
+    pub layers: Vec<LayerSnapshot>,
+    pub view: View,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metric {
+    pub name: String,
+    pub value: f32,
+}
+
+/// One layer with parameters (e.g. dense) together with the activation that follows it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LayerSnapshot {
+    pub name: String,
+    pub params: Vec<ParamSnapshot>,
+    /// The layer's output (after its activation) over the training set.
+    pub activations: TensorStats,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ParamSnapshot {
+    pub name: String,
+    pub value: TensorStats,
+    pub grad: TensorStats,
+    /// `‖Δw‖ / ‖w‖` of the last step (about 1e-3 is healthy).
+    pub update_ratio: f32,
+}
+
+/// Lab-specific data to draw.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub enum View {
+    #[default]
+    None,
+    Fit(FitView),
+}
+
+/// The fit lab's chart data, in the target's own units.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FitView {
+    pub xs: Vec<f32>,
+    pub target: Vec<f32>,
+    pub prediction: Vec<f32>,
+    pub train_points: Vec<(f32, f32)>,
+}

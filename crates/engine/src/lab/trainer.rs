@@ -1,0 +1,143 @@
+//! The training loop shared by every lab: mini-batches from a reshuffled order, forward, loss,
+//! backward, clipping and the optimiser step — with reusable buffers, so a step allocates nothing
+//! once the batch size is settled.
+
+use super::snapshot::{LayerSnapshot, ParamSnapshot};
+use crate::data::{Dataset, Targets};
+use crate::layer::Layer;
+use crate::loss::{Loss, Target};
+use crate::optim::{self, Hyper, Optimizer, OptimizerKind};
+use crate::rng::Rng;
+use crate::sequential::Sequential;
+use crate::stats::TensorStats;
+use crate::tensor::{self, Mode, Tensor};
+
+pub struct Trainer {
+    pub model: Sequential,
+    pub optimizer: Box<dyn Optimizer>,
+    pub optimizer_kind: OptimizerKind,
+    pub hyper: Hyper,
+    pub loss: Loss,
+    pub batch_size: usize,
+    pub step: u64,
+    pub epoch: u64,
+    pub last_loss: f32,
+    pub grad_norm: f32,
+    /// `‖Δw‖/‖w‖` per parameter tensor, from the last step.
+    pub ratios: Vec<f32>,
+    shuffle: Rng,
+    order: Vec<usize>,
+    cursor: usize,
+    batch_x: Tensor,
+    batch_y: Tensor,
+    batch_classes: Vec<usize>,
+    dout: Tensor,
+}
+
+impl Trainer {
+    pub fn new(model: Sequential, kind: OptimizerKind, hyper: Hyper, loss: Loss, batch_size: usize, n: usize, shuffle: Rng) -> Self {
+        let mut t = Trainer {
+            model,
+            optimizer: kind.build(),
+            optimizer_kind: kind,
+            hyper,
+            loss,
+            batch_size,
+            step: 0,
+            epoch: 0,
+            last_loss: f32::NAN,
+            grad_norm: 0.0,
+            ratios: Vec::new(),
+            shuffle,
+            order: (0..n).collect(),
+            cursor: 0,
+            batch_x: tensor::zeros(&[0]),
+            batch_y: tensor::zeros(&[0]),
+            batch_classes: Vec::new(),
+            dout: tensor::zeros(&[0]),
+        };
+        t.shuffle.shuffle(&mut t.order);
+        t
+    }
+
+    /// Swaps the optimiser (its state starts fresh) without touching the weights.
+    pub fn set_optimizer(&mut self, kind: OptimizerKind) {
+        if kind != self.optimizer_kind {
+            self.optimizer = kind.build();
+            self.optimizer_kind = kind;
+        }
+    }
+
+    /// One optimiser step on the next mini-batch; returns its loss. The last batch of an epoch
+    /// may be smaller; then the order is reshuffled.
+    pub fn train_step(&mut self, data: &Dataset) -> f32 {
+        let n = self.order.len();
+        let bs = self.batch_size.clamp(1, n);
+        let end = (self.cursor + bs).min(n);
+        data.gather(&self.order[self.cursor..end], &mut self.batch_x, &mut self.batch_y, &mut self.batch_classes);
+        self.cursor = end;
+        if self.cursor == n {
+            self.cursor = 0;
+            self.epoch += 1;
+            self.shuffle.shuffle(&mut self.order);
+        }
+        self.model.zero_grad();
+        let out = self.model.forward(&self.batch_x, Mode::Train);
+        let target = match data.y {
+            Targets::Values(_) => Target::Values(&self.batch_y),
+            Targets::Classes(_) => Target::Classes(&self.batch_classes),
+        };
+        let loss = self.loss.value_and_grad(out, target, &mut self.dout);
+        self.model.backward(&self.dout);
+        self.grad_norm = optim::apply(&mut self.model, self.optimizer.as_mut(), &self.hyper, &mut self.ratios);
+        self.step += 1;
+        self.last_loss = loss;
+        loss
+    }
+
+    /// Loss over a whole dataset in evaluation mode (leaves each layer's output on that data).
+    pub fn evaluate(&mut self, data: &Dataset) -> f32 {
+        let out = self.model.forward(&data.x, Mode::Eval);
+        let target = match &data.y {
+            Targets::Values(t) => Target::Values(t),
+            Targets::Classes(c) => Target::Classes(c),
+        };
+        self.loss.value(out, target)
+    }
+
+    /// Per-layer statistics: a layer with parameters, merged with the parameter-free layers
+    /// (activations) that follow it. Call after `evaluate` so activations cover a whole dataset.
+    pub fn layer_snapshots(&mut self) -> Vec<LayerSnapshot> {
+        let mut groups: Vec<LayerSnapshot> = Vec::new();
+        let mut index = 0usize;
+        let ratios = &self.ratios;
+        for layer in self.model.layers.iter_mut() {
+            let mut params = Vec::new();
+            layer.visit_params(&mut |name, _, w, g| {
+                params.push(ParamSnapshot {
+                    name: name.to_string(),
+                    value: TensorStats::of(tensor::slice(w)),
+                    grad: TensorStats::of(tensor::slice(g)),
+                    update_ratio: ratios.get(index).copied().unwrap_or(0.0),
+                });
+                index += 1;
+            });
+            let activations = TensorStats::of(tensor::slice(layer.output()));
+            if !params.is_empty() || groups.is_empty() {
+                groups.push(LayerSnapshot { name: layer.name(), params, activations });
+            } else {
+                let g = groups.last_mut().expect("non-empty");
+                g.name = format!("{} + {}", g.name, layer.name());
+                g.activations = activations;
+            }
+        }
+        groups
+    }
+
+    /// True when a parameter holds NaN or ±∞.
+    pub fn params_non_finite(&mut self) -> bool {
+        let mut bad = false;
+        self.model.visit_params(&mut |_, _, w, _| bad |= tensor::slice(w).iter().any(|v| !v.is_finite()));
+        bad
+    }
+}

@@ -1,0 +1,32 @@
+//! The contract every op implements.
+
+use crate::tensor::{Mode, Tensor};
+
+/// What kind of parameter a tensor is: weight decay (L2) applies to weights, not to biases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamKind {
+    Weight,
+    Bias,
+}
+
+/// A layer: `forward` caches what `backward` needs; `backward(dy)` returns `dx` and **adds** into
+/// every parameter's gradient (a vector–Jacobian product). Outputs live in buffers owned by the
+/// layer and are reused between steps, so a training step allocates nothing once shapes settle.
+pub trait Layer: Send {
+    /// A short human name, e.g. `dense 1→16` or `tanh`.
+    fn name(&self) -> String;
+    /// Computes and returns the output for input `x`.
+    fn forward(&mut self, x: &Tensor, mode: Mode) -> &Tensor;
+    /// Given `dy = ∂L/∂y` for the last forward, returns `dx = ∂L/∂x` and accumulates parameter grads.
+    fn backward(&mut self, dy: &Tensor) -> &Tensor;
+    /// The output of the last forward.
+    fn output(&self) -> &Tensor;
+    /// `dx` from the last backward.
+    fn input_grad(&self) -> &Tensor;
+    /// Visits `(name, kind, value, grad)` for each parameter, always in the same order.
+    fn visit_params(&mut self, _f: &mut dyn FnMut(&'static str, ParamKind, &mut Tensor, &mut Tensor)) {}
+    /// Sets every parameter gradient to zero.
+    fn zero_grad(&mut self) {
+        self.visit_params(&mut |_, _, _, g| g.fill(0.0));
+    }
+}

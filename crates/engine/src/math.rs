@@ -1,0 +1,103 @@
+//! Scalar maths used by the ops. Every transcendental function comes from the `libm` crate so
+//! that native and wasm builds compute identical bits (the platform libm differs by an ulp here
+//! and there, which would make a shared link replay differently in the CLI and the browser).
+//! Rust never fuses `a * b + c` into an FMA on its own, so plain arithmetic is portable too.
+
+#[inline]
+pub fn exp(x: f32) -> f32 {
+    libm::expf(x)
+}
+
+#[inline]
+pub fn ln(x: f32) -> f32 {
+    libm::logf(x)
+}
+
+#[inline]
+pub fn tanh(x: f32) -> f32 {
+    libm::tanhf(x)
+}
+
+/// Numerically safe logistic function: never evaluates `exp` of a large positive number.
+#[inline]
+pub fn sigmoid(x: f32) -> f32 {
+    if x >= 0.0 {
+        1.0 / (1.0 + exp(-x))
+    } else {
+        let e = exp(x);
+        e / (1.0 + e)
+    }
+}
+
+/// `ln(1 + e^x)` without overflow.
+#[inline]
+pub fn softplus(x: f32) -> f32 {
+    relu(x) + libm::log1pf(exp(-x.abs()))
+}
+
+/// `max(x, 0)` written as a branch: `f32::max` lowers to a libm call in wasm (NaN semantics).
+#[inline]
+pub fn relu(x: f32) -> f32 {
+    if x > 0.0 {
+        x
+    } else {
+        0.0
+    }
+}
+
+#[inline]
+pub fn sin(x: f64) -> f64 {
+    libm::sin(x)
+}
+
+#[inline]
+pub fn cos(x: f64) -> f64 {
+    libm::cos(x)
+}
+
+#[inline]
+pub fn ln64(x: f64) -> f64 {
+    libm::log(x)
+}
+
+#[inline]
+pub fn powf(x: f32, y: f32) -> f32 {
+    libm::powf(x, y)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hand_values() {
+        assert_eq!(relu(-2.0), 0.0);
+        assert_eq!(relu(3.0), 3.0);
+        assert!((sigmoid(0.0) - 0.5).abs() < 1e-7);
+        assert!((sigmoid(-100.0)).abs() < 1e-30 + 1e-40);
+        assert!((sigmoid(100.0) - 1.0).abs() < 1e-7);
+        assert!((softplus(0.0) - 2f32.ln()).abs() < 1e-7);
+        assert!((softplus(100.0) - 100.0).abs() < 1e-5);
+        assert!((tanh(0.5) - 0.462_117_16).abs() < 1e-7);
+    }
+
+    /// Golden bits of `tanh`, `exp` and `ln` (computed once, natively). The web crate's wasm
+    /// tests check the same table, so a maths change that would break CLI/browser agreement
+    /// fails on both sides.
+    #[test]
+    fn golden_bits() {
+        for &(x, t, e, l) in GOLDEN {
+            assert_eq!(tanh(x).to_bits(), t, "tanh({x})");
+            assert_eq!(exp(x).to_bits(), e, "exp({x})");
+            assert_eq!(ln(x.abs()).to_bits(), l, "ln({x})");
+        }
+    }
+}
+
+/// `(x, tanh x, exp x, ln |x|)` as f32 bits.
+pub const GOLDEN: &[(f32, u32, u32, u32)] = &[
+    (0.5, 0x3eec9a9e, 0x3fd3094c, 0xbf317218),
+    (-1.25, 0xbf59291e, 0x3e92b0c2, 0x3e647fbe),
+    (3.0, 0x3f7ebbe9, 0x41a0af2e, 0x3f8c9f54),
+    (0.1, 0x3dcc1ebc, 0x3f8d763e, 0xc0135d8e),
+];

@@ -1,0 +1,174 @@
+//! Dense (fully connected) layer.
+//!
+//! ```text
+//! y = x·W + b          x: (n, in)   W: (in, out)   b: (out)   y: (n, out)
+//! dx = dy·Wᵀ           dW += xᵀ·dy   db += Σₙ dy
+//! ```
+//! Written as plain loops rather than a GEMM call: for the small layers of the function-fitting
+//! labs the call overhead of a GEMM dominates, and loops with a fixed summation order give the
+//! same bits natively and in wasm (the inner `j` loops vectorise without reordering any sum).
+
+use crate::init::Init;
+use crate::layer::{Layer, ParamKind};
+use crate::rng::Rng;
+use crate::tensor::{self, Mode, Tensor};
+
+pub struct Dense {
+    pub inputs: usize,
+    pub outputs: usize,
+    pub w: Tensor,
+    pub b: Tensor,
+    pub dw: Tensor,
+    pub db: Tensor,
+    x: Tensor,
+    y: Tensor,
+    dx: Tensor,
+}
+
+impl Dense {
+    /// A layer with weights drawn by `init` and zero biases.
+    pub fn new(inputs: usize, outputs: usize, init: Init, sigma: f32, rng: &mut Rng) -> Self {
+        let mut w = tensor::zeros(&[inputs, outputs]);
+        init.fill(tensor::slice_mut(&mut w), inputs, outputs, sigma, rng);
+        Dense {
+            inputs,
+            outputs,
+            w,
+            b: tensor::zeros(&[outputs]),
+            dw: tensor::zeros(&[inputs, outputs]),
+            db: tensor::zeros(&[outputs]),
+            x: tensor::zeros(&[0, inputs]),
+            y: tensor::zeros(&[0, outputs]),
+            dx: tensor::zeros(&[0, inputs]),
+        }
+    }
+}
+
+impl Layer for Dense {
+    fn name(&self) -> String {
+        format!("dense {}→{}", self.inputs, self.outputs)
+    }
+
+    fn forward(&mut self, x: &Tensor, _mode: Mode) -> &Tensor {
+        let (n, k_in, k_out) = (x.shape()[0], self.inputs, self.outputs);
+        assert_eq!(x.shape()[1], k_in, "dense input width");
+        tensor::copy_into(&mut self.x, x);
+        tensor::resize(&mut self.y, &[n, k_out]);
+        let (xs, w, b) = (tensor::slice(x), tensor::slice(&self.w), tensor::slice(&self.b));
+        let y = tensor::slice_mut(&mut self.y);
+        for i in 0..n {
+            let row = &mut y[i * k_out..(i + 1) * k_out];
+            row.copy_from_slice(b);
+            for k in 0..k_in {
+                let a = xs[i * k_in + k];
+                let wk = &w[k * k_out..(k + 1) * k_out];
+                for j in 0..k_out {
+                    row[j] += a * wk[j];
+                }
+            }
+        }
+        &self.y
+    }
+
+    fn backward(&mut self, dy: &Tensor) -> &Tensor {
+        let (n, k_in, k_out) = (dy.shape()[0], self.inputs, self.outputs);
+        tensor::resize(&mut self.dx, &[n, k_in]);
+        let (dys, xs, w) = (tensor::slice(dy), tensor::slice(&self.x), tensor::slice(&self.w));
+        let dx = tensor::slice_mut(&mut self.dx);
+        // dx = dy·Wᵀ: dx[i,k] = Σⱼ dy[i,j]·W[k,j]
+        for i in 0..n {
+            let dyi = &dys[i * k_out..(i + 1) * k_out];
+            for k in 0..k_in {
+                let wk = &w[k * k_out..(k + 1) * k_out];
+                let mut s = 0.0;
+                for j in 0..k_out {
+                    s += dyi[j] * wk[j];
+                }
+                dx[i * k_in + k] = s;
+            }
+        }
+        // dW += xᵀ·dy, db += Σₙ dy
+        let dw = tensor::slice_mut(&mut self.dw);
+        for i in 0..n {
+            let dyi = &dys[i * k_out..(i + 1) * k_out];
+            for k in 0..k_in {
+                let a = xs[i * k_in + k];
+                let dwk = &mut dw[k * k_out..(k + 1) * k_out];
+                for j in 0..k_out {
+                    dwk[j] += a * dyi[j];
+                }
+            }
+        }
+        let db = tensor::slice_mut(&mut self.db);
+        for i in 0..n {
+            for j in 0..k_out {
+                db[j] += dys[i * k_out + j];
+            }
+        }
+        &self.dx
+    }
+
+    fn output(&self) -> &Tensor {
+        &self.y
+    }
+
+    fn input_grad(&self) -> &Tensor {
+        &self.dx
+    }
+
+    fn visit_params(&mut self, f: &mut dyn FnMut(&'static str, ParamKind, &mut Tensor, &mut Tensor)) {
+        f("W", ParamKind::Weight, &mut self.w, &mut self.dw);
+        f("b", ParamKind::Bias, &mut self.b, &mut self.db);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gradcheck;
+
+    fn layer() -> Dense {
+        let mut d = Dense::new(2, 3, Init::Zeros, 0.0, &mut Rng::new(0));
+        d.w = tensor::from_vec(&[2, 3], vec![1.0, 2.0, 3.0, -1.0, 0.5, 0.0]);
+        d.b = tensor::from_vec(&[3], vec![0.1, 0.2, 0.3]);
+        d
+    }
+
+    #[test]
+    fn hand_values() {
+        let mut d = layer();
+        let x = tensor::from_vec(&[2, 2], vec![1.0, 2.0, -1.0, 0.0]);
+        // row 0: [1·1 + 2·(−1), 1·2 + 2·0.5, 1·3 + 0] + b = [−0.9, 3.2, 3.3]
+        // row 1: [−1, −2, −3] + b = [−0.9, −1.8, −2.7]
+        let y = d.forward(&x, Mode::Train).clone();
+        assert_eq!(tensor::slice(&y), &[-0.9, 3.2, 3.3, -0.9, -1.8, -2.7]);
+        let dy = tensor::from_vec(&[2, 3], vec![1.0, 0.0, 1.0, 0.0, 1.0, 0.0]);
+        let dx = d.backward(&dy).clone();
+        // dx = dy·Wᵀ: row 0: [1+3, −1+0] = [4, −1]; row 1: [2, 0.5]
+        assert_eq!(tensor::slice(&dx), &[4.0, -1.0, 2.0, 0.5]);
+        // dW = xᵀ·dy: [[1, −1, 1], [2, 0, 2]]
+        assert_eq!(tensor::slice(&d.dw), &[1.0, -1.0, 1.0, 2.0, 0.0, 2.0]);
+        assert_eq!(tensor::slice(&d.db), &[1.0, 1.0, 1.0]);
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let mut d = Dense::new(4, 3, Init::Xavier, 0.0, &mut Rng::new(5));
+        d.b = gradcheck::random_input(&[3], 6, 0.0);
+        let x = gradcheck::random_input(&[5, 4], 7, 0.0);
+        gradcheck::check_layer(&mut d, &x, 1e-2, 1e-3).unwrap();
+    }
+
+    #[test]
+    fn backward_accumulates_into_grads() {
+        let mut d = layer();
+        let x = tensor::from_vec(&[1, 2], vec![1.0, 1.0]);
+        let dy = tensor::from_vec(&[1, 3], vec![1.0, 1.0, 1.0]);
+        d.forward(&x, Mode::Train);
+        d.backward(&dy);
+        d.backward(&dy);
+        assert_eq!(tensor::slice(&d.db), &[2.0, 2.0, 2.0]);
+        d.zero_grad();
+        assert!(tensor::slice(&d.dw).iter().all(|&v| v == 0.0));
+    }
+}

@@ -1,0 +1,7 @@
+//! The ops, each in its own file with forward, backward, the math and its tests.
+
+pub mod activation;
+pub mod dense;
+
+pub use activation::{Activation, ActivationKind};
+pub use dense::Dense;

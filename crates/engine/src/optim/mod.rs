@@ -1,0 +1,201 @@
+//! Optimizers, L2 weight decay and gradient clipping.
+//!
+//! One struct per optimizer, each keeping its own per-parameter state, indexed by the order in
+//! which the model visits its parameters. Hyper-parameters live in [`Hyper`] and are read at
+//! every step, so they can change between two steps without a reset.
+
+mod adagrad;
+mod adam;
+mod sgd;
+
+pub use adagrad::Adagrad;
+pub use adam::Adam;
+pub use sgd::Sgd;
+
+use crate::layer::{Layer, ParamKind};
+use crate::tensor::{self, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// Hyper-parameters that may change mid-run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Hyper {
+    pub lr: f32,
+    pub momentum: f32,
+    /// L2 weight decay λ: `g ← g + λ·w` for weights (not biases).
+    pub l2: f32,
+    /// Clip the global gradient norm to this value; 0 turns clipping off.
+    pub clip: f32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    Sgd,
+    Momentum,
+    Nesterov,
+    Adagrad,
+    Adam,
+}
+
+impl OptimizerKind {
+    pub const ALL: [OptimizerKind; 5] =
+        [OptimizerKind::Sgd, OptimizerKind::Momentum, OptimizerKind::Nesterov, OptimizerKind::Adagrad, OptimizerKind::Adam];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            OptimizerKind::Sgd => "SGD",
+            OptimizerKind::Momentum => "SGD + momentum",
+            OptimizerKind::Nesterov => "SGD + Nesterov",
+            OptimizerKind::Adagrad => "Adagrad",
+            OptimizerKind::Adam => "Adam",
+        }
+    }
+
+    pub fn uses_momentum(self) -> bool {
+        matches!(self, OptimizerKind::Momentum | OptimizerKind::Nesterov)
+    }
+
+    pub fn build(self) -> Box<dyn Optimizer> {
+        match self {
+            OptimizerKind::Sgd => Box::new(Sgd::plain()),
+            OptimizerKind::Momentum => Box::new(Sgd::momentum(false)),
+            OptimizerKind::Nesterov => Box::new(Sgd::momentum(true)),
+            OptimizerKind::Adagrad => Box::new(Adagrad::default()),
+            OptimizerKind::Adam => Box::new(Adam::default()),
+        }
+    }
+}
+
+pub trait Optimizer: Send {
+    /// Called once per step, before the parameter updates (Adam counts steps here).
+    fn begin_step(&mut self) {}
+    /// Updates parameter number `index` in place from its gradient; returns `‖Δw‖²`.
+    fn update(&mut self, index: usize, w: &mut [f32], g: &[f32], h: &Hyper) -> f32;
+}
+
+/// Grows a per-parameter state vector on first use (state is created lazily so optimizers need
+/// not know the model up front).
+pub(crate) fn state<'a>(states: &'a mut Vec<Vec<f32>>, index: usize, len: usize) -> &'a mut [f32] {
+    while states.len() <= index {
+        states.push(Vec::new());
+    }
+    if states[index].len() != len {
+        states[index] = vec![0.0; len];
+    }
+    &mut states[index]
+}
+
+/// The global L2 norm of all gradients: `sqrt(Σ g²)`.
+pub fn grad_norm(model: &mut dyn Layer) -> f32 {
+    let mut s = 0.0f64;
+    model.visit_params(&mut |_, _, _, g| {
+        s += tensor::slice(g).iter().map(|&v| v as f64 * v as f64).sum::<f64>();
+    });
+    s.sqrt() as f32
+}
+
+/// One optimiser step over every parameter of `model`: L2 decay, clipping by global norm, then
+/// the update. Writes `‖Δw‖ / ‖w‖` (the update:data ratio) per parameter into `ratios` and
+/// returns the gradient norm before clipping.
+pub fn apply(model: &mut dyn Layer, opt: &mut dyn Optimizer, h: &Hyper, ratios: &mut Vec<f32>) -> f32 {
+    if h.l2 > 0.0 {
+        model.visit_params(&mut |_, kind, w, g| {
+            if kind == ParamKind::Weight {
+                let ws = tensor::slice(w);
+                tensor::slice_mut(g).iter_mut().zip(ws).for_each(|(g, &w)| *g += h.l2 * w);
+            }
+        });
+    }
+    let norm = grad_norm(model);
+    if h.clip > 0.0 && norm > h.clip {
+        let scale = h.clip / norm;
+        model.visit_params(&mut |_, _, _, g| tensor::slice_mut(g).iter_mut().for_each(|g| *g *= scale));
+    }
+    opt.begin_step();
+    ratios.clear();
+    let mut index = 0;
+    model.visit_params(&mut |_, _, w: &mut Tensor, g: &mut Tensor| {
+        let w = tensor::slice_mut(w);
+        let wn = w.iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt();
+        let dn = (opt.update(index, w, tensor::slice(g), h) as f64).sqrt();
+        ratios.push(if wn > 0.0 { (dn / wn) as f32 } else { 0.0 });
+        index += 1;
+    });
+    norm
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::init::Init;
+    use crate::ops::Dense;
+    use crate::rng::Rng;
+
+    fn hyper(lr: f32) -> Hyper {
+        Hyper { lr, momentum: 0.9, l2: 0.0, clip: 0.0 }
+    }
+
+    #[test]
+    fn clipping_scales_to_the_global_norm_and_l2_skips_biases() {
+        let mut d = Dense::new(1, 2, Init::Zeros, 0.0, &mut Rng::new(0));
+        d.w = tensor::from_vec(&[1, 2], vec![1.0, 1.0]);
+        d.dw = tensor::from_vec(&[1, 2], vec![3.0, 0.0]);
+        d.db = tensor::from_vec(&[2], vec![0.0, 4.0]);
+        let mut sgd = Sgd::plain();
+        let mut ratios = Vec::new();
+        let h = Hyper { lr: 1.0, momentum: 0.0, l2: 0.0, clip: 1.0 };
+        let norm = apply(&mut d, &mut sgd, &h, &mut ratios);
+        assert_eq!(norm, 5.0);
+        // grads scaled by 1/5: W ← [1 − 0.6, 1], b ← [0, −0.8]
+        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6);
+        assert!(close(tensor::slice(&d.w), &[0.4, 1.0]), "{:?}", d.w);
+        assert!(close(tensor::slice(&d.b), &[0.0, -0.8]), "{:?}", d.b);
+        assert_eq!(ratios.len(), 2);
+        assert!((ratios[0] - 0.6 / 2f32.sqrt()).abs() < 1e-6);
+
+        d.zero_grad();
+        let h = Hyper { lr: 1.0, momentum: 0.0, l2: 0.5, clip: 0.0 };
+        apply(&mut d, &mut sgd, &h, &mut ratios);
+        assert!(close(tensor::slice(&d.w), &[0.2, 0.5])); // w ← w − 0.5 w
+        assert!(close(tensor::slice(&d.b), &[0.0, -0.8])); // biases untouched
+    }
+
+    #[test]
+    fn sgd_momentum_nesterov_adagrad_hand_values() {
+        let g = [1.0f32];
+        // momentum: v1 = 1, w = −0.1; v2 = 1.9, w = −0.29
+        let mut w = [0.0f32];
+        let mut o = Sgd::momentum(false);
+        o.update(0, &mut w, &g, &hyper(0.1));
+        o.update(0, &mut w, &g, &hyper(0.1));
+        assert!((w[0] + 0.29).abs() < 1e-6);
+        // nesterov: step uses g + μv: 1 + 0.9 = 1.9 then 1 + 0.9·1.9 = 2.71 → −0.461
+        let mut w = [0.0f32];
+        let mut o = Sgd::momentum(true);
+        o.update(0, &mut w, &g, &hyper(0.1));
+        o.update(0, &mut w, &g, &hyper(0.1));
+        assert!((w[0] + 0.461).abs() < 1e-6);
+        // adagrad: G = 4 → w = −0.1·2/2 = −0.1; G = 8 → w −= 0.1·2/√8
+        let mut w = [0.0f32];
+        let mut o = Adagrad::default();
+        o.update(0, &mut w, &[2.0], &hyper(0.1));
+        o.update(0, &mut w, &[2.0], &hyper(0.1));
+        assert!((w[0] + 0.1 + 0.2 / 8f32.sqrt()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn adam_matches_hand_computed_numbers() {
+        // β1 = 0.9, β2 = 0.999, ε = 1e-8, lr = 0.1, w0 = 1.
+        // t=1, g=0.5: m = 0.05, v = 0.00025, m̂ = 0.5, v̂ = 0.25 → w = 1 − 0.1·0.5/0.5 = 0.9
+        // t=2, g=0.25: m = 0.07, v = 0.00031225, m̂ = 0.07/0.19 = 0.368421,
+        //   v̂ = 0.00031225/0.001999 = 0.156203, √v̂ = 0.395226 → w = 0.9 − 0.093218 = 0.806782
+        let mut o = Adam::default();
+        let mut w = [1.0f32];
+        o.begin_step();
+        o.update(0, &mut w, &[0.5], &hyper(0.1));
+        assert!((w[0] - 0.9).abs() < 1e-6, "{}", w[0]);
+        o.begin_step();
+        o.update(0, &mut w, &[0.25], &hyper(0.1));
+        assert!((w[0] - 0.806_782).abs() < 2e-6, "{}", w[0]);
+    }
+}

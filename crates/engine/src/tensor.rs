@@ -1,0 +1,51 @@
+//! f32 tensors on ndarray, with any number of axes.
+//!
+//! Conventions: dense batches are `(n, features)`, images `(n, c, h, w)`, sequences
+//! `(t, n, features)`. Everything is kept in standard (row-major) layout so that ops can work on
+//! contiguous slices; [`zeros`] and [`resize`] guarantee it.
+
+use ndarray::{ArrayD, IxDyn};
+
+/// The engine's tensor: f32, dynamic rank, row-major.
+pub type Tensor = ArrayD<f32>;
+
+/// Train or evaluation mode: layers such as dropout and batch norm behave differently in each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Train,
+    Eval,
+}
+
+/// A zero tensor of the given shape.
+pub fn zeros(shape: &[usize]) -> Tensor {
+    Tensor::zeros(IxDyn(shape))
+}
+
+/// A tensor from a row-major vector. Panics if the length does not match the shape (a bug).
+pub fn from_vec(shape: &[usize], data: Vec<f32>) -> Tensor {
+    Tensor::from_shape_vec(IxDyn(shape), data).expect("shape matches data length")
+}
+
+/// Makes `t` have `shape`, reusing its allocation when the shape is already right
+/// (the hot loop calls this every step; it allocates only when the batch size changes).
+pub fn resize(t: &mut Tensor, shape: &[usize]) {
+    if t.shape() != shape {
+        *t = zeros(shape);
+    }
+}
+
+/// Copies `src` into `dst`, reshaping `dst` first if needed.
+pub fn copy_into(dst: &mut Tensor, src: &Tensor) {
+    resize(dst, src.shape());
+    dst.as_slice_mut().expect("standard layout").copy_from_slice(slice(src));
+}
+
+/// The contiguous data of a standard-layout tensor.
+pub fn slice(t: &Tensor) -> &[f32] {
+    t.as_slice().expect("engine tensors are in standard layout")
+}
+
+/// The contiguous data of a standard-layout tensor, mutably.
+pub fn slice_mut(t: &mut Tensor) -> &mut [f32] {
+    t.as_slice_mut().expect("engine tensors are in standard layout")
+}

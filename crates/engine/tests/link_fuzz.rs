@@ -1,0 +1,68 @@
+//! Fuzzes the share-link parser with random and mutated queries: every input yields a valid
+//! config (and perhaps notices), never a panic.
+
+use engine::lab::link::LabParams;
+use engine::lab::{parse_link, LabConfig};
+use engine::rng::Rng;
+
+const KEYS: &[&str] = &[
+    "lab", "fn", "n", "noise", "norm", "hidden", "act", "alpha", "init", "sigma", "opt", "lr", "mom", "bs", "l2",
+    "clip", "loss", "seed", "stop", "zzz", "", "%", "lab%3Dfit",
+];
+const VALUES: &[&str] = &[
+    "fit", "0", "1", "-1", "0.5", "1e9", "1e-40", "NaN", "nan", "inf", "-inf", "true", "false", "16,16", ",,,", "1024",
+    "1025", "99999999999999999999", "tanh", "relu", "adam", "sgd", "mse", "bce", "", "%FF", "%", "é", "１", "3,0,2",
+    "1,1,1,1,1,1,1,1,1,1,1", "18446744073709551615", "18446744073709551616", " 5", "0x10",
+];
+
+fn random_text(rng: &mut Rng, len: usize) -> String {
+    const ALPHABET: &[u8] = b"abc=&?#%+,.-_019ANZ \t\n";
+    (0..len).map(|_| ALPHABET[rng.below(ALPHABET.len())] as char).collect()
+}
+
+fn assert_valid(config: &LabConfig) {
+    match config {
+        LabConfig::Fit(c) => assert!(c.check().is_ok(), "invalid config accepted: {c:?}"),
+    }
+    // The normalised link parses back to the same config with no notice.
+    let again = parse_link(&config.to_query());
+    assert!(again.notices.is_empty(), "{:?}", again.notices);
+    assert_eq!(&again.config, config);
+}
+
+#[test]
+fn ten_thousand_random_and_mutated_links_never_panic() {
+    let mut rng = Rng::new(2024);
+    let base = LabConfig::default().to_query();
+    for i in 0..12_000 {
+        let input = match i % 3 {
+            0 => {
+                let len = rng.below(80);
+                random_text(&mut rng, len)
+            }
+            1 => (0..1 + rng.below(8))
+                .map(|_| format!("{}={}", KEYS[rng.below(KEYS.len())], VALUES[rng.below(VALUES.len())]))
+                .collect::<Vec<_>>()
+                .join("&"),
+            _ => {
+                let mut bytes = base.clone().into_bytes();
+                for _ in 0..1 + rng.below(4) {
+                    let at = rng.below(bytes.len());
+                    match rng.below(3) {
+                        0 => bytes[at] = b"=&,.9-x%#"[rng.below(9)],
+                        1 => {
+                            bytes.remove(at);
+                        }
+                        _ => bytes.insert(at, b"&=0,"[rng.below(4)]),
+                    }
+                }
+                String::from_utf8_lossy(&bytes).into_owned()
+            }
+        };
+        let parsed = parse_link(&input);
+        assert_valid(&parsed.config);
+        for n in &parsed.notices {
+            assert!(!n.message.is_empty());
+        }
+    }
+}
