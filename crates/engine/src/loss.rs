@@ -36,8 +36,8 @@ pub enum Target<'a> {
 impl Loss {
     pub fn label(self) -> &'static str {
         match self {
-            Loss::Mse => "mean squared error",
-            Loss::L1 => "mean absolute error (L1)",
+            Loss::Mse => "MSE (squared)",
+            Loss::L1 => "L1 (absolute)",
             Loss::Bce => "binary cross-entropy",
             Loss::Softmax => "softmax cross-entropy",
             Loss::Nll => "negative log-likelihood",

@@ -1,0 +1,67 @@
+//! The app shell: reads the link, picks the lab, shows notices about the link, and wires the
+//! keyboard shortcuts.
+
+use crate::client::LabState;
+use crate::labs::fit::FitLab;
+use crate::share;
+use engine::lab::parse_link;
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+
+#[component]
+pub fn App() -> impl IntoView {
+    let parsed = parse_link(&share::current_href());
+    let state = LabState::new(parsed.config, parsed.notices);
+
+    let handle = window_event_listener(leptos::ev::keydown, move |ev: web_sys::KeyboardEvent| {
+        let typing = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .map(|e| matches!(e.tag_name().as_str(), "INPUT" | "SELECT" | "TEXTAREA"))
+            .unwrap_or(false);
+        if typing || ev.ctrl_key() || ev.meta_key() || ev.alt_key() {
+            return;
+        }
+        match ev.key().as_str() {
+            " " => {
+                ev.prevent_default();
+                state.toggle_play();
+            }
+            "s" => state.step_once(),
+            "r" => state.reset(),
+            _ => {}
+        }
+    });
+    on_cleanup(move || handle.remove());
+
+    let notices = move || {
+        state.notices.with(|n| {
+            n.iter().map(|n| view! { <li><code>{n.key.clone()}</code>": "{n.message.clone()}</li> }).collect_view()
+        })
+    };
+
+    view! {
+        <header class="topbar">
+            <div class="brand">"Deeply"<span class="tagline">"deep learning, trained live in your browser"</span></div>
+            <nav>
+                <a class="active" href="?lab=fit">"1 · Fit a function"</a>
+            </nav>
+        </header>
+        <Show when=move || state.notices.with(|n| !n.is_empty())>
+            <div class="notices" id="notices" role="alert">
+                <div>
+                    <strong>"Some settings could not be used; defaults were kept:"</strong>
+                    <ul>{notices}</ul>
+                </div>
+                <button class="ghost" on:click=move |_| state.notices.set(Vec::new()) title="dismiss">"✕"</button>
+            </div>
+        </Show>
+        <main>
+            <div class="intro">
+                <h1>"Fit a function"</h1>
+                <p>"A small network of layers "<code>"y = act(Wx + b)"</code>" learns sin(x) from sampled points by gradient descent. Press Play and watch the prediction bend towards the target; change the learning rate or batch size while it runs."</p>
+            </div>
+            <FitLab state/>
+        </main>
+    }
+}

@@ -1,0 +1,186 @@
+//! The UI's side of the worker: spawns it, sends commands, and turns its messages into signals.
+//! Messages are kept in a one-slot mailbox and published once per animation frame, so the UI
+//! draws only the latest snapshot however fast they arrive.
+
+use crate::fatal;
+use crate::protocol::{decode, encode, Command, Message};
+use crate::share;
+use engine::lab::{LabConfig, Notice, Snapshot};
+use leptos::prelude::*;
+use wasm_bindgen::prelude::*;
+use web_sys::{MessageEvent, Worker};
+
+/// One point of the loss history.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HistoryPoint {
+    pub step: u64,
+    pub loss: f32,
+    pub train_loss: f32,
+    pub test_loss: f32,
+}
+
+/// Keeps the loss chart light: once the history is long, every other point is dropped.
+const MAX_HISTORY: usize = 4000;
+
+/// Everything a lab page reads and does. `Copy`: every field is a reactive handle.
+#[derive(Clone, Copy)]
+pub struct LabState {
+    pub config: RwSignal<LabConfig>,
+    pub snapshot: RwSignal<Option<Snapshot>>,
+    pub running: RwSignal<bool>,
+    pub ready: RwSignal<bool>,
+    pub history: RwSignal<Vec<HistoryPoint>>,
+    pub notices: RwSignal<Vec<Notice>>,
+    /// Why training last stopped by itself (stop step reached, divergence…).
+    pub status: RwSignal<Option<String>>,
+    worker: StoredValue<Option<Worker>, LocalStorage>,
+    mailbox: StoredValue<Option<Message>, LocalStorage>,
+}
+
+impl LabState {
+    pub fn new(config: LabConfig, notices: Vec<Notice>) -> Self {
+        let state = LabState {
+            config: RwSignal::new(config),
+            snapshot: RwSignal::new(None),
+            running: RwSignal::new(false),
+            ready: RwSignal::new(false),
+            history: RwSignal::new(Vec::new()),
+            notices: RwSignal::new(notices),
+            status: RwSignal::new(None),
+            worker: StoredValue::new_local(None),
+            mailbox: StoredValue::new_local(None),
+        };
+        state.spawn_worker();
+        state.sync_url();
+        frame_loop(state);
+        state
+    }
+
+    fn spawn_worker(self) {
+        // Trunk's loader shim starts the worker's wasm.
+        let worker = match Worker::new("./worker_loader.js") {
+            Ok(w) => w,
+            Err(e) => {
+                fatal::show(&format!("Could not start the training worker: {e:?}"));
+                return;
+            }
+        };
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            match decode::<Message>(event.data()) {
+                Ok(Message::Ready) => {
+                    self.ready.set(true);
+                    let query = self.config.with_untracked(|c| c.to_query());
+                    self.send(Command::Start { query });
+                }
+                Ok(Message::Error { message }) => fatal::show(&message),
+                Ok(Message::Rejected { key, message }) => self.notices.update(|n| n.push(Notice { key, message })),
+                Ok(Message::Applied { reset, .. }) => {
+                    if reset {
+                        self.history.set(Vec::new());
+                    }
+                }
+                Ok(m @ Message::Snapshot { .. }) => self.mailbox.set_value(Some(m)),
+                Err(e) => web_sys::console::warn_1(&format!("unreadable worker message: {e}").into()),
+            }
+        });
+        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        on_message.forget(); // the worker lives as long as the page
+        let on_error = Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |e: web_sys::ErrorEvent| {
+            fatal::show(&format!("The training worker failed: {}", e.message()));
+        });
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        on_error.forget();
+        self.worker.set_value(Some(worker));
+    }
+
+    pub fn send(&self, command: Command) {
+        self.worker.with_value(|w| {
+            if let Some(w) = w {
+                let _ = w.post_message(&encode(&command));
+            }
+        });
+    }
+
+    /// Publishes the latest snapshot (called once per animation frame).
+    fn publish(self) {
+        let Some(Message::Snapshot { snapshot, running, reason }) = self.mailbox.try_update_value(|m| m.take()).flatten()
+        else {
+            return;
+        };
+        let point = HistoryPoint {
+            step: snapshot.step,
+            loss: snapshot.loss,
+            train_loss: snapshot.train_loss,
+            test_loss: snapshot.test_loss,
+        };
+        self.history.update(|h| {
+            if h.last().is_some_and(|last| last.step > point.step) || point.step == 0 {
+                h.clear();
+            }
+            if h.last().is_none_or(|last| last.step < point.step) || h.is_empty() {
+                h.push(point);
+            }
+            if h.len() > MAX_HISTORY {
+                let kept: Vec<HistoryPoint> = h.iter().step_by(2).copied().collect();
+                *h = kept;
+            }
+        });
+        if reason.is_some() || running {
+            self.status.set(reason);
+        }
+        self.running.set(running);
+        self.snapshot.set(Some(*snapshot));
+    }
+
+    /// Writes the current config into the address bar.
+    pub fn sync_url(&self) {
+        share::replace_query(&self.config.with_untracked(|c| c.to_query()));
+    }
+
+    /// The current value of a link key, as text.
+    pub fn value_of(&self, key: &str) -> String {
+        self.config.with(|c| c.pairs().into_iter().find(|(k, _)| k == key).map(|(_, v)| v).unwrap_or_default())
+    }
+
+    /// Changes one config value (validated like a link value) and tells the worker.
+    pub fn set_value(&self, key: &str, value: &str) {
+        let next = self.config.with_untracked(|c| c.with_value(key, value));
+        match next {
+            Ok(c) => {
+                self.config.set(c);
+                self.sync_url();
+                self.send(Command::Set { key: key.into(), value: value.into() });
+            }
+            Err(notice) => {
+                self.notices.update(|n| n.push(notice));
+                self.config.update(|_| {}); // re-render the control with the kept value
+            }
+        }
+    }
+
+    pub fn toggle_play(&self) {
+        if self.running.get_untracked() {
+            self.send(Command::Pause);
+        } else {
+            self.status.set(None);
+            self.send(Command::Play);
+        }
+    }
+
+    pub fn step_once(&self) {
+        self.send(Command::Step);
+    }
+
+    pub fn reset(&self) {
+        self.status.set(None);
+        self.history.set(Vec::new());
+        self.send(Command::Reset);
+    }
+}
+
+fn frame_loop(state: LabState) {
+    request_animation_frame(move || {
+        state.publish();
+        frame_loop(state);
+    });
+}

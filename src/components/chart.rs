@@ -1,0 +1,154 @@
+//! Line charts drawn with plotters on a canvas. Every chart has a title, labelled axes and units.
+
+use plotters::coord::types::RangedCoordf64;
+use plotters::prelude::*;
+use plotters_canvas::CanvasBackend;
+use web_sys::HtmlCanvasElement;
+
+pub const BLUE: RGBColor = RGBColor(37, 99, 235);
+pub const ORANGE: RGBColor = RGBColor(234, 88, 12);
+pub const GREY: RGBColor = RGBColor(148, 163, 184);
+pub const INK: RGBColor = RGBColor(30, 41, 59);
+
+/// One line (or set of dots) on a chart.
+pub struct Series<'a> {
+    pub label: &'a str,
+    pub color: RGBColor,
+    pub points: Vec<(f64, f64)>,
+    pub dots: bool,
+    pub width: u32,
+}
+
+pub struct ChartSpec<'a> {
+    pub title: &'a str,
+    pub x_label: &'a str,
+    pub y_label: &'a str,
+    pub log_y: bool,
+    pub x_range: Option<(f64, f64)>,
+    pub y_range: Option<(f64, f64)>,
+}
+
+fn bounds(series: &[Series], pick: impl Fn(&(f64, f64)) -> f64, log: bool) -> Option<(f64, f64)> {
+    let mut lo = f64::INFINITY;
+    let mut hi = f64::NEG_INFINITY;
+    for v in series.iter().flat_map(|s| s.points.iter().map(&pick)) {
+        if v.is_finite() && (!log || v > 0.0) {
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+    }
+    if lo > hi {
+        return None;
+    }
+    if hi - lo < 1e-12 * hi.abs().max(1e-30) {
+        return Some(if log { (lo / 2.0, hi * 2.0) } else { (lo - 1.0, hi + 1.0) });
+    }
+    Some((lo, hi))
+}
+
+/// The shared look of every chart's grid and axis labels.
+macro_rules! style_mesh {
+    ($mesh:ident, $spec:ident) => {
+        $mesh
+            .x_desc($spec.x_label)
+            .y_desc($spec.y_label)
+            .label_style(("sans-serif", 12).into_font().color(&INK))
+            .axis_desc_style(("sans-serif", 13).into_font().color(&INK))
+            .light_line_style(RGBColor(241, 245, 249))
+            .bold_line_style(RGBColor(226, 232, 240))
+            .x_label_formatter(&|v| axis_number(*v))
+    };
+}
+
+/// Axis tick text: whole numbers without a fraction, others with up to two decimals.
+fn axis_number(v: f64) -> String {
+    if v.abs() >= 1000.0 || v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        let s = format!("{v:.2}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// Draws `series` on `canvas`. Non-finite or (on a log axis) non-positive values are skipped.
+pub fn draw(canvas: &HtmlCanvasElement, spec: &ChartSpec, series: &[Series]) {
+    let Some(backend) = CanvasBackend::with_canvas_object(canvas.clone()) else { return };
+    let root = backend.into_drawing_area();
+    let _ = root.fill(&WHITE);
+    let x = spec.x_range.or_else(|| bounds(series, |p| p.0, false)).unwrap_or((0.0, 1.0));
+    let y = spec.y_range.or_else(|| bounds(series, |p| p.1, spec.log_y)).unwrap_or(if spec.log_y { (1e-4, 1.0) } else { (-1.0, 1.0) });
+    let mut builder = ChartBuilder::on(&root);
+    builder
+        .caption(spec.title, ("sans-serif", 16).into_font().color(&INK))
+        .margin(10)
+        .x_label_area_size(38)
+        .y_label_area_size(64);
+    if spec.log_y {
+        let (lo, hi) = (y.0 * 0.8, y.1 * 1.25);
+        let Ok(mut chart) = builder.build_cartesian_2d(x.0..x.1, (lo..hi).log_scale()) else { return };
+        let mut mesh = chart.configure_mesh();
+        style_mesh!(mesh, spec);
+        let _ = mesh.y_label_formatter(&|v| format!("{v:.0e}")).draw();
+        plot(&mut chart, series, |p| p.1 > 0.0, (x.0, x.1), (lo, hi));
+        finish(&mut chart);
+    } else {
+        let pad = (y.1 - y.0) * 0.08;
+        let (lo, hi) = (y.0 - pad, y.1 + pad);
+        let Ok(mut chart) = builder.build_cartesian_2d(x.0..x.1, lo..hi) else { return };
+        let mut mesh = chart.configure_mesh();
+        style_mesh!(mesh, spec);
+        let _ = mesh.y_label_formatter(&|v| axis_number(*v)).draw();
+        plot(&mut chart, series, |_| true, (x.0, x.1), (lo, hi));
+        finish(&mut chart);
+    }
+    let _ = root.present();
+}
+
+fn plot<'a, Y: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<'a, CanvasBackend, Cartesian2d<RangedCoordf64, Y>>,
+    series: &[Series],
+    ok: impl Fn(&(f64, f64)) -> bool,
+    x: (f64, f64),
+    y: (f64, f64),
+) {
+    let inside = |p: &(f64, f64)| p.0.is_finite() && p.1.is_finite() && ok(p) && p.0 >= x.0 && p.0 <= x.1 && p.1 >= y.0 && p.1 <= y.1;
+    for s in series {
+        let color = s.color;
+        if s.dots {
+            let pts: Vec<(f64, f64)> = s.points.iter().copied().filter(|p| inside(p)).collect();
+            if let Ok(a) = chart.draw_series(pts.into_iter().map(move |p| Circle::new(p, 2, color.mix(0.55).filled()))) {
+                a.label(s.label).legend(move |(px, py)| Circle::new((px + 8, py), 3, color.filled()));
+            }
+        } else {
+            // Break the line where values leave the chart rather than drawing spikes.
+            let mut segments: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+            for p in &s.points {
+                if inside(p) {
+                    segments.last_mut().expect("non-empty").push(*p);
+                } else if !segments.last().expect("non-empty").is_empty() {
+                    segments.push(Vec::new());
+                }
+            }
+            let width = s.width;
+            let mut first = true;
+            for seg in segments.into_iter().filter(|s| !s.is_empty()) {
+                if let Ok(a) = chart.draw_series(LineSeries::new(seg, color.stroke_width(width))) {
+                    if first {
+                        a.label(s.label).legend(move |(px, py)| PathElement::new(vec![(px, py), (px + 16, py)], color.stroke_width(2)));
+                        first = false;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn finish<'a, Y: Ranged<ValueType = f64>>(chart: &mut ChartContext<'a, CanvasBackend, Cartesian2d<RangedCoordf64, Y>>) {
+    let _ = chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(203, 213, 225))
+        .label_font(("sans-serif", 12).into_font().color(&INK))
+        .draw();
+}

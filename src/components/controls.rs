@@ -1,0 +1,71 @@
+//! Config controls. Each is bound to one link key: it shows the config's value and sends changes
+//! through `LabState::set_value`, which validates them exactly like a share link.
+
+use crate::client::LabState;
+use leptos::prelude::*;
+
+/// A number (or free text) field.
+#[component]
+pub fn Field(
+    state: LabState,
+    key: &'static str,
+    label: &'static str,
+    #[prop(default = "any")] step: &'static str,
+    #[prop(default = "number")] kind: &'static str,
+    #[prop(default = "")] help: &'static str,
+) -> impl IntoView {
+    view! {
+        <label class="field" title=help>
+            <span>{label}</span>
+            <input id=format!("ctl-{key}") type=kind step=step
+                prop:value=move || state.value_of(key)
+                on:change=move |ev| state.set_value(key, &event_target_value(&ev))/>
+        </label>
+    }
+}
+
+/// A drop-down of `(value, label)` options.
+#[component]
+pub fn Select(
+    state: LabState,
+    key: &'static str,
+    label: &'static str,
+    options: Vec<(String, &'static str)>,
+    #[prop(default = "")] help: &'static str,
+) -> impl IntoView {
+    let items = options
+        .into_iter()
+        .map(|(value, text)| {
+            let v = value.clone();
+            view! { <option value=value selected=move || state.value_of(key) == v>{text}</option> }
+        })
+        .collect_view();
+    view! {
+        <label class="field" title=help>
+            <span>{label}</span>
+            <select id=format!("ctl-{key}")
+                prop:value=move || state.value_of(key)
+                on:change=move |ev| state.set_value(key, &event_target_value(&ev))>
+                {items}
+            </select>
+        </label>
+    }
+}
+
+/// A checkbox for a boolean key.
+#[component]
+pub fn Check(state: LabState, key: &'static str, label: &'static str, #[prop(default = "")] help: &'static str) -> impl IntoView {
+    view! {
+        <label class="field check" title=help>
+            <input id=format!("ctl-{key}") type="checkbox"
+                prop:checked=move || state.value_of(key) == "true"
+                on:change=move |ev| state.set_value(key, if event_target_checked(&ev) { "true" } else { "false" })/>
+            <span>{label}</span>
+        </label>
+    }
+}
+
+/// The serde name of an enum value (its link value).
+pub fn link_value<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v).ok().and_then(|j| j.as_str().map(str::to_string)).unwrap_or_default()
+}

@@ -1,0 +1,51 @@
+//! The run's headline numbers. Each value carries its exact f32 text in `data-value`, which the
+//! end-to-end tests compare with the CLI's output.
+
+use crate::client::LabState;
+use crate::format::{exact, short};
+use leptos::prelude::*;
+
+#[component]
+fn Stat(id: &'static str, label: &'static str, value: Signal<Option<f32>>, #[prop(default = "")] help: &'static str) -> impl IntoView {
+    view! {
+        <div class="stat" title=help>
+            <span class="stat-label">{label}</span>
+            <span class="stat-value" id=id data-value=move || value.get().map(exact).unwrap_or_default()>
+                {move || value.get().map(short).unwrap_or_else(|| "–".into())}
+            </span>
+        </div>
+    }
+}
+
+#[component]
+pub fn StatsBar(state: LabState) -> impl IntoView {
+    let snap = state.snapshot;
+    let step = move || snap.with(|s| s.as_ref().map(|s| s.step));
+    let pick = move |f: fn(&engine::lab::Snapshot) -> f32| Signal::derive(move || snap.with(|s| s.as_ref().map(f)));
+    let speed = move || {
+        snap.with(|s| match s {
+            Some(s) if s.ms_per_step > 0.0 => format!("{:.0} steps/s", 1000.0 / s.ms_per_step),
+            _ => "–".into(),
+        })
+    };
+    view! {
+        <div class="stats-bar">
+            <div class="stat">
+                <span class="stat-label">"step"</span>
+                <span class="stat-value" id="stat-step">{move || step().map(|s| s.to_string()).unwrap_or_else(|| "–".into())}</span>
+            </div>
+            <div class="stat">
+                <span class="stat-label">"epoch"</span>
+                <span class="stat-value" id="stat-epoch">{move || snap.with(|s| s.as_ref().map(|s| s.epoch.to_string()).unwrap_or_else(|| "–".into()))}</span>
+            </div>
+            <Stat id="stat-loss" label="batch loss" value=pick(|s| s.loss) help="loss of the last mini-batch"/>
+            <Stat id="stat-train-loss" label="train loss" value=pick(|s| s.train_loss) help="loss over all training points"/>
+            <Stat id="stat-test-loss" label="test loss" value=pick(|s| s.test_loss) help="loss over held-out test points"/>
+            <Stat id="stat-grad-norm" label="‖∇‖" value=pick(|s| s.grad_norm) help="global gradient norm of the last step (before clipping)"/>
+            <div class="stat">
+                <span class="stat-label">"speed"</span>
+                <span class="stat-value" id="stat-speed">{speed}</span>
+            </div>
+        </div>
+    }
+}

@@ -1,0 +1,36 @@
+//! Play / Pause / Step / Reset, the share link, and why training stopped.
+
+use crate::client::LabState;
+use crate::share;
+use leptos::prelude::*;
+
+#[component]
+pub fn Toolbar(state: LabState) -> impl IntoView {
+    let copied = RwSignal::new(false);
+    let link = move || share::link_for(&state.config.with(|c| c.to_query()));
+    let copy = move |_| {
+        share::copy_to_clipboard(&link());
+        copied.set(true);
+        set_timeout(move || copied.set(false), std::time::Duration::from_millis(1500));
+    };
+    view! {
+        <div class="toolbar">
+            <button id="play" class="primary" disabled=move || !state.ready.get()
+                on:click=move |_| state.toggle_play() title="space">
+                {move || if state.running.get() { "❚❚ Pause" } else { "▶ Play" }}
+            </button>
+            <button id="step" on:click=move |_| state.step_once() title="s">"Step"</button>
+            <button id="reset" on:click=move |_| state.reset() title="r: same seed, same initial weights">"↺ Reset"</button>
+            <span class="status" id="status">
+                {move || state.status.get()}
+            </span>
+            <span class="spacer"></span>
+            <input id="share-link" class="share" readonly prop:value=link on:focus=move |ev| {
+                use wasm_bindgen::JsCast;
+                if let Some(i) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) { i.select(); }
+            }/>
+            <button id="copy-link" on:click=copy>{move || if copied.get() { "Copied ✓" } else { "Copy link" }}</button>
+        </div>
+        <p class="keys muted small">"Keys: space = play/pause · s = step · r = reset"</p>
+    }
+}

@@ -1,0 +1,3 @@
+//! One file per lab: its page and panels.
+
+pub mod fit;

@@ -1,0 +1,18 @@
+//! Deeply's web app: a Leptos single-page app (the UI, main thread) and a training Web Worker.
+//! The UI never trains; it sends [`protocol::Command`]s and draws the snapshots it receives.
+
+pub mod app;
+pub mod client;
+pub mod components;
+pub mod fatal;
+pub mod format;
+pub mod labs;
+pub mod protocol;
+pub mod share;
+pub mod worker;
+
+/// Entry point of the UI binary.
+pub fn start() {
+    fatal::install_panic_hook();
+    leptos::mount::mount_to_body(app::App);
+}

@@ -1,0 +1,3 @@
+fn main() {
+    deeply_web::start();
+}

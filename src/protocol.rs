@@ -1,0 +1,50 @@
+//! Messages between the UI (main thread) and the training worker. They cross `postMessage` as
+//! plain JS objects (serde-wasm-bindgen), which keeps NaN and ±∞ intact — a diverged loss must
+//! reach the UI as NaN, not as JSON's `null`.
+
+use engine::lab::Snapshot;
+use serde::{Deserialize, Serialize};
+
+/// UI → worker.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Command {
+    /// Build a session from a share-link query (paused at step 0).
+    Start { query: String },
+    Play,
+    Pause,
+    /// One optimiser step, then pause.
+    Step,
+    /// Rebuild from the current config and seed: the same initial weights as before.
+    Reset,
+    /// Change one config value by its link key.
+    Set { key: String, value: String },
+}
+
+/// Worker → UI.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "msg", rename_all = "snake_case")]
+pub enum Message {
+    /// The worker is listening; commands sent before this are lost.
+    Ready,
+    /// The latest state; `running` says whether training continues.
+    Snapshot { snapshot: Box<Snapshot>, running: bool, reason: Option<String> },
+    /// A `Set` was applied; `reset` says whether the session was rebuilt.
+    Applied { key: String, reset: bool },
+    /// A `Set` was refused.
+    Rejected { key: String, message: String },
+    /// The worker failed (a panic); it can no longer train.
+    Error { message: String },
+}
+
+use wasm_bindgen::JsValue;
+
+/// Encodes a message or command for `postMessage`.
+pub fn encode<T: Serialize>(value: &T) -> JsValue {
+    value.serialize(&serde_wasm_bindgen::Serializer::new()).expect("protocol values serialise")
+}
+
+/// Decodes what `postMessage` delivered.
+pub fn decode<T: for<'de> Deserialize<'de>>(value: JsValue) -> Result<T, String> {
+    serde_wasm_bindgen::from_value(value).map_err(|e| e.to_string())
+}

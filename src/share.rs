@@ -1,0 +1,29 @@
+//! The page URL ⇄ config. Parsing and encoding live in the engine (`engine::lab::link`, serde);
+//! this file only reads and writes the browser's location.
+
+use wasm_bindgen::JsValue;
+
+/// The page's full URL.
+pub fn current_href() -> String {
+    web_sys::window().and_then(|w| w.location().href().ok()).unwrap_or_default()
+}
+
+/// The shareable URL for a query: this page's origin and path, then `?query`.
+pub fn link_for(query: &str) -> String {
+    let Some(loc) = web_sys::window().map(|w| w.location()) else { return format!("?{query}") };
+    format!("{}{}?{}", loc.origin().unwrap_or_default(), loc.pathname().unwrap_or_default(), query)
+}
+
+/// Puts `query` into the address bar without reloading or adding a history entry.
+pub fn replace_query(query: &str) {
+    if let Some(h) = web_sys::window().and_then(|w| w.history().ok()) {
+        let _ = h.replace_state_with_url(&JsValue::NULL, "", Some(&format!("?{query}")));
+    }
+}
+
+/// Copies text to the clipboard (best effort: the link is also shown in a text field).
+pub fn copy_to_clipboard(text: &str) {
+    if let Some(w) = web_sys::window() {
+        let _ = w.navigator().clipboard().write_text(text);
+    }
+}

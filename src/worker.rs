@@ -1,0 +1,190 @@
+//! Worker side: the session, the run loop and the command handler.
+//!
+//! Training runs in chunks of about 12 ms; between chunks the worker yields to its event loop
+//! (through a `MessageChannel`, which unlike `setTimeout` has no 4 ms clamp) so that commands
+//! arrive promptly. A snapshot goes out at most every 33 ms, and when training pauses.
+
+use crate::protocol::{decode, encode, Command, Message};
+use engine::lab::{self, parse_link, LabSession};
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use web_sys::{DedicatedWorkerGlobalScope, MessageChannel, MessageEvent};
+
+const CHUNK_MS: f64 = 12.0;
+const SNAPSHOT_MS: f64 = 1000.0 / 30.0;
+
+struct Worker {
+    scope: DedicatedWorkerGlobalScope,
+    channel: MessageChannel,
+    session: Option<Box<dyn LabSession>>,
+    running: bool,
+    tick_pending: bool,
+    /// Steps per chunk, adapted to the measured speed.
+    chunk: u64,
+    ms_per_step: f64,
+    last_snapshot: f64,
+}
+
+impl Worker {
+    fn now(&self) -> f64 {
+        now(&self.scope)
+    }
+
+    fn post(&self, message: &Message) {
+        let _ = self.scope.post_message(&encode(message));
+    }
+
+    fn send_snapshot(&mut self, reason: Option<String>) {
+        let now = self.now();
+        if let Some(s) = self.session.as_mut() {
+            s.set_timing(self.ms_per_step);
+            let snapshot = Box::new(s.snapshot());
+            self.last_snapshot = now;
+            let running = self.running;
+            self.post(&Message::Snapshot { snapshot, running, reason });
+        }
+    }
+
+    fn schedule(&mut self) {
+        if self.running && !self.tick_pending {
+            self.tick_pending = true;
+            let _ = self.channel.port2().post_message(&JsValue::NULL);
+        }
+    }
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::Start { query } => {
+                let parsed = parse_link(&query);
+                self.session = Some(lab::build(&parsed.config));
+                self.running = false;
+                self.chunk = 1;
+                self.send_snapshot(None);
+            }
+            Command::Play => {
+                self.running = self.session.is_some();
+                self.schedule();
+                self.send_snapshot(None);
+            }
+            Command::Pause => {
+                self.running = false;
+                self.send_snapshot(Some("paused".into()));
+            }
+            Command::Step => {
+                self.running = false;
+                if let Some(s) = self.session.as_mut() {
+                    s.step(1);
+                }
+                self.send_snapshot(None);
+            }
+            Command::Reset => {
+                if let Some(s) = self.session.as_ref() {
+                    self.session = Some(lab::build(&s.config()));
+                }
+                self.running = false;
+                self.send_snapshot(None);
+            }
+            Command::Set { key, value } => {
+                let Some(s) = self.session.as_mut() else { return };
+                match s.set(&key, &value) {
+                    Ok(applied) => {
+                        let reset = applied == lab::Applied::Reset;
+                        if reset {
+                            self.running = false;
+                        }
+                        self.post(&Message::Applied { key, reset });
+                        self.send_snapshot(None);
+                    }
+                    Err(message) => self.post(&Message::Rejected { key, message }),
+                }
+            }
+        }
+    }
+
+    /// One chunk of training.
+    fn tick(&mut self) {
+        self.tick_pending = false;
+        if !self.running {
+            return;
+        }
+        let Some(s) = self.session.as_mut() else { return };
+        let stop = s.stop_at();
+        let before = s.steps();
+        let mut n = self.chunk.max(1);
+        // The stop step pauses a run that reaches it; Play after it trains on.
+        if stop > before {
+            n = n.min(stop - before);
+        }
+        let t0 = now(&self.scope);
+        let loss = s.step(n);
+        let steps_done = s.steps();
+        let t1 = now(&self.scope);
+        {
+            let per_step = ((t1 - t0) / n as f64).max(1e-6);
+            self.ms_per_step = if self.ms_per_step > 0.0 { 0.8 * self.ms_per_step + 0.2 * per_step } else { per_step };
+            self.chunk = ((CHUNK_MS / per_step) as u64).clamp(1, 1_000_000);
+        }
+        if stop > before && steps_done >= stop {
+            self.running = false;
+            self.send_snapshot(Some(format!("stopped at step {stop}")));
+            return;
+        }
+        if !loss.is_finite() {
+            self.running = false;
+            self.send_snapshot(Some("the loss became NaN or infinite".into()));
+            return;
+        }
+        if t1 - self.last_snapshot >= SNAPSHOT_MS {
+            self.send_snapshot(None);
+        }
+        self.schedule();
+    }
+}
+
+fn now(scope: &DedicatedWorkerGlobalScope) -> f64 {
+    scope.performance().map(|p| p.now()).unwrap_or(0.0)
+}
+
+/// Entry point of the worker binary.
+pub fn run() {
+    let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    std::panic::set_hook(Box::new({
+        let scope = scope.clone();
+        move |info| {
+            let message = format!("The training worker crashed: {info}");
+            web_sys::console::error_1(&message.clone().into());
+            let _ = scope.post_message(&encode(&Message::Error { message }));
+        }
+    }));
+    let channel = MessageChannel::new().expect("MessageChannel");
+    let worker = Rc::new(RefCell::new(Worker {
+        scope: scope.clone(),
+        channel: channel.clone(),
+        session: None,
+        running: false,
+        tick_pending: false,
+        chunk: 1,
+        ms_per_step: 0.0,
+        last_snapshot: 0.0,
+    }));
+
+    let on_tick = Closure::<dyn FnMut(MessageEvent)>::new({
+        let worker = worker.clone();
+        move |_| worker.borrow_mut().tick()
+    });
+    channel.port1().set_onmessage(Some(on_tick.as_ref().unchecked_ref()));
+    on_tick.forget(); // lives as long as the worker
+
+    let on_command = Closure::<dyn FnMut(MessageEvent)>::new({
+        let worker = worker.clone();
+        move |event: MessageEvent| match decode::<Command>(event.data()) {
+            Ok(command) => worker.borrow_mut().handle(command),
+            Err(e) => web_sys::console::warn_1(&format!("worker: unreadable command: {e}").into()),
+        }
+    });
+    scope.set_onmessage(Some(on_command.as_ref().unchecked_ref()));
+    on_command.forget();
+
+    worker.borrow().post(&Message::Ready);
+}
