@@ -91,6 +91,17 @@ impl LabState {
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         on_error.forget();
         self.worker.set_value(Some(worker));
+        self.install_debug_hook();
+    }
+
+    /// `window.deeplyDebug.panicWorker()` (see `fatal::install_debug_hooks`).
+    fn install_debug_hook(self) {
+        let Some(debug) = web_sys::window().and_then(|w| js_sys::Reflect::get(&w, &"deeplyDebug".into()).ok()) else {
+            return;
+        };
+        let panic_worker = Closure::<dyn Fn()>::new(move || self.send(Command::Panic));
+        let _ = js_sys::Reflect::set(&debug, &"panicWorker".into(), panic_worker.as_ref());
+        panic_worker.forget();
     }
 
     pub fn send(&self, command: Command) {

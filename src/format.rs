@@ -23,17 +23,3 @@ pub fn short(v: f32) -> String {
 pub fn exact(v: f32) -> String {
     format!("{v}")
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn short_forms() {
-        assert_eq!(short(0.012345), "0.01235");
-        assert_eq!(short(123.456), "123.5");
-        assert_eq!(short(1.5e-5), "1.500e-5");
-        assert_eq!(short(f32::NAN), "NaN");
-        assert_eq!(exact(0.1), "0.1");
-    }
-}

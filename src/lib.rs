@@ -11,8 +11,12 @@ pub mod protocol;
 pub mod share;
 pub mod worker;
 
+#[cfg(test)]
+mod wasm_tests;
+
 /// Entry point of the UI binary.
 pub fn start() {
     fatal::install_panic_hook();
+    fatal::install_debug_hooks();
     leptos::mount::mount_to_body(app::App);
 }

@@ -19,6 +19,8 @@ pub enum Command {
     Reset,
     /// Change one config value by its link key.
     Set { key: String, value: String },
+    /// A deliberate crash (`deeplyDebug.panicWorker()`), proving the error panel in tests.
+    Panic,
 }
 
 /// Worker → UI.

@@ -20,8 +20,8 @@ struct Worker {
     session: Option<Box<dyn LabSession>>,
     running: bool,
     tick_pending: bool,
-    /// Steps per chunk, adapted to the measured speed.
-    chunk: u64,
+    /// Steps between two reads of the clock, adapted to the measured speed.
+    batch: u64,
     ms_per_step: f64,
     last_snapshot: f64,
 }
@@ -53,13 +53,19 @@ impl Worker {
         }
     }
 
+    /// A new or rebuilt session may be far slower per step: measure again from one step.
+    fn recalibrate(&mut self) {
+        self.batch = 1;
+        self.ms_per_step = 0.0;
+    }
+
     fn handle(&mut self, command: Command) {
         match command {
             Command::Start { query } => {
                 let parsed = parse_link(&query);
                 self.session = Some(lab::build(&parsed.config));
+                self.recalibrate();
                 self.running = false;
-                self.chunk = 1;
                 self.send_snapshot(None);
             }
             Command::Play => {
@@ -82,9 +88,11 @@ impl Worker {
                 if let Some(s) = self.session.as_ref() {
                     self.session = Some(lab::build(&s.config()));
                 }
+                self.recalibrate();
                 self.running = false;
                 self.send_snapshot(None);
             }
+            Command::Panic => panic!("deliberate worker panic (deeplyDebug.panicWorker)"),
             Command::Set { key, value } => {
                 let Some(s) = self.session.as_mut() else { return };
                 match s.set(&key, &value) {
@@ -92,6 +100,7 @@ impl Worker {
                         let reset = applied == lab::Applied::Reset;
                         if reset {
                             self.running = false;
+                            self.recalibrate();
                         }
                         self.post(&Message::Applied { key, reset });
                         self.send_snapshot(None);
@@ -111,19 +120,29 @@ impl Worker {
         let Some(s) = self.session.as_mut() else { return };
         let stop = s.stop_at();
         let before = s.steps();
-        let mut n = self.chunk.max(1);
         // The stop step pauses a run that reaches it; Play after it trains on.
-        if stop > before {
-            n = n.min(stop - before);
-        }
+        let limit = if stop > before { stop - before } else { u64::MAX };
+        // Train until the chunk's time is up, reading the clock every `batch` steps. The clock
+        // is coarse in workers (≥ 0.1 ms), so the time per step is only estimated from spans
+        // of at least 1 ms, and the batch is sized to about 0.5 ms of work.
         let t0 = now(&self.scope);
-        let loss = s.step(n);
+        let (mut done, mut t1, mut loss) = (0u64, t0, f32::NAN);
+        while done < limit {
+            let k = self.batch.min(limit - done);
+            loss = s.step(k);
+            done += k;
+            t1 = now(&self.scope);
+            if t1 - t0 >= CHUNK_MS || !loss.is_finite() {
+                break;
+            }
+        }
         let steps_done = s.steps();
-        let t1 = now(&self.scope);
-        {
-            let per_step = ((t1 - t0) / n as f64).max(1e-6);
-            self.ms_per_step = if self.ms_per_step > 0.0 { 0.8 * self.ms_per_step + 0.2 * per_step } else { per_step };
-            self.chunk = ((CHUNK_MS / per_step) as u64).clamp(1, 1_000_000);
+        if t1 - t0 >= 1.0 {
+            let per_step = (t1 - t0) / done as f64;
+            self.ms_per_step = if self.ms_per_step > 0.0 { 0.7 * self.ms_per_step + 0.3 * per_step } else { per_step };
+            self.batch = ((0.5 / per_step) as u64).clamp(1, 100_000);
+        } else if done == self.batch {
+            self.batch = (self.batch * 2).min(100_000);
         }
         if stop > before && steps_done >= stop {
             self.running = false;
@@ -164,7 +183,7 @@ pub fn run() {
         session: None,
         running: false,
         tick_pending: false,
-        chunk: 1,
+        batch: 1,
         ms_per_step: 0.0,
         last_snapshot: 0.0,
     }));

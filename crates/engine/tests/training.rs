@@ -47,3 +47,13 @@ fn a_live_learning_rate_change_takes_effect_without_reset() {
     assert_eq!(b.steps(), 52);
     assert_ne!(a.snapshot().loss.to_bits(), b.snapshot().loss.to_bits());
 }
+
+/// The default fit link's mini-batch loss at step 200. The web crate's wasm test asserts the
+/// same bits, so native and browser builds are held to agree bit for bit.
+pub const DEFAULT_FIT_LOSS_AT_200: f64 = 0.03212839737534523;
+
+#[test]
+fn default_link_reaches_the_golden_loss_at_step_200() {
+    let mut s = engine::lab::build(&parse_link("lab=fit").config);
+    assert_eq!(s.step(200).to_bits(), (DEFAULT_FIT_LOSS_AT_200 as f32).to_bits());
+}

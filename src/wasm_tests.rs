@@ -1,0 +1,41 @@
+//! Tests compiled to wasm32 and run by `wasm-bindgen-test-runner` (under Node): the engine must
+//! compute the same bits in wasm as natively, or share links would replay differently.
+
+use engine::lab::{build, parse_link};
+use wasm_bindgen_test::wasm_bindgen_test;
+
+#[wasm_bindgen_test]
+fn libm_golden_bits_match_native() {
+    for &(x, t, e, l) in engine::math::GOLDEN {
+        assert_eq!(engine::math::tanh(x).to_bits(), t, "tanh({x})");
+        assert_eq!(engine::math::exp(x).to_bits(), e, "exp({x})");
+        assert_eq!(engine::math::ln(x.abs()).to_bits(), l, "ln({x})");
+    }
+}
+
+#[wasm_bindgen_test]
+fn default_fit_link_gives_the_native_loss_at_step_200() {
+    // Same constant as crates/engine/tests/training.rs (native).
+    const DEFAULT_FIT_LOSS_AT_200: f64 = 0.03212839737534523;
+    let mut s = build(&parse_link("lab=fit").config);
+    assert_eq!(s.step(200).to_bits(), (DEFAULT_FIT_LOSS_AT_200 as f32).to_bits());
+}
+
+#[wasm_bindgen_test]
+fn links_parse_the_same_in_wasm() {
+    let p = parse_link("?lab=fit&hidden=8,8&lr=abc&seed=18446744073709551615");
+    assert_eq!(p.notices.len(), 1);
+    assert_eq!(p.notices[0].key, "lr");
+    assert_eq!(p.config.seed(), u64::MAX);
+    assert!(p.config.to_query().contains("hidden=8%2C8"));
+}
+
+#[wasm_bindgen_test]
+fn number_formats() {
+    use crate::format::{exact, short};
+    assert_eq!(short(0.012345), "0.01235");
+    assert_eq!(short(123.456), "123.5");
+    assert_eq!(short(1.5e-5), "1.500e-5");
+    assert_eq!(short(f32::NAN), "NaN");
+    assert_eq!(exact(0.1), "0.1");
+}

@@ -1,0 +1,167 @@
+// Browser end-to-end tests of the "Fit a function" lab, in Debian's headless Chromium.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { serveDist, launch, openPage, screenshot, stepOf, ROOT } from './helpers.mjs';
+
+let server, browser;
+before(async () => { server = await serveDist(); browser = await launch(); });
+after(async () => { await browser?.close(); await server?.close(); });
+
+const f32 = (text) => Math.fround(Number(text));
+const value = (page, id) => page.locator(id).getAttribute('data-value');
+
+async function waitForStep(page, predicate, timeout = 20000) {
+  await page.waitForFunction(
+    (src) => new Function('s', `return ${src}`)(Number(document.querySelector('#stat-step')?.textContent)),
+    predicate, { timeout });
+}
+
+async function ready(page) {
+  await page.waitForSelector('#play:not([disabled])');
+  await waitForStep(page, 's === 0');
+}
+
+/** Plays a link that has `stop=N` and waits until the worker paused at step N. */
+async function playTo(page, n) {
+  await ready(page);
+  await page.click('#play');
+  await waitForStep(page, `s === ${n}`);
+  await page.waitForFunction(() => document.querySelector('#play').textContent.includes('Play'));
+}
+
+function cli(link, steps) {
+  const out = execFileSync('cargo', ['run', '-q', '--release', '--bin', 'deeply', '--', 'train', '--link', link,
+    '--steps', String(steps), '--every', String(steps), '--json'], { cwd: ROOT, encoding: 'utf8' });
+  const lines = out.trim().split('\n').map((l) => JSON.parse(l));
+  const last = lines.at(-1);
+  assert.equal(last.final, true);
+  return last;
+}
+
+test('the page loads with zero console errors and Play makes the loss fall', async () => {
+  const errors = [];
+  const page = await openPage(browser, `${server.url}?lab=fit`, errors);
+  await ready(page);
+  const before = f32(await value(page, '#stat-train-loss'));
+  assert.ok(before > 0.05, `an untrained network has a large loss (${before})`);
+  await page.click('#play');
+  await waitForStep(page, 's > 3000');
+  await page.click('#play'); // pause
+  await page.waitForFunction(() => document.querySelector('#play').textContent.includes('Play'));
+  const afterLoss = f32(await value(page, '#stat-train-loss'));
+  assert.ok(afterLoss < before / 10, `loss fell from ${before} to ${afterLoss}`);
+  // Charts and per-layer histograms are drawn.
+  assert.equal(await page.locator('.layer-card').count(), 3);
+  assert.ok(await page.locator('#fit-chart').isVisible());
+  await screenshot(page, 'fit-trained');
+  assert.deepEqual(errors, []);
+  await page.context().close();
+});
+
+test('a learning-rate change mid-run takes effect without a reset', async () => {
+  const link = `${server.url}?lab=fit&seed=9&stop=100`;
+  const changed = await openPage(browser, link);
+  const plain = await openPage(browser, link);
+  await playTo(changed, 100);
+  await playTo(plain, 100);
+  assert.equal(await value(changed, '#stat-loss'), await value(plain, '#stat-loss'));
+  // Change the learning rate at step 100, then run both on to step 200.
+  await changed.fill('#ctl-lr', '0.2');
+  await changed.press('#ctl-lr', 'Enter');
+  await changed.locator('#ctl-lr').blur();
+  assert.match(await changed.locator('#share-link').inputValue(), /lr=0\.2&/);
+  for (const page of [changed, plain]) {
+    await page.fill('#ctl-stop', '200');
+    await page.locator('#ctl-stop').blur();
+    assert.equal(await stepOf(page), 100, 'a live change keeps the step count');
+    await page.click('#play');
+    await waitForStep(page, 's === 200');
+    await page.waitForFunction(() => document.querySelector('#play').textContent.includes('Play'));
+  }
+  assert.equal(await changed.locator('#stat-epoch').textContent(), await plain.locator('#stat-epoch').textContent());
+  assert.notEqual(await value(changed, '#stat-loss'), await value(plain, '#stat-loss'), 'the new rate changed the run');
+  await changed.context().close();
+  await plain.context().close();
+});
+
+test('Copy link → a fresh page restores the controls and replays the same loss bit for bit, as the CLI does', async () => {
+  const first = await openPage(browser,
+    `${server.url}?lab=fit&hidden=12,12&act=relu&init=he&opt=momentum&lr=0.02&bs=16&seed=42&stop=200`);
+  await first.context().grantPermissions(['clipboard-read', 'clipboard-write']);
+  await playTo(first, 200);
+  const loss = await value(first, '#stat-loss');
+  const testLoss = await value(first, '#stat-test-loss');
+  await first.click('#copy-link');
+  await first.waitForFunction(() => document.querySelector('#copy-link').textContent.includes('Copied'));
+  const link = await first.evaluate(() => navigator.clipboard.readText());
+  assert.equal(link, await first.locator('#share-link').inputValue());
+  assert.match(link, /^http:\/\/127\.0\.0\.1:\d+\/\?lab=fit&/);
+
+  const second = await openPage(browser, link); // a new browser context: nothing shared
+  await ready(second);
+  for (const [id, want] of [['#ctl-hidden', '12,12'], ['#ctl-act', 'relu'], ['#ctl-init', 'he'], ['#ctl-opt', 'momentum'],
+    ['#ctl-lr', '0.02'], ['#ctl-bs', '16'], ['#ctl-seed', '42'], ['#ctl-stop', '200']]) {
+    assert.equal(await second.locator(id).inputValue(), want, id);
+  }
+  await playTo(second, 200);
+  assert.equal(await value(second, '#stat-loss'), loss, 'same loss at step 200, bit for bit');
+  assert.equal(await value(second, '#stat-test-loss'), testLoss);
+
+  const native = cli(link, 200);
+  assert.equal(native.step, 200);
+  assert.equal(f32(native.loss), f32(loss), `CLI ${native.loss} vs browser ${loss}`);
+  assert.equal(f32(native.test_loss), f32(testLoss));
+  await screenshot(second, 'fit-replayed');
+  await first.context().close();
+  await second.context().close();
+});
+
+test('a malformed link shows its message and still trains', async () => {
+  const errors = [];
+  const page = await openPage(browser, `${server.url}?lab=fit&lr=banana&hidden=16,99999&bs=-3&zzz=1&seed=3`, errors);
+  await ready(page);
+  const text = await page.locator('#notices').textContent();
+  for (const key of ['lr="banana"', 'hidden', 'bs', 'unknown key "zzz"']) assert.ok(text.includes(key), `${key} in: ${text}`);
+  assert.equal(await page.locator('#ctl-lr').inputValue(), '0.01', 'lr fell back to its default');
+  assert.equal(await page.locator('#ctl-seed').inputValue(), '3', 'valid keys are kept');
+  await page.click('#play');
+  await waitForStep(page, 's > 500');
+  await screenshot(page, 'fit-malformed-link');
+  assert.deepEqual(errors, []);
+  await page.context().close();
+});
+
+test('keyboard: space plays and pauses, s steps, r resets', async () => {
+  const page = await openPage(browser, `${server.url}?lab=fit`);
+  await ready(page);
+  await page.keyboard.press('s');
+  await waitForStep(page, 's === 1');
+  await page.keyboard.press('s');
+  await waitForStep(page, 's === 2');
+  await page.keyboard.press(' ');
+  await waitForStep(page, 's > 100');
+  await page.keyboard.press(' ');
+  await page.waitForFunction(() => document.querySelector('#play').textContent.includes('Play'));
+  await page.keyboard.press('r');
+  await waitForStep(page, 's === 0');
+  await page.context().close();
+});
+
+test('a crash in the worker or the UI shows the error panel with its message', async () => {
+  const page = await openPage(browser, `${server.url}?lab=fit`);
+  await ready(page);
+  assert.equal(await page.locator('#fatal').isVisible(), false);
+  await page.evaluate(() => window.deeplyDebug.panicWorker());
+  await page.waitForSelector('#fatal', { state: 'visible' });
+  assert.match(await page.locator('#fatal-message').textContent(), /worker crashed.*deliberate worker panic/s);
+  await screenshot(page, 'fit-worker-crash');
+
+  const ui = await openPage(browser, `${server.url}?lab=fit`);
+  await ready(ui);
+  await ui.evaluate(() => { try { window.deeplyDebug.panicUi(); } catch (e) { /* the wasm trap after the panic */ } });
+  await ui.waitForSelector('#fatal', { state: 'visible' });
+  assert.match(await ui.locator('#fatal-message').textContent(), /deliberate UI panic/);
+  await page.context().close();
+  await ui.context().close();
+});
