@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs whatever is missing to build and test Deeply on Debian 12 with rustup. Idempotent:
+# each step checks first, so a second run installs nothing. Pins: see ../shared/TOOLCHAIN.md.
+# Source it (`. scripts/setup.sh`) to also get the PATH it sets up.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+TRUNK_VERSION=0.21.14
+export PATH="$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+
+say() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
+
+# Browser and driver for the end-to-end tests (Debian's; no browser download works here).
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+if [ ${#missing[@]} -gt 0 ]; then
+  say "apt: installing ${missing[*]}"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
+fi
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "rustup: adding wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if ! trunk --version 2>/dev/null | grep -q "$TRUNK_VERSION"; then
+  say "cargo: installing trunk $TRUNK_VERSION (about 11 minutes on 2 cores)"
+  cargo install trunk --version "$TRUNK_VERSION" --locked
+fi
+
+# The CLI must match the wasm-bindgen crate in Cargo.lock exactly; installed without --locked
+# (its own lockfile pins a crate the registry no longer has).
+WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
+if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
+  say "cargo: installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 8 minutes)"
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+fi
+
+# wasm-opt (binaryen 132, not Debian's 108) and playwright-core, pinned in package-lock.json.
+if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/playwright-core ]; then
+  say "npm: installing binaryen and playwright-core"
+  npm ci --no-audit --no-fund
+fi

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what is missing, then runs every test: the native engine and CLI, the wasm tests,
+# and the browser end-to-end tests against the release build.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. scripts/setup.sh
+
+step() { printf '\n\033[1;32m==> %s\033[0m\n' "$*"; }
+
+step "native: engine unit tests, link fuzzing, convergence, determinism, dependency check"
+cargo test --release -p deeply-engine
+
+step "wasm: the engine's bits in wasm32 equal native (wasm-bindgen-test under Node)"
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  cargo test --target wasm32-unknown-unknown -p deeply-web --lib
+
+step "release build of the app (trunk) and of the CLI"
+trunk build --release
+cargo build --release --bin deeply
+
+step "browser end-to-end tests (playwright-core + Debian Chromium)"
+node --test --test-concurrency=1 tests/
