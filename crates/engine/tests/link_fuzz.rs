@@ -6,13 +6,13 @@ use engine::lab::{parse_link, LabConfig};
 use engine::rng::Rng;
 
 const KEYS: &[&str] = &[
-    "lab", "fn", "n", "noise", "norm", "hidden", "act", "alpha", "init", "sigma", "opt", "lr", "mom", "bs", "l2",
+    "lab", "fn", "n", "noise", "norm", "model", "degree", "hidden", "act", "alpha", "init", "sigma", "opt", "lr", "mom", "bs", "l2",
     "clip", "loss", "seed", "stop", "zzz", "", "%", "lab%3Dfit",
 ];
 const VALUES: &[&str] = &[
     "fit", "0", "1", "-1", "0.5", "1e9", "1e-40", "NaN", "nan", "inf", "-inf", "true", "false", "16,16", ",,,", "1024",
     "1025", "99999999999999999999", "tanh", "relu", "adam", "sgd", "mse", "bce", "", "%FF", "%", "é", "１", "3,0,2",
-    "1,1,1,1,1,1,1,1,1,1,1", "18446744073709551615", "18446744073709551616", " 5", "0x10",
+    "1,1,1,1,1,1,1,1,1,1,1", "poly", "cube", "9", "10", "18446744073709551615", "18446744073709551616", " 5", "0x10",
 ];
 
 fn random_text(rng: &mut Rng, len: usize) -> String {

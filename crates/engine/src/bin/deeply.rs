@@ -84,6 +84,9 @@ fn main() {
                     obj.insert("train_loss".into(), json!(s.train_loss));
                     obj.insert("test_loss".into(), json!(s.test_loss));
                     obj.extend(metrics_json(&s));
+                    if !s.diagnoses.is_empty() {
+                        obj.insert("diagnoses".into(), json!(s.diagnoses.iter().map(|d| d.kind).collect::<Vec<_>>()));
+                    }
                     if done {
                         obj.insert("ms_per_step".into(), json!(s.ms_per_step));
                         obj.insert("link".into(), json!(session.config().to_query()));
@@ -91,8 +94,9 @@ fn main() {
                     println!("{}", serde_json::Value::Object(obj));
                 } else {
                     let extra: String = s.metrics.iter().map(|m| format!("  {} {:.4}", m.name, m.value)).collect();
+                    let notes: String = s.diagnoses.iter().map(|d| format!("\n  ! {}", d.message)).collect();
                     println!(
-                        "{}step {:>7}  epoch {:>4}  loss {:<12}  train {:<12}  test {:<12}{extra}",
+                        "{}step {:>7}  epoch {:>4}  loss {:<12}  train {:<12}  test {:<12}{extra}{notes}",
                         if done { "final " } else { "" },
                         s.step,
                         s.epoch,

@@ -11,27 +11,76 @@ use serde::{Deserialize, Serialize};
 pub enum FitTarget {
     /// sin(x) on [−π, π]
     Sin,
+    /// x³ on [−2π, 2π] (large unnormalised values: the classic way to get stuck)
+    Cube,
+    /// |x| on [−π, π]
+    Abs,
+    /// a unit step at 0 on [−π, π]
+    Step,
+    /// sin(x) on [−π, π] with noise σ ≥ 0.2 on the training targets
+    Noisy,
 }
 
 impl FitTarget {
-    pub const ALL: [FitTarget; 1] = [FitTarget::Sin];
+    pub const ALL: [FitTarget; 5] = [FitTarget::Sin, FitTarget::Cube, FitTarget::Abs, FitTarget::Step, FitTarget::Noisy];
 
     pub fn label(self) -> &'static str {
         match self {
             FitTarget::Sin => "sin(x) on [−π, π]",
+            FitTarget::Cube => "x³ on [−2π, 2π]",
+            FitTarget::Abs => "|x| on [−π, π]",
+            FitTarget::Step => "step at 0 on [−π, π]",
+            FitTarget::Noisy => "noisy sin(x) on [−π, π]",
+        }
+    }
+
+    /// The formula, for chart legends.
+    pub fn formula(self) -> &'static str {
+        match self {
+            FitTarget::Sin | FitTarget::Noisy => "sin(x)",
+            FitTarget::Cube => "x³",
+            FitTarget::Abs => "|x|",
+            FitTarget::Step => "step(x)",
         }
     }
 
     /// The training interval.
     pub fn domain(self) -> (f64, f64) {
+        let pi = std::f64::consts::PI;
         match self {
-            FitTarget::Sin => (-std::f64::consts::PI, std::f64::consts::PI),
+            FitTarget::Cube => (-2.0 * pi, 2.0 * pi),
+            _ => (-pi, pi),
         }
+    }
+
+    /// The training interval widened by half its width on each side: where a fit that only
+    /// learned the samples shows it has no idea what the function is.
+    pub fn extended_domain(self) -> (f64, f64) {
+        let (lo, hi) = self.domain();
+        let w = hi - lo;
+        (lo - w / 2.0, hi + w / 2.0)
     }
 
     pub fn eval(self, x: f64) -> f64 {
         match self {
-            FitTarget::Sin => math::sin(x),
+            FitTarget::Sin | FitTarget::Noisy => math::sin(x),
+            FitTarget::Cube => x * x * x,
+            FitTarget::Abs => x.abs(),
+            FitTarget::Step => {
+                if x >= 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
+
+    /// The noise σ actually used for a requested σ.
+    pub fn noise(self, requested: f32) -> f32 {
+        match self {
+            FitTarget::Noisy => requested.max(0.2),
+            _ => requested,
         }
     }
 }
@@ -51,6 +100,7 @@ impl FitData {
     /// noise of standard deviation `noise` added to the training targets only.
     pub fn generate(target: FitTarget, n: usize, noise: f32, standardise: bool, rng: &mut Rng) -> FitData {
         let (lo, hi) = target.domain();
+        let noise = target.noise(noise);
         let draw = |count: usize, noisy: bool, rng: &mut Rng| -> Vec<(f32, f32)> {
             (0..count)
                 .map(|_| {
@@ -91,5 +141,18 @@ mod tests {
         let (x, y) = d.train_points[0];
         assert!((y - (x as f64).sin() as f32).abs() < 1e-6);
         assert!((-3.15..3.15).contains(&x));
+    }
+
+    #[test]
+    fn targets_hand_values_and_domains() {
+        assert_eq!(FitTarget::Cube.eval(2.0), 8.0);
+        assert_eq!(FitTarget::Abs.eval(-1.5), 1.5);
+        assert_eq!((FitTarget::Step.eval(-0.1), FitTarget::Step.eval(0.0)), (0.0, 1.0));
+        let (lo, hi) = FitTarget::Sin.extended_domain();
+        assert!((lo + 2.0 * std::f64::consts::PI).abs() < 1e-12 && (hi - 2.0 * std::f64::consts::PI).abs() < 1e-12);
+        assert_eq!(FitTarget::Noisy.noise(0.0), 0.2);
+        let d = FitData::generate(FitTarget::Noisy, 400, 0.0, false, &mut Rng::new(1));
+        let resid: f32 = d.train_points.iter().map(|&(x, y)| (y - (x as f64).sin() as f32).powi(2)).sum::<f32>() / 400.0;
+        assert!((resid.sqrt() - 0.2).abs() < 0.03, "noise σ {}", resid.sqrt());
     }
 }

@@ -1,9 +1,12 @@
 //! Labs: one serde config struct per lab (the URL, the controls, presets and the CLI all read it),
 //! and a [`LabSession`] that trains it step by step and reports plain-data snapshots.
 
+pub mod diagnose;
 pub mod fit;
 pub mod link;
+pub mod presets;
 pub mod snapshot;
+pub mod space;
 pub mod trainer;
 
 pub use link::{parse_link, LabConfig, Notice, ParsedLink};

@@ -25,6 +25,8 @@ pub struct Trainer {
     pub grad_norm: f32,
     /// `‖Δw‖/‖w‖` per parameter tensor, from the last step.
     pub ratios: Vec<f32>,
+    /// Row indices of the last mini-batch (to highlight it).
+    pub last_batch: Vec<usize>,
     shuffle: Rng,
     order: Vec<usize>,
     cursor: usize,
@@ -48,6 +50,7 @@ impl Trainer {
             last_loss: f32::NAN,
             grad_norm: 0.0,
             ratios: Vec::new(),
+            last_batch: Vec::new(),
             shuffle,
             order: (0..n).collect(),
             cursor: 0,
@@ -75,6 +78,8 @@ impl Trainer {
         let bs = self.batch_size.clamp(1, n);
         let end = (self.cursor + bs).min(n);
         data.gather(&self.order[self.cursor..end], &mut self.batch_x, &mut self.batch_y, &mut self.batch_classes);
+        self.last_batch.clear();
+        self.last_batch.extend_from_slice(&self.order[self.cursor..end]);
         self.cursor = end;
         if self.cursor == n {
             self.cursor = 0;

@@ -2,6 +2,8 @@
 
 pub mod activation;
 pub mod dense;
+pub mod polynomial;
 
 pub use activation::{Activation, ActivationKind};
 pub use dense::Dense;
+pub use polynomial::Polynomial;
