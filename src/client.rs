@@ -5,16 +5,16 @@
 use crate::fatal;
 use crate::protocol::{decode, encode, Command, Message};
 use crate::share;
+use engine::lab::snapshot::StepRecord;
 use engine::lab::{LabConfig, Notice, Snapshot};
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 use web_sys::{MessageEvent, Worker};
 
-/// One point of the loss history.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// Whole-dataset losses at one snapshot.
+#[derive(Clone, Debug, PartialEq)]
 pub struct HistoryPoint {
     pub step: u64,
-    pub loss: f32,
     pub train_loss: f32,
     pub test_loss: f32,
 }
@@ -30,6 +30,8 @@ pub struct LabState {
     pub running: RwSignal<bool>,
     pub ready: RwSignal<bool>,
     pub history: RwSignal<Vec<HistoryPoint>>,
+    /// Per-step records (mini-batch loss, gradient norms) streamed by the trainer.
+    pub records: RwSignal<Vec<StepRecord>>,
     pub notices: RwSignal<Vec<Notice>>,
     /// Why training last stopped by itself (stop step reached, divergence…).
     pub status: RwSignal<Option<String>>,
@@ -45,6 +47,7 @@ impl LabState {
             running: RwSignal::new(false),
             ready: RwSignal::new(false),
             history: RwSignal::new(Vec::new()),
+            records: RwSignal::new(Vec::new()),
             notices: RwSignal::new(notices),
             status: RwSignal::new(None),
             worker: StoredValue::new_local(None),
@@ -77,9 +80,20 @@ impl LabState {
                 Ok(Message::Applied { reset, .. }) => {
                     if reset {
                         self.history.set(Vec::new());
+                        self.records.set(Vec::new());
                     }
                 }
-                Ok(m @ Message::Snapshot { .. }) => self.mailbox.set_value(Some(m)),
+                Ok(Message::Snapshot { mut snapshot, running, reason }) => {
+                    // Only the latest snapshot is drawn, but no step record may be lost.
+                    self.mailbox.update_value(|slot| {
+                        if let Some(Message::Snapshot { snapshot: older, .. }) = slot.take() {
+                            let newer = std::mem::take(&mut snapshot.records);
+                            snapshot.records = older.records;
+                            snapshot.records.extend(newer);
+                        }
+                        *slot = Some(Message::Snapshot { snapshot, running, reason });
+                    });
+                }
                 Err(e) => web_sys::console::warn_1(&format!("unreadable worker message: {e}").into()),
             }
         });
@@ -118,21 +132,29 @@ impl LabState {
         else {
             return;
         };
-        let point = HistoryPoint {
-            step: snapshot.step,
-            loss: snapshot.loss,
-            train_loss: snapshot.train_loss,
-            test_loss: snapshot.test_loss,
-        };
+        let mut snapshot = snapshot;
+        let point = HistoryPoint { step: snapshot.step, train_loss: snapshot.train_loss, test_loss: snapshot.test_loss };
+        let restarted = self.history.with_untracked(|h| h.last().is_some_and(|last| last.step > point.step)) || point.step == 0;
+        let fresh = std::mem::take(&mut snapshot.records);
+        self.records.update(|r| {
+            if restarted {
+                r.clear();
+            }
+            r.extend(fresh);
+            if r.len() > MAX_HISTORY {
+                let kept: Vec<StepRecord> = r.iter().step_by(2).cloned().collect();
+                *r = kept;
+            }
+        });
         self.history.update(|h| {
-            if h.last().is_some_and(|last| last.step > point.step) || point.step == 0 {
+            if restarted {
                 h.clear();
             }
             if h.last().is_none_or(|last| last.step < point.step) || h.is_empty() {
                 h.push(point);
             }
             if h.len() > MAX_HISTORY {
-                let kept: Vec<HistoryPoint> = h.iter().step_by(2).copied().collect();
+                let kept: Vec<HistoryPoint> = h.iter().step_by(2).cloned().collect();
                 *h = kept;
             }
         });
@@ -182,9 +204,19 @@ impl LabState {
         self.send(Command::Step);
     }
 
+    /// Applies a diagnosis' one-click fix.
+    pub fn apply_fix(&self, fix: &engine::lab::diagnose::Fix) {
+        self.set_value(&fix.key, &fix.value);
+        if fix.reset {
+            self.reset();
+        }
+        self.status.set(Some(format!("applied: {}", fix.label)));
+    }
+
     pub fn reset(&self) {
         self.status.set(None);
         self.history.set(Vec::new());
+        self.records.set(Vec::new());
         self.send(Command::Reset);
     }
 }

@@ -1,43 +1,11 @@
 // Browser end-to-end tests of the "Fit a function" lab, in Debian's headless Chromium.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { serveDist, launch, openPage, screenshot, stepOf, ROOT } from './helpers.mjs';
+import { serveDist, launch, openPage, screenshot, stepOf, f32, value, waitForStep, ready, playTo, cli } from './helpers.mjs';
 
 let server, browser;
 before(async () => { server = await serveDist(); browser = await launch(); });
 after(async () => { await browser?.close(); await server?.close(); });
-
-const f32 = (text) => Math.fround(Number(text));
-const value = (page, id) => page.locator(id).getAttribute('data-value');
-
-async function waitForStep(page, predicate, timeout = 20000) {
-  await page.waitForFunction(
-    (src) => new Function('s', `return ${src}`)(Number(document.querySelector('#stat-step')?.textContent)),
-    predicate, { timeout });
-}
-
-async function ready(page) {
-  await page.waitForSelector('#play:not([disabled])');
-  await waitForStep(page, 's === 0');
-}
-
-/** Plays a link that has `stop=N` and waits until the worker paused at step N. */
-async function playTo(page, n) {
-  await ready(page);
-  await page.click('#play');
-  await waitForStep(page, `s === ${n}`);
-  await page.waitForFunction(() => document.querySelector('#play').textContent.includes('Play'));
-}
-
-function cli(link, steps) {
-  const out = execFileSync('cargo', ['run', '-q', '--release', '--bin', 'deeply', '--', 'train', '--link', link,
-    '--steps', String(steps), '--every', String(steps), '--json'], { cwd: ROOT, encoding: 'utf8' });
-  const lines = out.trim().split('\n').map((l) => JSON.parse(l));
-  const last = lines.at(-1);
-  assert.equal(last.final, true);
-  return last;
-}
 
 test('the page loads with zero console errors and Play makes the loss fall', async () => {
   const errors = [];

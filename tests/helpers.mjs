@@ -3,6 +3,8 @@ import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
+import { execFileSync } from 'node:child_process';
+import assert from 'node:assert/strict';
 
 const TYPES = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.wasm': 'application/wasm',
@@ -62,4 +64,55 @@ export async function screenshot(page, name) {
 /** The step counter as a number (NaN before the first snapshot). */
 export async function stepOf(page) {
   return Number(await page.locator('#stat-step').textContent());
+}
+
+/** An f32 from its text (the page's data-value or the CLI's JSON). */
+export const f32 = (text) => Math.fround(Number(text));
+
+/** The exact value behind a stat (its data-value attribute). */
+export const value = (page, id) => page.locator(id).getAttribute('data-value');
+
+/** Waits until the step counter satisfies `predicate` (a JS expression in `s`). */
+export async function waitForStep(page, predicate, timeout = 20000) {
+  await page.waitForFunction(
+    (src) => new Function('s', `return ${src}`)(Number(document.querySelector('#stat-step')?.textContent)),
+    predicate, { timeout });
+}
+
+/** Waits until the worker is ready and the first snapshot (step 0) is drawn. */
+export async function ready(page) {
+  await page.waitForSelector('#play:not([disabled])');
+  await waitForStep(page, 's === 0');
+}
+
+export async function paused(page) {
+  await page.waitForFunction(() => document.querySelector('#play').textContent.includes('Play'));
+}
+
+/** Plays a link that has `stop=N` and waits until the worker paused at step N. */
+export async function playTo(page, n) {
+  await ready(page);
+  await page.click('#play');
+  await waitForStep(page, `s === ${n}`);
+  await paused(page);
+}
+
+/** Runs `deeply train` natively on a link and returns its final JSON line. */
+export function cli(link, steps) {
+  const out = execFileSync('cargo', ['run', '-q', '--release', '--bin', 'deeply', '--', 'train', '--link', link,
+    '--steps', String(steps), '--every', String(steps), '--json'], { cwd: ROOT, encoding: 'utf8' });
+  const last = out.trim().split('\n').map((l) => JSON.parse(l)).at(-1);
+  assert.equal(last.final, true);
+  return last;
+}
+
+/** Counts a canvas' pixels close to an RGB colour (to prove a chart drew a series). */
+export function countColor(page, selector, [r, g, b]) {
+  return page.evaluate(({ selector, r, g, b }) => {
+    const c = document.querySelector(selector);
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) if (Math.abs(d[i] - r) < 30 && Math.abs(d[i + 1] - g) < 30 && Math.abs(d[i + 2] - b) < 30) n++;
+    return n;
+  }, { selector, r, g, b });
 }

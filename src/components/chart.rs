@@ -9,6 +9,16 @@ pub const BLUE: RGBColor = RGBColor(37, 99, 235);
 pub const ORANGE: RGBColor = RGBColor(234, 88, 12);
 pub const GREY: RGBColor = RGBColor(148, 163, 184);
 pub const INK: RGBColor = RGBColor(30, 41, 59);
+pub const GREEN: RGBColor = RGBColor(5, 150, 105);
+
+/// Distinct colours for many series (units, parameter tensors).
+pub fn palette(i: usize) -> RGBColor {
+    const P: [RGBColor; 10] = [
+        RGBColor(37, 99, 235), RGBColor(234, 88, 12), RGBColor(5, 150, 105), RGBColor(147, 51, 234), RGBColor(220, 38, 38),
+        RGBColor(14, 165, 233), RGBColor(202, 138, 4), RGBColor(219, 39, 119), RGBColor(71, 85, 105), RGBColor(22, 163, 74),
+    ];
+    P[i % P.len()]
+}
 
 /// One line (or set of dots) on a chart.
 pub struct Series<'a> {
@@ -16,7 +26,18 @@ pub struct Series<'a> {
     pub color: RGBColor,
     pub points: Vec<(f64, f64)>,
     pub dots: bool,
+    /// Line width, or dot radius for dots.
     pub width: u32,
+}
+
+impl<'a> Series<'a> {
+    pub fn line(label: &'a str, color: RGBColor, points: Vec<(f64, f64)>, width: u32) -> Self {
+        Series { label, color, points, dots: false, width }
+    }
+
+    pub fn dots(label: &'a str, color: RGBColor, points: Vec<(f64, f64)>, radius: u32) -> Self {
+        Series { label, color, points, dots: true, width: radius }
+    }
 }
 
 pub struct ChartSpec<'a> {
@@ -26,6 +47,8 @@ pub struct ChartSpec<'a> {
     pub log_y: bool,
     pub x_range: Option<(f64, f64)>,
     pub y_range: Option<(f64, f64)>,
+    /// An x interval to shade (e.g. the training interval), with its label.
+    pub band: Option<(f64, f64, &'a str)>,
 }
 
 fn bounds(series: &[Series], pick: impl Fn(&(f64, f64)) -> f64, log: bool) -> Option<(f64, f64)> {
@@ -90,7 +113,9 @@ pub fn draw(canvas: &HtmlCanvasElement, spec: &ChartSpec, series: &[Series]) {
         style_mesh!(mesh, spec);
         let _ = mesh.y_label_formatter(&|v| format!("{v:.0e}")).draw();
         plot(&mut chart, series, |p| p.1 > 0.0, (x.0, x.1), (lo, hi));
-        finish(&mut chart);
+        if series.iter().any(|s| !s.label.is_empty()) {
+            finish(&mut chart);
+        }
     } else {
         let pad = (y.1 - y.0) * 0.08;
         let (lo, hi) = (y.0 - pad, y.1 + pad);
@@ -98,8 +123,18 @@ pub fn draw(canvas: &HtmlCanvasElement, spec: &ChartSpec, series: &[Series]) {
         let mut mesh = chart.configure_mesh();
         style_mesh!(mesh, spec);
         let _ = mesh.y_label_formatter(&|v| axis_number(*v)).draw();
+        if let Some((a, b, label)) = spec.band {
+            let _ = chart.draw_series(std::iter::once(Rectangle::new([(a, lo), (b, hi)], RGBColor(219, 234, 254).mix(0.45).filled())));
+            let _ = chart.draw_series(std::iter::once(Text::new(
+                label.to_string(),
+                (a + (b - a) * 0.02, hi - (hi - lo) * 0.04),
+                ("sans-serif", 12).into_font().color(&RGBColor(100, 116, 139)),
+            )));
+        }
         plot(&mut chart, series, |_| true, (x.0, x.1), (lo, hi));
-        finish(&mut chart);
+        if series.iter().any(|s| !s.label.is_empty()) {
+            finish(&mut chart);
+        }
     }
     let _ = root.present();
 }
@@ -116,8 +151,11 @@ fn plot<'a, Y: Ranged<ValueType = f64>>(
         let color = s.color;
         if s.dots {
             let pts: Vec<(f64, f64)> = s.points.iter().copied().filter(|p| inside(p)).collect();
-            if let Ok(a) = chart.draw_series(pts.into_iter().map(move |p| Circle::new(p, 2, color.mix(0.55).filled()))) {
-                a.label(s.label).legend(move |(px, py)| Circle::new((px + 8, py), 3, color.filled()));
+            let r = s.width.max(1);
+            if let Ok(a) = chart.draw_series(pts.into_iter().map(move |p| Circle::new(p, r, color.mix(0.6).filled()))) {
+                if !s.label.is_empty() {
+                    a.label(s.label).legend(move |(px, py)| Circle::new((px + 8, py), 3, color.filled()));
+                }
             }
         } else {
             // Break the line where values leave the chart rather than drawing spikes.
@@ -133,7 +171,7 @@ fn plot<'a, Y: Ranged<ValueType = f64>>(
             let mut first = true;
             for seg in segments.into_iter().filter(|s| !s.is_empty()) {
                 if let Ok(a) = chart.draw_series(LineSeries::new(seg, color.stroke_width(width))) {
-                    if first {
+                    if first && !s.label.is_empty() {
                         a.label(s.label).legend(move |(px, py)| PathElement::new(vec![(px, py), (px + 16, py)], color.stroke_width(2)));
                         first = false;
                     }

@@ -2,8 +2,11 @@
 
 pub mod chart;
 pub mod controls;
+pub mod diagnoses;
 pub mod histogram;
 pub mod layers;
+pub mod presets;
+pub mod space;
 pub mod stats_bar;
 pub mod toolbar;
 

@@ -28,6 +28,25 @@ pub fn StatsBar(state: LabState) -> impl IntoView {
             _ => "–".into(),
         })
     };
+    let metrics = move || {
+        snap.with(|s| {
+            s.as_ref()
+                .map(|s| {
+                    s.metrics
+                        .iter()
+                        .map(|m| {
+                            let (label, help) = metric_label(&m.name);
+                            view! {
+                                <div class="stat" title=help>
+                                    <span class="stat-label">{label}</span>
+                                    <span class="stat-value" id=format!("stat-{}", m.name.replace('_', "-")) data-value=exact(m.value)>{short(m.value)}</span>
+                                </div>
+                            }
+                        })
+                        .collect_view()
+                })
+        })
+    };
     view! {
         <div class="stats-bar">
             <div class="stat">
@@ -42,10 +61,21 @@ pub fn StatsBar(state: LabState) -> impl IntoView {
             <Stat id="stat-train-loss" label="train loss" value=pick(|s| s.train_loss) help="loss over all training points"/>
             <Stat id="stat-test-loss" label="test loss" value=pick(|s| s.test_loss) help="loss over held-out test points"/>
             <Stat id="stat-grad-norm" label="‖∇‖" value=pick(|s| s.grad_norm) help="global gradient norm of the last step (before clipping)"/>
+            {metrics}
             <div class="stat">
                 <span class="stat-label">"speed"</span>
                 <span class="stat-value" id="stat-speed">{speed}</span>
             </div>
         </div>
+    }
+}
+
+/// Display name and explanation of a snapshot metric.
+fn metric_label(name: &str) -> (String, &'static str) {
+    match name {
+        "test_r2" => ("test R²".into(), "1 − MSE / variance of y on the test points: 1 is a perfect fit, 0 no better than the mean"),
+        "extended_loss" => ("loss outside".into(), "MSE (model units) on the extended range outside the training interval"),
+        "test_accuracy" => ("test accuracy".into(), "share of test examples classified correctly"),
+        other => (other.replace('_', " "), ""),
     }
 }

@@ -1,3 +1,4 @@
 //! One file per lab: its page and panels.
 
 pub mod fit;
+pub mod fit_charts;

@@ -421,6 +421,7 @@ impl LabSession for FitSession {
             ms_per_step: self.ms_per_step,
             diverged,
             layers,
+            records: std::mem::take(&mut self.trainer.records),
             diagnoses,
             view: View::Fit(view),
         }
@@ -483,6 +484,10 @@ mod tests {
         s.step(5);
         let snap = s.snapshot();
         assert_eq!(snap.step, 5);
+        assert_eq!(snap.records.iter().map(|r| r.step).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+        assert_eq!(snap.records[4].loss, snap.loss);
+        assert_eq!(snap.records[0].grads.len(), 6);
+        assert!(s.snapshot().records.is_empty(), "records are handed over once");
         assert_eq!(snap.layers.len(), 3);
         assert_eq!(snap.layers[0].name, "dense 1→16 + tanh");
         assert_eq!(snap.layers[0].params.len(), 2);

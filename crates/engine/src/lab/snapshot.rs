@@ -24,9 +24,22 @@ pub struct Snapshot {
     /// True when the loss or a parameter is NaN or infinite.
     pub diverged: bool,
     pub layers: Vec<LayerSnapshot>,
+    /// Per-step records since the previous snapshot (every step at first, then sparser: see
+    /// `Trainer`), so charts are complete however rarely snapshots are taken.
+    pub records: Vec<StepRecord>,
     /// Problems spotted while training (dead units, saturation, bad update sizes, NaN).
     pub diagnoses: Vec<super::diagnose::Diagnosis>,
     pub view: View,
+}
+
+/// One training step, recorded by the trainer.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub step: u64,
+    /// The mini-batch loss.
+    pub loss: f32,
+    /// ‖∂L/∂θ‖ of every parameter tensor, in model order (after L2 and clipping).
+    pub grads: Vec<f32>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

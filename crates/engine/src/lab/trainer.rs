@@ -2,7 +2,7 @@
 //! backward, clipping and the optimiser step — with reusable buffers, so a step allocates nothing
 //! once the batch size is settled.
 
-use super::snapshot::{LayerSnapshot, ParamSnapshot};
+use super::snapshot::{LayerSnapshot, ParamSnapshot, StepRecord};
 use crate::data::{Dataset, Targets};
 use crate::layer::Layer;
 use crate::loss::{Loss, Target};
@@ -11,6 +11,8 @@ use crate::rng::Rng;
 use crate::sequential::Sequential;
 use crate::stats::TensorStats;
 use crate::tensor::{self, Mode, Tensor};
+
+const RECORDS_PER_OCTAVE: u64 = 1000;
 
 pub struct Trainer {
     pub model: Sequential,
@@ -27,6 +29,11 @@ pub struct Trainer {
     pub ratios: Vec<f32>,
     /// Row indices of the last mini-batch (to highlight it).
     pub last_batch: Vec<usize>,
+    /// Step records not yet handed to a snapshot.
+    pub records: Vec<StepRecord>,
+    /// Record every this many steps; doubles every `RECORDS_PER_OCTAVE` records, so a long
+    /// run keeps a bounded, evenly spread history.
+    record_every: u64,
     shuffle: Rng,
     order: Vec<usize>,
     cursor: usize,
@@ -51,6 +58,8 @@ impl Trainer {
             grad_norm: 0.0,
             ratios: Vec::new(),
             last_batch: Vec::new(),
+            records: Vec::new(),
+            record_every: 1,
             shuffle,
             order: (0..n).collect(),
             cursor: 0,
@@ -97,7 +106,25 @@ impl Trainer {
         self.grad_norm = optim::apply(&mut self.model, self.optimizer.as_mut(), &self.hyper, &mut self.ratios);
         self.step += 1;
         self.last_loss = loss;
+        if self.step % self.record_every == 0 {
+            self.record();
+        }
         loss
+    }
+
+    fn record(&mut self) {
+        let mut grads = Vec::new();
+        self.model.visit_params(&mut |_, _, _, g| {
+            grads.push(tensor::slice(g).iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt() as f32)
+        });
+        self.records.push(StepRecord { step: self.step, loss: self.last_loss, grads });
+        if self.step >= RECORDS_PER_OCTAVE * self.record_every {
+            self.record_every *= 2;
+        }
+        // A driver that never takes snapshots (a long CLI run) must not grow this forever.
+        if self.records.len() > 4 * RECORDS_PER_OCTAVE as usize {
+            self.records.drain(..RECORDS_PER_OCTAVE as usize);
+        }
     }
 
     /// Loss over a whole dataset in evaluation mode (leaves each layer's output on that data).
