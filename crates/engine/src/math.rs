@@ -56,6 +56,11 @@ pub fn cos(x: f64) -> f64 {
 }
 
 #[inline]
+pub fn exp_f64(x: f64) -> f64 {
+    libm::exp(x)
+}
+
+#[inline]
 pub fn ln64(x: f64) -> f64 {
     libm::log(x)
 }

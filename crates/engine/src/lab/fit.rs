@@ -156,7 +156,7 @@ impl LabParams for FitConfig {
 
 impl FitConfig {
     fn hyper(&self) -> Hyper {
-        Hyper { lr: self.lr, momentum: self.mom, l2: self.l2, clip: self.clip }
+        Hyper { lr: self.lr, momentum: self.mom, l2: self.l2, l1: 0.0, clip: self.clip }
     }
 
     /// The MLP `1 → hidden… → 1` (activation after every hidden layer) or the polynomial.
@@ -378,6 +378,7 @@ impl LabSession for FitSession {
     fn set(&mut self, key: &str, value: &str) -> Result<Applied, String> {
         let next = match self.config().with_value(key, value).map_err(|n| n.message)? {
             LabConfig::Fit(c) => c,
+            _ => unreachable!("a fit config stays one"),
         };
         let live = matches!(key, "lr" | "mom" | "l2" | "clip" | "bs" | "opt" | "stop");
         if live {
@@ -456,9 +457,7 @@ mod tests {
         assert_eq!(keys, ["lr", "hidden", "bs", "act", "zzz", "n"]);
         assert!(p.notices[0].message.contains("lr=\"NaN\""), "{}", p.notices[0].message);
         assert!(p.notices[4].message.contains("unknown key"));
-        let c = match p.config {
-            LabConfig::Fit(c) => c,
-        };
+        let LabConfig::Fit(c) = p.config else { panic!("fit") };
         let d = FitConfig::default();
         assert_eq!((c.lr, c.hidden.clone(), c.bs, c.act, c.seed), (d.lr, d.hidden.clone(), d.bs, d.act, 5));
         assert!(with_value(&d, "hidden", &"1,".repeat(11)).is_err());

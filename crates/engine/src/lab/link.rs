@@ -6,6 +6,7 @@
 //! Parsing never panics, whatever the input (a fuzz test holds it to that).
 
 use super::fit::FitConfig;
+use super::playground::PlaygroundConfig;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +29,17 @@ pub trait LabParams: Serialize + DeserializeOwned + Default + Clone + PartialEq 
 #[derive(Clone, Debug, PartialEq)]
 pub enum LabConfig {
     Fit(FitConfig),
+    Playground(PlaygroundConfig),
+}
+
+/// Runs `$body` with `$c` bound to the lab's config struct, whatever the lab.
+macro_rules! each_lab {
+    ($config:expr, $c:ident => $body:expr) => {
+        match $config {
+            LabConfig::Fit($c) => $body,
+            LabConfig::Playground($c) => $body,
+        }
+    };
 }
 
 impl Default for LabConfig {
@@ -40,43 +52,48 @@ impl LabConfig {
     pub fn lab(&self) -> &'static str {
         match self {
             LabConfig::Fit(_) => FitConfig::LAB,
+            LabConfig::Playground(_) => PlaygroundConfig::LAB,
         }
     }
 
     /// The share-link query (without `?`): `lab` first, then every value.
     pub fn to_query(&self) -> String {
-        let body = match self {
-            LabConfig::Fit(c) => serde_urlencoded::to_string(c),
-        }
-        .expect("lab configs are flat structs of plain values");
+        let body = each_lab!(self, c => serde_urlencoded::to_string(c)).expect("lab configs are flat structs of plain values");
         format!("lab={}&{}", self.lab(), body)
     }
 
     pub fn seed(&self) -> u64 {
-        match self {
-            LabConfig::Fit(c) => c.seed,
-        }
+        each_lab!(self, c => c.seed)
     }
 
     /// The same config with one key changed, validated.
     pub fn with_value(&self, key: &str, value: &str) -> Result<LabConfig, Notice> {
         Ok(match self {
             LabConfig::Fit(c) => LabConfig::Fit(with_value(c, key, value)?),
+            LabConfig::Playground(c) => LabConfig::Playground(with_value(c, key, value)?),
         })
     }
 
     /// Every key of this lab with its current value, in link order.
     pub fn pairs(&self) -> Vec<(String, String)> {
-        match self {
-            LabConfig::Fit(c) => to_pairs(c),
-        }
+        each_lab!(self, c => to_pairs(c))
+    }
+
+    /// The config is valid (every key in range).
+    pub fn check(&self) -> Result<(), Notice> {
+        each_lab!(self, c => c.check())
     }
 }
 
 pub struct ParsedLink {
     pub config: LabConfig,
     pub notices: Vec<Notice>,
+    /// Controls to hide (`<control>_hide=true`), by link key: for embedding a page.
+    pub hidden_controls: Vec<String>,
 }
+
+/// The labs, by their `lab` value.
+pub const LABS: [&str; 2] = ["fit", "playground"];
 
 /// The `key=value` pairs of a URL or a bare query; both the query and the fragment are read
 /// (the fragment last, so it wins).
@@ -97,29 +114,52 @@ pub fn query_pairs(input: &str) -> Vec<(String, String)> {
     pairs
 }
 
-/// Parses a share link (a full URL, `?query`, `#fragment` or a bare query).
+/// Parses a share link (a full URL, `?query`, `#fragment` or a bare query). TensorFlow
+/// Playground links (its keys, in the query or after `#`) open the playground.
 pub fn parse_link(input: &str) -> ParsedLink {
     let pairs = query_pairs(input);
     let mut notices = Vec::new();
-    let lab = pairs.iter().rev().find(|(k, _)| k == "lab").map(|(_, v)| v.as_str());
-    let rest: Vec<(String, String)> = pairs.iter().filter(|(k, _)| k != "lab").cloned().collect();
-    let config = match lab {
-        None | Some("fit") => {
-            let (c, n) = parse_pairs::<FitConfig>(&rest);
-            notices.extend(n);
-            LabConfig::Fit(c)
+    let lab = pairs.iter().rev().find(|(k, _)| k == "lab").map(|(_, v)| v.to_string());
+    let mut rest: Vec<(String, String)> = pairs.into_iter().filter(|(k, _)| k != "lab").collect();
+    let mut hidden_controls = Vec::new();
+    rest.retain(|(k, v)| match k.strip_suffix("_hide") {
+        Some(control) => {
+            if v == "true" {
+                hidden_controls.push(super::tf_link::our_key(control).to_string());
+            }
+            false
         }
+        None => true,
+    });
+    let looks_tf = rest.iter().any(|(k, _)| super::tf_link::is_tf_key(k));
+    let lab = match lab.as_deref() {
+        Some(l) if LABS.contains(&l) => l.to_string(),
+        None if looks_tf => "playground".to_string(),
+        None => "fit".to_string(),
         Some(other) => {
             notices.push(Notice {
                 key: "lab".into(),
-                message: format!("unknown lab \"{}\"; opening \"fit\" (the labs: fit)", clip(other)),
+                message: format!("unknown lab \"{}\"; opening \"fit\" (the labs: {})", clip(other), LABS.join(", ")),
             });
-            let (c, n) = parse_pairs::<FitConfig>(&rest);
-            notices.extend(n);
-            LabConfig::Fit(c)
+            "fit".to_string()
         }
     };
-    ParsedLink { config, notices }
+    let config = if lab == "playground" {
+        let translated = super::tf_link::translate(rest);
+        let (c, n) = parse_pairs::<PlaygroundConfig>(&translated);
+        notices.extend(n);
+        LabConfig::Playground(c)
+    } else {
+        let (c, n) = parse_pairs::<FitConfig>(&rest);
+        notices.extend(n);
+        LabConfig::Fit(c)
+    };
+    ParsedLink { config, notices, hidden_controls }
+}
+
+/// The link text of an enum value (its serde name).
+pub fn value_name<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v).ok().and_then(|j| j.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 /// Applies each pair on top of the defaults, one key at a time.

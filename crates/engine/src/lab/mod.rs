@@ -4,9 +4,11 @@
 pub mod diagnose;
 pub mod fit;
 pub mod link;
+pub mod playground;
 pub mod presets;
 pub mod snapshot;
 pub mod space;
+pub mod tf_link;
 pub mod trainer;
 
 pub use link::{parse_link, LabConfig, Notice, ParsedLink};
@@ -33,6 +35,10 @@ pub trait LabSession: Send {
     fn epochs(&self) -> u64;
     /// The configured step to pause at (0: never).
     fn stop_at(&self) -> u64;
+    /// A reason to pause now (a stop condition was met), checked after every chunk of steps.
+    fn stop_reason(&mut self) -> Option<String> {
+        None
+    }
     /// Sets one config value by its link key, validated like a link value.
     fn set(&mut self, key: &str, value: &str) -> Result<Applied, String>;
     /// Records the measured wall time per step (the engine has no clock on the web).
@@ -45,5 +51,6 @@ pub trait LabSession: Send {
 pub fn build(config: &LabConfig) -> Box<dyn LabSession> {
     match config {
         LabConfig::Fit(c) => Box::new(fit::FitSession::new(c.clone())),
+        LabConfig::Playground(c) => Box::new(playground::PlaygroundSession::new(c.clone())),
     }
 }

@@ -72,6 +72,7 @@ pub enum View {
     #[default]
     None,
     Fit(FitView),
+    Playground(Box<super::playground::PlaygroundView>),
 }
 
 /// The fit lab's chart data, in the target's own units.

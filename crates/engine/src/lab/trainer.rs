@@ -6,7 +6,7 @@ use super::snapshot::{LayerSnapshot, ParamSnapshot, StepRecord};
 use crate::data::{Dataset, Targets};
 use crate::layer::Layer;
 use crate::loss::{Loss, Target};
-use crate::optim::{self, Hyper, Optimizer, OptimizerKind};
+use crate::optim::{self, Hyper, Optimizer, OptimizerKind, Schedule};
 use crate::rng::Rng;
 use crate::sequential::Sequential;
 use crate::stats::TensorStats;
@@ -19,6 +19,9 @@ pub struct Trainer {
     pub optimizer: Box<dyn Optimizer>,
     pub optimizer_kind: OptimizerKind,
     pub hyper: Hyper,
+    /// The learning rate follows this schedule over steps (period `schedule_period`).
+    pub schedule: Schedule,
+    pub schedule_period: u64,
     pub loss: Loss,
     pub batch_size: usize,
     pub step: u64,
@@ -50,6 +53,8 @@ impl Trainer {
             optimizer: kind.build(),
             optimizer_kind: kind,
             hyper,
+            schedule: Schedule::Constant,
+            schedule_period: 1000,
             loss,
             batch_size,
             step: 0,
@@ -103,7 +108,8 @@ impl Trainer {
         };
         let loss = self.loss.value_and_grad(out, target, &mut self.dout);
         self.model.backward(&self.dout);
-        self.grad_norm = optim::apply(&mut self.model, self.optimizer.as_mut(), &self.hyper, &mut self.ratios);
+        let hyper = Hyper { lr: self.current_lr(), ..self.hyper };
+        self.grad_norm = optim::apply(&mut self.model, self.optimizer.as_mut(), &hyper, &mut self.ratios);
         self.step += 1;
         self.last_loss = loss;
         if self.step % self.record_every == 0 {
@@ -125,6 +131,11 @@ impl Trainer {
         if self.records.len() > 4 * RECORDS_PER_OCTAVE as usize {
             self.records.drain(..RECORDS_PER_OCTAVE as usize);
         }
+    }
+
+    /// The learning rate the next step uses.
+    pub fn current_lr(&self) -> f32 {
+        self.schedule.lr(self.hyper.lr, self.step, self.schedule_period)
     }
 
     /// Loss over a whole dataset in evaluation mode (leaves each layer's output on that data).

@@ -6,10 +6,12 @@
 
 mod adagrad;
 mod adam;
+mod schedule;
 mod sgd;
 
 pub use adagrad::Adagrad;
 pub use adam::Adam;
+pub use schedule::Schedule;
 pub use sgd::Sgd;
 
 use crate::layer::{Layer, ParamKind};
@@ -23,6 +25,8 @@ pub struct Hyper {
     pub momentum: f32,
     /// L2 weight decay λ: `g ← g + λ·w` for weights (not biases).
     pub l2: f32,
+    /// L1 penalty λ: `g ← g + λ·sign(w)` for weights (not biases); pushes weights to exactly 0.
+    pub l1: f32,
     /// Clip the global gradient norm to this value; 0 turns clipping off.
     pub clip: f32,
 }
@@ -98,11 +102,14 @@ pub fn grad_norm(model: &mut dyn Layer) -> f32 {
 /// the update. Writes `‖Δw‖ / ‖w‖` (the update:data ratio) per parameter into `ratios` and
 /// returns the gradient norm before clipping.
 pub fn apply(model: &mut dyn Layer, opt: &mut dyn Optimizer, h: &Hyper, ratios: &mut Vec<f32>) -> f32 {
-    if h.l2 > 0.0 {
+    if h.l2 > 0.0 || h.l1 > 0.0 {
         model.visit_params(&mut |_, kind, w, g| {
             if kind == ParamKind::Weight {
                 let ws = tensor::slice(w);
-                tensor::slice_mut(g).iter_mut().zip(ws).for_each(|(g, &w)| *g += h.l2 * w);
+                tensor::slice_mut(g).iter_mut().zip(ws).for_each(|(g, &w)| {
+                    let sign = if w > 0.0 { 1.0 } else if w < 0.0 { -1.0 } else { 0.0 };
+                    *g += h.l2 * w + h.l1 * sign
+                });
             }
         });
     }
@@ -132,7 +139,7 @@ mod tests {
     use crate::rng::Rng;
 
     fn hyper(lr: f32) -> Hyper {
-        Hyper { lr, momentum: 0.9, l2: 0.0, clip: 0.0 }
+        Hyper { lr, momentum: 0.9, l2: 0.0, l1: 0.0, clip: 0.0 }
     }
 
     #[test]
@@ -143,7 +150,7 @@ mod tests {
         d.db = tensor::from_vec(&[2], vec![0.0, 4.0]);
         let mut sgd = Sgd::plain();
         let mut ratios = Vec::new();
-        let h = Hyper { lr: 1.0, momentum: 0.0, l2: 0.0, clip: 1.0 };
+        let h = Hyper { lr: 1.0, momentum: 0.0, l2: 0.0, l1: 0.0, clip: 1.0 };
         let norm = apply(&mut d, &mut sgd, &h, &mut ratios);
         assert_eq!(norm, 5.0);
         // grads scaled by 1/5: W ← [1 − 0.6, 1], b ← [0, −0.8]
@@ -154,10 +161,15 @@ mod tests {
         assert!((ratios[0] - 0.6 / 2f32.sqrt()).abs() < 1e-6);
 
         d.zero_grad();
-        let h = Hyper { lr: 1.0, momentum: 0.0, l2: 0.5, clip: 0.0 };
+        let h = Hyper { lr: 1.0, momentum: 0.0, l2: 0.5, l1: 0.0, clip: 0.0 };
         apply(&mut d, &mut sgd, &h, &mut ratios);
         assert!(close(tensor::slice(&d.w), &[0.2, 0.5])); // w ← w − 0.5 w
         assert!(close(tensor::slice(&d.b), &[0.0, -0.8])); // biases untouched
+
+        d.zero_grad();
+        let h = Hyper { lr: 1.0, momentum: 0.0, l2: 0.0, l1: 0.1, clip: 0.0 };
+        apply(&mut d, &mut sgd, &h, &mut ratios);
+        assert!(close(tensor::slice(&d.w), &[0.1, 0.4])); // w ← w − 0.1·sign(w)
     }
 
     #[test]
