@@ -3,6 +3,7 @@
 
 use crate::client::LabState;
 use crate::labs::fit::FitLab;
+use crate::labs::playground::PlaygroundLab;
 use crate::share;
 use engine::lab::parse_link;
 use leptos::prelude::*;
@@ -11,7 +12,8 @@ use wasm_bindgen::JsCast;
 #[component]
 pub fn App() -> impl IntoView {
     let parsed = parse_link(&share::current_href());
-    let state = LabState::new(parsed.config, parsed.notices);
+    let lab = parsed.config.lab();
+    let state = LabState::new(parsed.config, parsed.notices, parsed.hidden_controls);
 
     let handle = window_event_listener(leptos::ev::keydown, move |ev: web_sys::KeyboardEvent| {
         let typing = ev
@@ -44,7 +46,8 @@ pub fn App() -> impl IntoView {
         <header class="topbar">
             <div class="brand">"Deeply"<span class="tagline">"deep learning, trained live in your browser"</span></div>
             <nav>
-                <a class="active" href="?lab=fit">"1 · Fit a function"</a>
+                <a class:active=lab == "fit" href="?lab=fit" id="nav-fit">"1 · Fit a function"</a>
+                <a class:active=lab == "playground" href="?lab=playground" id="nav-playground">"Playground"</a>
             </nav>
         </header>
         <Show when=move || state.notices.with(|n| !n.is_empty())>
@@ -57,11 +60,23 @@ pub fn App() -> impl IntoView {
             </div>
         </Show>
         <main>
-            <div class="intro">
-                <h1>"Fit a function"</h1>
-                <p>"A small network of layers "<code>"y = act(Wx + b)"</code>" learns sin(x) from sampled points by gradient descent. Press Play and watch the prediction bend towards the target; change the learning rate or batch size while it runs."</p>
-            </div>
-            <FitLab state/>
+            {if lab == "playground" {
+                view! {
+                    <div class="intro">
+                        <h1>"Playground"</h1>
+                        <p>"Classify or regress points in the plane with a small network. Pick data and input features, add layers and units, and watch each neuron's view of the plane and the decision boundary while it trains. TensorFlow Playground links open here too."</p>
+                    </div>
+                    <PlaygroundLab state/>
+                }.into_any()
+            } else {
+                view! {
+                    <div class="intro">
+                        <h1>"Fit a function"</h1>
+                        <p>"A small network of layers "<code>"y = act(Wx + b)"</code>" learns a function from sampled points by gradient descent. Press Play and watch the prediction bend towards the target; change the learning rate or batch size while it runs."</p>
+                    </div>
+                    <FitLab state/>
+                }.into_any()
+            }}
         </main>
     }
 }

@@ -33,6 +33,10 @@ pub struct LabState {
     /// Per-step records (mini-batch loss, gradient norms) streamed by the trainer.
     pub records: RwSignal<Vec<StepRecord>>,
     pub notices: RwSignal<Vec<Notice>>,
+    /// Controls hidden by the link (`<control>_hide=true`), kept in shared links.
+    pub hidden_controls: RwSignal<Vec<String>>,
+    /// The last export (JSON) the worker sent.
+    pub exported: RwSignal<Option<String>>,
     /// Why training last stopped by itself (stop step reached, divergence…).
     pub status: RwSignal<Option<String>>,
     worker: StoredValue<Option<Worker>, LocalStorage>,
@@ -40,8 +44,10 @@ pub struct LabState {
 }
 
 impl LabState {
-    pub fn new(config: LabConfig, notices: Vec<Notice>) -> Self {
+    pub fn new(config: LabConfig, notices: Vec<Notice>, hidden_controls: Vec<String>) -> Self {
         let state = LabState {
+            hidden_controls: RwSignal::new(hidden_controls),
+            exported: RwSignal::new(None),
             config: RwSignal::new(config),
             snapshot: RwSignal::new(None),
             running: RwSignal::new(false),
@@ -76,6 +82,14 @@ impl LabState {
                     self.send(Command::Start { query });
                 }
                 Ok(Message::Error { message }) => fatal::show(&message),
+                Ok(Message::Config { query }) => {
+                    let parsed = engine::lab::parse_link(&query);
+                    self.config.set(parsed.config);
+                    self.sync_url();
+                    self.history.set(Vec::new());
+                    self.records.set(Vec::new());
+                }
+                Ok(Message::Exported { json }) => self.exported.set(Some(json)),
                 Ok(Message::Rejected { key, message }) => self.notices.update(|n| n.push(Notice { key, message })),
                 Ok(Message::Applied { reset, .. }) => {
                     if reset {
@@ -165,9 +179,21 @@ impl LabState {
         self.snapshot.set(Some(*snapshot));
     }
 
+    /// The share-link query: the config, then any `_hide` keys.
+    pub fn query(&self) -> String {
+        let mut q = self.config.with(|c| c.to_query());
+        self.hidden_controls.with(|h| h.iter().for_each(|k| q.push_str(&format!("&{k}_hide=true"))));
+        q
+    }
+
     /// Writes the current config into the address bar.
     pub fn sync_url(&self) {
-        share::replace_query(&self.config.with_untracked(|c| c.to_query()));
+        share::replace_query(&untrack(|| self.query()));
+    }
+
+    /// Whether the link hid a control.
+    pub fn hidden(&self, key: &str) -> bool {
+        self.hidden_controls.with(|h| h.iter().any(|k| k == key))
     }
 
     /// The current value of a link key, as text.

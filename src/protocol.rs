@@ -21,6 +21,14 @@ pub enum Command {
     Set { key: String, value: String },
     /// A deliberate crash (`deeplyDebug.panicWorker()`), proving the error panel in tests.
     Panic,
+    /// Playground: train on these points (the `custom` dataset); a reset.
+    SetPoints { points: Vec<engine::data::playground::Point> },
+    /// Playground: set one weight (dense layer `layer`, from unit `from` to unit `to`).
+    SetWeight { layer: usize, from: usize, to: usize, value: f32 },
+    /// Playground: send the whole state as JSON.
+    Export,
+    /// Playground: restore a state saved by `Export`.
+    Import { json: String },
 }
 
 /// Worker → UI.
@@ -35,6 +43,10 @@ pub enum Message {
     Applied { key: String, reset: bool },
     /// A `Set` was refused.
     Rejected { key: String, message: String },
+    /// The session's config changed from the worker's side (own points, import): the new link.
+    Config { query: String },
+    /// The state saved by `Export`.
+    Exported { json: String },
     /// The worker failed (a panic); it can no longer train.
     Error { message: String },
 }

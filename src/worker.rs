@@ -93,6 +93,38 @@ impl Worker {
                 self.send_snapshot(None);
             }
             Command::Panic => panic!("deliberate worker panic (deeplyDebug.panicWorker)"),
+            Command::SetPoints { points } => {
+                let Some(p) = self.session.as_mut().and_then(|s| s.as_playground()) else { return };
+                p.set_points(points);
+                let query = lab::LabSession::config(p).to_query();
+                self.running = false;
+                self.recalibrate();
+                self.post(&Message::Config { query });
+                self.send_snapshot(None);
+            }
+            Command::SetWeight { layer, from, to, value } => {
+                let Some(p) = self.session.as_mut().and_then(|s| s.as_playground()) else { return };
+                if let Err(message) = p.set_weight(layer, from, to, value) {
+                    self.post(&Message::Rejected { key: "weight".into(), message });
+                }
+                self.send_snapshot(None);
+            }
+            Command::Export => {
+                let Some(p) = self.session.as_mut().and_then(|s| s.as_playground()) else { return };
+                let json = p.export();
+                self.post(&Message::Exported { json });
+            }
+            Command::Import { json } => match engine::lab::playground::PlaygroundSession::import(&json) {
+                Ok(session) => {
+                    let query = lab::LabSession::config(&session).to_query();
+                    self.session = Some(Box::new(session));
+                    self.running = false;
+                    self.recalibrate();
+                    self.post(&Message::Config { query });
+                    self.send_snapshot(Some("imported".into()));
+                }
+                Err(message) => self.post(&Message::Rejected { key: "import".into(), message }),
+            },
             Command::Set { key, value } => {
                 let Some(s) = self.session.as_mut() else { return };
                 match s.set(&key, &value) {
@@ -152,6 +184,11 @@ impl Worker {
         if !loss.is_finite() {
             self.running = false;
             self.send_snapshot(Some("the loss became NaN or infinite".into()));
+            return;
+        }
+        if let Some(reason) = self.session.as_mut().and_then(|s| s.stop_reason()) {
+            self.running = false;
+            self.send_snapshot(Some(reason));
             return;
         }
         if t1 - self.last_snapshot >= SNAPSHOT_MS {

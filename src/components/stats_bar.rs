@@ -76,6 +76,8 @@ fn metric_label(name: &str) -> (String, &'static str) {
         "test_r2" => ("test R²".into(), "1 − MSE / variance of y on the test points: 1 is a perfect fit, 0 no better than the mean"),
         "extended_loss" => ("loss outside".into(), "MSE (model units) on the extended range outside the training interval"),
         "test_accuracy" => ("test accuracy".into(), "share of test examples classified correctly"),
+        "train_accuracy" => ("train accuracy".into(), "share of training examples classified correctly"),
+        "lr" => ("learning rate".into(), "the rate the next step uses (after the schedule)"),
         other => (other.replace('_', " "), ""),
     }
 }

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 #[component]
 pub fn Toolbar(state: LabState) -> impl IntoView {
     let copied = RwSignal::new(false);
-    let link = move || share::link_for(&state.config.with(|c| c.to_query()));
+    let link = move || share::link_for(&state.query());
     let copy = move |_| {
         share::copy_to_clipboard(&link());
         copied.set(true);

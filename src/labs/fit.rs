@@ -29,6 +29,7 @@ fn options<T: serde::Serialize + Copy>(all: &[T], label: fn(T) -> &'static str) 
 pub fn FitLab(state: LabState) -> impl IntoView {
     let fit = move || match state.config.get() {
         LabConfig::Fit(c) => c,
+        _ => Default::default(),
     };
     let is_mlp = move || fit().model == FitModel::Mlp;
     let (fit_canvas, loss_canvas, grad_canvas, units_canvas) =

@@ -12,6 +12,7 @@ use leptos::prelude::*;
 fn fit_config(state: &LabState) -> engine::lab::fit::FitConfig {
     match state.config.get_untracked() {
         LabConfig::Fit(c) => c,
+        _ => Default::default(),
     }
 }
 

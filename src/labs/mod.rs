@@ -2,3 +2,5 @@
 
 pub mod fit;
 pub mod fit_charts;
+pub mod playground;
+pub mod playground_draw;

@@ -45,6 +45,10 @@ pub trait LabSession: Send {
     fn set_timing(&mut self, ms_per_step: f64);
     /// A plain-data summary of the current state (evaluates the train and test sets).
     fn snapshot(&mut self) -> Snapshot;
+    /// The playground's extra operations (own points, weight edits, export), where this is it.
+    fn as_playground(&mut self) -> Option<&mut playground::PlaygroundSession> {
+        None
+    }
 }
 
 /// Builds the session a config describes.

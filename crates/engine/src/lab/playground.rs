@@ -295,6 +295,16 @@ pub struct NeuronMap {
     pub hi: f32,
 }
 
+/// What "Export" saves (JSON).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SavedState {
+    pub link: String,
+    pub step: u64,
+    pub epoch: u64,
+    pub parameters: Vec<Vec<f32>>,
+    pub points: Vec<Point>,
+}
+
 pub struct PlaygroundSession {
     config: PlaygroundConfig,
     points: Vec<Point>,
@@ -495,6 +505,37 @@ impl PlaygroundSession {
         done
     }
 
+    /// Replaces the user's own points and switches to them (a reset).
+    pub fn set_points(&mut self, points: Vec<Point>) {
+        let config = PlaygroundConfig { data: PlayData::Custom, ..self.config.clone() };
+        *self = PlaygroundSession::with_custom(config, points);
+    }
+
+    /// The whole state as JSON: the link, the counters, every parameter and the user's points.
+    pub fn export(&mut self) -> String {
+        let state = SavedState {
+            link: LabConfig::Playground(self.config.clone()).to_query(),
+            step: self.trainer.step,
+            epoch: self.trainer.epoch,
+            parameters: self.parameters(),
+            points: self.custom.clone(),
+        };
+        serde_json::to_string_pretty(&state).expect("plain data")
+    }
+
+    /// A session restored from `export`'s JSON: the same config, points and weights.
+    pub fn import(json: &str) -> Result<PlaygroundSession, String> {
+        let state: SavedState = serde_json::from_str(json).map_err(|e| format!("not a Deeply playground export: {e}"))?;
+        let parsed = super::parse_link(&state.link);
+        let LabConfig::Playground(config) = parsed.config else { return Err("the export is not of the playground".into()) };
+        if let Some(n) = parsed.notices.first() {
+            return Err(format!("the export's link has a problem: {}", n.message));
+        }
+        let mut session = PlaygroundSession::with_custom(config, state.points);
+        session.restore(&state.parameters, state.step, state.epoch)?;
+        Ok(session)
+    }
+
     /// Every parameter, in model order (for export).
     pub fn parameters(&mut self) -> Vec<Vec<f32>> {
         let mut all = Vec::new();
@@ -545,6 +586,10 @@ impl LabSession for PlaygroundSession {
 
     fn stop_at(&self) -> u64 {
         self.config.stop
+    }
+
+    fn as_playground(&mut self) -> Option<&mut PlaygroundSession> {
+        Some(self)
     }
 
     fn stop_reason(&mut self) -> Option<String> {
@@ -686,6 +731,17 @@ mod tests {
         b.set_weight(0, 1, 2, 0.75).unwrap();
         assert_eq!(b.parameters()[0][8 + 2], 0.75);
         assert!(b.set_weight(0, 9, 0, 1.0).is_err());
+        // Through JSON, with own points.
+        let mut c = PlaygroundSession::new(PlaygroundConfig::default());
+        c.set_points(vec![Point { x: 1.0, y: 1.0, label: 1.0 }, Point { x: -1.0, y: 2.0, label: 0.0 }, Point { x: 2.0, y: -3.0, label: 1.0 }]);
+        c.step(10);
+        let json = c.export();
+        let mut d = PlaygroundSession::import(&json).unwrap();
+        assert_eq!(d.parameters(), c.parameters());
+        assert_eq!(d.custom, c.custom);
+        assert_eq!(d.config, c.config);
+        assert_eq!(d.export(), json);
+        assert!(PlaygroundSession::import("{}").is_err());
     }
 
     #[test]

@@ -30,6 +30,26 @@ const KEYS: &[(&str, &str)] = &[
 /// Its keys that only affect its own page furniture: dropped without a notice.
 const DISPLAY_ONLY: &[&str] = &["hideText", "collectStats", "tutorial", "initZero", "stepButton", "problem"];
 
+/// TensorFlow Playground's defaults, in our keys: inputs x₁ and x₂ only, a 4-2 tanh network,
+/// squared error, SGD at 0.03 with batches of 10.
+const TF_DEFAULTS: &[(&str, &str)] = &[
+    ("x", "true"),
+    ("y", "true"),
+    ("xsq", "false"),
+    ("ysq", "false"),
+    ("xy", "false"),
+    ("sinx", "false"),
+    ("siny", "false"),
+    ("cosx", "false"),
+    ("cosy", "false"),
+    ("hidden", "4,2"),
+    ("act", "tanh"),
+    ("loss", "mse"),
+    ("opt", "sgd"),
+    ("lr", "0.03"),
+    ("bs", "10"),
+];
+
 /// True for a key only TensorFlow Playground links use.
 pub fn is_tf_key(key: &str) -> bool {
     matches!(key, "activation" | "networkShape" | "dataset" | "regDataset" | "learningRate" | "percTrainData" | "batchSize" | "problem" | "regularizationRate")
@@ -51,7 +71,11 @@ fn seed_of(text: &str) -> u64 {
 /// Rewrites TensorFlow Playground pairs into ours; our own keys pass through unchanged.
 pub fn translate(pairs: Vec<(String, String)>) -> Vec<(String, String)> {
     let regression = pairs.iter().any(|(k, v)| k == "problem" && v == "regression");
-    let mut out = Vec::with_capacity(pairs.len());
+    let mut out = Vec::with_capacity(pairs.len() + TF_DEFAULTS.len());
+    // A link from TensorFlow Playground means its defaults for whatever it leaves out.
+    if pairs.iter().any(|(k, _)| is_tf_key(k)) {
+        out.extend(TF_DEFAULTS.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    }
     for (key, value) in pairs {
         if DISPLAY_ONLY.contains(&key.as_str()) {
             continue;
@@ -98,6 +122,10 @@ mod tests {
         assert_eq!(c.noise, 0.15);
         assert_eq!(c.reg, crate::lab::playground::Regularization::L2);
         assert!(c.x && c.y && c.xsq && c.sinx && !c.xy && !c.ysq);
+        assert_eq!(c.loss, crate::lab::playground::PlayLoss::Mse, "squared error, as there");
+        // Keys it leaves out take its defaults, not ours.
+        let LabConfig::Playground(d) = parse_link("#dataset=spiral&networkShape=8,8").config else { panic!() };
+        assert!(d.x && d.y && !d.sinx && !d.siny);
         assert!(c.showtest && !c.discretize);
         assert_eq!(c.seed, parse_link("#seed=0.5&dataset=circle").config.seed());
         assert_ne!(c.seed, parse_link("#seed=0.6&dataset=circle").config.seed());
