@@ -153,9 +153,15 @@ pub fn PlaygroundLab(state: LabState) -> impl IntoView {
         let sy = canvas.height() as f64 / r.height().max(1.0);
         ((ev.client_x() as f64 - r.left()) * sx, (ev.client_y() as f64 - r.top()) * sy)
     };
-    let on_graph_move = move |ev: web_sys::MouseEvent| {
-        let Some(canvas) = graph_canvas.get() else { return };
-        let (px, py) = offset(&ev, &canvas);
+    // What the pointer is over, recomputed when it moves and when a new snapshot arrives (so a
+    // just-edited weight shows its new value).
+    let pointer = RwSignal::new(None::<(f64, f64)>);
+    Effect::new(move |_| {
+        let Some((px, py)) = pointer.get() else {
+            hover.set(None);
+            return;
+        };
+        let Some(canvas) = graph_canvas.get_untracked() else { return };
         let width = canvas.width() as f64;
         let text = with_view(&state, |v| {
             if let Some((c, i)) = draw::neuron_at(v, width, px, py) {
@@ -175,6 +181,10 @@ pub fn PlaygroundLab(state: LabState) -> impl IntoView {
         if let Some(Some(t)) = text {
             hover_text.set(t);
         }
+    });
+    let on_graph_move = move |ev: web_sys::MouseEvent| {
+        let Some(canvas) = graph_canvas.get() else { return };
+        pointer.set(Some(offset(&ev, &canvas)));
     };
     let on_graph_click = move |ev: web_sys::MouseEvent| {
         let Some(canvas) = graph_canvas.get() else { return };
@@ -318,7 +328,7 @@ pub fn PlaygroundLab(state: LabState) -> impl IntoView {
                     <div class="card">
                         <h4 class="card-title">"Network (each neuron shows its output over the plane)"</h4>
                         <canvas id="graph" node_ref=graph_canvas width="560" height="360"
-                            on:mousemove=on_graph_move on:click=on_graph_click on:mouseleave=move |_| hover.set(None)></canvas>
+                            on:mousemove=on_graph_move on:click=on_graph_click on:mouseleave=move |_| pointer.set(None)></canvas>
                         <p class="muted small" id="hover-text">{move || hover_text.get()}</p>
                     </div>
                     <div class="card">

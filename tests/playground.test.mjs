@@ -1,0 +1,113 @@
+// Browser end-to-end tests of the playground.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { serveDist, launch, openPage, screenshot, f32, value, waitForStep, ready, paused, playTo, cli, countColor } from './helpers.mjs';
+
+let server, browser;
+before(async () => { server = await serveDist(); browser = await launch(); });
+after(async () => { await browser?.close(); await server?.close(); });
+
+test('spiral with the default network reaches test loss < 0.1, as the CLI does', async () => {
+  const errors = [];
+  const page = await openPage(browser, `${server.url}?lab=playground&data=spiral&stop=5000`, errors);
+  await playTo(page, 5000);
+  const testLoss = await value(page, '#stat-test-loss');
+  assert.ok(f32(testLoss) < 0.1, `test loss ${testLoss}`);
+  const native = cli(page.url(), 5000);
+  assert.equal(f32(native.test_loss), f32(testLoss), 'CLI and browser agree bit for bit');
+  assert.equal(f32(native.test_accuracy), f32(await value(page, '#stat-test-accuracy')));
+  assert.ok(await countColor(page, '#heatmap', [8, 119, 189]) > 500, 'the heatmap is drawn');
+  assert.ok(await page.locator('#confusion').isVisible());
+  await screenshot(page, 'playground-spiral');
+  assert.deepEqual(errors, []);
+  await page.context().close();
+});
+
+test('a TensorFlow Playground link restores its controls', async () => {
+  const page = await openPage(browser,
+    `${server.url}#activation=tanh&batchSize=10&dataset=spiral&learningRate=0.03&networkShape=8,8&x=true&y=true&seed=0.5`);
+  await ready(page);
+  assert.equal(await page.locator('#nav-playground.active').count(), 1);
+  assert.equal(await page.locator('#ctl-act').inputValue(), 'tanh');
+  assert.equal(await page.locator('#ctl-bs').inputValue(), '10');
+  assert.equal(await page.locator('#ctl-data').inputValue(), 'spiral');
+  assert.equal(await page.locator('#ctl-lr').inputValue(), '0.03');
+  assert.equal(await page.locator('#ctl-loss').inputValue(), 'mse');
+  assert.match(await page.locator('.network-editor').textContent(), /2 hidden layers.*layer 1: 8 units.*layer 2: 8 units/s);
+  assert.ok(await page.locator('#ctl-x').isChecked() && await page.locator('#ctl-y').isChecked());
+  assert.equal(await page.locator('#ctl-sinx').isChecked(), false);
+  assert.equal(await page.locator('#notices').count(), 0, 'no notices for a valid TF link');
+  assert.match(page.url(), /\?lab=playground&data=spiral/);
+  await page.context().close();
+});
+
+test('<control>_hide keys hide their controls and stay in the shared link', async () => {
+  const page = await openPage(browser, `${server.url}?lab=playground&noise_hide=true&dataset_hide=true&hidden_hide=true`);
+  await ready(page);
+  assert.equal(await page.locator('#ctl-noise').isVisible(), false);
+  assert.equal(await page.locator('#ctl-data').isVisible(), false);
+  assert.equal(await page.locator('.network-editor').isVisible(), false);
+  assert.ok(await page.locator('#ctl-lr').isVisible());
+  assert.match(await page.locator('#share-link').inputValue(), /noise_hide=true&data_hide=true&hidden_hide=true/);
+  await page.context().close();
+});
+
+test('CSV import rejects a malformed file with a line number and keeps the data; a good one loads', async () => {
+  const page = await openPage(browser, `${server.url}?lab=playground&data=xor`);
+  await ready(page);
+  const before = await page.locator('#point-count').textContent();
+  await page.setInputFiles('#csv-file', { name: 'bad.csv', mimeType: 'text/csv', buffer: Buffer.from('x,y,label\n1,2,1\n3,oops,0\n') });
+  await page.waitForSelector('#notices');
+  assert.match(await page.locator('#notices').textContent(), /line 3: not a number/);
+  assert.equal(await page.locator('#point-count').textContent(), before);
+  assert.equal(await page.locator('#ctl-data').inputValue(), 'xor');
+  const rows = ['x,y,label', ...Array.from({ length: 40 }, (_, i) => `${(i % 10) - 4.5},${Math.floor(i / 10) - 1.5},${i % 2}`)];
+  await page.setInputFiles('#csv-file', { name: 'good.csv', mimeType: 'text/csv', buffer: Buffer.from(rows.join('\n')) });
+  await page.waitForFunction(() => document.querySelector('#point-count').textContent.startsWith('40 points'));
+  assert.equal(await page.locator('#ctl-data').inputValue(), 'custom');
+  // Click to add a point of the chosen class.
+  const box = await page.locator('#heatmap').boundingBox();
+  await page.mouse.click(box.x + box.width * 0.7, box.y + box.height * 0.3);
+  await page.waitForFunction(() => document.querySelector('#point-count').textContent.startsWith('41 points'));
+  await page.context().close();
+});
+
+test('export → import restores the exact state; a clicked link edits its weight', async () => {
+  const first = await openPage(browser, `${server.url}?lab=playground&data=circle&stop=300`);
+  await playTo(first, 300);
+  const [download] = await Promise.all([first.waitForEvent('download'), first.click('#export')]);
+  const file = await download.path();
+  const saved = JSON.parse(fs.readFileSync(file, 'utf8'));
+  assert.equal(saved.step, 300);
+  assert.match(saved.link, /^lab=playground&data=circle/);
+  const testLoss = await value(first, '#stat-test-loss');
+
+  const second = await openPage(browser, `${server.url}?lab=playground&data=xor`);
+  await ready(second);
+  await second.setInputFiles('#import-file', file);
+  await waitForStep(second, 's === 300');
+  assert.equal(await second.locator('#ctl-data').inputValue(), 'circle');
+  assert.equal(await value(second, '#stat-test-loss'), testLoss, 'same weights, same loss');
+  const [again] = await Promise.all([second.waitForEvent('download'), second.click('#export')]);
+  assert.deepEqual(JSON.parse(fs.readFileSync(await again.path(), 'utf8')), saved, 'export → import → export is identical');
+
+  // Click the first link (input x₁ → layer-1 unit 1) and give it a new weight.
+  await second.locator('#graph').scrollIntoViewIfNeeded();
+  const point = await second.evaluate(() => {
+    const c = document.querySelector('#graph');
+    const r = c.getBoundingClientRect();
+    const columns = 4; // inputs, two hidden layers, output
+    const gap = (c.width - 60) / (columns - 1);
+    const y = 24 + 17;
+    const px = (30 + 17 + 30 + gap - 17) / 2;
+    return { x: r.left + px * r.width / c.width, y: r.top + y * r.height / c.height };
+  });
+  second.once('dialog', (d) => d.accept('2.5'));
+  await second.mouse.click(point.x, point.y);
+  await second.mouse.move(point.x, point.y + 1);
+  await second.waitForFunction(() => /= 2\.5000/.test(document.querySelector('#hover-text').textContent), null, { timeout: 5000 }).catch(async (e) => { throw new Error(`${e.message}; hover: ${await second.locator('#hover-text').textContent()}`); });
+  await screenshot(second, 'playground-imported');
+  await first.context().close();
+  await second.context().close();
+});
