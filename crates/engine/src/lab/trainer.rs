@@ -27,9 +27,8 @@ pub struct Trainer {
     pub step: u64,
     pub epoch: u64,
     pub last_loss: f32,
-    pub grad_norm: f32,
-    /// `‖Δw‖/‖w‖` per parameter tensor, from the last step.
-    pub ratios: Vec<f32>,
+    /// ‖Δw‖ per parameter tensor, from the last step.
+    pub update_norms: Vec<f32>,
     /// Row indices of the last mini-batch (to highlight it).
     pub last_batch: Vec<usize>,
     /// Step records not yet handed to a snapshot.
@@ -60,8 +59,7 @@ impl Trainer {
             step: 0,
             epoch: 0,
             last_loss: f32::NAN,
-            grad_norm: 0.0,
-            ratios: Vec::new(),
+            update_norms: Vec::new(),
             last_batch: Vec::new(),
             records: Vec::new(),
             record_every: 1,
@@ -109,7 +107,7 @@ impl Trainer {
         let loss = self.loss.value_and_grad(out, target, &mut self.dout);
         self.model.backward(&self.dout);
         let hyper = Hyper { lr: self.current_lr(), ..self.hyper };
-        self.grad_norm = optim::apply(&mut self.model, self.optimizer.as_mut(), &hyper, &mut self.ratios);
+        optim::apply(&mut self.model, self.optimizer.as_mut(), &hyper, &mut self.update_norms);
         self.step += 1;
         self.last_loss = loss;
         if self.step % self.record_every == 0 {
@@ -133,6 +131,23 @@ impl Trainer {
         }
     }
 
+    /// The global norm of the last step's gradients (as applied: after L1/L2 and clipping).
+    pub fn grad_norm(&mut self) -> f32 {
+        optim::grad_norm(&mut self.model)
+    }
+
+    /// The update:data ratio `‖Δw‖ / ‖w‖` of the last step, per parameter tensor.
+    pub fn ratios(&mut self) -> Vec<f32> {
+        let mut out = Vec::new();
+        let norms = &self.update_norms;
+        self.model.visit_params(&mut |_, _, w, _| {
+            let wn = tensor::slice(w).iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt();
+            let dn = norms.get(out.len()).copied().unwrap_or(0.0) as f64;
+            out.push(if wn > 0.0 { (dn / wn) as f32 } else { 0.0 });
+        });
+        out
+    }
+
     /// The learning rate the next step uses.
     pub fn current_lr(&self) -> f32 {
         self.schedule.lr(self.hyper.lr, self.step, self.schedule_period)
@@ -153,7 +168,7 @@ impl Trainer {
     pub fn layer_snapshots(&mut self) -> Vec<LayerSnapshot> {
         let mut groups: Vec<LayerSnapshot> = Vec::new();
         let mut index = 0usize;
-        let ratios = &self.ratios;
+        let ratios = self.ratios();
         for layer in self.model.layers.iter_mut() {
             let mut params = Vec::new();
             layer.visit_params(&mut |name, _, w, g| {
