@@ -2,6 +2,7 @@
 //! keyboard shortcuts.
 
 use crate::client::LabState;
+use crate::labs::bench::BenchPage;
 use crate::labs::fit::FitLab;
 use crate::labs::playground::PlaygroundLab;
 use crate::share;
@@ -11,7 +12,19 @@ use wasm_bindgen::JsCast;
 
 #[component]
 pub fn App() -> impl IntoView {
-    let parsed = parse_link(&share::current_href());
+    let href = share::current_href();
+    let pairs = engine::lab::link::query_pairs(&href);
+    if pairs.iter().any(|(k, v)| k == "lab" && v == "bench") {
+        let get = |key: &str| pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        let workload = get("workload").unwrap_or_else(|| "w1".into());
+        let seconds = get("seconds").and_then(|s| s.parse().ok()).unwrap_or(3.0);
+        return view! {
+            <header class="topbar"><div class="brand">"Deeply"<span class="tagline">"benchmark"</span></div></header>
+            <main><BenchPage workload seconds/></main>
+        }
+        .into_any();
+    }
+    let parsed = parse_link(&href);
     let lab = parsed.config.lab();
     let state = LabState::new(parsed.config, parsed.notices, parsed.hidden_controls);
 
@@ -79,4 +92,5 @@ pub fn App() -> impl IntoView {
             }}
         </main>
     }
+    .into_any()
 }

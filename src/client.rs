@@ -90,6 +90,7 @@ impl LabState {
                     self.records.set(Vec::new());
                 }
                 Ok(Message::Exported { json }) => self.exported.set(Some(json)),
+                Ok(Message::BenchDone { .. }) => {} // only the benchmark page asks for these
                 Ok(Message::Rejected { key, message }) => self.notices.update(|n| n.push(Notice { key, message })),
                 Ok(Message::Applied { reset, .. }) => {
                     if reset {

@@ -29,6 +29,8 @@ pub enum Command {
     Export,
     /// Playground: restore a state saved by `Export`.
     Import { json: String },
+    /// Run a benchmark workload (`w1`) for `seconds`; answered by `BenchDone`.
+    Bench { workload: String, seconds: f64 },
 }
 
 /// Worker → UI.
@@ -47,6 +49,8 @@ pub enum Message {
     Config { query: String },
     /// The state saved by `Export`.
     Exported { json: String },
+    /// A benchmark's result, or why it could not run.
+    BenchDone { result: Result<engine::lab::bench::BenchResult, String> },
     /// The worker failed (a panic); it can no longer train.
     Error { message: String },
 }

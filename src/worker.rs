@@ -92,6 +92,17 @@ impl Worker {
                 self.running = false;
                 self.send_snapshot(None);
             }
+            Command::Bench { workload, seconds } => {
+                self.running = false;
+                let result = match engine::lab::bench::Workload::parse(&workload) {
+                    Some(w) => {
+                        let scope = self.scope.clone();
+                        Ok(engine::lab::bench::run(w, seconds.clamp(0.1, 30.0), "cpu-wasm-simd128", &mut || now(&scope)))
+                    }
+                    None => Err(format!("unknown workload \"{workload}\" (the workloads: w1)")),
+                };
+                self.post(&Message::BenchDone { result });
+            }
             Command::Panic => panic!("deliberate worker panic (deeplyDebug.panicWorker)"),
             Command::SetPoints { points } => {
                 let Some(p) = self.session.as_mut().and_then(|s| s.as_playground()) else { return };

@@ -1,5 +1,6 @@
 //! One file per lab: its page and panels.
 
+pub mod bench;
 pub mod fit;
 pub mod fit_charts;
 pub mod playground;

@@ -25,6 +25,8 @@ pub trait Layer: Send {
     fn input_grad(&self) -> &Tensor;
     /// Visits `(name, kind, value, grad)` for each parameter, always in the same order.
     fn visit_params(&mut self, _f: &mut dyn FnMut(&'static str, ParamKind, &mut Tensor, &mut Tensor)) {}
+    /// Whether `backward` must compute `dx` (the first layer of a model need not: nothing reads it).
+    fn set_needs_input_grad(&mut self, _needed: bool) {}
     /// Sets every parameter gradient to zero.
     fn zero_grad(&mut self) {
         self.visit_params(&mut |_, _, _, g| g.fill(0.0));

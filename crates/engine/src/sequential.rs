@@ -8,8 +8,10 @@ pub struct Sequential {
 }
 
 impl Sequential {
-    pub fn new(layers: Vec<Box<dyn Layer>>) -> Self {
+    pub fn new(mut layers: Vec<Box<dyn Layer>>) -> Self {
         assert!(!layers.is_empty(), "a model has at least one layer");
+        // Nothing reads the gradient of the model's input: skip computing it.
+        layers[0].set_needs_input_grad(false);
         Sequential { layers }
     }
 

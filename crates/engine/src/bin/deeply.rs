@@ -36,6 +36,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Benchmark a workload natively: the training loop alone, timed for a few seconds.
+    ///
+    /// Workloads: `w1` = a 2-8-8-1 tanh MLP with mini-batches of 10 (items = steps).
+    /// The same workload runs in the browser's worker at `?lab=bench&workload=w1`.
+    Bench {
+        /// The workload name (`w1`).
+        workload: String,
+        /// Seconds to run.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// Print one JSON object: `workload`, `items_per_s`, `ms_per_step`, `backend`, `steps`.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check a share link: print the normalised link and any notices about its keys.
     Link {
         /// The link to check.
@@ -54,6 +68,19 @@ fn metrics_json(s: &Snapshot) -> serde_json::Map<String, serde_json::Value> {
 fn main() {
     let cli = Cli::parse();
     match cli.command {
+        Command::Bench { workload, seconds, json } => {
+            let Some(w) = engine::lab::bench::Workload::parse(&workload) else {
+                eprintln!("unknown workload \"{workload}\" (the workloads: w1)");
+                std::process::exit(2);
+            };
+            let start = Instant::now();
+            let r = engine::lab::bench::run(w, seconds, "cpu-native", &mut || start.elapsed().as_secs_f64() * 1e3);
+            if json {
+                println!("{}", serde_json::to_string(&r).expect("plain data"));
+            } else {
+                println!("{}: {:.0} items/s ({:.5} ms per step, {} steps, {})", r.workload, r.items_per_s, r.ms_per_step, r.steps, r.backend);
+            }
+        }
         Command::Link { link } => {
             let parsed = parse_link(&link);
             for n in &parsed.notices {

@@ -1,6 +1,7 @@
 //! Labs: one serde config struct per lab (the URL, the controls, presets and the CLI all read it),
 //! and a [`LabSession`] that trains it step by step and reports plain-data snapshots.
 
+pub mod bench;
 pub mod diagnose;
 pub mod fit;
 pub mod link;

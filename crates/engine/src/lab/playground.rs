@@ -623,6 +623,16 @@ impl LabSession for PlaygroundSession {
             self.trainer.schedule_period = next.period;
             self.config = next;
             Ok(Applied::Live)
+        } else if matches!(key, "act" | "acts" | "dropout" | "loss") {
+            // Same weights, new activations / dropout / loss: rebuild around the current
+            // parameters, keeping the counters (the optimiser's state starts afresh).
+            let (params, step, epoch) = (self.parameters(), self.trainer.step, self.trainer.epoch);
+            let custom = std::mem::take(&mut self.custom);
+            *self = PlaygroundSession::with_custom(next, custom);
+            match self.restore(&params, step, epoch) {
+                Ok(()) => Ok(Applied::Live),
+                Err(_) => Ok(Applied::Reset),
+            }
         } else {
             let custom = std::mem::take(&mut self.custom);
             *self = PlaygroundSession::with_custom(next, custom);
@@ -742,6 +752,21 @@ mod tests {
         assert_eq!(d.config, c.config);
         assert_eq!(d.export(), json);
         assert!(PlaygroundSession::import("{}").is_err());
+    }
+
+    #[test]
+    fn activation_dropout_and_loss_change_mid_run_keeping_the_weights() {
+        let mut s = PlaygroundSession::new(PlaygroundConfig::default());
+        s.step(100);
+        let before = s.parameters();
+        for (key, value) in [("act", "relu"), ("acts", "sigmoid,tanh"), ("dropout", "0.2"), ("loss", "mse"), ("lr", "0.1")] {
+            assert_eq!(s.set(key, value).unwrap(), Applied::Live, "{key}");
+            assert_eq!(s.steps(), 100);
+        }
+        assert_eq!(s.parameters(), before);
+        assert_eq!(s.config.act, ActivationKind::Relu);
+        assert_eq!(s.set("hidden", "3").unwrap(), Applied::Reset);
+        assert_eq!(s.steps(), 0);
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub struct Dense {
     x: Tensor,
     y: Tensor,
     dx: Tensor,
+    needs_input_grad: bool,
 }
 
 impl Dense {
@@ -40,6 +41,7 @@ impl Dense {
             x: tensor::zeros(&[0, inputs]),
             y: tensor::zeros(&[0, outputs]),
             dx: tensor::zeros(&[0, inputs]),
+            needs_input_grad: true,
         }
     }
 }
@@ -74,17 +76,19 @@ impl Layer for Dense {
         let (n, k_in, k_out) = (dy.shape()[0], self.inputs, self.outputs);
         tensor::resize(&mut self.dx, &[n, k_in]);
         let (dys, xs, w) = (tensor::slice(dy), tensor::slice(&self.x), tensor::slice(&self.w));
-        let dx = tensor::slice_mut(&mut self.dx);
         // dx = dy·Wᵀ: dx[i,k] = Σⱼ dy[i,j]·W[k,j]
-        for i in 0..n {
-            let dyi = &dys[i * k_out..(i + 1) * k_out];
-            for k in 0..k_in {
-                let wk = &w[k * k_out..(k + 1) * k_out];
-                let mut s = 0.0;
-                for j in 0..k_out {
-                    s += dyi[j] * wk[j];
+        if self.needs_input_grad {
+            let dx = tensor::slice_mut(&mut self.dx);
+            for i in 0..n {
+                let dyi = &dys[i * k_out..(i + 1) * k_out];
+                for k in 0..k_in {
+                    let wk = &w[k * k_out..(k + 1) * k_out];
+                    let mut s = 0.0;
+                    for j in 0..k_out {
+                        s += dyi[j] * wk[j];
+                    }
+                    dx[i * k_in + k] = s;
                 }
-                dx[i * k_in + k] = s;
             }
         }
         // dW += xᵀ·dy, db += Σₙ dy
@@ -106,6 +110,10 @@ impl Layer for Dense {
             }
         }
         &self.dx
+    }
+
+    fn set_needs_input_grad(&mut self, needed: bool) {
+        self.needs_input_grad = needed;
     }
 
     fn output(&self) -> &Tensor {

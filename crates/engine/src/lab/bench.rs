@@ -1,0 +1,102 @@
+//! Benchmark workloads, run the same way natively (`deeply bench`) and in the browser's worker
+//! (`?lab=bench&workload=…`): the training loop alone, no snapshots, timed by the caller's clock.
+
+use super::{build, parse_link, LabSession};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Workload {
+    /// A 2-8-8-1 tanh MLP, mini-batches of 10, SGD, squared error (TensorFlow Playground's shape).
+    W1,
+}
+
+impl Workload {
+    pub fn parse(name: &str) -> Option<Workload> {
+        match name {
+            "w1" => Some(Workload::W1),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::W1 => "w1",
+        }
+    }
+
+    /// The share link of the workload.
+    pub fn link(self) -> &'static str {
+        match self {
+            Workload::W1 => "lab=playground&data=circle&x=true&y=true&sinx=false&siny=false&hidden=8,8&act=tanh&loss=mse&opt=sgd&lr=0.03&bs=10&seed=1",
+        }
+    }
+
+    /// What one item is (steps for W1).
+    pub fn items_per_step(self) -> f64 {
+        match self {
+            Workload::W1 => 1.0,
+        }
+    }
+
+    pub fn session(self) -> Box<dyn LabSession> {
+        build(&parse_link(self.link()).config)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BenchResult {
+    pub workload: String,
+    pub items_per_s: f64,
+    pub ms_per_step: f64,
+    pub backend: String,
+    pub steps: u64,
+}
+
+/// Warms up, then trains in chunks until `seconds` have passed on `now_ms`'s clock.
+pub fn run(workload: Workload, seconds: f64, backend: &str, now_ms: &mut dyn FnMut() -> f64) -> BenchResult {
+    let mut session = workload.session();
+    session.step(2_000);
+    let start = now_ms();
+    let mut steps = 0u64;
+    let mut chunk = 1_000u64;
+    loop {
+        session.step(chunk);
+        steps += chunk;
+        let elapsed = now_ms() - start;
+        if elapsed >= seconds * 1000.0 {
+            let ms_per_step = elapsed / steps as f64;
+            return BenchResult {
+                workload: workload.name().into(),
+                items_per_s: workload.items_per_step() * 1000.0 / ms_per_step,
+                ms_per_step,
+                backend: backend.into(),
+                steps,
+            };
+        }
+        if elapsed < 50.0 {
+            chunk *= 2;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn w1_is_the_2_8_8_1_tanh_network_and_runs() {
+        let mut s = Workload::W1.session();
+        let snap = s.snapshot();
+        let shapes: Vec<&str> = snap.layers.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(shapes, ["dense 2→8 + tanh", "dense 8→8 + tanh", "dense 8→1 + tanh"]);
+        let mut t = 0.0;
+        let r = run(Workload::W1, 0.01, "test", &mut || {
+            t += 5.0;
+            t
+        });
+        assert_eq!(r.workload, "w1");
+        assert!(r.steps >= 1000 && r.items_per_s > 0.0);
+        assert!(Workload::parse("w9").is_none());
+    }
+}

@@ -1,0 +1,54 @@
+//! The benchmark page (`?lab=bench&workload=w1`): runs a workload in the training worker and
+//! writes `{"workload", "items_per_s", "ms_per_step", "backend"}` as JSON into `#bench-results`.
+
+use crate::fatal;
+use crate::protocol::{decode, encode, Command, Message};
+use leptos::prelude::*;
+use wasm_bindgen::prelude::*;
+use web_sys::{MessageEvent, Worker};
+
+#[component]
+pub fn BenchPage(workload: String, seconds: f64) -> impl IntoView {
+    let result = RwSignal::new(None::<Result<engine::lab::bench::BenchResult, String>>);
+    let worker = match Worker::new("./worker_loader.js") {
+        Ok(w) => w,
+        Err(e) => {
+            fatal::show(&format!("Could not start the worker: {e:?}"));
+            return view! { <p>"no worker"</p> }.into_any();
+        }
+    };
+    let w2 = worker.clone();
+    let name = workload.clone();
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| match decode::<Message>(event.data()) {
+        Ok(Message::Ready) => {
+            let _ = w2.post_message(&encode(&Command::Bench { workload: name.clone(), seconds }));
+        }
+        Ok(Message::BenchDone { result: r }) => result.set(Some(r)),
+        Ok(Message::Error { message }) => fatal::show(&message),
+        _ => {}
+    });
+    worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    on_message.forget();
+    let json = move || match result.get() {
+        Some(Ok(r)) => serde_json::json!({
+            "workload": r.workload, "items_per_s": r.items_per_s, "ms_per_step": r.ms_per_step, "backend": r.backend, "steps": r.steps
+        })
+        .to_string(),
+        Some(Err(e)) => serde_json::json!({ "error": e }).to_string(),
+        None => String::new(),
+    };
+    let summary = move || match result.get() {
+        Some(Ok(r)) => format!("{}: {:.0} items per second ({:.4} ms per step, {} steps, {})", r.workload, r.items_per_s, r.ms_per_step, r.steps, r.backend),
+        Some(Err(e)) => e,
+        None => format!("Running {workload} in the training worker for {seconds} s…"),
+    };
+    view! {
+        <div class="intro">
+            <h1>"Benchmark"</h1>
+            <p>"The training loop alone, in the same Web Worker the labs use: no snapshots, no drawing."</p>
+            <p class="bench-summary" id="bench-summary">{summary}</p>
+            <pre id="bench-results">{json}</pre>
+        </div>
+    }
+    .into_any()
+}
