@@ -31,10 +31,13 @@ impl Dataset {
 
     /// Copies the rows `indices` into `x` (and `y`/`classes`), reusing their allocations.
     pub fn gather(&self, indices: &[usize], x: &mut Tensor, y: &mut Tensor, classes: &mut Vec<usize>) {
-        let mut shape = self.x.shape().to_vec();
-        let row = self.x.len() / shape[0].max(1);
-        shape[0] = indices.len();
-        tensor::resize(x, &shape);
+        let row = self.x.len() / self.x.shape()[0].max(1);
+        // Reallocate only when the batch shape changes (no allocation in the hot loop).
+        if x.shape().first() != Some(&indices.len()) || x.shape().get(1..) != self.x.shape().get(1..) {
+            let mut shape = self.x.shape().to_vec();
+            shape[0] = indices.len();
+            *x = tensor::zeros(&shape);
+        }
         let (src, dst) = (tensor::slice(&self.x), tensor::slice_mut(x));
         for (r, &i) in indices.iter().enumerate() {
             dst[r * row..(r + 1) * row].copy_from_slice(&src[i * row..(i + 1) * row]);

@@ -53,10 +53,16 @@ pub struct BenchResult {
     pub steps: u64,
 }
 
-/// Warms up, then trains in chunks until `seconds` have passed on `now_ms`'s clock.
+/// Warms up (a quarter of the time, at least 2,000 steps: in the browser the optimising
+/// compiler takes over meanwhile), then trains in chunks until `seconds` have passed on
+/// `now_ms`'s clock.
 pub fn run(workload: Workload, seconds: f64, backend: &str, now_ms: &mut dyn FnMut() -> f64) -> BenchResult {
     let mut session = workload.session();
+    let warm_until = now_ms() + seconds * 250.0;
     session.step(2_000);
+    while now_ms() < warm_until {
+        session.step(1_000);
+    }
     let start = now_ms();
     let mut steps = 0u64;
     let mut chunk = 1_000u64;

@@ -27,8 +27,8 @@ pub struct Trainer {
     pub step: u64,
     pub epoch: u64,
     pub last_loss: f32,
-    /// ‖Δw‖ per parameter tensor, from the last step.
-    pub update_norms: Vec<f32>,
+    /// The hyper-parameters of the last step (with the scheduled learning rate).
+    last_hyper: Hyper,
     /// Row indices of the last mini-batch (to highlight it).
     pub last_batch: Vec<usize>,
     /// Step records not yet handed to a snapshot.
@@ -59,7 +59,7 @@ impl Trainer {
             step: 0,
             epoch: 0,
             last_loss: f32::NAN,
-            update_norms: Vec::new(),
+            last_hyper: hyper,
             last_batch: Vec::new(),
             records: Vec::new(),
             record_every: 1,
@@ -107,7 +107,8 @@ impl Trainer {
         let loss = self.loss.value_and_grad(out, target, &mut self.dout);
         self.model.backward(&self.dout);
         let hyper = Hyper { lr: self.current_lr(), ..self.hyper };
-        optim::apply(&mut self.model, self.optimizer.as_mut(), &hyper, &mut self.update_norms);
+        optim::apply(&mut self.model, self.optimizer.as_mut(), &hyper);
+        self.last_hyper = hyper;
         self.step += 1;
         self.last_loss = loss;
         if self.step % self.record_every == 0 {
@@ -139,7 +140,7 @@ impl Trainer {
     /// The update:data ratio `‖Δw‖ / ‖w‖` of the last step, per parameter tensor.
     pub fn ratios(&mut self) -> Vec<f32> {
         let mut out = Vec::new();
-        let norms = &self.update_norms;
+        let norms = optim::update_norms(&mut self.model, self.optimizer.as_ref(), &self.last_hyper);
         self.model.visit_params(&mut |_, _, w, _| {
             let wn = tensor::slice(w).iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt();
             let dn = norms.get(out.len()).copied().unwrap_or(0.0) as f64;

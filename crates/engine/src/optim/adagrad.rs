@@ -18,15 +18,16 @@ impl Default for Adagrad {
 }
 
 impl Optimizer for Adagrad {
-    fn update(&mut self, index: usize, w: &mut [f32], g: &[f32], h: &Hyper) -> f32 {
+    fn update(&mut self, index: usize, w: &mut [f32], g: &[f32], h: &Hyper) {
         let s = state(&mut self.sum, index, w.len());
-        let mut d2 = 0.0f32;
         for i in 0..w.len() {
             s[i] += g[i] * g[i];
-            let d = h.lr * g[i] / (s[i].sqrt() + self.eps);
-            w[i] -= d;
-            d2 += d * d;
+            w[i] -= h.lr * g[i] / (s[i].sqrt() + self.eps);
         }
-        d2
+    }
+
+    fn update_norm(&self, index: usize, g: &[f32], h: &Hyper) -> f32 {
+        let Some(s) = self.sum.get(index).filter(|s| s.len() == g.len()) else { return 0.0 };
+        (0..g.len()).map(|i| (h.lr * g[i] / (s[i].sqrt() + self.eps)).powi(2)).sum::<f32>().sqrt()
     }
 }

@@ -30,11 +30,10 @@ impl Optimizer for Adam {
         self.beta2_t *= self.beta2;
     }
 
-    fn update(&mut self, index: usize, w: &mut [f32], g: &[f32], h: &Hyper) -> f32 {
+    fn update(&mut self, index: usize, w: &mut [f32], g: &[f32], h: &Hyper) {
         let (b1, b2) = (self.beta1, self.beta2);
         let (c1, c2) = (1.0 - self.beta1_t, 1.0 - self.beta2_t);
         let m = state(&mut self.m, index, w.len());
-        let mut d2 = 0.0f32;
         {
             let v = state(&mut self.v, index, w.len());
             for i in 0..w.len() {
@@ -45,10 +44,16 @@ impl Optimizer for Adam {
         let m = &self.m[index];
         let v = &self.v[index];
         for i in 0..w.len() {
-            let d = h.lr * (m[i] / c1) / ((v[i] / c2).sqrt() + self.eps);
-            w[i] -= d;
-            d2 += d * d;
+            w[i] -= h.lr * (m[i] / c1) / ((v[i] / c2).sqrt() + self.eps);
         }
-        d2
+    }
+
+    fn update_norm(&self, index: usize, g: &[f32], h: &Hyper) -> f32 {
+        let (Some(m), Some(v)) = (self.m.get(index), self.v.get(index)) else { return 0.0 };
+        if m.len() != g.len() {
+            return 0.0;
+        }
+        let (c1, c2) = (1.0 - self.beta1_t, 1.0 - self.beta2_t);
+        (0..g.len()).map(|i| (h.lr * (m[i] / c1) / ((v[i] / c2).sqrt() + self.eps)).powi(2)).sum::<f32>().sqrt()
     }
 }

@@ -73,8 +73,11 @@ impl OptimizerKind {
 pub trait Optimizer: Send {
     /// Called once per step, before the parameter updates (Adam counts steps here).
     fn begin_step(&mut self) {}
-    /// Updates parameter number `index` in place from its gradient; returns `‖Δw‖²`.
-    fn update(&mut self, index: usize, w: &mut [f32], g: &[f32], h: &Hyper) -> f32;
+    /// Updates parameter number `index` in place from its gradient.
+    fn update(&mut self, index: usize, w: &mut [f32], g: &[f32], h: &Hyper);
+    /// `‖Δw‖` of the last update of parameter `index`, rebuilt from the optimiser's state and
+    /// that update's gradient `g` (computed when a snapshot asks, not in every step).
+    fn update_norm(&self, index: usize, g: &[f32], h: &Hyper) -> f32;
 }
 
 /// Grows a per-parameter state vector on first use (state is created lazily so optimizers need
@@ -99,10 +102,9 @@ pub fn grad_norm(model: &mut dyn Layer) -> f32 {
 }
 
 /// One optimiser step over every parameter of `model`: L1/L2 penalties, clipping by global
-/// norm, then the update. Writes `‖Δw‖` per parameter into `update_norms` (the optimizers sum
-/// it in their update loop, so it costs no extra pass). Returns the gradient norm before
-/// clipping when clipping is on (computing it otherwise would cost a pass every step).
-pub fn apply(model: &mut dyn Layer, opt: &mut dyn Optimizer, h: &Hyper, update_norms: &mut Vec<f32>) -> Option<f32> {
+/// norm, then the update. Returns the gradient norm before clipping when clipping is on
+/// (computing it otherwise would cost a pass every step).
+pub fn apply(model: &mut dyn Layer, opt: &mut dyn Optimizer, h: &Hyper) -> Option<f32> {
     if h.l2 > 0.0 || h.l1 > 0.0 {
         model.visit_params(&mut |_, kind, w, g| {
             if kind == ParamKind::Weight {
@@ -124,14 +126,22 @@ pub fn apply(model: &mut dyn Layer, opt: &mut dyn Optimizer, h: &Hyper, update_n
         norm = Some(n);
     }
     opt.begin_step();
-    update_norms.clear();
     let mut index = 0;
     model.visit_params(&mut |_, _, w: &mut Tensor, g: &mut Tensor| {
-        let d2 = opt.update(index, tensor::slice_mut(w), tensor::slice(g), h);
-        update_norms.push(d2.sqrt());
+        opt.update(index, tensor::slice_mut(w), tensor::slice(g), h);
         index += 1;
     });
     norm
+}
+
+/// `‖Δw‖` of the last step, per parameter tensor, in model order.
+pub fn update_norms(model: &mut dyn Layer, opt: &dyn Optimizer, h: &Hyper) -> Vec<f32> {
+    let mut out = Vec::new();
+    model.visit_params(&mut |_, _, _, g| {
+        let i = out.len();
+        out.push(opt.update_norm(i, tensor::slice(g), h));
+    });
+    out
 }
 
 #[cfg(test)]
@@ -152,10 +162,10 @@ mod tests {
         d.dw = tensor::from_vec(&[1, 2], vec![3.0, 0.0]);
         d.db = tensor::from_vec(&[2], vec![0.0, 4.0]);
         let mut sgd = Sgd::plain();
-        let mut ratios = Vec::new();
         let h = Hyper { lr: 1.0, momentum: 0.0, l2: 0.0, l1: 0.0, clip: 1.0 };
-        let norm = apply(&mut d, &mut sgd, &h, &mut ratios);
+        let norm = apply(&mut d, &mut sgd, &h);
         assert_eq!(norm, Some(5.0));
+        let ratios = update_norms(&mut d, &sgd, &h);
         // grads scaled by 1/5: W ← [1 − 0.6, 1], b ← [0, −0.8]
         let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6);
         assert!(close(tensor::slice(&d.w), &[0.4, 1.0]), "{:?}", d.w);
@@ -165,13 +175,13 @@ mod tests {
 
         d.zero_grad();
         let h = Hyper { lr: 1.0, momentum: 0.0, l2: 0.5, l1: 0.0, clip: 0.0 };
-        apply(&mut d, &mut sgd, &h, &mut ratios);
+        apply(&mut d, &mut sgd, &h);
         assert!(close(tensor::slice(&d.w), &[0.2, 0.5])); // w ← w − 0.5 w
         assert!(close(tensor::slice(&d.b), &[0.0, -0.8])); // biases untouched
 
         d.zero_grad();
         let h = Hyper { lr: 1.0, momentum: 0.0, l2: 0.0, l1: 0.1, clip: 0.0 };
-        apply(&mut d, &mut sgd, &h, &mut ratios);
+        apply(&mut d, &mut sgd, &h);
         assert!(close(tensor::slice(&d.w), &[0.1, 0.4])); // w ← w − 0.1·sign(w)
     }
 
@@ -196,6 +206,24 @@ mod tests {
         o.update(0, &mut w, &[2.0], &hyper(0.1));
         o.update(0, &mut w, &[2.0], &hyper(0.1));
         assert!((w[0] + 0.1 + 0.2 / 8f32.sqrt()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn update_norm_equals_the_change_each_optimizer_made() {
+        let h = Hyper { lr: 0.05, momentum: 0.8, l2: 0.0, l1: 0.0, clip: 0.0 };
+        for kind in OptimizerKind::ALL {
+            let mut o = kind.build();
+            let mut w = vec![0.3f32, -0.2, 1.0];
+            for step in 0..3 {
+                let g = [0.5 - step as f32, 0.25, -1.0 + 0.1 * step as f32];
+                let before = w.clone();
+                o.begin_step();
+                o.update(0, &mut w, &g, &h);
+                let moved = before.iter().zip(&w).map(|(a, b)| (a - b) * (a - b)).sum::<f32>().sqrt();
+                let claimed = o.update_norm(0, &g, &h);
+                assert!((moved - claimed).abs() < 1e-6 * (1.0 + moved), "{kind:?}: {moved} vs {claimed}");
+            }
+        }
     }
 
     #[test]

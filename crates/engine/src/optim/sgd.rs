@@ -25,24 +25,28 @@ impl Sgd {
 }
 
 impl Optimizer for Sgd {
-    fn update(&mut self, index: usize, w: &mut [f32], g: &[f32], h: &Hyper) -> f32 {
-        let mut d2 = 0.0f32;
+    fn update(&mut self, index: usize, w: &mut [f32], g: &[f32], h: &Hyper) {
         if !self.use_momentum {
             for (w, &g) in w.iter_mut().zip(g) {
-                let d = h.lr * g;
-                *w -= d;
-                d2 += d * d;
+                *w -= h.lr * g;
             }
-            return d2;
+            return;
         }
         let v = state(&mut self.velocity, index, w.len());
         let mu = h.momentum;
         for i in 0..w.len() {
             v[i] = mu * v[i] + g[i];
-            let d = if self.nesterov { h.lr * (g[i] + mu * v[i]) } else { h.lr * v[i] };
-            w[i] -= d;
-            d2 += d * d;
+            w[i] -= if self.nesterov { h.lr * (g[i] + mu * v[i]) } else { h.lr * v[i] };
         }
-        d2
+    }
+
+    fn update_norm(&self, index: usize, g: &[f32], h: &Hyper) -> f32 {
+        let v = self.velocity.get(index).filter(|v| v.len() == g.len());
+        let d = |i: usize| match (self.use_momentum, v) {
+            (true, Some(v)) if self.nesterov => h.lr * (g[i] + h.momentum * v[i]),
+            (true, Some(v)) => h.lr * v[i],
+            _ => h.lr * g[i],
+        };
+        (0..g.len()).map(|i| d(i) * d(i)).sum::<f32>().sqrt()
     }
 }
