@@ -1,6 +1,7 @@
 //! Datasets: inputs as an `(n, features)` (or `(n, c, h, w)`) tensor and their targets.
 
 pub mod fit;
+pub mod mnist;
 pub mod playground;
 
 use crate::tensor::{self, Tensor};

@@ -1,11 +1,15 @@
 //! The ops, each in its own file with forward, backward, the math and its tests.
 
 pub mod activation;
+pub mod conv2d;
 pub mod dense;
 pub mod dropout;
 pub mod polynomial;
+pub mod pool;
 
 pub use activation::{Activation, ActivationKind};
+pub use conv2d::{Conv2d, ConvImpl};
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use polynomial::Polynomial;
+pub use pool::{Flatten, Pool2d, PoolKind};
