@@ -85,7 +85,9 @@ macro_rules! style_mesh {
 
 /// Axis tick text: whole numbers without a fraction, others with up to two decimals.
 fn axis_number(v: f64) -> String {
-    if v.abs() >= 1000.0 || v.fract() == 0.0 {
+    if v.abs() >= 1e6 {
+        format!("{v:.1e}")
+    } else if v.abs() >= 1000.0 || v.fract() == 0.0 {
         format!("{v:.0}")
     } else {
         let s = format!("{v:.2}");

@@ -20,7 +20,7 @@ pub fn Diagnoses(state: LabState) -> impl IntoView {
                     });
                     view! {
                         <div class=if severe { "diagnosis severe" } else { "diagnosis" } data-kind=format!("{:?}", d.kind)>
-                            <span class="icon">{if severe { "⛔" } else { "⚠" }}</span>
+                            <span class="icon">{if severe { "stopped" } else { "check" }}</span>
                             <span class="text">{d.message}</span>
                             {fix}
                         </div>
