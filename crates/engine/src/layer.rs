@@ -27,6 +27,14 @@ pub trait Layer: Send {
     fn visit_params(&mut self, _f: &mut dyn FnMut(&'static str, ParamKind, &mut Tensor, &mut Tensor)) {}
     /// Whether `backward` must compute `dx` (the first layer of a model need not: nothing reads it).
     fn set_needs_input_grad(&mut self, _needed: bool) {}
+    /// Convolutions: switches between the loop and the im2col implementation (false: not a conv).
+    fn set_conv_impl(&mut self, _implementation: crate::ops::ConvImpl) -> bool {
+        false
+    }
+    /// Convolutions: the weights `(o, c, k, k)` with `o`, `c` and `k`, to draw the filters.
+    fn conv_filters(&self) -> Option<(&Tensor, usize, usize, usize)> {
+        None
+    }
     /// Sets every parameter gradient to zero.
     fn zero_grad(&mut self) {
         self.visit_params(&mut |_, _, _, g| crate::tensor::slice_mut(g).fill(0.0));

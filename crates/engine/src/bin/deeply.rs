@@ -93,7 +93,8 @@ fn main() {
             for n in &parsed.notices {
                 eprintln!("notice [{}]: {}", n.key, n.message);
             }
-            let mut session = lab::build(&parsed.config);
+            let assets = load_assets(&parsed.config);
+            let mut session = lab::build_with(&parsed.config, &assets).unwrap_or_else(|e| fail(&e));
             let every = every.max(1);
             let start = Instant::now();
             let report = |session: &mut Box<dyn lab::LabSession>, done: bool| {
@@ -145,10 +146,11 @@ fn main() {
                 }
                 (None, Some(e)) => {
                     // Step until the epoch counter reaches `e`, reporting every K steps.
-                    let mut last_epoch = 0;
+                    let (mut last_epoch, mut reported) = (0, 0);
                     while last_epoch < e {
                         session.step(1);
-                        if session.steps() % every == 0 {
+                        if session.steps() % every == 0 && session.steps() != reported {
+                            reported = session.steps();
                             report(&mut session, false);
                         }
                         last_epoch = epoch_of(&mut session);
@@ -156,9 +158,30 @@ fn main() {
                 }
                 (None, None) => unreachable!("clap requires --steps or --epochs"),
             }
+            session.finish();
             report(&mut session, true);
         }
     }
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("error: {message}");
+    std::process::exit(2);
+}
+
+/// The image data a config trains on, read from `static/data` (run from the repository root;
+/// the crate's own checkout is the fallback).
+fn load_assets(config: &lab::LabConfig) -> engine::data::images::Assets {
+    let mut assets = engine::data::images::Assets::default();
+    if let Some(set) = lab::needs_images(config) {
+        let here = std::path::PathBuf::from("static/data");
+        let dir = if here.is_dir() { here } else { std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../static/data") };
+        match engine::data::images::ImagePair::load_dir(set, &dir) {
+            Ok(pair) => assets.insert(pair),
+            Err(e) => fail(&format!("cannot load {}: {e}", set.label())),
+        }
+    }
+    assets
 }
 
 fn epoch_of(session: &mut Box<dyn lab::LabSession>) -> u64 {

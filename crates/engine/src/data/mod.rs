@@ -1,6 +1,7 @@
 //! Datasets: inputs as an `(n, features)` (or `(n, c, h, w)`) tensor and their targets.
 
 pub mod fit;
+pub mod images;
 pub mod mnist;
 pub mod playground;
 
@@ -19,6 +20,30 @@ pub enum Targets {
 pub struct Dataset {
     pub x: Tensor,
     pub y: Targets,
+}
+
+/// Where a trainer draws its mini-batches from: a dataset in memory, or images kept as bytes
+/// and converted per batch (MNIST as f32 would take 188 MB).
+pub trait Source {
+    fn len(&self) -> usize;
+    /// Class indices (true) or value targets (false).
+    fn has_classes(&self) -> bool;
+    /// Copies the rows `indices` into `x` (and `y`/`classes`), reusing their allocations.
+    fn gather(&self, indices: &[usize], x: &mut Tensor, y: &mut Tensor, classes: &mut Vec<usize>);
+}
+
+impl Source for Dataset {
+    fn len(&self) -> usize {
+        Dataset::len(self)
+    }
+
+    fn has_classes(&self) -> bool {
+        matches!(self.y, Targets::Classes(_))
+    }
+
+    fn gather(&self, indices: &[usize], x: &mut Tensor, y: &mut Tensor, classes: &mut Vec<usize>) {
+        Dataset::gather(self, indices, x, y, classes)
+    }
 }
 
 impl Dataset {

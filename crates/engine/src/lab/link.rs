@@ -5,6 +5,7 @@
 //! range, NaN, absurd size) gets a notice naming the key, and that key keeps its default.
 //! Parsing never panics, whatever the input (a fuzz test holds it to that).
 
+use super::cnn::CnnConfig;
 use super::fit::FitConfig;
 use super::playground::PlaygroundConfig;
 use serde::de::DeserializeOwned;
@@ -30,6 +31,7 @@ pub trait LabParams: Serialize + DeserializeOwned + Default + Clone + PartialEq 
 pub enum LabConfig {
     Fit(FitConfig),
     Playground(PlaygroundConfig),
+    Cnn(CnnConfig),
 }
 
 /// Runs `$body` with `$c` bound to the lab's config struct, whatever the lab.
@@ -38,6 +40,7 @@ macro_rules! each_lab {
         match $config {
             LabConfig::Fit($c) => $body,
             LabConfig::Playground($c) => $body,
+            LabConfig::Cnn($c) => $body,
         }
     };
 }
@@ -53,6 +56,7 @@ impl LabConfig {
         match self {
             LabConfig::Fit(_) => FitConfig::LAB,
             LabConfig::Playground(_) => PlaygroundConfig::LAB,
+            LabConfig::Cnn(_) => CnnConfig::LAB,
         }
     }
 
@@ -71,6 +75,7 @@ impl LabConfig {
         Ok(match self {
             LabConfig::Fit(c) => LabConfig::Fit(with_value(c, key, value)?),
             LabConfig::Playground(c) => LabConfig::Playground(with_value(c, key, value)?),
+            LabConfig::Cnn(c) => LabConfig::Cnn(with_value(c, key, value)?),
         })
     }
 
@@ -93,7 +98,7 @@ pub struct ParsedLink {
 }
 
 /// The labs, by their `lab` value.
-pub const LABS: [&str; 2] = ["fit", "playground"];
+pub const LABS: [&str; 3] = ["fit", "playground", "cnn"];
 
 /// The `key=value` pairs of a URL or a bare query; both the query and the fragment are read
 /// (the fragment last, so it wins).
@@ -149,6 +154,19 @@ pub fn parse_link(input: &str) -> ParsedLink {
         let (c, n) = parse_pairs::<PlaygroundConfig>(&translated);
         notices.extend(n);
         LabConfig::Playground(c)
+    } else if lab == "cnn" {
+        // `model` picks the starting architecture and recipe; the other keys edit it.
+        let mut base = CnnConfig::default();
+        if let Some((_, m)) = rest.iter().rev().find(|(k, _)| k == "model") {
+            match with_value(&base, "model", m) {
+                Ok(c) => base = CnnConfig::for_model(c.model),
+                Err(n) => notices.push(n),
+            }
+        }
+        let rest: Vec<(String, String)> = rest.into_iter().filter(|(k, _)| k != "model").collect();
+        let (c, n) = parse_pairs_from(base, &rest);
+        notices.extend(n);
+        LabConfig::Cnn(c)
     } else {
         let (c, n) = parse_pairs::<FitConfig>(&rest);
         notices.extend(n);
@@ -164,7 +182,12 @@ pub fn value_name<T: Serialize>(v: &T) -> String {
 
 /// Applies each pair on top of the defaults, one key at a time.
 pub fn parse_pairs<C: LabParams>(pairs: &[(String, String)]) -> (C, Vec<Notice>) {
-    let mut config = C::default();
+    parse_pairs_from(C::default(), pairs)
+}
+
+/// Applies each pair on top of `config`, one key at a time.
+pub fn parse_pairs_from<C: LabParams>(config: C, pairs: &[(String, String)]) -> (C, Vec<Notice>) {
+    let mut config = config;
     let mut notices = Vec::new();
     for (key, value) in pairs {
         match with_value(&config, key, value) {

@@ -2,6 +2,8 @@
 //! and a [`LabSession`] that trains it step by step and reports plain-data snapshots.
 
 pub mod bench;
+pub mod cnn;
+pub mod cnn_session;
 pub mod diagnose;
 pub mod fit;
 pub mod link;
@@ -14,6 +16,8 @@ pub mod trainer;
 
 pub use link::{parse_link, LabConfig, Notice, ParsedLink};
 pub use snapshot::Snapshot;
+
+use crate::data::images::{Assets, ImageSet};
 
 /// What a change of one config value needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,12 +54,36 @@ pub trait LabSession: Send {
     fn as_playground(&mut self) -> Option<&mut playground::PlaygroundSession> {
         None
     }
+    /// The CNN lab's extra operations (the race, draw-a-digit), where this is it.
+    fn as_cnn(&mut self) -> Option<&mut cnn_session::CnnSession> {
+        None
+    }
+    /// Brings the final metrics up to date (the CNN lab evaluates its test set on a schedule).
+    fn finish(&mut self) {}
 }
 
-/// Builds the session a config describes.
+/// Builds the session a config describes, for labs that need no loaded data (fit, playground).
+/// Panics for a lab that does: use [`build_with`].
 pub fn build(config: &LabConfig) -> Box<dyn LabSession> {
+    build_with(config, &Assets::default()).expect("this lab needs data: use build_with")
+}
+
+/// The image dataset a config trains on, if any (the driver loads it first).
+pub fn needs_images(config: &LabConfig) -> Option<ImageSet> {
     match config {
+        LabConfig::Cnn(c) => Some(c.data),
+        _ => None,
+    }
+}
+
+/// Builds the session a config describes with the loaded datasets.
+pub fn build_with(config: &LabConfig, assets: &Assets) -> Result<Box<dyn LabSession>, String> {
+    Ok(match config {
         LabConfig::Fit(c) => Box::new(fit::FitSession::new(c.clone())),
         LabConfig::Playground(c) => Box::new(playground::PlaygroundSession::new(c.clone())),
-    }
+        LabConfig::Cnn(c) => {
+            let images = assets.get(c.data).ok_or_else(|| format!("the {} images are not loaded", c.data.label()))?;
+            Box::new(cnn_session::CnnSession::new(c.clone(), images))
+        }
+    })
 }

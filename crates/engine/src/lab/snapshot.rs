@@ -73,6 +73,7 @@ pub enum View {
     None,
     Fit(FitView),
     Playground(Box<super::playground::PlaygroundView>),
+    Cnn(Box<super::cnn_session::CnnView>),
 }
 
 /// The fit lab's chart data, in the target's own units.

@@ -3,7 +3,7 @@
 //! once the batch size is settled.
 
 use super::snapshot::{LayerSnapshot, ParamSnapshot, StepRecord};
-use crate::data::{Dataset, Targets};
+use crate::data::{Dataset, Source, Targets};
 use crate::layer::Layer;
 use crate::loss::{Loss, Target};
 use crate::optim::{self, Hyper, Optimizer, OptimizerKind, Schedule};
@@ -75,6 +75,16 @@ impl Trainer {
         t
     }
 
+    /// The inputs of the last mini-batch.
+    pub fn batch_x(&self) -> &Tensor {
+        &self.batch_x
+    }
+
+    /// The classes of the last mini-batch (classification).
+    pub fn batch_classes(&self) -> &[usize] {
+        &self.batch_classes
+    }
+
     /// Swaps the optimiser (its state starts fresh) without touching the weights.
     pub fn set_optimizer(&mut self, kind: OptimizerKind) {
         if kind != self.optimizer_kind {
@@ -85,7 +95,7 @@ impl Trainer {
 
     /// One optimiser step on the next mini-batch; returns its loss. The last batch of an epoch
     /// may be smaller; then the order is reshuffled.
-    pub fn train_step(&mut self, data: &Dataset) -> f32 {
+    pub fn train_step(&mut self, data: &dyn Source) -> f32 {
         let n = self.order.len();
         let bs = self.batch_size.clamp(1, n);
         let end = (self.cursor + bs).min(n);
@@ -100,10 +110,7 @@ impl Trainer {
         }
         self.model.zero_grad();
         let out = self.model.forward(&self.batch_x, Mode::Train);
-        let target = match data.y {
-            Targets::Values(_) => Target::Values(&self.batch_y),
-            Targets::Classes(_) => Target::Classes(&self.batch_classes),
-        };
+        let target = if data.has_classes() { Target::Classes(&self.batch_classes) } else { Target::Values(&self.batch_y) };
         let loss = self.loss.value_and_grad(out, target, &mut self.dout);
         self.model.backward(&self.dout);
         let hyper = Hyper { lr: self.current_lr(), ..self.hyper };

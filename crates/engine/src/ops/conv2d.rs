@@ -16,11 +16,13 @@ use crate::init::Init;
 use crate::layer::{Layer, ParamKind};
 use crate::rng::Rng;
 use crate::tensor::{self, Mode, Tensor};
-use ndarray::{ArrayView2, ArrayViewMut2};
+use super::gemm;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ConvImpl {
     Naive,
+    #[default]
     Im2col,
 }
 
@@ -38,9 +40,13 @@ pub struct Conv2d {
     x: Tensor,
     y: Tensor,
     dx: Tensor,
-    /// im2col buffers, reused between steps: cols (c·k·k, oh·ow) and its gradient.
+    /// im2col buffers, reused between steps (no allocation once the batch size settles): the
+    /// columns of every image of the batch, one image's columns transposed, Wᵀ, and dcols.
     cols: Vec<f32>,
+    cols_t: Vec<f32>,
+    w_t: Vec<f32>,
     dcols: Vec<f32>,
+    needs_input_grad: bool,
 }
 
 impl Conv2d {
@@ -63,7 +69,10 @@ impl Conv2d {
             y: tensor::zeros(&[0]),
             dx: tensor::zeros(&[0]),
             cols: Vec::new(),
+            cols_t: Vec::new(),
+            w_t: Vec::new(),
             dcols: Vec::new(),
+            needs_input_grad: true,
         }
     }
 
@@ -81,8 +90,7 @@ impl Conv2d {
     /// The input position read by output (i, j) and kernel offset (u, v), if inside the image.
     #[inline]
     fn source(&self, i: usize, u: usize, h: usize) -> Option<usize> {
-        let pos = (i * self.stride + u) as isize - self.pad as isize;
-        (pos >= 0 && (pos as usize) < h).then_some(pos as usize)
+        source(i, u, h, self.stride, self.pad)
     }
 
     fn forward_naive(&mut self) {
@@ -156,25 +164,28 @@ impl Conv2d {
         self.dx = tensor::from_vec(&[n, c, h, w], dx);
     }
 
-    /// cols (c·k·k, oh·ow) of image `ni`.
-    fn im2col(&mut self, ni: usize) {
+    /// Writes the columns (c·k·k, oh·ow) of image `ni` into `out`: row (c, u, v) holds the input
+    /// pixel each output position reads through kernel offset (u, v), zero in the padding.
+    fn im2col(&self, ni: usize, out: &mut [f32]) {
         let (_, h, w, oh, ow) = self.dims();
         let (c, k) = (self.c_in, self.k);
         let x = tensor::slice(&self.x);
-        self.cols.resize(c * k * k * oh * ow, 0.0);
         for ci in 0..c {
+            let plane = &x[(ni * c + ci) * h * w..(ni * c + ci + 1) * h * w];
             for u in 0..k {
                 for v in 0..k {
                     let row = (ci * k + u) * k + v;
-                    let out = &mut self.cols[row * oh * ow..(row + 1) * oh * ow];
+                    let out = &mut out[row * oh * ow..(row + 1) * oh * ow];
                     for i in 0..oh {
-                        let r = (i * self.stride + u) as isize - self.pad as isize;
-                        for j in 0..ow {
-                            let q = (j * self.stride + v) as isize - self.pad as isize;
-                            out[i * ow + j] = if r >= 0 && (r as usize) < h && q >= 0 && (q as usize) < w {
-                                x[((ni * c + ci) * h + r as usize) * w + q as usize]
-                            } else {
-                                0.0
+                        let dst = &mut out[i * ow..(i + 1) * ow];
+                        let Some(r) = self.source(i, u, h) else {
+                            dst.fill(0.0);
+                            continue;
+                        };
+                        for (j, d) in dst.iter_mut().enumerate() {
+                            *d = match self.source(j, v, w) {
+                                Some(q) => plane[r * w + q],
+                                None => 0.0,
                             };
                         }
                     }
@@ -183,63 +194,64 @@ impl Conv2d {
         }
     }
 
+    /// y_n = W (o × c·k·k) · cols_n + b, per image; the columns are kept for the backward pass.
     fn forward_im2col(&mut self) {
         let (n, _, _, oh, ow) = self.dims();
-        let (o, ckk) = (self.c_out, self.c_in * self.k * self.k);
+        let (o, ckk, p) = (self.c_out, self.c_in * self.k * self.k, oh * ow);
         tensor::resize(&mut self.y, &[n, o, oh, ow]);
+        let mut cols = std::mem::take(&mut self.cols);
+        cols.resize(n * ckk * p, 0.0);
         for ni in 0..n {
-            self.im2col(ni);
-            let wm = ArrayView2::from_shape((o, ckk), tensor::slice(&self.w)).expect("W as (o, c·k·k)");
-            let cols = ArrayView2::from_shape((ckk, oh * ow), &self.cols).expect("cols");
-            let b = tensor::slice(&self.b).to_vec();
-            let y = &mut tensor::slice_mut(&mut self.y)[ni * o * oh * ow..(ni + 1) * o * oh * ow];
-            for (oi, plane) in y.chunks_mut(oh * ow).enumerate() {
+            let cols_n = &mut cols[ni * ckk * p..(ni + 1) * ckk * p];
+            self.im2col(ni, cols_n);
+            let (w, b) = (tensor::slice(&self.w), tensor::slice(&self.b));
+            let y = &mut tensor::slice_mut(&mut self.y)[ni * o * p..(ni + 1) * o * p];
+            for (oi, plane) in y.chunks_mut(p).enumerate() {
                 plane.fill(b[oi]);
             }
-            let mut ym = ArrayViewMut2::from_shape((o, oh * ow), y).expect("y as (o, oh·ow)");
-            ndarray::linalg::general_mat_mul(1.0, &wm, &cols, 1.0, &mut ym);
+            gemm::gemm(o, ckk, p, w, cols_n, y, true);
         }
+        self.cols = cols;
     }
 
+    /// dW += dy_n · cols_nᵀ,  dcols = Wᵀ · dy_n,  dx_n = col2im(dcols), per image.
     fn backward_im2col(&mut self, dy: &[f32]) {
         let (n, h, w, oh, ow) = self.dims();
         let (c, o, k) = (self.c_in, self.c_out, self.k);
-        let ckk = c * k * k;
-        tensor::resize(&mut self.dx, &[n, c, h, w]);
-        tensor::slice_mut(&mut self.dx).fill(0.0);
-        self.dcols.resize(ckk * oh * ow, 0.0);
+        let (ckk, p, stride, pad) = (c * k * k, oh * ow, self.stride, self.pad);
+        self.cols_t.resize(p * ckk, 0.0);
         for ni in 0..n {
-            self.im2col(ni);
-            let dyn_ = ArrayView2::from_shape((o, oh * ow), &dy[ni * o * oh * ow..(ni + 1) * o * oh * ow]).expect("dy");
-            {
-                let cols = ArrayView2::from_shape((ckk, oh * ow), &self.cols).expect("cols");
-                let mut dw = ArrayViewMut2::from_shape((o, ckk), tensor::slice_mut(&mut self.dw)).expect("dW");
-                ndarray::linalg::general_mat_mul(1.0, &dyn_, &cols.t(), 1.0, &mut dw);
-            }
-            {
-                let wm = ArrayView2::from_shape((o, ckk), tensor::slice(&self.w)).expect("W");
-                let mut dcols = ArrayViewMut2::from_shape((ckk, oh * ow), &mut self.dcols).expect("dcols");
-                ndarray::linalg::general_mat_mul(1.0, &wm.t(), &dyn_, 0.0, &mut dcols);
-            }
+            let dy_n = &dy[ni * o * p..(ni + 1) * o * p];
+            gemm::transpose(ckk, p, &self.cols[ni * ckk * p..(ni + 1) * ckk * p], &mut self.cols_t);
+            gemm::gemm(o, p, ckk, dy_n, &self.cols_t, tensor::slice_mut(&mut self.dw), true);
             let db = tensor::slice_mut(&mut self.db);
             for oi in 0..o {
-                db[oi] += dy[(ni * o + oi) * oh * ow..(ni * o + oi + 1) * oh * ow].iter().sum::<f32>();
+                db[oi] += dy_n[oi * p..(oi + 1) * p].iter().sum::<f32>();
             }
+        }
+        if !self.needs_input_grad {
+            return;
+        }
+        tensor::resize(&mut self.dx, &[n, c, h, w]);
+        tensor::slice_mut(&mut self.dx).fill(0.0);
+        self.w_t.resize(ckk * o, 0.0);
+        gemm::transpose(o, ckk, tensor::slice(&self.w), &mut self.w_t);
+        self.dcols.resize(ckk * p, 0.0);
+        for ni in 0..n {
+            gemm::gemm(ckk, o, p, &self.w_t, &dy[ni * o * p..(ni + 1) * o * p], &mut self.dcols, false);
             // col2im: scatter-add the column gradients back to the image.
             let dx = tensor::slice_mut(&mut self.dx);
             for ci in 0..c {
+                let plane = &mut dx[(ni * c + ci) * h * w..(ni * c + ci + 1) * h * w];
                 for u in 0..k {
                     for v in 0..k {
                         let row = (ci * k + u) * k + v;
+                        let src = &self.dcols[row * p..(row + 1) * p];
                         for i in 0..oh {
-                            let r = (i * self.stride + u) as isize - self.pad as isize;
-                            if r < 0 || r as usize >= h {
-                                continue;
-                            }
+                            let Some(r) = source(i, u, h, stride, pad) else { continue };
                             for j in 0..ow {
-                                let q = (j * self.stride + v) as isize - self.pad as isize;
-                                if q >= 0 && (q as usize) < w {
-                                    dx[((ni * c + ci) * h + r as usize) * w + q as usize] += self.dcols[row * oh * ow + i * ow + j];
+                                if let Some(q) = source(j, v, w, stride, pad) {
+                                    plane[r * w + q] += src[i * ow + j];
                                 }
                             }
                         }
@@ -248,6 +260,13 @@ impl Conv2d {
             }
         }
     }
+}
+
+/// The input position read by output `i` through kernel offset `u` (stride `s`, padding `p`).
+#[inline]
+fn source(i: usize, u: usize, h: usize, s: usize, p: usize) -> Option<usize> {
+    let pos = (i * s + u) as isize - p as isize;
+    (pos >= 0 && (pos as usize) < h).then_some(pos as usize)
 }
 
 impl Layer for Conv2d {
@@ -267,12 +286,25 @@ impl Layer for Conv2d {
     }
 
     fn backward(&mut self, dy: &Tensor) -> &Tensor {
-        let dy = tensor::slice(dy).to_vec();
+        let dy = tensor::slice(dy);
         match self.implementation {
-            ConvImpl::Naive => self.backward_naive(&dy),
-            ConvImpl::Im2col => self.backward_im2col(&dy),
+            ConvImpl::Naive => self.backward_naive(dy),
+            ConvImpl::Im2col => self.backward_im2col(dy),
         }
         &self.dx
+    }
+
+    fn set_needs_input_grad(&mut self, needed: bool) {
+        self.needs_input_grad = needed;
+    }
+
+    fn set_conv_impl(&mut self, implementation: ConvImpl) -> bool {
+        self.implementation = implementation;
+        true
+    }
+
+    fn conv_filters(&self) -> Option<(&Tensor, usize, usize, usize)> {
+        Some((&self.w, self.c_out, self.c_in, self.k))
     }
 
     fn output(&self) -> &Tensor {

@@ -4,6 +4,7 @@ pub mod activation;
 pub mod conv2d;
 pub mod dense;
 pub mod dropout;
+pub mod gemm;
 pub mod polynomial;
 pub mod pool;
 

@@ -9,8 +9,10 @@
 use crate::layer::Layer;
 use crate::tensor::{self, Mode, Tensor};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum PoolKind {
+    #[default]
     Max,
     Avg,
 }

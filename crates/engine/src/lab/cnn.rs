@@ -1,0 +1,313 @@
+//! Lab 2's config: a CNN on MNIST or Fashion-MNIST. `model` picks a starting architecture (the
+//! small CNN or LeNet-5); every layer stays editable through the list keys.
+//!
+//! Conv layer `i` has `filters[i]` filters of `kernel[i] × kernel[i]` with padding `pad[i]`, then
+//! the activation, then a `pool[i] × pool[i]` pooling (stride = window; 0 or 1: none). Missing
+//! list entries repeat the last one (`pad`: 0). Then flatten, the hidden `dense` layers with the
+//! activation, and a dense layer to the 10 classes, trained with softmax cross-entropy.
+
+use super::link::{comma_list, LabParams, Notice};
+use crate::data::images::ImageSet;
+use crate::init::Init;
+use crate::layer::Layer;
+use crate::ops::{Activation, ActivationKind, Conv2d, ConvImpl, Dense, Flatten, Pool2d, PoolKind};
+use crate::optim::{Hyper, OptimizerKind, Schedule};
+use crate::rng::Rng;
+use crate::sequential::Sequential;
+use serde::{Deserialize, Serialize};
+
+pub const MAX_CONV: usize = 4;
+pub const MAX_FILTERS: usize = 64;
+pub const MAX_DENSE: usize = 3;
+pub const MAX_UNITS: usize = 1024;
+/// Keeps a link from asking for a model that would freeze the tab.
+pub const MAX_PARAMS: usize = 2_000_000;
+pub const SIDE: usize = 28;
+pub const CLASSES: usize = 10;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CnnModel {
+    /// 6 filters 4×4, ReLU, max-pool 5×5, dense 150→10, Adam lr 0.01.
+    #[default]
+    Small,
+    /// conv 5×5×6 pad 2, pool 2, conv 5×5×16, pool 2, dense 120, 84, 10.
+    Lenet5,
+}
+
+impl CnnModel {
+    pub const ALL: [CnnModel; 2] = [CnnModel::Small, CnnModel::Lenet5];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            CnnModel::Small => "Small CNN (1 conv)",
+            CnnModel::Lenet5 => "LeNet-5 (2 conv)",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CnnConfig {
+    pub model: CnnModel,
+    pub data: ImageSet,
+    #[serde(with = "comma_list")]
+    pub filters: Vec<usize>,
+    #[serde(with = "comma_list")]
+    pub kernel: Vec<usize>,
+    #[serde(with = "comma_list")]
+    pub pad: Vec<usize>,
+    #[serde(with = "comma_list")]
+    pub pool: Vec<usize>,
+    /// `max` or `avg`.
+    pub pooling: PoolKind,
+    /// Hidden dense layers between the convolutions and the output.
+    #[serde(with = "comma_list")]
+    pub dense: Vec<usize>,
+    pub act: ActivationKind,
+    pub opt: OptimizerKind,
+    pub lr: f32,
+    pub mom: f32,
+    pub l2: f32,
+    pub bs: usize,
+    /// Learning-rate schedule over `period` steps (step: halve every period; cosine: anneal).
+    pub sched: Schedule,
+    pub period: u64,
+    /// Standardise the pixels with the training set's mean and spread (else p/255 in [0, 1]).
+    pub norm: bool,
+    /// Which convolution trains the model: `im2col` (fast) or `naive` (the loops).
+    pub conv: ConvImpl,
+    /// Race the two convolutions on the current mini-batch about once a second while training.
+    pub race: bool,
+    /// Steps between two evaluations on the 10,000 test images.
+    pub eval: u64,
+    /// The test image whose feature maps are shown.
+    pub probe: usize,
+    /// Pause after this many epochs (0: never).
+    pub epochs: u64,
+    pub seed: u64,
+    /// Pause at this step (0: never).
+    pub stop: u64,
+}
+
+impl Default for CnnConfig {
+    fn default() -> Self {
+        CnnConfig::for_model(CnnModel::Small)
+    }
+}
+
+impl CnnConfig {
+    /// The model's architecture and training recipe.
+    pub fn for_model(model: CnnModel) -> CnnConfig {
+        let base = CnnConfig {
+            model,
+            data: ImageSet::Mnist,
+            filters: vec![6],
+            kernel: vec![4],
+            pad: vec![0],
+            pool: vec![5],
+            pooling: PoolKind::Max,
+            dense: vec![],
+            act: ActivationKind::Relu,
+            opt: OptimizerKind::Adam,
+            lr: 0.01,
+            mom: 0.9,
+            l2: 0.0,
+            bs: 32,
+            sched: Schedule::Constant,
+            period: 2000,
+            norm: true,
+            conv: ConvImpl::Im2col,
+            race: true,
+            eval: 500,
+            probe: 0,
+            epochs: 0,
+            seed: 1,
+            stop: 0,
+        };
+        match model {
+            CnnModel::Small => base,
+            CnnModel::Lenet5 => CnnConfig {
+                filters: vec![6, 16],
+                kernel: vec![5, 5],
+                pad: vec![2, 0],
+                pool: vec![2, 2],
+                dense: vec![120, 84],
+                lr: 0.001,
+                bs: 64,
+                ..base
+            },
+        }
+    }
+
+    /// The conv layers as (filters, kernel, pad, pool).
+    pub fn convs(&self) -> Vec<(usize, usize, usize, usize)> {
+        let pick = |v: &[usize], i: usize, fallback: usize| v.get(i).or(v.last()).copied().unwrap_or(fallback);
+        (0..self.filters.len())
+            .map(|i| (self.filters[i], pick(&self.kernel, i, 5), self.pad.get(i).copied().unwrap_or(0), pick(&self.pool, i, 1)))
+            .collect()
+    }
+
+    /// Image side after each conv layer and its pooling; `None` when a layer would have no output.
+    pub fn sides(&self) -> Option<Vec<(usize, usize)>> {
+        let mut side = SIDE;
+        let mut out = Vec::new();
+        for (_, k, p, pool) in self.convs() {
+            if side + 2 * p < k {
+                return None;
+            }
+            let conv = side + 2 * p - k + 1;
+            let pooled = if pool > 1 {
+                if conv < pool {
+                    return None;
+                }
+                (conv - pool) / pool + 1
+            } else {
+                conv
+            };
+            out.push((conv, pooled));
+            side = pooled;
+        }
+        Some(out)
+    }
+
+    /// Inputs of the first dense layer.
+    pub fn flat_size(&self) -> usize {
+        let side = self.sides().and_then(|s| s.last().map(|l| l.1)).unwrap_or(SIDE);
+        side * side * self.filters.last().copied().unwrap_or(1)
+    }
+
+    pub fn param_count(&self) -> usize {
+        let mut c_in = 1;
+        let mut n = 0;
+        for (f, k, _, _) in self.convs() {
+            n += f * c_in * k * k + f;
+            c_in = f;
+        }
+        let mut width = self.flat_size();
+        for &u in self.dense.iter().chain(&[CLASSES]) {
+            n += width * u + u;
+            width = u;
+        }
+        n
+    }
+
+    pub fn hyper(&self) -> Hyper {
+        Hyper { lr: self.lr, momentum: self.mom, l2: self.l2, l1: 0.0, clip: 0.0 }
+    }
+
+    /// The network, with weights from the seed (He init before ReLU-like activations, else Xavier).
+    pub fn build_model(&self, rng: &mut Rng) -> Sequential {
+        let init = if matches!(self.act, ActivationKind::Relu | ActivationKind::Leaky) { Init::He } else { Init::Xavier };
+        let mut layers: Vec<Box<dyn Layer>> = Vec::new();
+        let mut c_in = 1;
+        for (f, k, p, pool) in self.convs() {
+            let mut conv = Conv2d::new(c_in, f, k, 1, p, init, rng);
+            conv.implementation = self.conv;
+            layers.push(Box::new(conv));
+            layers.push(Box::new(Activation::new(self.act, 0.01)));
+            if pool > 1 {
+                layers.push(Box::new(Pool2d::new(self.pooling, pool, pool)));
+            }
+            c_in = f;
+        }
+        layers.push(Box::new(Flatten::default()));
+        let mut width = self.flat_size();
+        for &u in &self.dense {
+            layers.push(Box::new(Dense::new(width, u, init, 0.0, rng)));
+            layers.push(Box::new(Activation::new(self.act, 0.01)));
+            width = u;
+        }
+        layers.push(Box::new(Dense::new(width, CLASSES, Init::Xavier, 0.0, rng)));
+        Sequential::new(layers)
+    }
+}
+
+fn notice(key: &str, message: String) -> Notice {
+    Notice { key: key.into(), message }
+}
+
+impl LabParams for CnnConfig {
+    const LAB: &'static str = "cnn";
+
+    fn check(&self) -> Result<(), Notice> {
+        if self.filters.is_empty() || self.filters.len() > MAX_CONV || self.filters.iter().any(|&f| f == 0 || f > MAX_FILTERS) {
+            return Err(notice("filters", format!("1 to {MAX_CONV} conv layers of 1 to {MAX_FILTERS} filters (e.g. 6,16)")));
+        }
+        if self.kernel.is_empty() || self.kernel.len() > MAX_CONV || self.kernel.iter().any(|&k| !(1..=9).contains(&k)) {
+            return Err(notice("kernel", "kernel sizes from 1 to 9, one per conv layer (e.g. 5,5)".into()));
+        }
+        if self.pad.len() > MAX_CONV || self.pad.iter().any(|&p| p > 4) {
+            return Err(notice("pad", "padding from 0 to 4, one per conv layer".into()));
+        }
+        if self.pool.len() > MAX_CONV || self.pool.iter().any(|&p| p > 7) {
+            return Err(notice("pool", "pool windows from 0 (none) to 7, one per conv layer".into()));
+        }
+        if self.dense.len() > MAX_DENSE || self.dense.iter().any(|&u| u == 0 || u > MAX_UNITS) {
+            return Err(notice("dense", format!("at most {MAX_DENSE} hidden dense layers of 1 to {MAX_UNITS} units")));
+        }
+        if self.sides().is_none() {
+            return Err(notice("kernel", "the image shrinks to nothing: use smaller kernels or pools, or more padding".into()));
+        }
+        if self.param_count() > MAX_PARAMS {
+            return Err(notice("filters", format!("the model would have {} parameters (at most {MAX_PARAMS})", self.param_count())));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 10.0) {
+            return Err(notice("lr", "lr must be a number in (0, 10]".into()));
+        }
+        if !(self.mom.is_finite() && (0.0..1.0).contains(&self.mom)) {
+            return Err(notice("mom", "mom must be a number in [0, 1)".into()));
+        }
+        if !(self.l2.is_finite() && (0.0..=1.0).contains(&self.l2)) {
+            return Err(notice("l2", "l2 must be a number in [0, 1]".into()));
+        }
+        if !(1..=1024).contains(&self.bs) {
+            return Err(notice("bs", "bs must be a whole number from 1 to 1024".into()));
+        }
+        if !(1..=10_000_000).contains(&self.period) {
+            return Err(notice("period", "period must be a whole number of steps from 1 to 10,000,000".into()));
+        }
+        if !(10..=1_000_000).contains(&self.eval) {
+            return Err(notice("eval", "eval must be a number of steps from 10 to 1,000,000".into()));
+        }
+        if self.probe >= 10_000 {
+            return Err(notice("probe", "probe must be a test image index from 0 to 9999".into()));
+        }
+        if self.epochs > 1000 {
+            return Err(notice("epochs", "epochs must be from 0 (never stop) to 1000".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tensor::{self, Mode};
+
+    #[test]
+    fn the_two_models_have_the_textbook_shapes() {
+        let small = CnnConfig::for_model(CnnModel::Small);
+        assert_eq!(small.sides(), Some(vec![(25, 5)]));
+        assert_eq!(small.flat_size(), 150);
+        let lenet = CnnConfig::for_model(CnnModel::Lenet5);
+        assert_eq!(lenet.sides(), Some(vec![(28, 14), (10, 5)]));
+        assert_eq!(lenet.flat_size(), 400);
+        // 156 + 2,416 + 48,120 + 10,164 + 850
+        assert_eq!(lenet.param_count(), 61_706);
+        let mut model = lenet.build_model(&mut Rng::new(1));
+        let names: Vec<String> = model.layers.iter().map(|l| l.name()).collect();
+        assert_eq!(names.len(), 12, "{names:?}");
+        let out = model.forward(&tensor::zeros(&[3, 1, 28, 28]), Mode::Eval);
+        assert_eq!(out.shape(), &[3, 10]);
+    }
+
+    #[test]
+    fn impossible_architectures_are_refused() {
+        let c = CnnConfig { filters: vec![6, 16, 16], kernel: vec![5], pool: vec![2], ..CnnConfig::default() };
+        assert!(c.sides().is_none() && c.check().is_err());
+        let big = CnnConfig { filters: vec![64, 64], kernel: vec![3], pad: vec![1, 1], pool: vec![0], dense: vec![1024], ..CnnConfig::default() };
+        assert!(big.check().unwrap_err().message.contains("parameters"));
+        assert!(CnnConfig::default().check().is_ok() && CnnConfig::for_model(CnnModel::Lenet5).check().is_ok());
+    }
+}

@@ -1,0 +1,138 @@
+//! A small matrix product for the im2col convolution, written out rather than borrowed.
+//!
+//! ```text
+//! C (m×n) = C₀ + A (m×k) · B (k×n)      all row-major, contiguous
+//! C[i,j]  = (((C₀[i,j] + A[i,0]·B[0,j]) + A[i,1]·B[1,j]) + …)     summed over k in order
+//! ```
+//! Why not ndarray's GEMM: it picks FMA kernels at run time on x86 but cannot on wasm, so the
+//! native CLI and the browser would round differently. Here every output is summed in the same
+//! order with separate multiply and add on both targets — bit for bit — and the work is laid out
+//! in register blocks (4 rows × 8 columns of C) that the compiler turns into SIMD (SSE natively,
+//! simd128 in wasm) without reordering any sum.
+
+/// Rows of C per block.
+const MR: usize = 4;
+/// Columns of C per block (two 4-lane vectors).
+const NR: usize = 8;
+
+/// `C = C + A·B` when `accumulate`, else `C = A·B`.
+pub fn gemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "gemm operand sizes");
+    let full_cols = n - n % NR;
+    let mut i = 0;
+    while i + MR <= m {
+        for j in (0..full_cols).step_by(NR) {
+            block::<MR>(i, j, k, n, a, b, c, accumulate);
+        }
+        tail_cols(i, MR, full_cols, k, n, a, b, c, accumulate);
+        i += MR;
+    }
+    while i < m {
+        for j in (0..full_cols).step_by(NR) {
+            block::<1>(i, j, k, n, a, b, c, accumulate);
+        }
+        tail_cols(i, 1, full_cols, k, n, a, b, c, accumulate);
+        i += 1;
+    }
+}
+
+/// One `R × NR` block of C at (i, j), accumulated in registers over all of k.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn block<const R: usize>(i: usize, j: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+    let mut acc = [[0.0f32; NR]; R];
+    if accumulate {
+        for (r, row) in acc.iter_mut().enumerate() {
+            row.copy_from_slice(&c[(i + r) * n + j..(i + r) * n + j + NR]);
+        }
+    }
+    for p in 0..k {
+        let bp: &[f32; NR] = b[p * n + j..p * n + j + NR].try_into().expect("NR columns");
+        for (r, row) in acc.iter_mut().enumerate() {
+            let av = a[(i + r) * k + p];
+            for q in 0..NR {
+                row[q] += av * bp[q];
+            }
+        }
+    }
+    for (r, row) in acc.iter().enumerate() {
+        c[(i + r) * n + j..(i + r) * n + j + NR].copy_from_slice(row);
+    }
+}
+
+/// The last `n % NR` columns of rows `i..i+rows`, in the same summation order.
+#[allow(clippy::too_many_arguments)]
+fn tail_cols(i: usize, rows: usize, from: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+    for r in i..i + rows {
+        for j in from..n {
+            let mut s = if accumulate { c[r * n + j] } else { 0.0 };
+            for p in 0..k {
+                s += a[r * k + p] * b[p * n + j];
+            }
+            c[r * n + j] = s;
+        }
+    }
+}
+
+/// `dst (cols×rows) = srcᵀ` for a row-major `src (rows×cols)`.
+pub fn transpose(rows: usize, cols: usize, src: &[f32], dst: &mut [f32]) {
+    assert!(src.len() >= rows * cols && dst.len() >= rows * cols);
+    // Tiles keep both sides in cache.
+    const T: usize = 16;
+    for r0 in (0..rows).step_by(T) {
+        for c0 in (0..cols).step_by(T) {
+            for r in r0..(r0 + T).min(rows) {
+                for c in c0..(c0 + T).min(cols) {
+                    dst[c * rows + r] = src[r * cols + c];
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    fn naive(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], acc: bool) {
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = if acc { c[i * n + j] } else { 0.0 };
+                for p in 0..k {
+                    s += a[i * k + p] * b[p * n + j];
+                }
+                c[i * n + j] = s;
+            }
+        }
+    }
+
+    #[test]
+    fn hand_values() {
+        // [1 2; 3 4] · [5 6; 7 8] = [19 22; 43 50]
+        let mut c = [1.0; 4];
+        gemm(2, 2, 2, &[1.0, 2.0, 3.0, 4.0], &[5.0, 6.0, 7.0, 8.0], &mut c, false);
+        assert_eq!(c, [19.0, 22.0, 43.0, 50.0]);
+        gemm(2, 2, 2, &[1.0, 2.0, 3.0, 4.0], &[5.0, 6.0, 7.0, 8.0], &mut c, true);
+        assert_eq!(c, [38.0, 44.0, 86.0, 100.0]);
+        let mut t = [0.0; 6];
+        transpose(2, 3, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &mut t);
+        assert_eq!(t, [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+    }
+
+    #[test]
+    fn blocks_give_the_same_bits_as_the_plain_triple_loop() {
+        let mut rng = Rng::new(3);
+        for (m, k, n) in [(6, 25, 784), (16, 150, 100), (150, 16, 100), (1, 1, 1), (5, 3, 17), (9, 7, 8)] {
+            let a: Vec<f32> = (0..m * k).map(|_| rng.normal()).collect();
+            let b: Vec<f32> = (0..k * n).map(|_| rng.normal()).collect();
+            let c0: Vec<f32> = (0..m * n).map(|_| rng.normal()).collect();
+            for acc in [false, true] {
+                let (mut fast, mut slow) = (c0.clone(), c0.clone());
+                gemm(m, k, n, &a, &b, &mut fast, acc);
+                naive(m, k, n, &a, &b, &mut slow, acc);
+                assert!(fast.iter().zip(&slow).all(|(x, y)| x.to_bits() == y.to_bits()), "{m}×{k}×{n} acc={acc}");
+            }
+        }
+    }
+}
