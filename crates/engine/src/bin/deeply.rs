@@ -38,10 +38,11 @@ enum Command {
     },
     /// Benchmark a workload natively: the training loop alone, timed for a few seconds.
     ///
-    /// Workloads: `w1` = a 2-8-8-1 tanh MLP with mini-batches of 10 (items = steps).
-    /// The same workload runs in the browser's worker at `?lab=bench&workload=w1`.
+    /// Workloads: `w1` = a 2-8-8-1 tanh MLP with mini-batches of 10 (items = steps);
+    /// `w3` = LeNet-5 on MNIST with mini-batches of 64 (items = training examples).
+    /// The same workload runs in the browser's worker at `?lab=bench&workload=w1` (or w3).
     Bench {
-        /// The workload name (`w1`).
+        /// The workload name (`w1` or `w3`).
         workload: String,
         /// Seconds to run.
         #[arg(long, default_value_t = 3.0)]
@@ -70,11 +71,15 @@ fn main() {
     match cli.command {
         Command::Bench { workload, seconds, json } => {
             let Some(w) = engine::lab::bench::Workload::parse(&workload) else {
-                eprintln!("unknown workload \"{workload}\" (the workloads: w1)");
+                eprintln!("unknown workload \"{workload}\" (the workloads: w1, w3)");
                 std::process::exit(2);
             };
+            let mut assets = engine::data::images::Assets::default();
+            if let Some(set) = w.needs_images() {
+                assets = load_images(set);
+            }
             let start = Instant::now();
-            let r = engine::lab::bench::run(w, seconds, "cpu-native", &mut || start.elapsed().as_secs_f64() * 1e3);
+            let r = engine::lab::bench::run(w, seconds, "cpu-native", &assets, &mut || start.elapsed().as_secs_f64() * 1e3).unwrap_or_else(|e| fail(&e));
             if json {
                 println!("{}", serde_json::to_string(&r).expect("plain data"));
             } else {
@@ -172,8 +177,15 @@ fn fail(message: &str) -> ! {
 /// The image data a config trains on, read from `static/data` (run from the repository root;
 /// the crate's own checkout is the fallback).
 fn load_assets(config: &lab::LabConfig) -> engine::data::images::Assets {
+    match lab::needs_images(config) {
+        Some(set) => load_images(set),
+        None => engine::data::images::Assets::default(),
+    }
+}
+
+fn load_images(set: engine::data::images::ImageSet) -> engine::data::images::Assets {
     let mut assets = engine::data::images::Assets::default();
-    if let Some(set) = lab::needs_images(config) {
+    {
         let here = std::path::PathBuf::from("static/data");
         let dir = if here.is_dir() { here } else { std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../static/data") };
         match engine::data::images::ImagePair::load_dir(set, &dir) {

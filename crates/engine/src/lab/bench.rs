@@ -1,7 +1,8 @@
 //! Benchmark workloads, run the same way natively (`deeply bench`) and in the browser's worker
 //! (`?lab=bench&workload=…`): the training loop alone, no snapshots, timed by the caller's clock.
 
-use super::{build, parse_link, LabSession};
+use super::{build_with, needs_images, parse_link, LabSession};
+use crate::data::images::{Assets, ImageSet};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -9,12 +10,15 @@ use serde::{Deserialize, Serialize};
 pub enum Workload {
     /// A 2-8-8-1 tanh MLP, mini-batches of 10, SGD, squared error (TensorFlow Playground's shape).
     W1,
+    /// LeNet-5 on MNIST, mini-batches of 64, Adam, im2col convolutions (items = examples).
+    W3,
 }
 
 impl Workload {
     pub fn parse(name: &str) -> Option<Workload> {
         match name {
             "w1" => Some(Workload::W1),
+            "w3" => Some(Workload::W3),
             _ => None,
         }
     }
@@ -22,6 +26,7 @@ impl Workload {
     pub fn name(self) -> &'static str {
         match self {
             Workload::W1 => "w1",
+            Workload::W3 => "w3",
         }
     }
 
@@ -29,18 +34,25 @@ impl Workload {
     pub fn link(self) -> &'static str {
         match self {
             Workload::W1 => "lab=playground&data=circle&x=true&y=true&sinx=false&siny=false&hidden=8,8&act=tanh&loss=mse&opt=sgd&lr=0.03&bs=10&seed=1",
+            Workload::W3 => "lab=cnn&model=lenet5&bs=64&conv=im2col&race=false&eval=1000000&seed=1",
         }
     }
 
-    /// What one item is (steps for W1).
+    /// What one item is (steps for W1, training examples for W3).
     pub fn items_per_step(self) -> f64 {
         match self {
             Workload::W1 => 1.0,
+            Workload::W3 => 64.0,
         }
     }
 
-    pub fn session(self) -> Box<dyn LabSession> {
-        build(&parse_link(self.link()).config)
+    /// The image data the workload trains on (load it before `run`).
+    pub fn needs_images(self) -> Option<ImageSet> {
+        needs_images(&parse_link(self.link()).config)
+    }
+
+    pub fn session(self, assets: &Assets) -> Result<Box<dyn LabSession>, String> {
+        build_with(&parse_link(self.link()).config, assets)
     }
 }
 
@@ -53,32 +65,33 @@ pub struct BenchResult {
     pub steps: u64,
 }
 
-/// Warms up (a quarter of the time, at least 2,000 steps: in the browser the optimising
+/// Warms up (a quarter of the time, at least 2,000 steps of W1: in the browser the optimising
 /// compiler takes over meanwhile), then trains in chunks until `seconds` have passed on
 /// `now_ms`'s clock.
-pub fn run(workload: Workload, seconds: f64, backend: &str, now_ms: &mut dyn FnMut() -> f64) -> BenchResult {
-    let mut session = workload.session();
+pub fn run(workload: Workload, seconds: f64, backend: &str, assets: &Assets, now_ms: &mut dyn FnMut() -> f64) -> Result<BenchResult, String> {
+    let mut session = workload.session(assets)?;
     let warm_until = now_ms() + seconds * 250.0;
-    session.step(2_000);
+    let first = if workload == Workload::W1 { 1_000 } else { 2 };
+    session.step(2 * first);
     while now_ms() < warm_until {
-        session.step(1_000);
+        session.step(first);
     }
     let start = now_ms();
     let mut steps = 0u64;
-    let mut chunk = 1_000u64;
+    let mut chunk = first;
     loop {
         session.step(chunk);
         steps += chunk;
         let elapsed = now_ms() - start;
         if elapsed >= seconds * 1000.0 {
             let ms_per_step = elapsed / steps as f64;
-            return BenchResult {
+            return Ok(BenchResult {
                 workload: workload.name().into(),
                 items_per_s: workload.items_per_step() * 1000.0 / ms_per_step,
                 ms_per_step,
                 backend: backend.into(),
                 steps,
-            };
+            });
         }
         if elapsed < 50.0 {
             chunk *= 2;
@@ -92,17 +105,20 @@ mod tests {
 
     #[test]
     fn w1_is_the_2_8_8_1_tanh_network_and_runs() {
-        let mut s = Workload::W1.session();
+        let mut s = Workload::W1.session(&Assets::default()).unwrap();
         let snap = s.snapshot();
         let shapes: Vec<&str> = snap.layers.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(shapes, ["dense 2→8 + tanh", "dense 8→8 + tanh", "dense 8→1 + tanh"]);
         let mut t = 0.0;
-        let r = run(Workload::W1, 0.01, "test", &mut || {
+        let r = run(Workload::W1, 0.01, "test", &Assets::default(), &mut || {
             t += 5.0;
             t
-        });
+        })
+        .unwrap();
         assert_eq!(r.workload, "w1");
         assert!(r.steps >= 1000 && r.items_per_s > 0.0);
         assert!(Workload::parse("w9").is_none());
+        assert_eq!(Workload::W3.needs_images(), Some(ImageSet::Mnist));
+        assert!(Workload::W3.session(&Assets::default()).is_err(), "W3 needs MNIST loaded");
     }
 }

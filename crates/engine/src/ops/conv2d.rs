@@ -43,7 +43,6 @@ pub struct Conv2d {
     /// im2col buffers, reused between steps (no allocation once the batch size settles): the
     /// columns of every image of the batch, one image's columns transposed, Wᵀ, and dcols.
     cols: Vec<f32>,
-    cols_t: Vec<f32>,
     w_t: Vec<f32>,
     dcols: Vec<f32>,
     needs_input_grad: bool,
@@ -69,7 +68,6 @@ impl Conv2d {
             y: tensor::zeros(&[0]),
             dx: tensor::zeros(&[0]),
             cols: Vec::new(),
-            cols_t: Vec::new(),
             w_t: Vec::new(),
             dcols: Vec::new(),
             needs_input_grad: true,
@@ -176,17 +174,24 @@ impl Conv2d {
                 for v in 0..k {
                     let row = (ci * k + u) * k + v;
                     let out = &mut out[row * oh * ow..(row + 1) * oh * ow];
+                    let (j0, j1) = valid_range(ow, v, w, self.stride, self.pad);
                     for i in 0..oh {
                         let dst = &mut out[i * ow..(i + 1) * ow];
                         let Some(r) = self.source(i, u, h) else {
                             dst.fill(0.0);
                             continue;
                         };
-                        for (j, d) in dst.iter_mut().enumerate() {
-                            *d = match self.source(j, v, w) {
-                                Some(q) => plane[r * w + q],
-                                None => 0.0,
-                            };
+                        dst[..j0].fill(0.0);
+                        dst[j1..].fill(0.0);
+                        let row = &plane[r * w..(r + 1) * w];
+                        if self.stride == 1 {
+                            // Stride 1: a contiguous run of the input row.
+                            let q0 = j0 + v - self.pad;
+                            dst[j0..j1].copy_from_slice(&row[q0..q0 + (j1 - j0)]);
+                        } else {
+                            for (j, d) in dst[j0..j1].iter_mut().enumerate() {
+                                *d = row[(j0 + j) * self.stride + v - self.pad];
+                            }
                         }
                     }
                 }
@@ -219,11 +224,10 @@ impl Conv2d {
         let (n, h, w, oh, ow) = self.dims();
         let (c, o, k) = (self.c_in, self.c_out, self.k);
         let (ckk, p, stride, pad) = (c * k * k, oh * ow, self.stride, self.pad);
-        self.cols_t.resize(p * ckk, 0.0);
         for ni in 0..n {
             let dy_n = &dy[ni * o * p..(ni + 1) * o * p];
-            gemm::transpose(ckk, p, &self.cols[ni * ckk * p..(ni + 1) * ckk * p], &mut self.cols_t);
-            gemm::gemm(o, p, ckk, dy_n, &self.cols_t, tensor::slice_mut(&mut self.dw), true);
+            // dW (o × c·k·k) += dy_n (o × P) · cols_nᵀ: rows of both are contiguous.
+            gemm::gemm_nt(o, p, ckk, dy_n, &self.cols[ni * ckk * p..(ni + 1) * ckk * p], tensor::slice_mut(&mut self.dw), true);
             let db = tensor::slice_mut(&mut self.db);
             for oi in 0..o {
                 db[oi] += dy_n[oi * p..(oi + 1) * p].iter().sum::<f32>();
@@ -247,11 +251,19 @@ impl Conv2d {
                     for v in 0..k {
                         let row = (ci * k + u) * k + v;
                         let src = &self.dcols[row * p..(row + 1) * p];
+                        let (j0, j1) = valid_range(ow, v, w, stride, pad);
                         for i in 0..oh {
                             let Some(r) = source(i, u, h, stride, pad) else { continue };
-                            for j in 0..ow {
-                                if let Some(q) = source(j, v, w, stride, pad) {
-                                    plane[r * w + q] += src[i * ow + j];
+                            let row = &mut plane[r * w..(r + 1) * w];
+                            let from = &src[i * ow + j0..i * ow + j1];
+                            if stride == 1 {
+                                let q0 = j0 + v - pad;
+                                for (d, g) in row[q0..q0 + (j1 - j0)].iter_mut().zip(from) {
+                                    *d += g;
+                                }
+                            } else {
+                                for (j, g) in from.iter().enumerate() {
+                                    row[(j0 + j) * stride + v - pad] += g;
                                 }
                             }
                         }
@@ -267,6 +279,13 @@ impl Conv2d {
 fn source(i: usize, u: usize, h: usize, s: usize, p: usize) -> Option<usize> {
     let pos = (i * s + u) as isize - p as isize;
     (pos >= 0 && (pos as usize) < h).then_some(pos as usize)
+}
+
+/// The outputs `j0..j1` whose input column `j·s + v − p` lies inside `0..w`.
+fn valid_range(ow: usize, v: usize, w: usize, s: usize, p: usize) -> (usize, usize) {
+    let j0 = (0..ow).find(|&j| source(j, v, w, s, p).is_some()).unwrap_or(ow);
+    let j1 = (j0..ow).find(|&j| source(j, v, w, s, p).is_none()).unwrap_or(ow);
+    (j0, j1)
 }
 
 impl Layer for Conv2d {

@@ -13,6 +13,10 @@ use crate::layer::{Layer, ParamKind};
 use crate::rng::Rng;
 use crate::tensor::{self, Mode, Tensor};
 
+/// From this many outputs on, `dx` sums in SIMD lanes (a different but equally fixed order);
+/// narrower layers keep the plain sequential sum.
+const WIDE: usize = 64;
+
 pub struct Dense {
     pub inputs: usize,
     pub outputs: usize,
@@ -77,7 +81,10 @@ impl Layer for Dense {
         tensor::resize(&mut self.dx, &[n, k_in]);
         let (dys, xs, w) = (tensor::slice(dy), tensor::slice(&self.x), tensor::slice(&self.w));
         // dx = dy·Wᵀ: dx[i,k] = Σⱼ dy[i,j]·W[k,j]
-        if self.needs_input_grad {
+        if self.needs_input_grad && k_out >= WIDE {
+            // Wide layers (the CNN's): lane-wise dot products, which vectorise.
+            super::gemm::gemm_nt(n, k_out, k_in, dys, w, tensor::slice_mut(&mut self.dx), false);
+        } else if self.needs_input_grad {
             let dx = tensor::slice_mut(&mut self.dx);
             for i in 0..n {
                 let dyi = &dys[i * k_out..(i + 1) * k_out];

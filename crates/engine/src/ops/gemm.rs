@@ -19,44 +19,93 @@ const NR: usize = 8;
 pub fn gemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "gemm operand sizes");
     let full_cols = n - n % NR;
+    let quad = n - n % 4;
     let mut i = 0;
     while i + MR <= m {
         for j in (0..full_cols).step_by(NR) {
-            block::<MR>(i, j, k, n, a, b, c, accumulate);
+            block::<MR, NR>(i, j, k, n, a, b, c, accumulate);
         }
-        tail_cols(i, MR, full_cols, k, n, a, b, c, accumulate);
+        if quad > full_cols {
+            block::<MR, 4>(i, full_cols, k, n, a, b, c, accumulate);
+        }
+        tail_cols(i, MR, quad, k, n, a, b, c, accumulate);
         i += MR;
     }
-    while i < m {
+    // The last 1–3 rows as one block, so the B panel is read once more, not up to three times.
+    let rest = m - i;
+    if rest > 0 {
         for j in (0..full_cols).step_by(NR) {
-            block::<1>(i, j, k, n, a, b, c, accumulate);
+            match rest {
+                1 => block::<1, NR>(i, j, k, n, a, b, c, accumulate),
+                2 => block::<2, NR>(i, j, k, n, a, b, c, accumulate),
+                _ => block::<3, NR>(i, j, k, n, a, b, c, accumulate),
+            }
         }
-        tail_cols(i, 1, full_cols, k, n, a, b, c, accumulate);
-        i += 1;
+        if quad > full_cols {
+            match rest {
+                1 => block::<1, 4>(i, full_cols, k, n, a, b, c, accumulate),
+                2 => block::<2, 4>(i, full_cols, k, n, a, b, c, accumulate),
+                _ => block::<3, 4>(i, full_cols, k, n, a, b, c, accumulate),
+            }
+        }
+        tail_cols(i, rest, quad, k, n, a, b, c, accumulate);
     }
 }
 
-/// One `R × NR` block of C at (i, j), accumulated in registers over all of k.
+/// `C = C + A·Bᵀ` when `accumulate`, else `C = A·Bᵀ`, for `B` stored as (n×k): every C[i,j] is
+/// a dot product of two contiguous rows, summed in 8 interleaved lanes (lane l takes the terms
+/// p ≡ l mod 8) that are then added in a fixed tree — SIMD-friendly and the same on every target.
+pub fn gemm_nt(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+    assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= m * n, "gemm_nt operand sizes");
+    for i in 0..m {
+        let ai = &a[i * k..(i + 1) * k];
+        for j in 0..n {
+            let d = dot(ai, &b[j * k..(j + 1) * k]);
+            let cij = &mut c[i * n + j];
+            *cij = if accumulate { *cij + d } else { d };
+        }
+    }
+}
+
+/// `Σ x[p]·y[p]` in 8 interleaved lanes plus a sequential tail, combined in a fixed order.
+#[inline]
+pub fn dot(x: &[f32], y: &[f32]) -> f32 {
+    let len = x.len().min(y.len());
+    let chunks = len / 8;
+    let mut lanes = [0.0f32; 8];
+    for (xc, yc) in x[..chunks * 8].chunks_exact(8).zip(y[..chunks * 8].chunks_exact(8)) {
+        for l in 0..8 {
+            lanes[l] += xc[l] * yc[l];
+        }
+    }
+    let mut tail = 0.0f32;
+    for p in chunks * 8..len {
+        tail += x[p] * y[p];
+    }
+    (((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]))) + tail
+}
+
+/// One `R × C` block of C at (i, j), accumulated in registers over all of k.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn block<const R: usize>(i: usize, j: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
-    let mut acc = [[0.0f32; NR]; R];
+fn block<const R: usize, const C: usize>(i: usize, j: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+    let mut acc = [[0.0f32; C]; R];
     if accumulate {
         for (r, row) in acc.iter_mut().enumerate() {
-            row.copy_from_slice(&c[(i + r) * n + j..(i + r) * n + j + NR]);
+            row.copy_from_slice(&c[(i + r) * n + j..(i + r) * n + j + C]);
         }
     }
     for p in 0..k {
-        let bp: &[f32; NR] = b[p * n + j..p * n + j + NR].try_into().expect("NR columns");
+        let bp: &[f32; C] = b[p * n + j..p * n + j + C].try_into().expect("C columns");
         for (r, row) in acc.iter_mut().enumerate() {
             let av = a[(i + r) * k + p];
-            for q in 0..NR {
+            for q in 0..C {
                 row[q] += av * bp[q];
             }
         }
     }
     for (r, row) in acc.iter().enumerate() {
-        c[(i + r) * n + j..(i + r) * n + j + NR].copy_from_slice(row);
+        c[(i + r) * n + j..(i + r) * n + j + C].copy_from_slice(row);
     }
 }
 
@@ -121,9 +170,27 @@ mod tests {
     }
 
     #[test]
+    fn the_transposed_product_matches_a_plain_sum() {
+        let mut rng = Rng::new(5);
+        for (m, k, n) in [(6, 784, 25), (16, 100, 150), (3, 7, 2), (2, 17, 3)] {
+            let a: Vec<f32> = (0..m * k).map(|_| rng.normal()).collect();
+            let b: Vec<f32> = (0..n * k).map(|_| rng.normal()).collect();
+            let mut c = vec![1.0; m * n];
+            gemm_nt(m, k, n, &a, &b, &mut c, true);
+            for i in 0..m {
+                for j in 0..n {
+                    let exact: f64 = (0..k).map(|p| a[i * k + p] as f64 * b[j * k + p] as f64).sum::<f64>() + 1.0;
+                    assert!((c[i * n + j] as f64 - exact).abs() < 1e-4 * (1.0 + exact.abs()), "{m}×{k}×{n}");
+                }
+            }
+        }
+        assert_eq!(dot(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0]), 32.0);
+    }
+
+    #[test]
     fn blocks_give_the_same_bits_as_the_plain_triple_loop() {
         let mut rng = Rng::new(3);
-        for (m, k, n) in [(6, 25, 784), (16, 150, 100), (150, 16, 100), (1, 1, 1), (5, 3, 17), (9, 7, 8)] {
+        for (m, k, n) in [(6, 25, 784), (16, 150, 100), (150, 16, 100), (1, 1, 1), (5, 3, 17), (9, 7, 8), (5, 4, 13), (4, 2, 12)] {
             let a: Vec<f32> = (0..m * k).map(|_| rng.normal()).collect();
             let b: Vec<f32> = (0..k * n).map(|_| rng.normal()).collect();
             let c0: Vec<f32> = (0..m * n).map(|_| rng.normal()).collect();

@@ -52,29 +52,38 @@ impl Layer for Pool2d {
         self.switches.resize(n * c * oh * ow, 0);
         let xs = tensor::slice(x);
         let y = tensor::slice_mut(&mut self.y);
-        let area = (self.k * self.k) as f32;
+        let (k, st) = (self.k, self.stride);
         for plane in 0..n * c {
             for i in 0..oh {
                 for j in 0..ow {
                     let out = (plane * oh + i) * ow + j;
-                    let (mut best, mut at, mut sum) = (f32::NEG_INFINITY, 0, 0.0f32);
-                    for u in 0..self.k {
-                        for v in 0..self.k {
-                            let idx = (plane * h + i * self.stride + u) * w + j * self.stride + v;
-                            let val = xs[idx];
-                            sum += val;
-                            if val > best || (u == 0 && v == 0) {
-                                best = val;
-                                at = idx;
-                            }
-                        }
-                    }
+                    let base = (plane * h + i * st) * w + j * st;
                     match self.kind {
                         PoolKind::Max => {
+                            // The first maximum wins ties (and a NaN in the first cell stays).
+                            let (mut best, mut at) = (xs[base], base);
+                            for u in 0..k {
+                                let row = base + u * w;
+                                for (v, &val) in xs[row..row + k].iter().enumerate() {
+                                    if val > best {
+                                        best = val;
+                                        at = row + v;
+                                    }
+                                }
+                            }
                             y[out] = best;
                             self.switches[out] = at;
                         }
-                        PoolKind::Avg => y[out] = sum / area,
+                        PoolKind::Avg => {
+                            let mut sum = 0.0f32;
+                            for u in 0..k {
+                                let row = base + u * w;
+                                for &val in &xs[row..row + k] {
+                                    sum += val;
+                                }
+                            }
+                            y[out] = sum / (k * k) as f32;
+                        }
                     }
                 }
             }
