@@ -3,6 +3,7 @@
 
 use crate::client::LabState;
 use crate::labs::bench::BenchPage;
+use crate::labs::cnn::CnnLab;
 use crate::labs::fit::FitLab;
 use crate::labs::playground::PlaygroundLab;
 use crate::share;
@@ -61,6 +62,7 @@ pub fn App() -> impl IntoView {
             <nav>
                 <a class:active=lab == "fit" href="?lab=fit" id="nav-fit">"1 · Fit a function"</a>
                 <a class:active=lab == "playground" href="?lab=playground" id="nav-playground">"Playground"</a>
+                <a class:active=lab == "cnn" href="?lab=cnn" id="nav-cnn">"2 · CNN"</a>
             </nav>
         </header>
         <Show when=move || state.notices.with(|n| !n.is_empty())>
@@ -73,7 +75,15 @@ pub fn App() -> impl IntoView {
             </div>
         </Show>
         <main>
-            {if lab == "playground" {
+            {if lab == "cnn" {
+                view! {
+                    <div class="intro">
+                        <h1>"CNN on real MNIST"</h1>
+                        <p>"A convolutional network learns to read handwritten digits (or clothes, with Fashion-MNIST) from the real 60,000 training images, right here in a worker. A convolution written as loops is correct but slow; the same maths as one matrix product (im2col) is fast — the race below times both on the same mini-batch. Watch the filters form, look inside the network at a test image, and draw your own digit."</p>
+                    </div>
+                    <CnnLab state/>
+                }.into_any()
+            } else if lab == "playground" {
                 view! {
                     <div class="intro">
                         <h1>"Playground"</h1>

@@ -39,6 +39,10 @@ pub struct LabState {
     pub exported: RwSignal<Option<String>>,
     /// Why training last stopped by itself (stop step reached, divergence…).
     pub status: RwSignal<Option<String>>,
+    /// Data being fetched by the worker: (what, bytes so far, bytes in all).
+    pub loading: RwSignal<Option<(String, f64, f64)>>,
+    /// Draw-a-digit: the probabilities the worker sent for the drawing.
+    pub probabilities: RwSignal<Option<Vec<f32>>>,
     worker: StoredValue<Option<Worker>, LocalStorage>,
     mailbox: StoredValue<Option<Message>, LocalStorage>,
 }
@@ -56,6 +60,8 @@ impl LabState {
             records: RwSignal::new(Vec::new()),
             notices: RwSignal::new(notices),
             status: RwSignal::new(None),
+            loading: RwSignal::new(None),
+            probabilities: RwSignal::new(None),
             worker: StoredValue::new_local(None),
             mailbox: StoredValue::new_local(None),
         };
@@ -91,6 +97,12 @@ impl LabState {
                 }
                 Ok(Message::Exported { json }) => self.exported.set(Some(json)),
                 Ok(Message::BenchDone { .. }) => {} // only the benchmark page asks for these
+                Ok(Message::Loading { what, loaded, total }) => self.loading.set(Some((what, loaded, total))),
+                Ok(Message::LoadFailed { message }) => {
+                    self.loading.set(None);
+                    self.status.set(Some(message));
+                }
+                Ok(Message::Classified { probabilities }) => self.probabilities.set(Some(probabilities)),
                 Ok(Message::Rejected { key, message }) => self.notices.update(|n| n.push(Notice { key, message })),
                 Ok(Message::Applied { reset, .. }) => {
                     if reset {
@@ -175,6 +187,9 @@ impl LabState {
         });
         if reason.is_some() || running {
             self.status.set(reason);
+        }
+        if self.loading.with_untracked(|l| l.is_some()) {
+            self.loading.set(None);
         }
         self.running.set(running);
         self.snapshot.set(Some(*snapshot));

@@ -7,6 +7,7 @@ pub mod components;
 pub mod fatal;
 pub mod format;
 pub mod labs;
+pub mod loader;
 pub mod protocol;
 pub mod share;
 pub mod worker;

@@ -29,8 +29,12 @@ pub enum Command {
     Export,
     /// Playground: restore a state saved by `Export`.
     Import { json: String },
-    /// Run a benchmark workload (`w1`) for `seconds`; answered by `BenchDone`.
+    /// Run a benchmark workload (`w1`, `w3`) for `seconds`; answered by `BenchDone`.
     Bench { workload: String, seconds: f64 },
+    /// CNN: race the naive and the im2col convolution on the current mini-batch now.
+    Race,
+    /// CNN: class probabilities for a 28×28 image (values in [0, 1]); answered by `Classified`.
+    Classify { pixels: Vec<f32> },
 }
 
 /// Worker → UI.
@@ -51,6 +55,12 @@ pub enum Message {
     Exported { json: String },
     /// A benchmark's result, or why it could not run.
     BenchDone { result: Result<engine::lab::bench::BenchResult, String> },
+    /// Data files are being fetched: bytes so far and in all (0 when not known yet).
+    Loading { what: String, loaded: f64, total: f64 },
+    /// Data could not be loaded.
+    LoadFailed { message: String },
+    /// Draw-a-digit: the class probabilities of the drawing.
+    Classified { probabilities: Vec<f32> },
     /// The worker failed (a panic); it can no longer train.
     Error { message: String },
 }

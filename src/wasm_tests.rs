@@ -39,3 +39,12 @@ fn number_formats() {
     assert_eq!(short(f32::NAN), "NaN");
     assert_eq!(exact(0.1), "0.1");
 }
+
+#[wasm_bindgen_test]
+fn simd_kernels_give_the_native_bits() {
+    // gemm / dot use explicit simd128 code in wasm and plain Rust natively: same bits required.
+    assert_eq!(engine::ops::gemm::kernel_fingerprint(), engine::ops::gemm::KERNEL_FINGERPRINT);
+    let x: Vec<f32> = (0..37).map(|i| (i as f32 * 0.37).sin()).collect();
+    let y: Vec<f32> = (0..37).map(|i| (i as f32 * 0.11).cos()).collect();
+    assert_eq!(engine::ops::gemm::dot(&x, &y).to_bits(), engine::ops::gemm::dot_lanes(&x, &y).to_bits());
+}

@@ -5,6 +5,7 @@
 //! arrive promptly. A snapshot goes out at most every 33 ms, and when training pauses.
 
 use crate::protocol::{decode, encode, Command, Message};
+use engine::data::images::{Assets, ImageSet};
 use engine::lab::{self, parse_link, LabSession};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -13,6 +14,10 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageChannel, MessageEvent};
 
 const CHUNK_MS: f64 = 12.0;
 const SNAPSHOT_MS: f64 = 1000.0 / 30.0;
+/// The CNN lab races its two convolutions at most this often while training…
+const RACE_EVERY_MS: f64 = 1500.0;
+/// …and spends at most about this share of the time on it.
+const RACE_SHARE: f64 = 0.1;
 
 struct Worker {
     scope: DedicatedWorkerGlobalScope,
@@ -24,6 +29,10 @@ struct Worker {
     batch: u64,
     ms_per_step: f64,
     last_snapshot: f64,
+    /// Datasets fetched so far (kept across resets and lab changes).
+    assets: Assets,
+    last_race: f64,
+    race_ms: f64,
 }
 
 impl Worker {
@@ -63,10 +72,19 @@ impl Worker {
         match command {
             Command::Start { query } => {
                 let parsed = parse_link(&query);
-                self.session = Some(lab::build(&parsed.config));
+                match lab::build_with(&parsed.config, &self.assets) {
+                    Ok(session) => self.session = Some(session),
+                    Err(message) => return self.post(&Message::LoadFailed { message }),
+                }
                 self.recalibrate();
                 self.running = false;
                 self.send_snapshot(None);
+            }
+            Command::Race => self.race(),
+            Command::Classify { pixels } => {
+                let Some(c) = self.session.as_mut().and_then(|s| s.as_cnn()) else { return };
+                let probabilities = c.classify(&pixels);
+                self.post(&Message::Classified { probabilities });
             }
             Command::Play => {
                 self.running = self.session.is_some();
@@ -86,7 +104,10 @@ impl Worker {
             }
             Command::Reset => {
                 if let Some(s) = self.session.as_ref() {
-                    self.session = Some(lab::build(&s.config()));
+                    match lab::build_with(&s.config(), &self.assets) {
+                        Ok(session) => self.session = Some(session),
+                        Err(message) => return self.post(&Message::LoadFailed { message }),
+                    }
                 }
                 self.recalibrate();
                 self.running = false;
@@ -97,9 +118,9 @@ impl Worker {
                 let result = match engine::lab::bench::Workload::parse(&workload) {
                     Some(w) => {
                         let scope = self.scope.clone();
-                        Ok(engine::lab::bench::run(w, seconds.clamp(0.1, 30.0), "cpu-wasm-simd128", &mut || now(&scope)))
+                        engine::lab::bench::run(w, seconds.clamp(0.1, 30.0), "cpu-wasm-simd128", &self.assets, &mut || now(&scope))
                     }
-                    None => Err(format!("unknown workload \"{workload}\" (the workloads: w1)")),
+                    None => Err(format!("unknown workload \"{workload}\" (the workloads: w1, w3)")),
                 };
                 self.post(&Message::BenchDone { result });
             }
@@ -138,6 +159,18 @@ impl Worker {
             },
             Command::Set { key, value } => {
                 let Some(s) = self.session.as_mut() else { return };
+                // Another dataset: a new session on the (now loaded) data.
+                let next = s.config().with_value(&key, &value).ok();
+                if let Some(next) = next.filter(|n| lab::needs_images(n).is_some() && lab::needs_images(n) != lab::needs_images(&s.config())) {
+                    match lab::build_with(&next, &self.assets) {
+                        Ok(session) => self.session = Some(session),
+                        Err(message) => return self.post(&Message::Rejected { key, message }),
+                    }
+                    self.running = false;
+                    self.recalibrate();
+                    self.post(&Message::Applied { key, reset: true });
+                    return self.send_snapshot(None);
+                }
                 match s.set(&key, &value) {
                     Ok(applied) => {
                         let reset = applied == lab::Applied::Reset;
@@ -152,6 +185,26 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// CNN: the naive and the im2col convolution on the current mini-batch, timed here.
+    fn race(&mut self) {
+        let scope = self.scope.clone();
+        let Some(c) = self.session.as_mut().and_then(|s| s.as_cnn()) else { return };
+        let t0 = now(&scope);
+        c.race(&mut || now(&scope));
+        let t1 = now(&scope);
+        self.race_ms = t1 - t0;
+        self.last_race = t1;
+        if !self.running {
+            self.send_snapshot(None);
+        }
+    }
+
+    /// Whether an automatic race is due (CNN lab with `race=true`, while training).
+    fn race_due(&mut self, t: f64) -> bool {
+        let wanted = matches!(self.session.as_ref().map(|s| s.config()), Some(lab::LabConfig::Cnn(c)) if c.race);
+        wanted && t - self.last_race >= RACE_EVERY_MS.max(self.race_ms / RACE_SHARE)
     }
 
     /// One chunk of training.
@@ -202,11 +255,57 @@ impl Worker {
             self.send_snapshot(Some(reason));
             return;
         }
+        if self.race_due(t1) {
+            self.race();
+        }
         if t1 - self.last_snapshot >= SNAPSHOT_MS {
             self.send_snapshot(None);
         }
         self.schedule();
     }
+}
+
+/// The dataset a command needs loaded before it can run.
+fn images_needed(worker: &Worker, command: &Command) -> Option<ImageSet> {
+    match command {
+        Command::Start { query } => lab::needs_images(&parse_link(query).config),
+        Command::Set { key, value } => {
+            let next = worker.session.as_ref()?.config().with_value(key, value).ok()?;
+            lab::needs_images(&next)
+        }
+        Command::Bench { workload, .. } => engine::lab::bench::Workload::parse(workload)?.needs_images(),
+        _ => None,
+    }
+    .filter(|set| worker.assets.get(*set).is_none())
+}
+
+/// Runs `then` now, or once `set` is fetched (reporting progress to the page).
+fn with_images(worker: &Rc<RefCell<Worker>>, set: Option<ImageSet>, then: impl FnOnce(&mut Worker) + 'static) {
+    let Some(set) = set else {
+        then(&mut worker.borrow_mut());
+        return;
+    };
+    let worker = worker.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        let scope = worker.borrow().scope.clone();
+        let what = set.label().to_string();
+        let post = |m: &Message| {
+            let _ = scope.post_message(&encode(m));
+        };
+        post(&Message::Loading { what: what.clone(), loaded: 0.0, total: 0.0 });
+        let result = crate::loader::fetch_images(&scope, set, &mut |loaded, total| {
+            post(&Message::Loading { what: what.clone(), loaded, total });
+        })
+        .await;
+        let mut w = worker.borrow_mut();
+        match result {
+            Ok(pair) => {
+                w.assets.insert(pair);
+                then(&mut w);
+            }
+            Err(message) => w.post(&Message::LoadFailed { message: format!("could not load {what}: {message}") }),
+        }
+    });
 }
 
 fn now(scope: &DedicatedWorkerGlobalScope) -> f64 {
@@ -234,6 +333,9 @@ pub fn run() {
         batch: 1,
         ms_per_step: 0.0,
         last_snapshot: 0.0,
+        assets: Assets::default(),
+        last_race: 0.0,
+        race_ms: 0.0,
     }));
 
     let on_tick = Closure::<dyn FnMut(MessageEvent)>::new({
@@ -246,7 +348,10 @@ pub fn run() {
     let on_command = Closure::<dyn FnMut(MessageEvent)>::new({
         let worker = worker.clone();
         move |event: MessageEvent| match decode::<Command>(event.data()) {
-            Ok(command) => worker.borrow_mut().handle(command),
+            Ok(command) => {
+                let needs = images_needed(&worker.borrow(), &command);
+                with_images(&worker, needs, move |w| w.handle(command));
+            }
             Err(e) => web_sys::console::warn_1(&format!("worker: unreadable command: {e}").into()),
         }
     });

@@ -1,4 +1,4 @@
-//! The benchmark page (`?lab=bench&workload=w1`): runs a workload in the training worker and
+//! The benchmark page (`?lab=bench&workload=w1`, or `w3`, which loads MNIST first): runs a workload in the training worker and
 //! writes `{"workload", "items_per_s", "ms_per_step", "backend"}` as JSON into `#bench-results`.
 
 use crate::fatal;
@@ -10,6 +10,7 @@ use web_sys::{MessageEvent, Worker};
 #[component]
 pub fn BenchPage(workload: String, seconds: f64) -> impl IntoView {
     let result = RwSignal::new(None::<Result<engine::lab::bench::BenchResult, String>>);
+    let loading = RwSignal::new(None::<String>);
     let worker = match Worker::new("./worker_loader.js") {
         Ok(w) => w,
         Err(e) => {
@@ -24,6 +25,10 @@ pub fn BenchPage(workload: String, seconds: f64) -> impl IntoView {
             let _ = w2.post_message(&encode(&Command::Bench { workload: name.clone(), seconds }));
         }
         Ok(Message::BenchDone { result: r }) => result.set(Some(r)),
+        Ok(Message::Loading { what, loaded, total }) => {
+            loading.set(Some(format!("Loading {what}: {:.1} of {:.1} MB…", loaded / 1e6, total / 1e6)));
+        }
+        Ok(Message::LoadFailed { message }) => result.set(Some(Err(message))),
         Ok(Message::Error { message }) => fatal::show(&message),
         _ => {}
     });
@@ -40,7 +45,7 @@ pub fn BenchPage(workload: String, seconds: f64) -> impl IntoView {
     let summary = move || match result.get() {
         Some(Ok(r)) => format!("{}: {:.0} items per second ({:.4} ms per step, {} steps, {})", r.workload, r.items_per_s, r.ms_per_step, r.steps, r.backend),
         Some(Err(e)) => e,
-        None => format!("Running {workload} in the training worker for {seconds} s…"),
+        None => loading.get().unwrap_or_else(|| format!("Running {workload} in the training worker for {seconds} s…")),
     };
     view! {
         <div class="intro">

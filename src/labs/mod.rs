@@ -1,6 +1,9 @@
 //! One file per lab: its page and panels.
 
 pub mod bench;
+pub mod cnn;
+pub mod cnn_draw;
+pub mod digit_pad;
 pub mod fit;
 pub mod fit_charts;
 pub mod playground;

@@ -70,6 +70,19 @@ pub fn gemm_nt(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]
 /// `Σ x[p]·y[p]` in 8 interleaved lanes plus a sequential tail, combined in a fixed order.
 #[inline]
 pub fn dot(x: &[f32], y: &[f32]) -> f32 {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        simd::dot(x, y)
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        dot_lanes(x, y)
+    }
+}
+
+/// [`dot`] in plain Rust (what the SIMD version must equal bit for bit).
+#[inline]
+pub fn dot_lanes(x: &[f32], y: &[f32]) -> f32 {
     let len = x.len().min(y.len());
     let chunks = len / 8;
     let mut lanes = [0.0f32; 8];
@@ -89,6 +102,10 @@ pub fn dot(x: &[f32], y: &[f32]) -> f32 {
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn block<const R: usize, const C: usize>(i: usize, j: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if C == 8 {
+        return simd::block8::<R>(i, j, k, n, a, b, c, accumulate);
+    }
     let mut acc = [[0.0f32; C]; R];
     if accumulate {
         for (r, row) in acc.iter_mut().enumerate() {
@@ -123,6 +140,69 @@ fn tail_cols(i: usize, rows: usize, from: usize, k: usize, n: usize, a: &[f32], 
     }
 }
 
+/// The two hot kernels written with wasm's 4-lane SIMD. Each lane does exactly what the plain
+/// code does for that element (IEEE multiply, then add; no FMA), so the bits are the same as the
+/// native build's; LLVM's auto-vectoriser left these at about half speed.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd {
+    use core::arch::wasm32::*;
+
+    #[inline]
+    pub fn dot(x: &[f32], y: &[f32]) -> f32 {
+        let len = x.len().min(y.len());
+        let chunks = len / 8;
+        let (mut lo, mut hi) = (f32x4_splat(0.0), f32x4_splat(0.0));
+        for c in 0..chunks {
+            let p = c * 8;
+            // SAFETY: p + 8 <= chunks * 8 <= len, within both slices; v128 loads need no alignment.
+            unsafe {
+                let (x0, x1) = (v128_load(x.as_ptr().add(p) as *const v128), v128_load(x.as_ptr().add(p + 4) as *const v128));
+                let (y0, y1) = (v128_load(y.as_ptr().add(p) as *const v128), v128_load(y.as_ptr().add(p + 4) as *const v128));
+                lo = f32x4_add(lo, f32x4_mul(x0, y0));
+                hi = f32x4_add(hi, f32x4_mul(x1, y1));
+            }
+        }
+        let mut tail = 0.0f32;
+        for p in chunks * 8..len {
+            tail += x[p] * y[p];
+        }
+        // (l0 + l4, l1 + l5, l2 + l6, l3 + l7), then ((s0 + s1) + (s2 + s3)) + tail, as in dot_lanes.
+        let s = f32x4_add(lo, hi);
+        ((f32x4_extract_lane::<0>(s) + f32x4_extract_lane::<1>(s)) + (f32x4_extract_lane::<2>(s) + f32x4_extract_lane::<3>(s))) + tail
+    }
+
+    /// An `R × 8` block of C += A·B, as `super::block`.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn block8<const R: usize>(i: usize, j: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+        assert!((i + R - 1) * n + j + 8 <= c.len() && (k == 0 || (k - 1) * n + j + 8 <= b.len()) && (i + R) * k <= a.len());
+        let mut acc = [[f32x4_splat(0.0); 2]; R];
+        // SAFETY: the assert above bounds every load and store below.
+        unsafe {
+            if accumulate {
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let at = c.as_ptr().add((i + r) * n + j);
+                    *row = [v128_load(at as *const v128), v128_load(at.add(4) as *const v128)];
+                }
+            }
+            for p in 0..k {
+                let bp = b.as_ptr().add(p * n + j);
+                let (b0, b1) = (v128_load(bp as *const v128), v128_load(bp.add(4) as *const v128));
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let av = f32x4_splat(*a.get_unchecked((i + r) * k + p));
+                    row[0] = f32x4_add(row[0], f32x4_mul(av, b0));
+                    row[1] = f32x4_add(row[1], f32x4_mul(av, b1));
+                }
+            }
+            for (r, row) in acc.iter().enumerate() {
+                let at = c.as_mut_ptr().add((i + r) * n + j);
+                v128_store(at as *mut v128, row[0]);
+                v128_store(at.add(4) as *mut v128, row[1]);
+            }
+        }
+    }
+}
+
 /// `dst (cols×rows) = srcᵀ` for a row-major `src (rows×cols)`.
 pub fn transpose(rows: usize, cols: usize, src: &[f32], dst: &mut [f32]) {
     assert!(src.len() >= rows * cols && dst.len() >= rows * cols);
@@ -139,6 +219,42 @@ pub fn transpose(rows: usize, cols: usize, src: &[f32], dst: &mut [f32]) {
     }
 }
 
+/// A hash of the exact bits the kernels produce on seeded data (every block shape, the dot
+/// product, and an im2col conv forward + backward). The native and the wasm tests assert the same
+/// value ([`KERNEL_FINGERPRINT`]): the SIMD paths must not change a single bit.
+pub fn kernel_fingerprint() -> u64 {
+    use crate::layer::Layer;
+    use crate::tensor::{self, Mode};
+    let mut rng = crate::rng::Rng::new(99);
+    let mut hash = 0xcbf29ce484222325u64;
+    let mut eat = |values: &[f32]| {
+        for v in values {
+            hash = (hash ^ v.to_bits() as u64).wrapping_mul(0x100000001b3);
+        }
+    };
+    for (m, k, n) in [(6, 25, 784), (16, 150, 100), (7, 9, 21), (3, 40, 13)] {
+        let a: Vec<f32> = (0..m * k).map(|_| rng.normal()).collect();
+        let b: Vec<f32> = (0..k * n).map(|_| rng.normal()).collect();
+        let mut c: Vec<f32> = (0..m * n).map(|_| rng.normal()).collect();
+        gemm(m, k, n, &a, &b, &mut c, true);
+        eat(&c);
+        let bt: Vec<f32> = (0..n * k).map(|_| rng.normal()).collect();
+        gemm_nt(m, k, n, &a, &bt, &mut c, false);
+        eat(&c);
+    }
+    let mut conv = crate::ops::Conv2d::new(3, 5, 3, 1, 1, crate::init::Init::He, &mut rng);
+    let x = tensor::from_vec(&[2, 3, 9, 9], (0..2 * 3 * 81).map(|_| rng.normal()).collect());
+    let y = conv.forward(&x, Mode::Train).clone();
+    eat(tensor::slice(&y));
+    let dy = tensor::from_vec(y.shape(), (0..y.len()).map(|_| rng.normal()).collect());
+    eat(tensor::slice(conv.backward(&dy)));
+    eat(tensor::slice(&conv.dw));
+    hash
+}
+
+/// The value of [`kernel_fingerprint`] on every target.
+pub const KERNEL_FINGERPRINT: u64 = 14711809709297582629;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +270,11 @@ mod tests {
                 c[i * n + j] = s;
             }
         }
+    }
+
+    #[test]
+    fn kernels_give_the_golden_bits() {
+        assert_eq!(kernel_fingerprint(), KERNEL_FINGERPRINT, "kernel bits changed: update KERNEL_FINGERPRINT only if that was meant");
     }
 
     #[test]

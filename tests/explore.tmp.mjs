@@ -1,0 +1,20 @@
+import { serveDist, launch, openPage, screenshot } from './helpers.mjs';
+const server = await serveDist();
+const browser = await launch();
+const errors = [];
+const page = await openPage(browser, server.url + (process.argv[2] || '?lab=cnn'), errors);
+page.on('console', (m) => console.log('console:', m.type(), m.text()));
+await page.waitForSelector('#stat-step', { timeout: 30000 });
+await page.waitForFunction(() => document.querySelector('#stat-step')?.textContent === '0', null, { timeout: 60000 });
+console.log('loaded');
+await page.click('#play');
+await page.waitForTimeout(Number(process.argv[3] || 8000));
+console.log('step', await page.locator('#stat-step').textContent(), 'speed', await page.locator('#stat-speed').textContent());
+// draw a stroke
+const box = await page.locator('#digit-pad').boundingBox();
+await page.mouse.move(box.x + 140, box.y + 50); await page.mouse.down();
+await page.mouse.move(box.x + 140, box.y + 150, { steps: 5 }); await page.mouse.move(box.x + 140, box.y + 240, { steps: 5 }); await page.mouse.up();
+await page.waitForTimeout(1500);
+await screenshot(page, 'explore-cnn');
+console.log('errors', errors);
+await browser.close(); await server.close();
