@@ -233,8 +233,10 @@ impl Worker {
             }
         }
         let steps_done = s.steps();
+        // Calls that evaluated the test set instead of training count their time, not a step.
+        let trained = (steps_done - before).max(1);
         if t1 - t0 >= 1.0 {
-            let per_step = (t1 - t0) / done as f64;
+            let per_step = (t1 - t0) / trained as f64;
             self.ms_per_step = if self.ms_per_step > 0.0 { 0.7 * self.ms_per_step + 0.3 * per_step } else { per_step };
             self.batch = ((0.5 / per_step) as u64).clamp(1, 100_000);
         } else if done == self.batch {
@@ -242,6 +244,7 @@ impl Worker {
         }
         if stop > before && steps_done >= stop {
             self.running = false;
+            s.finish();
             self.send_snapshot(Some(format!("stopped at step {stop}")));
             return;
         }
@@ -252,6 +255,9 @@ impl Worker {
         }
         if let Some(reason) = self.session.as_mut().and_then(|s| s.stop_reason()) {
             self.running = false;
+            if let Some(s) = self.session.as_mut() {
+                s.finish();
+            }
             self.send_snapshot(Some(reason));
             return;
         }

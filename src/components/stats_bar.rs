@@ -21,7 +21,10 @@ fn Stat(id: &'static str, label: &'static str, value: Signal<Option<f32>>, #[pro
 pub fn StatsBar(state: LabState) -> impl IntoView {
     let snap = state.snapshot;
     let step = move || snap.with(|s| s.as_ref().map(|s| s.step));
-    let pick = move |f: fn(&engine::lab::Snapshot) -> f32| Signal::derive(move || snap.with(|s| s.as_ref().map(f)));
+    // Before the first step there is no loss yet: "–" (a NaN later means divergence and shows).
+    let pick = move |f: fn(&engine::lab::Snapshot) -> f32| {
+        Signal::derive(move || snap.with(|s| s.as_ref().filter(|s| s.step > 0 || !f(s).is_nan()).map(f)))
+    };
     let speed = move || {
         snap.with(|s| match s {
             Some(s) if s.ms_per_step > 0.0 => format!("{:.0} steps/s", 1000.0 / s.ms_per_step),
@@ -78,6 +81,8 @@ fn metric_label(name: &str) -> (String, &'static str) {
         "test_accuracy" => ("test accuracy".into(), "share of test examples classified correctly"),
         "train_accuracy" => ("train accuracy".into(), "share of training examples classified correctly"),
         "lr" => ("learning rate".into(), "the rate the next step uses (after the schedule)"),
+        "examples_per_s" => ("examples/s".into(), "training examples per second in the worker (including test evaluations)"),
+        "epoch_fraction" => ("epochs".into(), "passes over the training set so far"),
         other => (other.replace('_', " "), ""),
     }
 }

@@ -46,6 +46,13 @@ pub fn context(canvas: &HtmlCanvasElement) -> Option<CanvasRenderingContext2d> {
     canvas.get_context("2d").ok().flatten().and_then(|c| c.dyn_into().ok())
 }
 
+/// A context for a canvas that is read back often (the drawing pad).
+pub fn readable_context(canvas: &HtmlCanvasElement) -> Option<CanvasRenderingContext2d> {
+    let options = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&options, &"willReadFrequently".into(), &true.into());
+    canvas.get_context_with_context_options("2d", &options).ok().flatten().and_then(|c| c.dyn_into().ok())
+}
+
 /// Tiles in rows of `cols`, each `scale` px per value with `gap` px between, starting `top` px
 /// down (room for a caption). Resizes the canvas to fit and paints the background white.
 pub fn paint_tiles(canvas: &HtmlCanvasElement, tiles: &[Tile], cols: usize, scale: usize, gap: usize, top: usize, caption_h: usize) {
@@ -97,7 +104,7 @@ pub fn draw_filters(canvas: &HtmlCanvasElement, bank: &FilterBank) {
             tiles.push(Tile { w: bank.k, h: bank.k, values: &bank.weights[at..at + kk], colors: Colors::Diverging { m } });
         }
     }
-    let scale = (64 / bank.k.max(1)).clamp(3, 12).min(if bank.channels > 1 { 6 } else { 12 });
+    let scale = if bank.channels > 1 { (30 / bank.k.max(1)).clamp(3, 6) } else { (72 / bank.k.max(1)).clamp(4, 18) };
     paint_tiles(canvas, &tiles, bank.filters, scale, 2, 0, 0);
 }
 

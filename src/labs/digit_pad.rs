@@ -25,7 +25,7 @@ pub fn DigitPad(state: LabState) -> impl IntoView {
 
     let clear = move || {
         let Some(canvas) = pad.get_untracked() else { return };
-        if let Some(ctx) = cnn_draw::context(&canvas) {
+        if let Some(ctx) = cnn_draw::readable_context(&canvas) {
             ctx.set_fill_style_str("#000");
             ctx.fill_rect(0.0, 0.0, PAD as f64, PAD as f64);
         }
@@ -43,7 +43,7 @@ pub fn DigitPad(state: LabState) -> impl IntoView {
     // The drawing → 28×28 like MNIST → the worker.
     let classify = move || {
         let Some(canvas) = pad.get_untracked() else { return };
-        let Some(ctx) = cnn_draw::context(&canvas) else { return };
+        let Some(ctx) = cnn_draw::readable_context(&canvas) else { return };
         let Ok(data) = ctx.get_image_data(0.0, 0.0, PAD as f64, PAD as f64) else { return };
         let ink: Vec<f32> = data.data().0.chunks(4).map(|p| p[0] as f32 / 255.0).collect();
         let pixels = engine::data::images::center_drawing(&ink, PAD as usize, PAD as usize);
@@ -62,7 +62,7 @@ pub fn DigitPad(state: LabState) -> impl IntoView {
     };
     let stroke = move |to: (f64, f64)| {
         let Some(canvas) = pad.get_untracked() else { return };
-        let Some(ctx) = cnn_draw::context(&canvas) else { return };
+        let Some(ctx) = cnn_draw::readable_context(&canvas) else { return };
         let from = last.get_value().unwrap_or(to);
         ctx.set_stroke_style_str("#fff");
         ctx.set_line_width(20.0);

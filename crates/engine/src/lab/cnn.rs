@@ -123,7 +123,9 @@ impl CnnConfig {
             race: true,
             eval: 500,
             probe: 0,
-            epochs: 0,
+            // The recipe's length: the run pauses there (Play trains on, with a warm restart
+            // of the cosine schedule).
+            epochs: 3,
             seed: 1,
             stop: 0,
         };
@@ -140,6 +142,7 @@ impl CnnConfig {
                 l2: 0.0,
                 bs: 64,
                 period: 4690,
+                epochs: 5,
                 ..base
             },
         }

@@ -245,6 +245,9 @@ impl CnnSession {
         let classes = self.trainer.batch_classes().to_vec();
         let mut times = [0.0f64; 2];
         let mut outputs: Vec<Vec<Tensor>> = vec![Vec::new(), Vec::new()];
+        // The last step's gradients, put back afterwards (snapshots show them).
+        let mut saved: Vec<Tensor> = Vec::new();
+        self.trainer.model.visit_params(&mut |_, _, _, g| saved.push(g.clone()));
         if x.shape().first().copied().unwrap_or(0) > 0 {
             for (r, imp) in [ConvImpl::Naive, ConvImpl::Im2col].into_iter().enumerate() {
                 let layers = &mut self.trainer.model.layers;
@@ -261,6 +264,7 @@ impl CnnSession {
                 }
                 let mut d = tensor::zeros(&[0]);
                 Loss::Softmax.value_and_grad(&h, crate::loss::Target::Classes(&classes), &mut d);
+                layers.iter_mut().for_each(|l| l.zero_grad());
                 for (layer, &conv) in layers.iter_mut().zip(&is_conv).rev() {
                     let t0 = now_ms();
                     let dx = layer.backward(&d).clone();
@@ -274,8 +278,13 @@ impl CnnSession {
             self.trainer.model.layers.iter_mut().for_each(|l| {
                 l.set_conv_impl(configured);
             });
-            self.trainer.model.zero_grad();
         }
+        let mut saved = saved.into_iter();
+        self.trainer.model.visit_params(&mut |_, _, _, g| {
+            if let Some(s) = saved.next() {
+                *g = s;
+            }
+        });
         let max_diff = outputs[0]
             .iter()
             .zip(&outputs[1])
@@ -442,6 +451,9 @@ impl LabSession for CnnSession {
         let grad_norm = self.trainer.grad_norm();
         let diverged = !self.trainer.last_loss.is_finite() && self.trainer.step > 0 || self.trainer.params_non_finite();
         let mut metrics = vec![Metric { name: "epoch_fraction".into(), value: self.epoch_fraction() }];
+        if self.ms_per_step > 0.0 {
+            metrics.push(Metric { name: "examples_per_s".into(), value: (self.config.bs as f64 * 1000.0 / self.ms_per_step) as f32 });
+        }
         let (test_accuracy, test_loss) = self.test_result().unwrap_or((f32::NAN, f32::NAN));
         if let Some(last) = self.history.last() {
             metrics.push(Metric { name: "train_accuracy".into(), value: last.train_accuracy });

@@ -25,7 +25,7 @@ impl Schedule {
         match self {
             Schedule::Constant => "constant",
             Schedule::Step => "step (halve every T)",
-            Schedule::Cosine => "cosine (anneal over T)",
+            Schedule::Cosine => "cosine (anneal over T, restart)",
         }
     }
 

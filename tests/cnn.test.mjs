@@ -1,0 +1,113 @@
+// Browser end-to-end tests of Lab 2: a CNN on real MNIST in the worker.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { serveDist, launch, openPage, screenshot, f32, value, ready, playTo, cli, countColor } from './helpers.mjs';
+
+let server, browser;
+before(async () => { server = await serveDist(); browser = await launch(); });
+after(async () => { await browser?.close(); await server?.close(); });
+
+/** Records whether the data progress bar was ever shown (loading is quick on loopback). */
+async function watchProgress(page) {
+  await page.addInitScript(() => {
+    window.__sawProgress = false;
+    new MutationObserver(() => {
+      if (document.querySelector('#data-progress progress')) window.__sawProgress = true;
+    }).observe(document, { childList: true, subtree: true });
+  });
+}
+
+test('the lab loads MNIST with a progress bar, trains past 90 % test accuracy like the CLI, and races both convolutions', async () => {
+  const errors = [];
+  const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  const page = await context.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await watchProgress(page);
+  await page.goto(`${server.url}?lab=cnn&model=small&eval=100&stop=300`);
+  await playTo(page, 300);
+  assert.ok(await page.evaluate(() => window.__sawProgress), 'a progress bar showed while MNIST loaded');
+
+  const accuracy = f32(await value(page, '#stat-test-accuracy'));
+  assert.ok(accuracy > 0.9, `test accuracy after 300 steps: ${accuracy}`);
+  const native = cli(page.url(), 300);
+  assert.equal(f32(native.loss), f32(await value(page, '#stat-loss')), 'mini-batch loss at step 300: CLI = browser, bit for bit');
+  assert.equal(f32(native.test_accuracy), accuracy, 'test accuracy at step 300: CLI = browser');
+
+  // The race, on the current mini-batch: both timings, a speed-up, equal outputs.
+  await page.click('#race-now');
+  await page.waitForSelector('#race-naive-ms');
+  const naive = Number(await page.locator('#race-naive-ms').getAttribute('data-ms'));
+  const fast = Number(await page.locator('#race-im2col-ms').getAttribute('data-ms'));
+  assert.ok(naive > 0 && fast > 0, `timings ${naive} / ${fast}`);
+  assert.ok(naive > fast, `im2col (${fast} ms) beats the loops (${naive} ms)`);
+  assert.ok(Number(await page.locator('#race-diff').getAttribute('data-diff')) <= 1e-4);
+  assert.match(await page.locator('#race-speedup').textContent(), /[\d.]+× faster/);
+  assert.equal(f32(native.loss), f32(await value(page, '#stat-loss')), 'a race does not change the run');
+
+  // Live views: filters, feature maps, confusion matrix, wrong images, accuracy chart.
+  assert.equal(await page.locator('#filters canvas').count(), 1);
+  assert.equal(await page.locator('#feature-maps canvas').count(), 2, 'conv + ReLU, then max pool');
+  assert.equal(await page.locator('#confusion td').count(), 100);
+  assert.ok(await countColor(page, '#accuracy-chart', [234, 88, 12]) > 20, 'the test accuracy curve is drawn');
+  assert.ok((await page.locator('#wrong-images').getAttribute('height')) > 50);
+  assert.equal(await page.locator('.layer-card').count(), 2);
+
+  // Draw a digit: a stroke gives 10 probabilities summing to 1.
+  const box = await page.locator('#digit-pad').boundingBox();
+  await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.15);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.52, box.y + box.height * 0.5, { steps: 6 });
+  await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.85, { steps: 6 });
+  await page.mouse.up();
+  await page.waitForFunction(() => [...document.querySelectorAll('#digit-probs .prob-value')].every((e) => e.dataset.p !== ''));
+  const probs = await page.$$eval('#digit-probs .prob-value', (els) => els.map((e) => Number(e.dataset.p)));
+  assert.equal(probs.length, 10);
+  assert.ok(Math.abs(probs.reduce((a, b) => a + b, 0) - 1) < 1e-4, `sum ${probs}`);
+  assert.ok(probs.every((p) => p >= 0 && p <= 1));
+  assert.ok(await countColor(page, '#digit-preview', [255, 255, 255]) > 100, 'the centred 28×28 input is shown');
+
+  await screenshot(page, 'cnn-small');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('the page stays smooth (≥ 55 frames per second) while the CNN trains', async () => {
+  const page = await openPage(browser, `${server.url}?lab=cnn&model=lenet5`);
+  await ready(page);
+  await page.click('#play');
+  await page.waitForFunction(() => Number(document.querySelector('#stat-step').textContent) > 5);
+  const fps = await page.evaluate(() => new Promise((resolve) => {
+    let frames = 0;
+    const start = performance.now();
+    const tick = (t) => {
+      frames++;
+      if (t - start < 3000) requestAnimationFrame(tick); else resolve(frames * 1000 / (t - start));
+    };
+    requestAnimationFrame(tick);
+  }));
+  const stepsAfter = Number(await page.locator('#stat-step').textContent());
+  assert.ok(stepsAfter > 5, 'training went on meanwhile');
+  assert.ok(fps >= 55, `${fps.toFixed(1)} frames per second while training LeNet-5`);
+  await page.context().close();
+});
+
+test('LeNet-5 and Fashion-MNIST links restore their controls; a bad architecture is refused', async () => {
+  const page = await openPage(browser, `${server.url}?lab=cnn&model=lenet5&data=fashion`);
+  await ready(page);
+  assert.equal(await page.locator('#nav-cnn.active').count(), 1);
+  assert.equal(await page.locator('#ctl-filters').inputValue(), '6,16');
+  assert.equal(await page.locator('#ctl-dense').inputValue(), '120,84');
+  assert.equal(await page.locator('#ctl-data').inputValue(), 'fashion');
+  assert.match(await page.locator('#architecture').textContent(), /61,706 parameters/);
+  assert.match(await page.locator('#digit-probs').textContent(), /Trouser/, 'Fashion-MNIST class names');
+  assert.equal(await page.locator('#feature-maps canvas').count(), 4);
+  // Pools that shrink the image to nothing: a message, and the old value is kept.
+  await page.locator('#ctl-pool').fill('7,7');
+  await page.locator('#ctl-pool').dispatchEvent('change');
+  await page.waitForSelector('#notices');
+  assert.match(await page.locator('#notices').textContent(), /shrinks to nothing/);
+  assert.equal(await page.locator('#ctl-pool').inputValue(), '2,2');
+  await screenshot(page, 'cnn-lenet5-fashion');
+  await page.context().close();
+});
