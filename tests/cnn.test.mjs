@@ -111,3 +111,17 @@ test('LeNet-5 and Fashion-MNIST links restore their controls; a bad architecture
   await screenshot(page, 'cnn-lenet5-fashion');
   await page.context().close();
 });
+
+test('the benchmark page loads MNIST and runs w3 (LeNet-5, batch 64) in the worker; the CLI does the same natively', async () => {
+  const page = await openPage(browser, `${server.url}?lab=bench&workload=w3&seconds=1`);
+  await page.waitForFunction(() => document.querySelector('#bench-results')?.textContent.length > 0, null, { timeout: 60000 });
+  const result = JSON.parse(await page.locator('#bench-results').textContent());
+  assert.equal(result.workload, 'w3');
+  assert.equal(result.backend, 'cpu-wasm-simd128');
+  assert.ok(result.items_per_s > 0 && result.ms_per_step > 0, JSON.stringify(result));
+  await page.context().close();
+  const { execFileSync } = await import('node:child_process');
+  const native = JSON.parse(execFileSync('cargo', ['run', '-q', '--release', '--bin', 'deeply', '--', 'bench', 'w3', '--seconds', '0.5', '--json'], { encoding: 'utf8' }));
+  assert.equal(native.workload, 'w3');
+  assert.ok(native.items_per_s > 0);
+});
