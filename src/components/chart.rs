@@ -95,6 +95,25 @@ fn axis_number(v: f64) -> String {
     }
 }
 
+/// Log-axis tick text: only 1, 2 and 5 × 10ᵏ are labelled (a narrow range gets a tick at every
+/// digit, which would overprint), as plain decimals between 0.001 and 10,000.
+fn log_tick(v: f64) -> String {
+    if !(v > 0.0) {
+        return String::new();
+    }
+    let e = v.log10().floor();
+    let m = v / 10f64.powf(e);
+    let keep = [1.0, 2.0, 5.0, 10.0].iter().any(|k| (m - k).abs() < 0.05);
+    if !keep {
+        String::new()
+    } else if (1e-3..1e4).contains(&v) {
+        let s = format!("{v:.4}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        format!("{v:.0e}")
+    }
+}
+
 /// Draws `series` on `canvas`. Non-finite or (on a log axis) non-positive values are skipped.
 pub fn draw(canvas: &HtmlCanvasElement, spec: &ChartSpec, series: &[Series]) {
     let Some(backend) = CanvasBackend::with_canvas_object(canvas.clone()) else { return };
@@ -113,7 +132,7 @@ pub fn draw(canvas: &HtmlCanvasElement, spec: &ChartSpec, series: &[Series]) {
         let Ok(mut chart) = builder.build_cartesian_2d(x.0..x.1, (lo..hi).log_scale()) else { return };
         let mut mesh = chart.configure_mesh();
         style_mesh!(mesh, spec);
-        let _ = mesh.y_label_formatter(&|v| format!("{v:.0e}")).draw();
+        let _ = mesh.y_label_formatter(&|v| log_tick(*v)).draw();
         plot(&mut chart, series, |p| p.1 > 0.0, (x.0, x.1), (lo, hi));
         if series.iter().any(|s| !s.label.is_empty()) {
             finish(&mut chart);

@@ -69,3 +69,8 @@ pub fn Check(state: LabState, key: &'static str, label: &'static str, #[prop(def
 pub fn link_value<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_value(v).ok().and_then(|j| j.as_str().map(str::to_string)).unwrap_or_default()
 }
+
+/// Select options for every value of an enum: `(link value, label)`.
+pub fn options<T: serde::Serialize + Copy>(all: &[T], label: fn(T) -> &'static str) -> Vec<(String, &'static str)> {
+    all.iter().map(|&v| (link_value(&v), label(v))).collect()
+}

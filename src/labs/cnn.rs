@@ -6,7 +6,7 @@ use super::cnn_draw as draw;
 use super::digit_pad::DigitPad;
 use crate::client::LabState;
 use crate::components::chart::{self, ChartSpec, Series, BLUE, GREY, ORANGE};
-use crate::components::controls::{link_value, Check, Field, Select};
+use crate::components::controls::{link_value, options, Check, Field, Select};
 use crate::components::layers::LayerCard;
 use crate::components::stats_bar::StatsBar;
 use crate::components::Toolbar;
@@ -21,10 +21,6 @@ use engine::ops::ActivationKind;
 use engine::optim::{OptimizerKind, Schedule};
 use leptos::html;
 use leptos::prelude::*;
-
-fn options<T: serde::Serialize + Copy>(all: &[T], label: fn(T) -> &'static str) -> Vec<(String, &'static str)> {
-    all.iter().map(|&v| (link_value(&v), label(v))).collect()
-}
 
 fn config(state: &LabState) -> CnnConfig {
     match state.config.get() {

@@ -3,7 +3,7 @@
 
 use super::fit_charts;
 use crate::client::LabState;
-use crate::components::controls::{link_value, Check, Field, Select};
+use crate::components::controls::{options, Check, Field, Select};
 use crate::components::diagnoses::Diagnoses;
 use crate::components::layers::LayerCard;
 use crate::components::presets::Presets;
@@ -20,10 +20,6 @@ use engine::ops::ActivationKind;
 use engine::optim::OptimizerKind;
 use leptos::html;
 use leptos::prelude::*;
-
-fn options<T: serde::Serialize + Copy>(all: &[T], label: fn(T) -> &'static str) -> Vec<(String, &'static str)> {
-    all.iter().map(|&v| (link_value(&v), label(v))).collect()
-}
 
 #[component]
 pub fn FitLab(state: LabState) -> impl IntoView {

@@ -4,7 +4,7 @@
 use super::playground_draw as draw;
 use crate::client::LabState;
 use crate::components::chart::{self, ChartSpec, Series, BLUE, GREY, ORANGE};
-use crate::components::controls::{link_value, Check, Field, Select};
+use crate::components::controls::{options, Check, Field, Select};
 use crate::components::stats_bar::StatsBar;
 use crate::components::Toolbar;
 use crate::protocol::Command;
@@ -17,10 +17,6 @@ use engine::optim::{OptimizerKind, Schedule};
 use leptos::html;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
-
-fn options<T: serde::Serialize + Copy>(all: &[T], label: fn(T) -> &'static str) -> Vec<(String, &'static str)> {
-    all.iter().map(|&v| (link_value(&v), label(v))).collect()
-}
 
 fn config(state: &LabState) -> PlaygroundConfig {
     match state.config.get() {

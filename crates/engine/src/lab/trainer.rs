@@ -75,6 +75,11 @@ impl Trainer {
         t
     }
 
+    /// Records every `every` steps from now on (it still doubles as records accumulate).
+    pub fn set_record_every(&mut self, every: u64) {
+        self.record_every = every.max(1);
+    }
+
     /// The inputs of the last mini-batch.
     pub fn batch_x(&self) -> &Tensor {
         &self.batch_x
@@ -125,7 +130,8 @@ impl Trainer {
     }
 
     fn record(&mut self) {
-        let mut grads = Vec::new();
+        // One allocation per record: sized like the previous record's.
+        let mut grads = Vec::with_capacity(self.records.last().map_or(16, |r| r.grads.len()));
         self.model.visit_params(&mut |_, _, _, g| {
             grads.push(tensor::slice(g).iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt() as f32)
         });
