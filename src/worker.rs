@@ -264,7 +264,8 @@ impl Worker {
         if self.race_due(t1) {
             self.race();
         }
-        if t1 - self.last_snapshot >= SNAPSHOT_MS {
+        let interval = self.session.as_ref().map_or(SNAPSHOT_MS, |s| s.snapshot_interval_ms().max(SNAPSHOT_MS));
+        if t1 - self.last_snapshot >= interval {
             self.send_snapshot(None);
         }
         self.schedule();

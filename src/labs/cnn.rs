@@ -114,23 +114,25 @@ fn RacePanel(state: LabState) -> impl IntoView {
 
 #[component]
 fn Confusion(state: LabState) -> impl IntoView {
+    // Changes only when a test evaluation completes: re-render the table then, not per snapshot.
+    let data = Memo::new(move |_| with_view(&state, |v| (v.confusion.clone(), v.classes.clone())).unwrap_or_default());
     let table = move || {
-        with_view(&state, |v| {
-            if v.confusion.len() != 100 {
+        data.with(|(confusion, classes)| {
+            if confusion.len() != 100 {
                 return view! { <p class="muted small">"Appears after the first test evaluation."</p> }.into_any();
             }
-            let max = v.confusion.iter().enumerate().filter(|(i, _)| i / 10 != i % 10).map(|(_, &n)| n).max().unwrap_or(1).max(1);
-            let head = v.classes.iter().map(|c| view! { <th>{c.clone()}</th> }).collect_view();
+            let max = confusion.iter().enumerate().filter(|(i, _)| i / 10 != i % 10).map(|(_, &n)| n).max().unwrap_or(1).max(1);
+            let head = classes.iter().map(|c| view! { <th>{c.clone()}</th> }).collect_view();
             let rows = (0..10)
                 .map(|t| {
                     let cells = (0..10)
                         .map(|p| {
-                            let n = v.confusion[t * 10 + p];
+                            let n = confusion[t * 10 + p];
                             let style = if t == p { String::new() } else { format!("background: rgba(220, 38, 38, {:.2})", (n as f32 / max as f32).sqrt() * 0.8) };
                             view! { <td class:diag=t == p style=style>{n}</td> }
                         })
                         .collect_view();
-                    view! { <tr><th>{v.classes[t].clone()}</th>{cells}</tr> }
+                    view! { <tr><th>{classes[t].clone()}</th>{cells}</tr> }
                 })
                 .collect_view();
             view! {
@@ -209,16 +211,17 @@ pub fn CnnLab(state: LabState) -> impl IntoView {
             }
         });
     });
+    let wrong = Memo::new(move |_| with_view(&state, |v| (v.wrong.clone(), v.classes.clone())).unwrap_or_default());
     Effect::new(move |_| {
         let Some(canvas) = wrong_canvas.get() else { return };
-        with_view(&state, |v| draw::draw_wrong(&canvas, &v.wrong, v));
+        wrong.with(|(images, classes)| draw::draw_wrong(&canvas, images, classes));
     });
     let on_wrong_click = move |ev: web_sys::MouseEvent| {
         let Some(canvas) = wrong_canvas.get() else { return };
         let r = canvas.get_bounding_client_rect();
         let (sx, sy) = (canvas.width() as f64 / r.width().max(1.0), canvas.height() as f64 / r.height().max(1.0));
         let (px, py) = ((ev.client_x() as f64 - r.left()) * sx, (ev.client_y() as f64 - r.top()) * sy);
-        if let Some(Some(index)) = with_view(&state, |v| draw::wrong_at(v.wrong.len(), px, py).map(|t| v.wrong[t].index)) {
+        if let Some(index) = wrong.with_untracked(|(w, _)| draw::wrong_at(w.len(), px, py).map(|t| w[t].index)) {
             state.set_value("probe", &index.to_string());
         }
     };

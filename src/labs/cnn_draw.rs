@@ -1,7 +1,7 @@
 //! Pixel views of the CNN lab: filters, feature maps and test images are laid out as tiles and
 //! painted in one `putImageData` per canvas (thousands of `fillRect`s would cost frames).
 
-use engine::lab::cnn_session::{CnnView, FeatureMaps, FilterBank, WrongImage};
+use engine::lab::cnn_session::{FeatureMaps, FilterBank, WrongImage};
 use wasm_bindgen::{Clamped, JsCast};
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData};
 
@@ -140,7 +140,7 @@ pub const WRONG_GAP: usize = 8;
 pub const WRONG_CAPTION: usize = 16;
 
 /// The most confidently wrong test images, captioned "true → predicted (confidence)".
-pub fn draw_wrong(canvas: &HtmlCanvasElement, wrong: &[WrongImage], view: &CnnView) {
+pub fn draw_wrong(canvas: &HtmlCanvasElement, wrong: &[WrongImage], classes: &[String]) {
     let values: Vec<Vec<f32>> = wrong.iter().map(|w| w.pixels.iter().map(|&p| p as f32 / 255.0).collect()).collect();
     let tiles: Vec<Tile> = values.iter().map(|v| Tile { w: 28, h: 28, values: v, colors: Colors::Grey { lo: 0.0, hi: 1.0 } }).collect();
     let cols = WRONG_COLS;
@@ -151,7 +151,7 @@ pub fn draw_wrong(canvas: &HtmlCanvasElement, wrong: &[WrongImage], view: &CnnVi
     let side = 28 * WRONG_SCALE;
     for (t, w) in wrong.iter().enumerate() {
         let (x, y) = tile_origin(t, cols.min(wrong.len()), side, side, WRONG_GAP, 0, WRONG_CAPTION);
-        let name = |c: usize| view.classes.get(c).cloned().unwrap_or_default();
+        let name = |c: usize| classes.get(c).cloned().unwrap_or_default();
         let _ = ctx.fill_text(&format!("{}→{} {:.0}%", short(&name(w.label)), short(&name(w.predicted)), w.confidence * 100.0), x, y + side as f64 + 12.0);
     }
 }

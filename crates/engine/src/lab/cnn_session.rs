@@ -511,4 +511,9 @@ impl LabSession for CnnSession {
     fn as_cnn(&mut self) -> Option<&mut CnnSession> {
         Some(self)
     }
+
+    /// 12 per second: each carries feature maps, filters and images for the page to paint.
+    fn snapshot_interval_ms(&self) -> f64 {
+        1000.0 / 12.0
+    }
 }

@@ -58,6 +58,11 @@ pub trait LabSession: Send {
     fn as_cnn(&mut self) -> Option<&mut cnn_session::CnnSession> {
         None
     }
+    /// The shortest time between two snapshots while training, in ms (≤ 30 per second; labs
+    /// with heavy views ask for fewer so the page keeps its frame rate).
+    fn snapshot_interval_ms(&self) -> f64 {
+        1000.0 / 30.0
+    }
     /// Brings the final metrics up to date (the CNN lab evaluates its test set on a schedule).
     fn finish(&mut self) {}
 }
