@@ -98,7 +98,14 @@ impl Worker {
             Command::Step => {
                 self.running = false;
                 if let Some(s) = self.session.as_mut() {
-                    s.step(1);
+                    // A pending test evaluation runs first (a call per chunk), then the one step.
+                    let before = s.steps();
+                    for _ in 0..100 {
+                        s.step(1);
+                        if s.steps() != before {
+                            break;
+                        }
+                    }
                 }
                 self.send_snapshot(None);
             }

@@ -18,7 +18,7 @@ fn ratio_class(r: f32) -> &'static str {
 }
 
 #[component]
-pub fn LayerCard(index: usize, layer: LayerSnapshot) -> impl IntoView {
+pub fn LayerCard(index: usize, layer: LayerSnapshot, #[prop(default = "activations (train set)")] activations: &'static str) -> impl IntoView {
     let w = layer.params.iter().find(|p| p.name == "W").cloned();
     let b = layer.params.iter().find(|p| p.name == "b").cloned();
     let ratio = w.as_ref().map(|p| p.update_ratio).unwrap_or(0.0);
@@ -35,7 +35,7 @@ pub fn LayerCard(index: usize, layer: LayerSnapshot) -> impl IntoView {
             </header>
             <div class="hists">
                 {weights}
-                <Histogram title="activations (train set)".to_string() stats=layer.activations color="#059669"/>
+                <Histogram title=activations.to_string() stats=layer.activations color="#059669"/>
                 {grads}
             </div>
             <p class="muted small">{bias}</p>

@@ -239,7 +239,7 @@ pub fn CnnLab(state: LabState) -> impl IntoView {
         state.set_value("probe", &next.to_string());
     };
     let layers = move || {
-        state.snapshot.with(|s| s.as_ref().map(|s| s.layers.iter().cloned().enumerate().map(|(i, l)| view! { <LayerCard index=i layer=l/> }).collect_view()))
+        state.snapshot.with(|s| s.as_ref().map(|s| s.layers.iter().cloned().enumerate().map(|(i, l)| view! { <LayerCard index=i layer=l activations="activations (latest batch)"/> }).collect_view()))
     };
     let eval_progress = move || with_view(&state, |v| v.eval_progress).unwrap_or(0.0);
     let new_seed = move |_| state.set_value("seed", &((js_sys::Math::random() * 1e9) as u64).to_string());
