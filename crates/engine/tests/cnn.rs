@@ -39,6 +39,21 @@ fn lenet5_reaches_98_8_percent_in_5_epochs() {
 }
 
 #[test]
+fn the_epochs_stop_pauses_once_and_play_trains_on() {
+    let mut s = build_with(&parse_link("lab=cnn&model=small&epochs=1&bs=1024&eval=1000").config, &assets()).unwrap();
+    let mut reasons = Vec::new();
+    while s.steps() < 130 {
+        s.step(1);
+        if let Some(r) = s.stop_reason() {
+            reasons.push((s.steps(), r));
+        }
+    }
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert_eq!(reasons[0].0, 59, "60,000 / 1,024 → 59 steps per epoch");
+    assert!(reasons[0].1.contains("after 1 epochs"));
+}
+
+#[test]
 fn a_cnn_run_is_deterministic_and_races_do_not_change_it() {
     let link = "lab=cnn&model=small&eval=50";
     let mut a = build_with(&parse_link(link).config, &assets()).unwrap();

@@ -129,6 +129,8 @@ pub struct CnnSession {
     batch_loss_sum: f64,
     batch_count: u64,
     race: Option<Race>,
+    /// The epochs stop has paused the run once; Play trains on past it.
+    epochs_stop_fired: bool,
     ms_per_step: f64,
     eval_x: Tensor,
     eval_y: Tensor,
@@ -155,6 +157,7 @@ impl CnnSession {
             batch_loss_sum: 0.0,
             batch_count: 0,
             race: None,
+            epochs_stop_fired: false,
             ms_per_step: 0.0,
             eval_x: tensor::zeros(&[0]),
             eval_y: tensor::zeros(&[0]),
@@ -396,7 +399,11 @@ impl LabSession for CnnSession {
 
     fn stop_reason(&mut self) -> Option<String> {
         let e = self.config.epochs;
-        (e > 0 && self.trainer.epoch >= e && self.running_eval.is_none()).then(|| format!("stopped after {e} epochs"))
+        if e > 0 && self.trainer.epoch >= e && self.running_eval.is_none() && !self.epochs_stop_fired {
+            self.epochs_stop_fired = true;
+            return Some(format!("stopped after {e} epochs (Play trains on)"));
+        }
+        None
     }
 
     fn finish(&mut self) {
@@ -412,6 +419,9 @@ impl LabSession for CnnSession {
         };
         match key {
             "lr" | "mom" | "l2" | "bs" | "opt" | "sched" | "period" | "eval" | "epochs" | "stop" | "race" | "probe" => {
+                if key == "epochs" {
+                    self.epochs_stop_fired = false;
+                }
                 self.trainer.hyper = next.hyper();
                 self.trainer.schedule = next.sched;
                 self.trainer.schedule_period = next.period;

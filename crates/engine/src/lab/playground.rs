@@ -314,6 +314,8 @@ pub struct PlaygroundSession {
     test: Dataset,
     trainer: Trainer,
     ms_per_step: f64,
+    /// A stop condition has paused the run; Play trains on past it (until a stop key changes).
+    stop_fired: bool,
     grid: Tensor,
     neuron_grid: Tensor,
     /// Points added by hand or from a CSV (the `custom` dataset).
@@ -386,6 +388,7 @@ impl PlaygroundSession {
             test,
             trainer,
             ms_per_step: 0.0,
+            stop_fired: false,
             custom,
         }
     }
@@ -593,17 +596,20 @@ impl LabSession for PlaygroundSession {
     }
 
     fn stop_reason(&mut self) -> Option<String> {
+        if self.stop_fired {
+            return None;
+        }
         let c = &self.config;
-        if c.stopepochs > 0 && self.trainer.epoch >= c.stopepochs {
-            return Some(format!("stopped after {} epochs", c.stopepochs));
-        }
-        if c.stoploss > 0.0 && !self.test.is_empty() {
+        let reason = if c.stopepochs > 0 && self.trainer.epoch >= c.stopepochs {
+            Some(format!("stopped after {} epochs (Play trains on)", c.stopepochs))
+        } else if c.stoploss > 0.0 && !self.test.is_empty() {
             let test_loss = self.trainer.evaluate(&self.test);
-            if test_loss < c.stoploss {
-                return Some(format!("stopped: test loss {test_loss:.4} < {}", c.stoploss));
-            }
-        }
-        None
+            (test_loss < c.stoploss).then(|| format!("stopped: test loss {test_loss:.4} < {} (Play trains on)", c.stoploss))
+        } else {
+            None
+        };
+        self.stop_fired = reason.is_some();
+        reason
     }
 
     fn set(&mut self, key: &str, value: &str) -> Result<Applied, String> {
@@ -616,6 +622,9 @@ impl LabSession for PlaygroundSession {
             "lr" | "mom" | "reg" | "regrate" | "bs" | "opt" | "sched" | "period" | "stop" | "stoploss" | "stopepochs" | "showtest" | "discretize"
         );
         if live {
+            if matches!(key, "stoploss" | "stopepochs") {
+                self.stop_fired = false;
+            }
             self.trainer.hyper = next.hyper();
             self.trainer.batch_size = next.bs;
             self.trainer.set_optimizer(next.opt);
@@ -775,6 +784,11 @@ mod tests {
         assert!(s.stop_reason().is_none());
         s.step(60);
         assert!(s.stop_reason().unwrap().contains("2 epochs"));
+        // Paused once; Play trains on past it, until a stop key is set again.
+        s.step(1);
+        assert!(s.stop_reason().is_none());
+        assert_eq!(s.set("stopepochs", "2").unwrap(), Applied::Live);
+        assert!(s.stop_reason().is_some());
         // Evaluation is deterministic (dropout off in eval mode).
         assert_eq!(s.snapshot().test_loss.to_bits(), s.snapshot().test_loss.to_bits());
     }
