@@ -103,12 +103,19 @@ test('LeNet-5 and Fashion-MNIST links restore their controls; a bad architecture
   assert.match(await page.locator('#architecture').textContent(), /61,706 parameters/);
   assert.match(await page.locator('#digit-probs').textContent(), /Trouser/, 'Fashion-MNIST class names');
   assert.equal(await page.locator('#feature-maps canvas').count(), 4);
-  // Pools that shrink the image to nothing: a message, and the old value is kept.
-  await page.locator('#ctl-pool').fill('7,7');
-  await page.locator('#ctl-pool').dispatchEvent('change');
+  // The layer editor: a third conv layer is added through the link keys…
+  await page.click('#conv-layers-plus');
+  await page.waitForFunction(() => document.querySelector('#ctl-filters').value === '6,16,16');
+  assert.match(await page.locator('#architecture').textContent(), /conv 3×3×16 pad 1/);
+  assert.match(page.url(), /filters=6%2C16%2C16/);
+  await page.click('#conv-layers-minus');
+  await page.waitForFunction(() => document.querySelector('#ctl-filters').value === '6,16');
+  // …and a pool that shrinks the image to nothing is refused with a message; the old value stays.
+  await page.selectOption('#conv-pool-0', '7');
   await page.waitForSelector('#notices');
   assert.match(await page.locator('#notices').textContent(), /shrinks to nothing/);
   assert.equal(await page.locator('#ctl-pool').inputValue(), '2,2');
+  await page.waitForFunction(() => document.querySelector('#conv-pool-0').value === '2');
   await screenshot(page, 'cnn-lenet5-fashion');
   await page.context().close();
 });

@@ -3,6 +3,7 @@
 //! confidently wrong test images, per-layer histograms and draw-a-digit.
 
 use super::cnn_draw as draw;
+use super::cnn_editor::LayerEditor;
 use super::digit_pad::DigitPad;
 use crate::client::LabState;
 use crate::components::chart::{self, ChartSpec, Series, BLUE, GREY, ORANGE};
@@ -259,12 +260,16 @@ pub fn CnnLab(state: LabState) -> impl IntoView {
                 <section>
                     <h3>"Model"</h3>
                     <Select state key="model" label="start from" options=options(&CnnModel::ALL, CnnModel::label) help="sets every layer and the training recipe"/>
-                    <Field state key="filters" kind="text" label="filters per conv" help="one number per conv layer, e.g. 6,16 (1–4 layers, 1–64 filters)"/>
-                    <Field state key="kernel" kind="text" label="kernel sizes" help="per conv layer, e.g. 5,5"/>
-                    <Field state key="pad" kind="text" label="padding" help="per conv layer, e.g. 2,0"/>
-                    <Field state key="pool" kind="text" label="pool windows" help="per conv layer; 0 or 1 = no pooling"/>
+                    <LayerEditor state/>
                     <Select state key="pooling" label="pooling" options=vec![("max".into(), "max"), ("avg".into(), "average")]/>
-                    <Field state key="dense" kind="text" label="hidden dense" help="widths of the dense layers before the output, e.g. 120,84 (empty: none)"/>
+                    <details class="lists">
+                        <summary class="muted small">"edit as lists (the link keys)"</summary>
+                        <Field state key="filters" kind="text" label="filters per conv" help="one number per conv layer, e.g. 6,16 (1–4 layers, 1–64 filters)"/>
+                        <Field state key="kernel" kind="text" label="kernel sizes" help="per conv layer, e.g. 5,5"/>
+                        <Field state key="pad" kind="text" label="padding" help="per conv layer, e.g. 2,0"/>
+                        <Field state key="pool" kind="text" label="pool windows" help="per conv layer; 0 or 1 = no pooling"/>
+                        <Field state key="dense" kind="text" label="hidden dense" help="widths of the dense layers before the output, e.g. 120,84 (empty: none)"/>
+                    </details>
                     <Select state key="act" label="activation" options=options(&ActivationKind::ALL, ActivationKind::label)/>
                     <p class="muted small arch" id="architecture">{move || architecture(&config(&state))}</p>
                 </section>
