@@ -1,7 +1,7 @@
 // Browser end-to-end tests of Lab 2: a CNN on real MNIST in the worker.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { serveDist, launch, openPage, screenshot, f32, value, ready, playTo, cli, countColor } from './helpers.mjs';
+import { serveDist, launch, openPage, screenshot, f32, value, ready, playTo, cli, countColor, benchInPage, benchNative } from './helpers.mjs';
 
 let server, browser;
 before(async () => { server = await serveDist(); browser = await launch(); });
@@ -121,15 +121,11 @@ test('LeNet-5 and Fashion-MNIST links restore their controls; a bad architecture
 });
 
 test('the benchmark page loads MNIST and runs w3 (LeNet-5, batch 64) in the worker; the CLI does the same natively', async () => {
-  const page = await openPage(browser, `${server.url}?lab=bench&workload=w3&seconds=1`);
-  await page.waitForFunction(() => document.querySelector('#bench-results')?.textContent.length > 0, null, { timeout: 60000 });
-  const result = JSON.parse(await page.locator('#bench-results').textContent());
+  const result = await benchInPage(browser, server.url, 'w3', 1);
   assert.equal(result.workload, 'w3');
   assert.equal(result.backend, 'cpu-wasm-simd128');
   assert.ok(result.items_per_s > 0 && result.ms_per_step > 0, JSON.stringify(result));
-  await page.context().close();
-  const { execFileSync } = await import('node:child_process');
-  const native = JSON.parse(execFileSync('cargo', ['run', '-q', '--release', '--bin', 'deeply', '--', 'bench', 'w3', '--seconds', '0.5', '--json'], { encoding: 'utf8' }));
+  const native = benchNative('w3', 0.5);
   assert.equal(native.workload, 'w3');
   assert.ok(native.items_per_s > 0);
 });

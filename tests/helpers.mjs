@@ -116,3 +116,18 @@ export function countColor(page, selector, [r, g, b]) {
     return n;
   }, { selector, r, g, b });
 }
+
+/** Opens the benchmark page for `workload` and returns the JSON it writes into #bench-results. */
+export async function benchInPage(browser, serverUrl, workload, seconds) {
+  const page = await openPage(browser, `${serverUrl}?lab=bench&workload=${workload}&seconds=${seconds}`);
+  await page.waitForFunction(() => document.querySelector('#bench-results')?.textContent.length > 0, null, { timeout: 120000 });
+  const result = JSON.parse(await page.locator('#bench-results').textContent());
+  await page.context().close();
+  return result;
+}
+
+/** `deeply bench <workload> --json`, natively. */
+export function benchNative(workload, seconds) {
+  return JSON.parse(execFileSync('cargo', ['run', '-q', '--release', '--bin', 'deeply', '--', 'bench', workload, '--seconds', String(seconds), '--json'],
+    { cwd: ROOT, encoding: 'utf8' }));
+}

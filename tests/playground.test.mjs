@@ -2,7 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { serveDist, launch, openPage, screenshot, f32, value, waitForStep, ready, paused, playTo, cli, countColor } from './helpers.mjs';
+import { serveDist, launch, openPage, screenshot, f32, value, waitForStep, ready, paused, playTo, cli, countColor, benchInPage, benchNative } from './helpers.mjs';
 
 let server, browser;
 before(async () => { server = await serveDist(); browser = await launch(); });
@@ -113,14 +113,10 @@ test('export → import restores the exact state; a clicked link edits its weigh
 });
 
 test('the benchmark page runs w1 in the worker and writes its JSON; the CLI does the same natively', async () => {
-  const page = await openPage(browser, `${server.url}?lab=bench&workload=w1&seconds=0.5`);
-  await page.waitForFunction(() => document.querySelector('#bench-results')?.textContent.length > 0, null, { timeout: 30000 });
-  const result = JSON.parse(await page.locator('#bench-results').textContent());
+  const result = await benchInPage(browser, server.url, 'w1', 0.5);
   assert.equal(result.workload, 'w1');
   assert.equal(result.backend, 'cpu-wasm-simd128');
   assert.ok(result.items_per_s > 1000 && result.ms_per_step > 0, JSON.stringify(result));
-  await page.context().close();
-  const { execFileSync } = await import('node:child_process');
-  const native = JSON.parse(execFileSync('cargo', ['run', '-q', '--release', '--bin', 'deeply', '--', 'bench', 'w1', '--seconds', '0.3', '--json'], { encoding: 'utf8' }));
+  const native = benchNative('w1', 0.3);
   assert.deepEqual(Object.keys(native).sort(), ['backend', 'items_per_s', 'ms_per_step', 'steps', 'workload']);
 });
