@@ -29,9 +29,16 @@ pub fn from_vec(shape: &[usize], data: Vec<f32>) -> Tensor {
 /// Makes `t` have `shape`, reusing its allocation when the shape is already right
 /// (the hot loop calls this every step; it allocates only when the batch size changes).
 pub fn resize(t: &mut Tensor, shape: &[usize]) {
-    if t.shape() != shape {
+    if !same(t.shape(), shape) {
         *t = zeros(shape);
     }
+}
+
+/// Shape equality as an inline loop: slice `==` calls `memcmp`, which in wasm is a byte loop in a
+/// separate function — measurable when a tiny network checks shapes many times per step.
+#[inline]
+pub fn same(a: &[usize], b: &[usize]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// Copies `src` into `dst`, reshaping `dst` first if needed.

@@ -59,7 +59,7 @@ impl Dataset {
     pub fn gather(&self, indices: &[usize], x: &mut Tensor, y: &mut Tensor, classes: &mut Vec<usize>) {
         let row = self.x.len() / self.x.shape()[0].max(1);
         // Reallocate only when the batch shape changes (no allocation in the hot loop).
-        if x.shape().first() != Some(&indices.len()) || x.shape().get(1..) != self.x.shape().get(1..) {
+        if x.shape().first() != Some(&indices.len()) || !tensor::same(&x.shape()[1.min(x.ndim())..], &self.x.shape()[1..]) {
             let mut shape = self.x.shape().to_vec();
             shape[0] = indices.len();
             *x = tensor::zeros(&shape);

@@ -28,6 +28,8 @@ pub struct Dense {
     y: Tensor,
     dx: Tensor,
     needs_input_grad: bool,
+    /// Wᵀ, reused between steps (for dx of narrow layers).
+    w_t: Vec<f32>,
 }
 
 impl Dense {
@@ -46,6 +48,7 @@ impl Dense {
             y: tensor::zeros(&[0, outputs]),
             dx: tensor::zeros(&[0, inputs]),
             needs_input_grad: true,
+            w_t: Vec::new(),
         }
     }
 }
@@ -85,16 +88,20 @@ impl Layer for Dense {
             // Wide layers (the CNN's): lane-wise dot products, which vectorise.
             super::gemm::gemm_nt(n, k_out, k_in, dys, w, tensor::slice_mut(&mut self.dx), false);
         } else if self.needs_input_grad {
+            // dx[i,k] = ((0 + dy[i,0]·W[k,0]) + dy[i,1]·W[k,1]) + …, the plain order, but with
+            // Wᵀ the k's of a row advance together (vectorised) instead of one long add chain each.
+            self.w_t.resize(k_in * k_out, 0.0);
+            super::gemm::transpose(k_in, k_out, w, &mut self.w_t);
             let dx = tensor::slice_mut(&mut self.dx);
             for i in 0..n {
-                let dyi = &dys[i * k_out..(i + 1) * k_out];
-                for k in 0..k_in {
-                    let wk = &w[k * k_out..(k + 1) * k_out];
-                    let mut s = 0.0;
-                    for j in 0..k_out {
-                        s += dyi[j] * wk[j];
+                let row = &mut dx[i * k_in..(i + 1) * k_in];
+                row.fill(0.0);
+                for j in 0..k_out {
+                    let g = dys[i * k_out + j];
+                    let wj = &self.w_t[j * k_in..(j + 1) * k_in];
+                    for k in 0..k_in {
+                        row[k] += g * wj[k];
                     }
-                    dx[i * k_in + k] = s;
                 }
             }
         }
