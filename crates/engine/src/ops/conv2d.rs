@@ -204,10 +204,12 @@ impl Conv2d {
         let (n, _, _, oh, ow) = self.dims();
         let (o, ckk, p) = (self.c_out, self.c_in * self.k * self.k, oh * ow);
         tensor::resize(&mut self.y, &[n, o, oh, ow]);
+        // One image's columns at a time: they stay in cache between im2col and the product
+        // (a whole batch's would be megabytes); the backward pass unfolds them again.
         let mut cols = std::mem::take(&mut self.cols);
-        cols.resize(n * ckk * p, 0.0);
+        cols.resize(ckk * p, 0.0);
         for ni in 0..n {
-            let cols_n = &mut cols[ni * ckk * p..(ni + 1) * ckk * p];
+            let cols_n = &mut cols[..];
             self.im2col(ni, cols_n);
             let (w, b) = (tensor::slice(&self.w), tensor::slice(&self.b));
             let y = &mut tensor::slice_mut(&mut self.y)[ni * o * p..(ni + 1) * o * p];
@@ -224,25 +226,28 @@ impl Conv2d {
         let (n, h, w, oh, ow) = self.dims();
         let (c, o, k) = (self.c_in, self.c_out, self.k);
         let (ckk, p, stride, pad) = (c * k * k, oh * ow, self.stride, self.pad);
+        if self.needs_input_grad {
+            tensor::resize(&mut self.dx, &[n, c, h, w]);
+            tensor::slice_mut(&mut self.dx).fill(0.0);
+            self.w_t.resize(ckk * o, 0.0);
+            gemm::transpose(o, ckk, tensor::slice(&self.w), &mut self.w_t);
+            self.dcols.resize(ckk * p, 0.0);
+        }
+        let mut cols = std::mem::take(&mut self.cols);
+        cols.resize(ckk * p, 0.0);
         for ni in 0..n {
             let dy_n = &dy[ni * o * p..(ni + 1) * o * p];
+            self.im2col(ni, &mut cols);
             // dW (o × c·k·k) += dy_n (o × P) · cols_nᵀ: rows of both are contiguous.
-            gemm::gemm_nt(o, p, ckk, dy_n, &self.cols[ni * ckk * p..(ni + 1) * ckk * p], tensor::slice_mut(&mut self.dw), true);
+            gemm::gemm_nt(o, p, ckk, dy_n, &cols, tensor::slice_mut(&mut self.dw), true);
             let db = tensor::slice_mut(&mut self.db);
             for oi in 0..o {
                 db[oi] += dy_n[oi * p..(oi + 1) * p].iter().sum::<f32>();
             }
-        }
-        if !self.needs_input_grad {
-            return;
-        }
-        tensor::resize(&mut self.dx, &[n, c, h, w]);
-        tensor::slice_mut(&mut self.dx).fill(0.0);
-        self.w_t.resize(ckk * o, 0.0);
-        gemm::transpose(o, ckk, tensor::slice(&self.w), &mut self.w_t);
-        self.dcols.resize(ckk * p, 0.0);
-        for ni in 0..n {
-            gemm::gemm(ckk, o, p, &self.w_t, &dy[ni * o * p..(ni + 1) * o * p], &mut self.dcols, false);
+            if !self.needs_input_grad {
+                continue;
+            }
+            gemm::gemm(ckk, o, p, &self.w_t, dy_n, &mut self.dcols, false);
             // col2im: scatter-add the column gradients back to the image.
             let dx = tensor::slice_mut(&mut self.dx);
             for ci in 0..c {
@@ -271,6 +276,7 @@ impl Conv2d {
                 }
             }
         }
+        self.cols = cols;
     }
 }
 
