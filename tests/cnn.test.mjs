@@ -19,7 +19,7 @@ async function watchProgress(page) {
 
 test('the lab loads MNIST with a progress bar, trains past 90 % test accuracy like the CLI, and races both convolutions', async () => {
   const errors = [];
-  const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  const context = await browser.newContext({ viewport: { width: 1400, height: 1000 }, hasTouch: true });
   const page = await context.newPage();
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
   page.on('pageerror', (e) => errors.push(String(e)));
@@ -66,6 +66,12 @@ test('the lab loads MNIST with a progress bar, trains past 90 % test accuracy li
   assert.ok(Math.abs(probs.reduce((a, b) => a + b, 0) - 1) < 1e-4, `sum ${probs}`);
   assert.ok(probs.every((p) => p >= 0 && p <= 1));
   assert.ok(await countColor(page, '#digit-preview', [255, 255, 255]) > 100, 'the centred 28×28 input is shown');
+  // Touch works too (pointer events): clear, tap, and the probabilities come back.
+  await page.click('#digit-clear');
+  await page.waitForFunction(() => [...document.querySelectorAll('#digit-probs .prob-value')].every((e) => e.dataset.p === ''));
+  const pad = await page.locator('#digit-pad').boundingBox(); // the click may have scrolled
+  await page.touchscreen.tap(pad.x + pad.width * 0.5, pad.y + pad.height * 0.5);
+  await page.waitForFunction(() => [...document.querySelectorAll('#digit-probs .prob-value')].every((e) => e.dataset.p !== ''));
 
   await screenshot(page, 'cnn-small');
   assert.deepEqual(errors, []);
