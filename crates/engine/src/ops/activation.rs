@@ -115,7 +115,7 @@ mod tests {
         let x = tensor::from_vec(&[xs.len()], xs.to_vec());
         let y = a.forward(&x, Mode::Train).clone();
         let dx = a.backward(&tensor::from_vec(&[xs.len()], vec![1.0; xs.len()])).clone();
-        (y.into_raw_vec_and_offset().0, dx.into_raw_vec_and_offset().0)
+        (y.into_vec(), dx.into_vec())
     }
 
     #[test]
