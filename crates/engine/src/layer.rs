@@ -1,6 +1,7 @@
 //! The contract every op implements.
 
 use crate::tensor::{Mode, Tensor};
+use std::any::Any;
 
 /// What kind of parameter a tensor is: weight decay (L2) applies to weights, not to biases.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -9,12 +10,31 @@ pub enum ParamKind {
     Bias,
 }
 
+/// Reaching a layer's concrete type (e.g. to switch a convolution's implementation) without
+/// putting every op's own methods on [`Layer`]. Implemented for every layer automatically.
+pub trait AsAny {
+    fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+impl<T: Layer + 'static> AsAny for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
 /// A layer: `forward` caches what `backward` needs; `backward(dy)` returns `dx` and **adds** into
 /// every parameter's gradient (a vector–Jacobian product). Outputs live in buffers owned by the
 /// layer and are reused between steps, so a training step allocates nothing once shapes settle.
-pub trait Layer: Send {
+pub trait Layer: Send + AsAny {
     /// A short human name, e.g. `dense 1→16` or `tanh`.
     fn name(&self) -> String;
+    /// The output shape for an input of shape `input`, or why that input can't be taken
+    /// (models compute their shapes from their layers with this, before any data flows).
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, String>;
     /// Computes and returns the output for input `x`.
     fn forward(&mut self, x: &Tensor, mode: Mode) -> &Tensor;
     /// Given `dy = ∂L/∂y` for the last forward, returns `dx = ∂L/∂x` and accumulates parameter grads.
@@ -25,18 +45,19 @@ pub trait Layer: Send {
     fn input_grad(&self) -> &Tensor;
     /// Visits `(name, kind, value, grad)` for each parameter, always in the same order.
     fn visit_params(&mut self, _f: &mut dyn FnMut(&'static str, ParamKind, &mut Tensor, &mut Tensor)) {}
+    /// Visits `(name, value)` for each buffer — state that is not trained by gradients but is part
+    /// of the model (e.g. batch norm's running mean and variance) — always in the same order.
+    /// Export, restore and rebuilds that keep the weights carry buffers along with parameters.
+    fn visit_buffers(&mut self, _f: &mut dyn FnMut(&'static str, &mut Tensor)) {}
     /// Whether `backward` must compute `dx` (the first layer of a model need not: nothing reads it).
     fn set_needs_input_grad(&mut self, _needed: bool) {}
-    /// Convolutions: switches between the loop and the im2col implementation (false: not a conv).
-    fn set_conv_impl(&mut self, _implementation: crate::ops::ConvImpl) -> bool {
-        false
-    }
-    /// Convolutions: the weights `(o, c, k, k)` with `o`, `c` and `k`, to draw the filters.
-    fn conv_filters(&self) -> Option<(&Tensor, usize, usize, usize)> {
-        None
-    }
     /// Sets every parameter gradient to zero.
     fn zero_grad(&mut self) {
         self.visit_params(&mut |_, _, _, g| crate::tensor::slice_mut(g).fill(0.0));
     }
+}
+
+/// `(n, rest…)` unchanged: the output shape of element-wise layers.
+pub fn same_shape(input: &[usize]) -> Result<Vec<usize>, String> {
+    Ok(input.to_vec())
 }

@@ -13,7 +13,7 @@ use crate::data::Source;
 use crate::layer::Layer;
 use crate::loss::Loss;
 use crate::math;
-use crate::ops::ConvImpl;
+use crate::ops::{Conv2d, ConvImpl};
 use crate::rng::Rng;
 use crate::tensor::{self, Mode, Tensor};
 use serde::{Deserialize, Serialize};
@@ -253,8 +253,9 @@ impl CnnSession {
         self.trainer.model.visit_params(&mut |_, _, _, g| saved.push(g.clone()));
         if x.shape().first().copied().unwrap_or(0) > 0 {
             for (r, imp) in [ConvImpl::Naive, ConvImpl::Im2col].into_iter().enumerate() {
+                self.trainer.model.layers_of_mut::<Conv2d>().for_each(|c| c.implementation = imp);
                 let layers = &mut self.trainer.model.layers;
-                let is_conv: Vec<bool> = layers.iter_mut().map(|l| l.set_conv_impl(imp)).collect();
+                let is_conv: Vec<bool> = layers.iter().map(|l| l.as_any().is::<Conv2d>()).collect();
                 let mut h = x.clone();
                 for (layer, &conv) in layers.iter_mut().zip(&is_conv) {
                     let t0 = now_ms();
@@ -278,9 +279,7 @@ impl CnnSession {
                 }
             }
             let configured = self.config.conv;
-            self.trainer.model.layers.iter_mut().for_each(|l| {
-                l.set_conv_impl(configured);
-            });
+            self.trainer.model.layers_of_mut::<Conv2d>().for_each(|c| c.implementation = configured);
         }
         let mut saved = saved.into_iter();
         self.trainer.model.visit_params(&mut |_, _, _, g| {
@@ -301,12 +300,8 @@ impl CnnSession {
     fn filters(&self) -> Vec<FilterBank> {
         self.trainer
             .model
-            .layers
-            .iter()
-            .filter_map(|l| {
-                let (w, filters, channels, k) = l.conv_filters()?;
-                Some(FilterBank { name: l.name(), filters, channels, k, weights: tensor::slice(w).to_vec() })
-            })
+            .layers_of::<Conv2d>()
+            .map(|c| FilterBank { name: c.name(), filters: c.c_out, channels: c.c_in, k: c.k, weights: tensor::slice(c.filters()).to_vec() })
             .collect()
     }
 
@@ -432,9 +427,7 @@ impl LabSession for CnnSession {
             }
             "conv" => {
                 let imp = next.conv;
-                self.trainer.model.layers.iter_mut().for_each(|l| {
-                    l.set_conv_impl(imp);
-                });
+                self.trainer.model.layers_of_mut::<Conv2d>().for_each(|c| c.implementation = imp);
                 self.config = next;
                 Ok(Applied::Live)
             }

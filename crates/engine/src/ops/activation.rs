@@ -58,6 +58,10 @@ impl Activation {
 }
 
 impl Layer for Activation {
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, String> {
+        crate::layer::same_shape(input)
+    }
+
     fn name(&self) -> String {
         match self.kind {
             ActivationKind::Leaky => format!("leaky ReLU α={}", self.alpha),

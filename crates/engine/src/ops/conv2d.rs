@@ -74,6 +74,16 @@ impl Conv2d {
         }
     }
 
+    /// Output side for an input side (`None` when the kernel doesn't fit): `(side + 2p − k) / s + 1`.
+    pub fn out_side(side: usize, k: usize, stride: usize, pad: usize) -> Option<usize> {
+        (side + 2 * pad).checked_sub(k).map(|d| d / stride.max(1) + 1)
+    }
+
+    /// The weights `(c_out, c_in, k, k)`, to draw the filters.
+    pub fn filters(&self) -> &Tensor {
+        &self.w
+    }
+
     /// Output height and width for an input of `h × w`.
     pub fn out_size(&self, h: usize, w: usize) -> (usize, usize) {
         ((h + 2 * self.pad - self.k) / self.stride + 1, (w + 2 * self.pad - self.k) / self.stride + 1)
@@ -295,6 +305,17 @@ fn valid_range(ow: usize, v: usize, w: usize, s: usize, p: usize) -> (usize, usi
 }
 
 impl Layer for Conv2d {
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, String> {
+        let [n, c, h, w] = *input else { return Err(format!("a convolution takes (n, c, h, w), not {input:?}")) };
+        if c != self.c_in {
+            return Err(format!("{} takes {} channels, not {c}", self.name(), self.c_in));
+        }
+        match (Self::out_side(h, self.k, self.stride, self.pad), Self::out_side(w, self.k, self.stride, self.pad)) {
+            (Some(oh), Some(ow)) => Ok(vec![n, self.c_out, oh, ow]),
+            _ => Err(format!("a {0}×{0} kernel does not fit a {h}×{w} image with padding {1}", self.k, self.pad)),
+        }
+    }
+
     fn name(&self) -> String {
         format!("conv {}×{}×{} → {}{}", self.k, self.k, self.c_in, self.c_out, if self.pad > 0 { format!(", pad {}", self.pad) } else { String::new() })
     }
@@ -321,15 +342,6 @@ impl Layer for Conv2d {
 
     fn set_needs_input_grad(&mut self, needed: bool) {
         self.needs_input_grad = needed;
-    }
-
-    fn set_conv_impl(&mut self, implementation: ConvImpl) -> bool {
-        self.implementation = implementation;
-        true
-    }
-
-    fn conv_filters(&self) -> Option<(&Tensor, usize, usize, usize)> {
-        Some((&self.w, self.c_out, self.c_in, self.k))
     }
 
     fn output(&self) -> &Tensor {

@@ -54,6 +54,13 @@ impl Dense {
 }
 
 impl Layer for Dense {
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, String> {
+        match input {
+            [n, k] if *k == self.inputs => Ok(vec![*n, self.outputs]),
+            _ => Err(format!("{} takes (n, {}), not {input:?}", self.name(), self.inputs)),
+        }
+    }
+
     fn name(&self) -> String {
         format!("dense {}→{}", self.inputs, self.outputs)
     }

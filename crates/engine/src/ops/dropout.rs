@@ -37,6 +37,10 @@ impl Dropout {
 }
 
 impl Layer for Dropout {
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, String> {
+        crate::layer::same_shape(input)
+    }
+
     fn name(&self) -> String {
         format!("dropout p={}", self.p)
     }

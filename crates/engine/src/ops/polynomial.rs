@@ -36,6 +36,13 @@ impl Polynomial {
 }
 
 impl Layer for Polynomial {
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, String> {
+        match input {
+            [n, 1] => Ok(vec![*n, 1]),
+            _ => Err(format!("a polynomial takes (n, 1), not {input:?}")),
+        }
+    }
+
     fn name(&self) -> String {
         format!("polynomial, degree {}", self.degree)
     }

@@ -35,7 +35,22 @@ impl Pool2d {
     }
 }
 
+impl Pool2d {
+    /// Output side for an input side (`None` when the window doesn't fit): `(side − k) / s + 1`.
+    pub fn out_side(side: usize, k: usize, stride: usize) -> Option<usize> {
+        side.checked_sub(k).map(|d| d / stride.max(1) + 1)
+    }
+}
+
 impl Layer for Pool2d {
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, String> {
+        let [n, c, h, w] = *input else { return Err(format!("pooling takes (n, c, h, w), not {input:?}")) };
+        match (Self::out_side(h, self.k, self.stride), Self::out_side(w, self.k, self.stride)) {
+            (Some(oh), Some(ow)) => Ok(vec![n, c, oh, ow]),
+            _ => Err(format!("a {0}×{0} pool window does not fit a {h}×{w} map", self.k)),
+        }
+    }
+
     fn name(&self) -> String {
         format!("{} pool {}×{}", if self.kind == PoolKind::Max { "max" } else { "avg" }, self.k, self.k)
     }
@@ -141,6 +156,13 @@ impl Default for Flatten {
 }
 
 impl Layer for Flatten {
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, String> {
+        match input.split_first() {
+            Some((n, rest)) => Ok(vec![*n, rest.iter().product()]),
+            None => Err("flatten needs at least one axis".into()),
+        }
+    }
+
     fn name(&self) -> String {
         "flatten".into()
     }
