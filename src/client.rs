@@ -6,7 +6,7 @@ use crate::fatal;
 use crate::protocol::{decode, encode, Command, Message};
 use crate::share;
 use engine::lab::snapshot::StepRecord;
-use engine::lab::{LabConfig, Notice, Snapshot};
+use engine::lab::{LabCommand, LabConfig, LabParams, LabReply, Notice, Snapshot};
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 use web_sys::{MessageEvent, Worker};
@@ -35,14 +35,12 @@ pub struct LabState {
     pub notices: RwSignal<Vec<Notice>>,
     /// Controls hidden by the link (`<control>_hide=true`), kept in shared links.
     pub hidden_controls: RwSignal<Vec<String>>,
-    /// The last export (JSON) the worker sent.
-    pub exported: RwSignal<Option<String>>,
     /// Why training last stopped by itself (stop step reached, divergence…).
     pub status: RwSignal<Option<String>>,
     /// Data being fetched by the worker: (what, bytes so far, bytes in all).
     pub loading: RwSignal<Option<(String, f64, f64)>>,
-    /// Draw-a-digit: the probabilities the worker sent for the drawing.
-    pub probabilities: RwSignal<Option<Vec<f32>>>,
+    /// The latest answer to a lab's own command (an export, draw-a-digit's probabilities…).
+    pub reply: RwSignal<Option<LabReply>>,
     worker: StoredValue<Option<Worker>, LocalStorage>,
     mailbox: StoredValue<Option<Message>, LocalStorage>,
 }
@@ -51,7 +49,6 @@ impl LabState {
     pub fn new(config: LabConfig, notices: Vec<Notice>, hidden_controls: Vec<String>) -> Self {
         let state = LabState {
             hidden_controls: RwSignal::new(hidden_controls),
-            exported: RwSignal::new(None),
             config: RwSignal::new(config),
             snapshot: RwSignal::new(None),
             running: RwSignal::new(false),
@@ -61,7 +58,7 @@ impl LabState {
             notices: RwSignal::new(notices),
             status: RwSignal::new(None),
             loading: RwSignal::new(None),
-            probabilities: RwSignal::new(None),
+            reply: RwSignal::new(None),
             worker: StoredValue::new_local(None),
             mailbox: StoredValue::new_local(None),
         };
@@ -95,14 +92,13 @@ impl LabState {
                     self.history.set(Vec::new());
                     self.records.set(Vec::new());
                 }
-                Ok(Message::Exported { json }) => self.exported.set(Some(json)),
                 Ok(Message::BenchDone { .. }) => {} // only the benchmark page asks for these
                 Ok(Message::Loading { what, loaded, total }) => self.loading.set(Some((what, loaded, total))),
                 Ok(Message::LoadFailed { message }) => {
                     self.loading.set(None);
                     self.status.set(Some(message));
                 }
-                Ok(Message::Classified { probabilities }) => self.probabilities.set(Some(probabilities)),
+                Ok(Message::Lab { reply }) => self.reply.set(Some(reply)),
                 Ok(Message::Rejected { key, message }) => self.notices.update(|n| n.push(Notice { key, message })),
                 Ok(Message::Applied { reset, .. }) => {
                     if reset {
@@ -153,10 +149,19 @@ impl LabState {
         });
     }
 
+    /// Sends a lab's own command.
+    pub fn command(&self, command: LabCommand) {
+        self.send(Command::Lab { command });
+    }
+
+    /// The lab's config, typed (`None` on another lab's page).
+    pub fn config_as<C: LabParams>(&self) -> Option<C> {
+        self.config.with(|c| c.get::<C>().cloned())
+    }
+
     /// Publishes the latest snapshot (called once per animation frame).
     fn publish(self) {
-        let Some(Message::Snapshot { snapshot, running, reason }) = self.mailbox.try_update_value(|m| m.take()).flatten()
-        else {
+        let Some(Message::Snapshot { snapshot, running, reason }) = self.mailbox.try_update_value(|m| m.take()).flatten() else {
             return;
         };
         let mut snapshot = snapshot;

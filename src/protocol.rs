@@ -2,7 +2,7 @@
 //! plain JS objects (serde-wasm-bindgen), which keeps NaN and ±∞ intact — a diverged loss must
 //! reach the UI as NaN, not as JSON's `null`.
 
-use engine::lab::Snapshot;
+use engine::lab::{LabCommand, LabReply, Snapshot};
 use serde::{Deserialize, Serialize};
 
 /// UI → worker.
@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "cmd", rename_all = "snake_case")]
 pub enum Command {
     /// Build a session from a share-link query (paused at step 0).
-    Start { query: String },
+    Start {
+        query: String,
+    },
     Play,
     Pause,
     /// One optimiser step, then pause.
@@ -18,23 +20,21 @@ pub enum Command {
     /// Rebuild from the current config and seed: the same initial weights as before.
     Reset,
     /// Change one config value by its link key.
-    Set { key: String, value: String },
+    Set {
+        key: String,
+        value: String,
+    },
     /// A deliberate crash (`deeplyDebug.panicWorker()`), proving the error panel in tests.
     Panic,
-    /// Playground: train on these points (the `custom` dataset); a reset.
-    SetPoints { points: Vec<engine::data::playground::Point> },
-    /// Playground: set one weight (dense layer `layer`, from unit `from` to unit `to`).
-    SetWeight { layer: usize, from: usize, to: usize, value: f32 },
-    /// Playground: send the whole state as JSON.
-    Export,
-    /// Playground: restore a state saved by `Export`.
-    Import { json: String },
     /// Run a benchmark workload (`w1`, `w3`) for `seconds`; answered by `BenchDone`.
-    Bench { workload: String, seconds: f64 },
-    /// CNN: race the naive and the im2col convolution on the current mini-batch now.
-    Race,
-    /// CNN: class probabilities for a 28×28 image (values in [0, 1]); answered by `Classified`.
-    Classify { pixels: Vec<f32> },
+    Bench {
+        workload: String,
+        seconds: f64,
+    },
+    /// A lab's own command (the playground's points, the CNN's race…), typed per lab.
+    Lab {
+        command: LabCommand,
+    },
 }
 
 /// Worker → UI.
@@ -51,16 +51,14 @@ pub enum Message {
     Rejected { key: String, message: String },
     /// The session's config changed from the worker's side (own points, import): the new link.
     Config { query: String },
-    /// The state saved by `Export`.
-    Exported { json: String },
     /// A benchmark's result, or why it could not run.
     BenchDone { result: Result<engine::lab::bench::BenchResult, String> },
     /// Data files are being fetched: bytes so far and in all (0 when not known yet).
     Loading { what: String, loaded: f64, total: f64 },
     /// Data could not be loaded.
     LoadFailed { message: String },
-    /// Draw-a-digit: the class probabilities of the drawing.
-    Classified { probabilities: Vec<f32> },
+    /// A lab's answer to one of its own commands.
+    Lab { reply: LabReply },
     /// The worker failed (a panic); it can no longer train.
     Error { message: String },
 }

@@ -6,7 +6,7 @@
 
 use crate::protocol::{decode, encode, Command, Message};
 use engine::data::images::{Assets, ImageSet};
-use engine::lab::{self, parse_link, LabSession};
+use engine::lab::{self, parse_link, LabCommand, LabSession};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -14,10 +14,6 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageChannel, MessageEvent};
 
 const CHUNK_MS: f64 = 12.0;
 const SNAPSHOT_MS: f64 = 1000.0 / 30.0;
-/// The CNN lab races its two convolutions at most this often while training…
-const RACE_EVERY_MS: f64 = 1500.0;
-/// …and spends at most about this share of the time on it.
-const RACE_SHARE: f64 = 0.1;
 
 struct Worker {
     scope: DedicatedWorkerGlobalScope,
@@ -31,8 +27,6 @@ struct Worker {
     last_snapshot: f64,
     /// Datasets fetched so far (kept across resets and lab changes).
     assets: Assets,
-    last_race: f64,
-    race_ms: f64,
 }
 
 impl Worker {
@@ -80,12 +74,7 @@ impl Worker {
                 self.running = false;
                 self.send_snapshot(None);
             }
-            Command::Race => self.race(),
-            Command::Classify { pixels } => {
-                let Some(c) = self.session.as_mut().and_then(|s| s.as_cnn()) else { return };
-                let probabilities = c.classify(&pixels);
-                self.post(&Message::Classified { probabilities });
-            }
+            Command::Lab { command } => self.lab_command(command),
             Command::Play => {
                 self.running = self.session.is_some();
                 self.schedule();
@@ -132,40 +121,10 @@ impl Worker {
                 self.post(&Message::BenchDone { result });
             }
             Command::Panic => panic!("deliberate worker panic (deeplyDebug.panicWorker)"),
-            Command::SetPoints { points } => {
-                let Some(p) = self.session.as_mut().and_then(|s| s.as_playground()) else { return };
-                p.set_points(points);
-                let query = lab::LabSession::config(p).to_query();
-                self.running = false;
-                self.recalibrate();
-                self.post(&Message::Config { query });
-                self.send_snapshot(None);
-            }
-            Command::SetWeight { layer, from, to, value } => {
-                let Some(p) = self.session.as_mut().and_then(|s| s.as_playground()) else { return };
-                if let Err(message) = p.set_weight(layer, from, to, value) {
-                    self.post(&Message::Rejected { key: "weight".into(), message });
-                }
-                self.send_snapshot(None);
-            }
-            Command::Export => {
-                let Some(p) = self.session.as_mut().and_then(|s| s.as_playground()) else { return };
-                let json = p.export();
-                self.post(&Message::Exported { json });
-            }
-            Command::Import { json } => match engine::lab::playground::PlaygroundSession::import(&json) {
-                Ok(session) => {
-                    let query = lab::LabSession::config(&session).to_query();
-                    self.session = Some(Box::new(session));
-                    self.running = false;
-                    self.recalibrate();
-                    self.post(&Message::Config { query });
-                    self.send_snapshot(Some("imported".into()));
-                }
-                Err(message) => self.post(&Message::Rejected { key: "import".into(), message }),
-            },
             Command::Set { key, value } => {
-                let Some(s) = self.session.as_mut() else { return };
+                let Some(s) = self.session.as_mut() else {
+                    return;
+                };
                 // Another dataset: a new session on the (now loaded) data.
                 let next = s.config().with_value(&key, &value).ok();
                 if let Some(next) = next.filter(|n| lab::needs_images(n).is_some() && lab::needs_images(n) != lab::needs_images(&s.config())) {
@@ -194,24 +153,31 @@ impl Worker {
         }
     }
 
-    /// CNN: the naive and the im2col convolution on the current mini-batch, timed here.
-    fn race(&mut self) {
+    /// A lab's own command. When it changed the config or restarted the run (own points, an
+    /// import), the page gets the new link and the run pauses.
+    fn lab_command(&mut self, command: LabCommand) {
         let scope = self.scope.clone();
-        let Some(c) = self.session.as_mut().and_then(|s| s.as_cnn()) else { return };
-        let t0 = now(&scope);
-        c.race(&mut || now(&scope));
-        let t1 = now(&scope);
-        self.race_ms = t1 - t0;
-        self.last_race = t1;
-        if !self.running {
-            self.send_snapshot(None);
+        let Some(s) = self.session.as_mut() else {
+            return;
+        };
+        let (query, steps) = (s.config().to_query(), s.steps());
+        match s.command(command, &mut || now(&scope)) {
+            Ok(reply) => {
+                let changed = s.config().to_query();
+                if changed != query || s.steps() < steps {
+                    self.running = false;
+                    self.recalibrate();
+                    self.post(&Message::Config { query: changed });
+                }
+                if let Some(reply) = reply {
+                    self.post(&Message::Lab { reply });
+                }
+                if !self.running {
+                    self.send_snapshot(None);
+                }
+            }
+            Err(n) => self.post(&Message::Rejected { key: n.key, message: n.message }),
         }
-    }
-
-    /// Whether an automatic race is due (CNN lab with `race=true`, while training).
-    fn race_due(&mut self, t: f64) -> bool {
-        let wanted = matches!(self.session.as_ref().map(|s| s.config()), Some(lab::LabConfig::Cnn(c)) if c.race);
-        wanted && t - self.last_race >= RACE_EVERY_MS.max(self.race_ms / RACE_SHARE)
     }
 
     /// One chunk of training.
@@ -220,7 +186,9 @@ impl Worker {
         if !self.running {
             return;
         }
-        let Some(s) = self.session.as_mut() else { return };
+        let Some(s) = self.session.as_mut() else {
+            return;
+        };
         let stop = s.stop_at();
         let before = s.steps();
         // The stop step pauses a run that reaches it; Play after it trains on.
@@ -229,10 +197,10 @@ impl Worker {
         // is coarse in workers (≥ 0.1 ms), so the time per step is only estimated from spans
         // of at least 1 ms, and the batch is sized to about 0.5 ms of work.
         let t0 = now(&self.scope);
-        let (mut done, mut t1, mut loss) = (0u64, t0, f32::NAN);
+        let (mut done, mut t1) = (0u64, t0);
         while done < limit {
             let k = self.batch.min(limit - done);
-            loss = s.step(k);
+            let loss = s.step(k);
             done += k;
             t1 = now(&self.scope);
             if t1 - t0 >= CHUNK_MS || !loss.is_finite() {
@@ -255,9 +223,9 @@ impl Worker {
             self.send_snapshot(Some(format!("stopped at step {stop}")));
             return;
         }
-        if !loss.is_finite() {
+        if self.session.as_mut().is_some_and(|s| s.diverged()) {
             self.running = false;
-            self.send_snapshot(Some("the loss became NaN or infinite".into()));
+            self.send_snapshot(Some("paused: the loss or a weight became NaN or infinite".into()));
             return;
         }
         if let Some(reason) = self.session.as_mut().and_then(|s| s.stop_reason()) {
@@ -268,8 +236,9 @@ impl Worker {
             self.send_snapshot(Some(reason));
             return;
         }
-        if self.race_due(t1) {
-            self.race();
+        let scope = self.scope.clone();
+        if let Some(s) = self.session.as_mut() {
+            s.background(&mut || now(&scope));
         }
         let interval = self.session.as_ref().map_or(SNAPSHOT_MS, |s| s.snapshot_interval_ms().max(SNAPSHOT_MS));
         if t1 - self.last_snapshot >= interval {
@@ -348,8 +317,6 @@ pub fn run() {
         ms_per_step: 0.0,
         last_snapshot: 0.0,
         assets: Assets::default(),
-        last_race: 0.0,
-        race_ms: 0.0,
     }));
 
     let on_tick = Closure::<dyn FnMut(MessageEvent)>::new({

@@ -12,12 +12,9 @@ use crate::components::layers::LayerCard;
 use crate::components::stats_bar::StatsBar;
 use crate::components::Toolbar;
 use crate::format::short;
-use crate::protocol::Command;
 use engine::data::images::ImageSet;
-use engine::lab::cnn::{CnnConfig, CnnModel};
-use engine::lab::cnn_session::CnnView;
-use engine::lab::snapshot::View;
-use engine::lab::LabConfig;
+use engine::lab::cnn::{CnnCommand, CnnConfig, CnnModel, CnnView};
+use engine::lab::{LabCommand, LabConfig, View};
 use engine::ops::ActivationKind;
 use engine::optim::{OptimizerKind, Schedule};
 use leptos::html;
@@ -54,7 +51,8 @@ fn architecture(c: &CnnConfig) -> String {
     }
     parts.push("dense 10".into());
     let n = c.param_count().to_string();
-    let grouped: String = n.chars().rev().collect::<Vec<_>>().chunks(3).map(|g| g.iter().collect::<String>()).collect::<Vec<_>>().join(",").chars().rev().collect();
+    let grouped: String =
+        n.chars().rev().collect::<Vec<_>>().chunks(3).map(|g| g.iter().collect::<String>()).collect::<Vec<_>>().join(",").chars().rev().collect();
     format!("{} · {grouped} parameters", parts.join(" · "))
 }
 
@@ -78,7 +76,8 @@ fn LoadingBar(state: LabState) -> impl IntoView {
 #[component]
 fn RacePanel(state: LabState) -> impl IntoView {
     let race = move || with_view(&state, |v| v.race.clone()).flatten();
-    let body = move || match race() {
+    let body = move || {
+        match race() {
         None => view! { <p class="muted small" id="race-empty">"Press Play (or “Race now”): the current mini-batch goes through both convolutions, forward and backward, and both are timed."</p> }.into_any(),
         Some(r) => {
             let slow = r.naive_ms.max(1e-9);
@@ -100,13 +99,14 @@ fn RacePanel(state: LabState) -> impl IntoView {
             }
             .into_any()
         }
+    }
     };
     view! {
         <div class="card race" id="race">
             <h4 class="card-title">"The race: loops vs im2col (the same mini-batch, every conv layer, forward + backward)"</h4>
             {body}
             <div class="pad-row">
-                <button id="race-now" on:click=move |_| state.send(Command::Race)>"Race now"</button>
+                <button id="race-now" on:click=move |_| state.command(LabCommand::Cnn(CnnCommand::Race))>"Race now"</button>
                 <span class="muted small">"Same maths: the loops visit every (output, kernel) pair one at a time; im2col unfolds the patches into a matrix and does one matrix product, which streams through memory and uses SIMD."</span>
             </div>
         </div>
@@ -129,7 +129,8 @@ fn Confusion(state: LabState) -> impl IntoView {
                     let cells = (0..10)
                         .map(|p| {
                             let n = confusion[t * 10 + p];
-                            let style = if t == p { String::new() } else { format!("background: rgba(220, 38, 38, {:.2})", (n as f32 / max as f32).sqrt() * 0.8) };
+                            let style =
+                                if t == p { String::new() } else { format!("background: rgba(220, 38, 38, {:.2})", (n as f32 / max as f32).sqrt() * 0.8) };
                             view! { <td class:diag=t == p style=style>{n}</td> }
                         })
                         .collect_view();
@@ -159,18 +160,30 @@ pub fn CnnLab(state: LabState) -> impl IntoView {
     let map_box = NodeRef::<html::Div>::new();
 
     Effect::new(move |_| {
-        let Some(canvas) = loss_canvas.get() else { return };
+        let Some(canvas) = loss_canvas.get() else {
+            return;
+        };
         let batch: Vec<(f64, f64)> = state.records.with(|r| r.iter().map(|p| (p.step as f64, p.loss as f64)).collect());
         let test: Vec<(f64, f64)> = with_view(&state, |v| v.history.iter().map(|h| (h.step as f64, h.test_loss as f64)).collect()).unwrap_or_default();
         let last = batch.last().map(|p| p.0).unwrap_or(0.0).max(10.0);
         chart::draw(
             &canvas,
-            &ChartSpec { title: "Loss (log scale)", x_label: "training step", y_label: "cross-entropy", log_y: true, x_range: Some((0.0, last)), y_range: None, band: None },
+            &ChartSpec {
+                title: "Loss (log scale)",
+                x_label: "training step",
+                y_label: "cross-entropy",
+                log_y: true,
+                x_range: Some((0.0, last)),
+                y_range: None,
+                band: None,
+            },
             &[Series::line("mini-batch", GREY, batch, 1), Series::line("test (10,000 images)", ORANGE, test, 2)],
         );
     });
     Effect::new(move |_| {
-        let Some(canvas) = acc_canvas.get() else { return };
+        let Some(canvas) = acc_canvas.get() else {
+            return;
+        };
         let Some((train, test, end)) = with_view(&state, |v| {
             let pct = |a: f32| a as f64 * 100.0;
             (
@@ -184,7 +197,15 @@ pub fn CnnLab(state: LabState) -> impl IntoView {
         let lo = train.iter().chain(&test).map(|p| p.1).fold(100.0f64, f64::min).clamp(0.0, 90.0);
         chart::draw(
             &canvas,
-            &ChartSpec { title: "Accuracy", x_label: "epoch", y_label: "accuracy (%)", log_y: false, x_range: Some((0.0, end.max(0.1))), y_range: Some(((lo - 1.0).floor().max(0.0), 100.0)), band: None },
+            &ChartSpec {
+                title: "Accuracy",
+                x_label: "epoch",
+                y_label: "accuracy (%)",
+                log_y: false,
+                x_range: Some((0.0, end.max(0.1))),
+                y_range: Some(((lo - 1.0).floor().max(0.0), 100.0)),
+                band: None,
+            },
             &[Series::line("train (mini-batches)", BLUE, train, 2), Series::line("test", ORANGE, test, 2)],
         );
     });
@@ -196,7 +217,20 @@ pub fn CnnLab(state: LabState) -> impl IntoView {
             for (bank, canvas) in v.filters.iter().zip(canvases) {
                 draw::draw_filters(&canvas, bank);
             }
-            label_rows(&host, v.filters.iter().map(|b| format!("{} — {} filters{}", b.name, b.filters, if b.channels > 1 { format!(" (a row per input channel: {})", b.channels) } else { String::new() })).collect());
+            label_rows(
+                &host,
+                v.filters
+                    .iter()
+                    .map(|b| {
+                        format!(
+                            "{} — {} filters{}",
+                            b.name,
+                            b.filters,
+                            if b.channels > 1 { format!(" (a row per input channel: {})", b.channels) } else { String::new() }
+                        )
+                    })
+                    .collect(),
+            );
         });
     });
     Effect::new(move |_| {
@@ -214,11 +248,15 @@ pub fn CnnLab(state: LabState) -> impl IntoView {
     });
     let wrong = Memo::new(move |_| with_view(&state, |v| (v.wrong.clone(), v.classes.clone())).unwrap_or_default());
     Effect::new(move |_| {
-        let Some(canvas) = wrong_canvas.get() else { return };
+        let Some(canvas) = wrong_canvas.get() else {
+            return;
+        };
         wrong.with(|(images, classes)| draw::draw_wrong(&canvas, images, classes));
     });
     let on_wrong_click = move |ev: web_sys::MouseEvent| {
-        let Some(canvas) = wrong_canvas.get() else { return };
+        let Some(canvas) = wrong_canvas.get() else {
+            return;
+        };
         let r = canvas.get_bounding_client_rect();
         let (sx, sy) = (canvas.width() as f64 / r.width().max(1.0), canvas.height() as f64 / r.height().max(1.0));
         let (px, py) = ((ev.client_x() as f64 - r.left()) * sx, (ev.client_y() as f64 - r.top()) * sy);
@@ -240,7 +278,16 @@ pub fn CnnLab(state: LabState) -> impl IntoView {
         state.set_value("probe", &next.to_string());
     };
     let layers = move || {
-        state.snapshot.with(|s| s.as_ref().map(|s| s.layers.iter().cloned().enumerate().map(|(i, l)| view! { <LayerCard index=i layer=l activations="activations (latest batch)"/> }).collect_view()))
+        state.snapshot.with(|s| {
+            s.as_ref().map(|s| {
+                s.layers
+                    .iter()
+                    .cloned()
+                    .enumerate()
+                    .map(|(i, l)| view! { <LayerCard index=i layer=l activations="activations (latest batch)"/> })
+                    .collect_view()
+            })
+        })
     };
     let eval_progress = move || with_view(&state, |v| v.eval_progress).unwrap_or(0.0);
     let new_seed = move |_| state.set_value("seed", &((js_sys::Math::random() * 1e9) as u64).to_string());
@@ -346,7 +393,9 @@ pub fn CnnLab(state: LabState) -> impl IntoView {
 /// Makes `host` hold exactly `n` (caption, canvas) pairs and returns the canvases.
 fn ensure_canvases(host: &web_sys::HtmlDivElement, n: usize, class: &str) -> Vec<web_sys::HtmlCanvasElement> {
     use wasm_bindgen::JsCast;
-    let Some(doc) = web_sys::window().and_then(|w| w.document()) else { return Vec::new() };
+    let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
+        return Vec::new();
+    };
     let existing = host.query_selector_all("canvas").map(|l| l.length() as usize).unwrap_or(0);
     if existing != n {
         host.set_inner_html("");

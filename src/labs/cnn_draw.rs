@@ -1,7 +1,7 @@
 //! Pixel views of the CNN lab: filters, feature maps and test images are laid out as tiles and
 //! painted in one `putImageData` per canvas (thousands of `fillRect`s would cost frames).
 
-use engine::lab::cnn_session::{FeatureMaps, FilterBank, WrongImage};
+use engine::lab::cnn::{FeatureMaps, FilterBank, WrongImage};
 use wasm_bindgen::{Clamped, JsCast};
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData};
 
@@ -111,11 +111,8 @@ pub fn draw_filters(canvas: &HtmlCanvasElement, bank: &FilterBank) {
 /// One layer's feature maps for the probe image, each map on its own grey scale.
 pub fn draw_maps(canvas: &HtmlCanvasElement, maps: &FeatureMaps) {
     let size = maps.side * maps.side;
-    let ranges: Vec<(f32, f32)> = maps
-        .values
-        .chunks(size.max(1))
-        .map(|m| m.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v))))
-        .collect();
+    let ranges: Vec<(f32, f32)> =
+        maps.values.chunks(size.max(1)).map(|m| m.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)))).collect();
     let tiles: Vec<Tile> = maps
         .values
         .chunks(size.max(1))

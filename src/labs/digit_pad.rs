@@ -4,9 +4,8 @@
 
 use super::cnn_draw;
 use crate::client::LabState;
-use crate::protocol::Command;
-use engine::lab::cnn_session::CnnView;
-use engine::lab::snapshot::View;
+use engine::lab::cnn::{CnnCommand, CnnReply, CnnView};
+use engine::lab::{LabCommand, LabReply, View};
 use leptos::html;
 use leptos::prelude::*;
 
@@ -24,13 +23,15 @@ pub fn DigitPad(state: LabState) -> impl IntoView {
     let has_ink = RwSignal::new(false);
 
     let clear = move || {
-        let Some(canvas) = pad.get_untracked() else { return };
+        let Some(canvas) = pad.get_untracked() else {
+            return;
+        };
         if let Some(ctx) = cnn_draw::readable_context(&canvas) {
             ctx.set_fill_style_str("#000");
             ctx.fill_rect(0.0, 0.0, PAD as f64, PAD as f64);
         }
         has_ink.set(false);
-        state.probabilities.set(None);
+        state.reply.set(None);
         if let Some(p) = preview.get_untracked() {
             cnn_draw::draw_image(&p, &[0u8; 784], 4);
         }
@@ -42,9 +43,15 @@ pub fn DigitPad(state: LabState) -> impl IntoView {
     });
     // The drawing → 28×28 like MNIST → the worker.
     let classify = move || {
-        let Some(canvas) = pad.get_untracked() else { return };
-        let Some(ctx) = cnn_draw::readable_context(&canvas) else { return };
-        let Ok(data) = ctx.get_image_data(0.0, 0.0, PAD as f64, PAD as f64) else { return };
+        let Some(canvas) = pad.get_untracked() else {
+            return;
+        };
+        let Some(ctx) = cnn_draw::readable_context(&canvas) else {
+            return;
+        };
+        let Ok(data) = ctx.get_image_data(0.0, 0.0, PAD as f64, PAD as f64) else {
+            return;
+        };
         let ink: Vec<f32> = data.data().0.chunks(4).map(|p| p[0] as f32 / 255.0).collect();
         let pixels = engine::data::images::center_drawing(&ink, PAD as usize, PAD as usize);
         if let Some(p) = preview.get_untracked() {
@@ -52,7 +59,7 @@ pub fn DigitPad(state: LabState) -> impl IntoView {
             cnn_draw::draw_image(&p, &bytes, 4);
         }
         last_sent.set_value(js_sys::Date::now());
-        state.send(Command::Classify { pixels });
+        state.command(LabCommand::Cnn(CnnCommand::Classify { pixels }));
     };
     let point = move |ev: &web_sys::PointerEvent| {
         let canvas = pad.get_untracked()?;
@@ -61,8 +68,12 @@ pub fn DigitPad(state: LabState) -> impl IntoView {
         Some(((ev.client_x() as f64 - r.left()) * s, (ev.client_y() as f64 - r.top()) * s))
     };
     let stroke = move |to: (f64, f64)| {
-        let Some(canvas) = pad.get_untracked() else { return };
-        let Some(ctx) = cnn_draw::readable_context(&canvas) else { return };
+        let Some(canvas) = pad.get_untracked() else {
+            return;
+        };
+        let Some(ctx) = cnn_draw::readable_context(&canvas) else {
+            return;
+        };
         let from = last.get_value().unwrap_or(to);
         ctx.set_stroke_style_str("#fff");
         ctx.set_line_width(20.0);
@@ -120,7 +131,10 @@ pub fn DigitPad(state: LabState) -> impl IntoView {
         })
     };
     let bars = move || {
-        let probs = state.probabilities.get().unwrap_or_default();
+        let probs = match state.reply.get() {
+            Some(LabReply::Cnn(CnnReply::Classified { probabilities })) => probabilities,
+            _ => Vec::new(),
+        };
         let names = classes();
         let best = probs.iter().enumerate().fold((usize::MAX, -1.0f32), |b, (i, &p)| if p > b.1 { (i, p) } else { b }).0;
         (0..10)

@@ -36,16 +36,13 @@ pub fn FitLab(state: LabState) -> impl IntoView {
     fit_charts::units_chart(state, units_canvas);
 
     let layers = move || {
-        state.snapshot.with(|s| {
-            s.as_ref()
-                .map(|s| s.layers.iter().cloned().enumerate().map(|(i, l)| view! { <LayerCard index=i layer=l/> }).collect_view())
-        })
+        state.snapshot.with(|s| s.as_ref().map(|s| s.layers.iter().cloned().enumerate().map(|(i, l)| view! { <LayerCard index=i layer=l/> }).collect_view()))
     };
     let new_seed = move |_| {
         let seed = (js_sys::Math::random() * 1e9) as u64;
         state.set_value("seed", &seed.to_string());
     };
-    let has_units = move || state.snapshot.with(|s| matches!(s.as_ref().map(|s| &s.view), Some(engine::lab::snapshot::View::Fit(v)) if !v.units.is_empty()));
+    let has_units = move || state.snapshot.with(|s| matches!(s.as_ref().map(|s| &s.view), Some(engine::lab::View::Fit(v)) if !v.units.is_empty()));
 
     view! {
         <div class="lab">

@@ -3,8 +3,8 @@
 
 use crate::client::LabState;
 use crate::components::chart::{self, palette, ChartSpec, Series, BLUE, GREY, ORANGE};
-use engine::lab::snapshot::View;
 use engine::lab::LabConfig;
+use engine::lab::View;
 use engine::loss::Loss;
 use leptos::html;
 use leptos::prelude::*;
@@ -29,10 +29,11 @@ pub fn fit_chart(state: LabState, canvas: NodeRef<html::Canvas>) {
         let Some(canvas) = canvas.get() else { return };
         let c = fit_config(&state);
         state.snapshot.with(|s| {
-            let Some(View::Fit(v)) = s.as_ref().map(|s| &s.view) else { return };
+            let Some(View::Fit(v)) = s.as_ref().map(|s| &s.view) else {
+                return;
+            };
             let line = |ys: &[f32]| v.xs.iter().zip(ys).map(|(&x, &y)| (x as f64, y as f64)).collect::<Vec<_>>();
-            let batch: Vec<(f64, f64)> =
-                v.batch.iter().filter_map(|&i| v.train_points.get(i as usize)).map(|&(x, y)| (x as f64, y as f64)).collect();
+            let batch: Vec<(f64, f64)> = v.batch.iter().filter_map(|&i| v.train_points.get(i as usize)).map(|&(x, y)| (x as f64, y as f64)).collect();
             let target_label = format!("target {}", c.target.formula());
             let model_label = if c.model == engine::lab::fit::FitModel::Poly { "polynomial's prediction" } else { "network's prediction" };
             chart::draw(
@@ -90,13 +91,7 @@ pub fn grad_chart(state: LabState, canvas: NodeRef<html::Canvas>) {
         let Some(canvas) = canvas.get() else { return };
         let names: Vec<String> = state.snapshot.with_untracked(|s| {
             s.as_ref()
-                .map(|s| {
-                    s.layers
-                        .iter()
-                        .enumerate()
-                        .flat_map(|(i, l)| l.params.iter().map(move |p| format!("{}{}", p.name, i + 1)))
-                        .collect()
-                })
+                .map(|s| s.layers.iter().enumerate().flat_map(|(i, l)| l.params.iter().map(move |p| format!("{}{}", p.name, i + 1))).collect())
                 .unwrap_or_default()
         });
         state.records.with(|h| {
@@ -131,7 +126,9 @@ pub fn units_chart(state: LabState, canvas: NodeRef<html::Canvas>) {
         let Some(canvas) = canvas.get() else { return };
         let c = fit_config(&state);
         state.snapshot.with(|s| {
-            let Some(View::Fit(v)) = s.as_ref().map(|s| &s.view) else { return };
+            let Some(View::Fit(v)) = s.as_ref().map(|s| &s.view) else {
+                return;
+            };
             let series: Vec<Series> = v
                 .units
                 .iter()

@@ -7,11 +7,9 @@ use crate::components::chart::{self, ChartSpec, Series, BLUE, GREY, ORANGE};
 use crate::components::controls::{options, Check, Field, Select};
 use crate::components::stats_bar::StatsBar;
 use crate::components::Toolbar;
-use crate::protocol::Command;
 use engine::data::playground::{parse_csv, PlayData, Point, Problem};
-use engine::lab::playground::{PlaygroundConfig, PlaygroundView, MAX_LAYERS, MAX_UNITS};
-use engine::lab::snapshot::View;
-use engine::lab::{LabConfig, Notice};
+use engine::lab::playground::{PlaygroundCommand, PlaygroundConfig, PlaygroundReply, PlaygroundView, MAX_LAYERS, MAX_UNITS};
+use engine::lab::{LabCommand, LabConfig, LabReply, Notice, View};
 use engine::ops::ActivationKind;
 use engine::optim::{OptimizerKind, Schedule};
 use leptos::html;
@@ -34,8 +32,12 @@ fn with_view<R>(state: &LabState, f: impl FnOnce(&PlaygroundView) -> R) -> Optio
 
 /// Reads a chosen file's text, then hands it to `then`.
 fn read_file(ev: &leptos::ev::Event, then: impl FnOnce(String) + 'static) {
-    let Some(input) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) else { return };
-    let Some(file) = input.files().and_then(|f| f.get(0)) else { return };
+    let Some(input) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) else {
+        return;
+    };
+    let Some(file) = input.files().and_then(|f| f.get(0)) else {
+        return;
+    };
     input.set_value("");
     leptos::task::spawn_local(async move {
         if let Ok(text) = wasm_bindgen_futures::JsFuture::from(file.text()).await {
@@ -48,12 +50,14 @@ fn download(name: &str, text: &str) {
     let parts = js_sys::Array::of1(&text.into());
     let options = web_sys::BlobPropertyBag::new();
     options.set_type("application/json");
-    let Ok(blob) = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options) else { return };
-    let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else { return };
-    if let Some(a) = web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.create_element("a").ok())
-        .and_then(|e| e.dyn_into::<web_sys::HtmlAnchorElement>().ok())
+    let Ok(blob) = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options) else {
+        return;
+    };
+    let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else {
+        return;
+    };
+    if let Some(a) =
+        web_sys::window().and_then(|w| w.document()).and_then(|d| d.create_element("a").ok()).and_then(|e| e.dyn_into::<web_sys::HtmlAnchorElement>().ok())
     {
         a.set_href(&url);
         a.set_download(name);
@@ -110,12 +114,19 @@ pub fn PlaygroundLab(state: LabState) -> impl IntoView {
     let graph_height = RwSignal::new(360u32);
 
     Effect::new(move |_| {
-        let (show_test, discretize) = { let c = config(&state); (c.showtest, c.discretize) };
-        let Some(canvas) = heat_canvas.get() else { return };
+        let (show_test, discretize) = {
+            let c = config(&state);
+            (c.showtest, c.discretize)
+        };
+        let Some(canvas) = heat_canvas.get() else {
+            return;
+        };
         with_view(&state, |v| draw::draw_heatmap(&canvas, v, show_test, discretize));
     });
     Effect::new(move |_| {
-        let Some(canvas) = graph_canvas.get() else { return };
+        let Some(canvas) = graph_canvas.get() else {
+            return;
+        };
         let hot = hover.get();
         with_view(&state, |v| {
             let h = draw::graph_height(v) as u32;
@@ -127,13 +138,23 @@ pub fn PlaygroundLab(state: LabState) -> impl IntoView {
         });
     });
     Effect::new(move |_| {
-        let Some(canvas) = loss_canvas.get() else { return };
+        let Some(canvas) = loss_canvas.get() else {
+            return;
+        };
         let batch: Vec<(f64, f64)> = state.records.with(|r| r.iter().map(|p| (p.step as f64, p.loss as f64)).collect());
         state.history.with(|h| {
             let last = h.last().map(|p| p.step as f64).unwrap_or(0.0).max(batch.last().map(|p| p.0).unwrap_or(0.0)).max(10.0);
             chart::draw(
                 &canvas,
-                &ChartSpec { title: "Loss (log scale)", x_label: "training step", y_label: "loss", log_y: true, x_range: Some((0.0, last)), y_range: None, band: None },
+                &ChartSpec {
+                    title: "Loss (log scale)",
+                    x_label: "training step",
+                    y_label: "loss",
+                    log_y: true,
+                    x_range: Some((0.0, last)),
+                    y_range: None,
+                    band: None,
+                },
                 &[
                     Series::line("mini-batch", GREY, batch, 1),
                     Series::line("train", BLUE, h.iter().map(|p| (p.step as f64, p.train_loss as f64)).collect(), 2),
@@ -157,7 +178,9 @@ pub fn PlaygroundLab(state: LabState) -> impl IntoView {
             hover.set(None);
             return;
         };
-        let Some(canvas) = graph_canvas.get_untracked() else { return };
+        let Some(canvas) = graph_canvas.get_untracked() else {
+            return;
+        };
         let width = canvas.width() as f64;
         let text = with_view(&state, |v| {
             if let Some((c, i)) = draw::neuron_at(v, width, px, py) {
@@ -179,11 +202,15 @@ pub fn PlaygroundLab(state: LabState) -> impl IntoView {
         }
     });
     let on_graph_move = move |ev: web_sys::MouseEvent| {
-        let Some(canvas) = graph_canvas.get() else { return };
+        let Some(canvas) = graph_canvas.get() else {
+            return;
+        };
         pointer.set(Some(offset(&ev, &canvas)));
     };
     let on_graph_click = move |ev: web_sys::MouseEvent| {
-        let Some(canvas) = graph_canvas.get() else { return };
+        let Some(canvas) = graph_canvas.get() else {
+            return;
+        };
         let (px, py) = offset(&ev, &canvas);
         let width = canvas.width() as f64;
         let Some(Some(((l, i, j), current))) = with_view(&state, |v| {
@@ -194,9 +221,12 @@ pub fn PlaygroundLab(state: LabState) -> impl IntoView {
         }) else {
             return;
         };
-        let answer = web_sys::window().and_then(|w| w.prompt_with_message_and_default(&format!("New weight for unit {} → {}", i + 1, j + 1), &format!("{current:.4}")).ok().flatten());
+        let answer = web_sys::window()
+            .and_then(|w| w.prompt_with_message_and_default(&format!("New weight for unit {} → {}", i + 1, j + 1), &format!("{current:.4}")).ok().flatten());
         match answer.map(|a| a.trim().parse::<f32>()) {
-            Some(Ok(value)) if value.is_finite() && value.abs() <= 100.0 => state.send(Command::SetWeight { layer: l, from: i, to: j, value }),
+            Some(Ok(value)) if value.is_finite() && value.abs() <= 100.0 => {
+                state.command(LabCommand::Playground(PlaygroundCommand::SetWeight { layer: l, from: i, to: j, value }))
+            }
             Some(_) => state.notices.update(|n| n.push(Notice { key: "weight".into(), message: "a weight must be a number from −100 to 100".into() })),
             None => {}
         }
@@ -205,12 +235,16 @@ pub fn PlaygroundLab(state: LabState) -> impl IntoView {
         if config(&state).data != PlayData::Custom {
             return;
         }
-        let Some(canvas) = heat_canvas.get() else { return };
+        let Some(canvas) = heat_canvas.get() else {
+            return;
+        };
         let (px, py) = offset(&ev, &canvas);
-        let Some((x, y)) = draw::from_px(px, py) else { return };
+        let Some((x, y)) = draw::from_px(px, py) else {
+            return;
+        };
         let mut points: Vec<Point> = with_view(&state, |v| v.train.iter().chain(&v.test).copied().collect()).unwrap_or_default();
         points.push(Point { x, y, label: new_class.get_untracked() as f32 });
-        state.send(Command::SetPoints { points });
+        state.command(LabCommand::Playground(PlaygroundCommand::SetPoints { points }));
     };
     let on_csv = move |ev: leptos::ev::Event| {
         read_file(&ev, move |text| {
@@ -220,14 +254,16 @@ pub fn PlaygroundLab(state: LabState) -> impl IntoView {
                 Problem::Binary => Some(2),
             };
             match parse_csv(&text, classes) {
-                Ok(points) => state.send(Command::SetPoints { points }),
-                Err(message) => state.notices.update(|n| n.push(Notice { key: "csv".into(), message: format!("CSV not loaded, data unchanged — {message}") })),
+                Ok(points) => state.command(LabCommand::Playground(PlaygroundCommand::SetPoints { points })),
+                Err(message) => {
+                    state.notices.update(|n| n.push(Notice { key: "csv".into(), message: format!("CSV not loaded, data unchanged — {message}") }))
+                }
             }
         });
     };
-    let on_import = move |ev: leptos::ev::Event| read_file(&ev, move |json| state.send(Command::Import { json }));
+    let on_import = move |ev: leptos::ev::Event| read_file(&ev, move |json| state.command(LabCommand::Playground(PlaygroundCommand::Import { json })));
     Effect::new(move |_| {
-        if let Some(json) = state.exported.get() {
+        if let Some(LabReply::Playground(PlaygroundReply::Exported { json })) = state.reply.get() {
             download("deeply-playground.json", &json);
         }
     });
@@ -342,7 +378,7 @@ pub fn PlaygroundLab(state: LabState) -> impl IntoView {
                     <div class="card">
                         {confusion}
                         <div class="export-row">
-                            <button id="export" on:click=move |_| state.send(Command::Export)>"Export weights + config (JSON)"</button>
+                            <button id="export" on:click=move |_| state.command(LabCommand::Playground(PlaygroundCommand::Export))>"Export weights + config (JSON)"</button>
                             <label class="button-like">"Import…"<input id="import-file" type="file" accept=".json,application/json" on:change=on_import/></label>
                         </div>
                         <p class="muted small">"Export saves the link, the step counters, every weight and your own points; Import restores them exactly."</p>

@@ -3,7 +3,8 @@
 //! `cargo test --release -p deeply-engine --test cnn -- --ignored`.
 
 use engine::data::images::{Assets, ImagePair, ImageSet};
-use engine::lab::{build_with, parse_link};
+use engine::lab::cnn::CnnCommand;
+use engine::lab::{build_with, parse_link, LabCommand, View};
 use std::path::PathBuf;
 
 fn assets() -> Assets {
@@ -64,10 +65,11 @@ fn a_cnn_run_is_deterministic_and_races_do_not_change_it() {
         b.step(7);
         b.step(13);
         // Races and snapshots in between must not touch the run.
-        b.as_cnn().unwrap().race(&mut || {
+        b.command(LabCommand::Cnn(CnnCommand::Race), &mut || {
             t += 1.0;
             t
-        });
+        })
+        .unwrap();
         b.snapshot();
     }
     a.finish();
@@ -76,9 +78,12 @@ fn a_cnn_run_is_deterministic_and_races_do_not_change_it() {
     let (sa, sb) = (a.snapshot(), b.snapshot());
     assert_eq!(sa.loss.to_bits(), sb.loss.to_bits());
     assert_eq!(sa.test_loss.to_bits(), sb.test_loss.to_bits());
-    let race = b.as_cnn().unwrap().race(&mut || {
+    b.command(LabCommand::Cnn(CnnCommand::Race), &mut || {
         t += 1.0;
         t
-    });
+    })
+    .unwrap();
+    let View::Cnn(view) = b.snapshot().view else { panic!("a CNN view") };
+    let race = view.race.expect("a race result");
     assert!(race.max_diff <= 1e-4 && race.naive_ms > 0.0 && race.im2col_ms > 0.0, "{race:?}");
 }

@@ -1,7 +1,11 @@
 //! Whole-session tests: convergence and determinism.
 
-use engine::lab::fit::{FitConfig, FitSession};
-use engine::lab::{parse_link, LabSession};
+use engine::lab::fit::{FitConfig, FitLab};
+use engine::lab::{parse_link, LabSession, Session};
+
+fn fit_session(c: FitConfig) -> Session<FitLab> {
+    Session::new(FitLab::create(c))
+}
 
 #[test]
 fn tanh_mlp_fits_standardised_sin_within_3000_steps() {
@@ -24,20 +28,20 @@ fn tanh_mlp_fits_standardised_sin_within_3000_steps() {
 #[test]
 fn same_config_gives_identical_loss_sequence() {
     let run = || {
-        let mut s = FitSession::new(FitConfig { seed: 77, bs: 8, ..FitConfig::default() });
+        let mut s = fit_session(FitConfig { seed: 77, bs: 8, ..FitConfig::default() });
         (0..300).map(|_| s.step(1).to_bits()).collect::<Vec<u32>>()
     };
     let a = run();
     assert_eq!(a, run());
-    let mut other = FitSession::new(FitConfig { seed: 78, bs: 8, ..FitConfig::default() });
+    let mut other = fit_session(FitConfig { seed: 78, bs: 8, ..FitConfig::default() });
     let b: Vec<u32> = (0..300).map(|_| other.step(1).to_bits()).collect();
     assert_ne!(a, b, "another seed gives another run");
 }
 
 #[test]
 fn a_live_learning_rate_change_takes_effect_without_reset() {
-    let mut a = FitSession::new(FitConfig::default());
-    let mut b = FitSession::new(FitConfig::default());
+    let mut a = fit_session(FitConfig::default());
+    let mut b = fit_session(FitConfig::default());
     a.step(50);
     b.step(50);
     b.set("lr", "0.0001").unwrap();

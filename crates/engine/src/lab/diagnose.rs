@@ -50,9 +50,7 @@ pub fn unit_health(kind: ActivationKind, y: &[f32], units: usize) -> (f32, f32) 
         match kind {
             ActivationKind::Relu => dead += column.clone().all(|v| v <= 0.0) as usize,
             ActivationKind::Tanh => saturated += (column.filter(|v| v.abs() > 0.99).count() * 10 >= n * 9) as usize,
-            ActivationKind::Sigmoid => {
-                saturated += (column.filter(|&v| !(0.01..=0.99).contains(&v)).count() * 10 >= n * 9) as usize
-            }
+            ActivationKind::Sigmoid => saturated += (column.filter(|&v| !(0.01..=0.99).contains(&v)).count() * 10 >= n * 9) as usize,
             _ => {}
         }
     }

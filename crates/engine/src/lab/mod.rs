@@ -1,23 +1,39 @@
-//! Labs: one serde config struct per lab (the URL, the controls, presets and the CLI all read it),
-//! and a [`LabSession`] that trains it step by step and reports plain-data snapshots.
+//! Labs. Each lab is a folder (`fit/`, `playground/`, `cnn/`) holding its serde config (the URL,
+//! the controls, presets and the CLI all read it), its session and its view, and implements
+//! [`Lab`]. The one list of labs is in [`registry`]; everything that dispatches on the lab —
+//! [`LabConfig`], [`View`], [`LabCommand`], `parse_link`, [`LabConfig::build`] — comes from it.
+//!
+//! What every lab shares lives in [`Session`]: counters, stop conditions, timing, live keys,
+//! "diverged" (one definition) and its diagnosis with a one-click fix.
 
 pub mod bench;
 pub mod cnn;
-pub mod cnn_session;
 pub mod diagnose;
 pub mod fit;
 pub mod link;
+pub mod params;
 pub mod playground;
 pub mod presets;
+pub mod registry;
 pub mod snapshot;
 pub mod space;
 pub mod tf_link;
 pub mod trainer;
 
-pub use link::{parse_link, LabConfig, Notice, ParsedLink};
-pub use snapshot::Snapshot;
+pub use link::{parse_link, ParsedLink};
+pub use params::{LabParams, Notice};
+pub use registry::{LabCommand, LabConfig, LabReply, Registered, View, LABS};
 
 use crate::data::images::{Assets, ImageSet};
+use diagnose::{Diagnosis, DiagnosisKind, Fix};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use snapshot::{LayerSnapshot, Metric};
+use std::fmt::Debug;
+use trainer::Trainer;
+
+/// A snapshot of any lab (its view is the registry's [`View`]).
+pub type Snapshot = snapshot::Snapshot<View>;
 
 /// What a change of one config value needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,43 +44,231 @@ pub enum Applied {
     Reset,
 }
 
-/// A running lab: the worker and the CLI drive every lab through this.
+/// A lab takes no commands of its own.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum NoCommand {}
+
+/// What a lab reports for a snapshot; [`Session`] adds the fields every lab shares.
+#[derive(Clone, Debug, Default)]
+pub struct Report<V> {
+    /// Loss over the training set, evaluation mode (NaN where the lab doesn't measure it).
+    pub train_loss: f32,
+    pub test_loss: f32,
+    pub metrics: Vec<Metric>,
+    pub layers: Vec<LayerSnapshot>,
+    pub diagnoses: Vec<Diagnosis>,
+    pub view: V,
+}
+
+/// One lab: its config, view and command types, and how it trains. Implemented once per lab
+/// folder and listed once in [`registry`].
+pub trait Lab: Sized + Send + 'static {
+    type Config: LabParams + Into<LabConfig>;
+    type View: Clone + Debug + Default + PartialEq + Serialize + DeserializeOwned + Into<View>;
+    /// Lab-specific commands from the page (the playground's points, the CNN's race…).
+    type Command: Clone + Debug + Serialize + DeserializeOwned;
+    /// Answers to those commands.
+    type Reply: Clone + Debug + Serialize + DeserializeOwned;
+
+    /// The dataset this config trains on; the driver loads it before [`Lab::new`].
+    fn needs_images(_config: &Self::Config) -> Option<ImageSet> {
+        None
+    }
+    /// A session at step 0, with every random stream from the config's seed.
+    fn new(config: Self::Config, assets: &Assets) -> Result<Self, String>;
+    fn config(&self) -> &Self::Config;
+    /// Stores a config whose changed key is live (the trainer already has its settings).
+    fn set_config(&mut self, config: Self::Config);
+    fn trainer(&self) -> &Trainer;
+    fn trainer_mut(&mut self) -> &mut Trainer;
+    /// Runs up to `n` optimiser steps (a lab may spend a call on other work, such as a chunk of
+    /// a test evaluation, and run fewer).
+    fn train(&mut self, n: u64);
+    /// Applies a validated config in which `key` changed and is not live: usually a rebuild
+    /// ([`Applied::Reset`]); a lab may keep the weights and answer [`Applied::Live`].
+    fn rebuild(&mut self, key: &str, next: Self::Config) -> Result<Applied, String>;
+    /// The lab's part of a snapshot: losses, metrics, layers, diagnoses and its view.
+    fn report(&mut self) -> Report<Self::View>;
+    /// A reason to pause now (a stop condition of the lab's own is met).
+    fn stop_reason(&mut self) -> Option<String> {
+        None
+    }
+    /// Brings the final metrics up to date (e.g. a pending test evaluation).
+    fn finish(&mut self) {}
+    /// The shortest time between two snapshots while training, in ms.
+    fn snapshot_interval_ms(&self) -> f64 {
+        1000.0 / 30.0
+    }
+    /// Runs one of the lab's own commands; `now_ms` is the driver's clock.
+    fn command(&mut self, _command: Self::Command, _now_ms: &mut dyn FnMut() -> f64) -> Result<Option<Self::Reply>, Notice> {
+        Err(Notice::new("command", "this lab takes no commands"))
+    }
+    /// Background work between chunks of training (e.g. the CNN's race), on the driver's
+    /// clock. Returns true when it changed what a snapshot shows.
+    fn background(&mut self, _now_ms: &mut dyn FnMut() -> f64) -> bool {
+        false
+    }
+}
+
+/// A running lab as the worker and the CLI see it, whatever the lab.
 pub trait LabSession: Send {
     /// The current config (including values changed mid-run).
     fn config(&self) -> LabConfig;
     /// Runs `n` optimiser steps; returns the last mini-batch loss.
     fn step(&mut self, n: u64) -> f32;
-    /// The number of optimiser steps taken so far.
+    /// Optimiser steps taken so far.
     fn steps(&self) -> u64;
     /// Completed passes over the training set.
     fn epochs(&self) -> u64;
     /// The configured step to pause at (0: never).
     fn stop_at(&self) -> u64;
-    /// A reason to pause now (a stop condition was met), checked after every chunk of steps.
-    fn stop_reason(&mut self) -> Option<String> {
-        None
-    }
+    /// A reason to pause now: a stop condition was met (once; Play trains on past it).
+    fn stop_reason(&mut self) -> Option<String>;
+    /// The loss or a parameter is NaN or infinite.
+    fn diverged(&mut self) -> bool;
     /// Sets one config value by its link key, validated like a link value.
     fn set(&mut self, key: &str, value: &str) -> Result<Applied, String>;
     /// Records the measured wall time per step (the engine has no clock on the web).
     fn set_timing(&mut self, ms_per_step: f64);
-    /// A plain-data summary of the current state (evaluates the train and test sets).
+    /// A plain-data summary of the current state.
     fn snapshot(&mut self) -> Snapshot;
-    /// The playground's extra operations (own points, weight edits, export), where this is it.
-    fn as_playground(&mut self) -> Option<&mut playground::PlaygroundSession> {
-        None
+    fn finish(&mut self);
+    fn snapshot_interval_ms(&self) -> f64;
+    /// A lab-specific command (refused when it is another lab's).
+    fn command(&mut self, command: LabCommand, now_ms: &mut dyn FnMut() -> f64) -> Result<Option<LabReply>, Notice>;
+    fn background(&mut self, now_ms: &mut dyn FnMut() -> f64) -> bool;
+}
+
+/// The machinery every lab shares, around the lab itself.
+pub struct Session<L: Lab> {
+    pub lab: L,
+    ms_per_step: f64,
+    /// A stop condition has paused the run; Play trains on past it until a stop key changes.
+    stop_fired: bool,
+}
+
+impl<L: Lab> Session<L> {
+    pub fn new(lab: L) -> Self {
+        Session { lab, ms_per_step: 0.0, stop_fired: false }
     }
-    /// The CNN lab's extra operations (the race, draw-a-digit), where this is it.
-    fn as_cnn(&mut self) -> Option<&mut cnn_session::CnnSession> {
-        None
+}
+
+/// The diagnosis of a run whose loss or weights are no longer finite, with its one-click fix.
+pub fn non_finite_diagnosis(lr: f32, loss: f32) -> Diagnosis {
+    Diagnosis {
+        kind: DiagnosisKind::NonFinite,
+        layer: None,
+        message: format!(
+            "The loss or a weight became NaN or infinite (last mini-batch loss {loss}). The steps were too large: \
+             the learning rate is probably too high for these inputs — or the inputs are unnormalised."
+        ),
+        fix: Some(Fix { label: "Reset with learning rate ÷ 10".into(), key: "lr".into(), value: diagnose::scaled_lr(lr, 0.1), reset: true }),
     }
-    /// The shortest time between two snapshots while training, in ms (≤ 30 per second; labs
-    /// with heavy views ask for fewer so the page keeps its frame rate).
+}
+
+impl<L: Registered> LabSession for Session<L> {
+    fn config(&self) -> LabConfig {
+        self.lab.config().clone().into()
+    }
+
+    fn step(&mut self, n: u64) -> f32 {
+        self.lab.train(n);
+        self.lab.trainer().last_loss
+    }
+
+    fn steps(&self) -> u64 {
+        self.lab.trainer().step
+    }
+
+    fn epochs(&self) -> u64 {
+        self.lab.trainer().epoch
+    }
+
+    fn stop_at(&self) -> u64 {
+        self.lab.config().stop()
+    }
+
+    fn stop_reason(&mut self) -> Option<String> {
+        if self.stop_fired {
+            return None;
+        }
+        let reason = self.lab.stop_reason();
+        self.stop_fired = reason.is_some();
+        reason
+    }
+
+    /// One definition for every lab: the last mini-batch loss or any parameter is not finite.
+    fn diverged(&mut self) -> bool {
+        let t = self.lab.trainer_mut();
+        (t.step > 0 && !t.last_loss.is_finite()) || t.params_non_finite()
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> Result<Applied, String> {
+        let next = params::with_value(self.lab.config(), key, value).map_err(|n| n.message)?;
+        let applied = if <L::Config as LabParams>::LIVE.contains(&key) {
+            self.lab.trainer_mut().apply(&next.training());
+            self.lab.set_config(next);
+            Applied::Live
+        } else {
+            self.lab.rebuild(key, next)?
+        };
+        if applied == Applied::Reset || <L::Config as LabParams>::STOP_KEYS.contains(&key) {
+            self.stop_fired = false;
+        }
+        Ok(applied)
+    }
+
+    fn set_timing(&mut self, ms_per_step: f64) {
+        self.ms_per_step = ms_per_step;
+    }
+
+    fn snapshot(&mut self) -> Snapshot {
+        let report = self.lab.report();
+        let diverged = self.diverged();
+        let lr = self.lab.config().training().hyper.lr;
+        let diagnoses = if diverged { vec![non_finite_diagnosis(lr, self.lab.trainer().last_loss)] } else { report.diagnoses };
+        let t = self.lab.trainer_mut();
+        let mut metrics = report.metrics;
+        if self.ms_per_step > 0.0 {
+            let examples = t.batch_size as f64 * 1000.0 / self.ms_per_step;
+            metrics.push(Metric { name: "examples_per_s".into(), value: examples as f32 });
+        }
+        Snapshot {
+            lab: <L::Config as LabParams>::LAB.into(),
+            step: t.step,
+            epoch: t.epoch,
+            loss: t.last_loss,
+            train_loss: report.train_loss,
+            test_loss: report.test_loss,
+            metrics,
+            grad_norm: t.grad_norm(),
+            ms_per_step: self.ms_per_step,
+            diverged,
+            layers: report.layers,
+            records: std::mem::take(&mut t.records),
+            diagnoses,
+            view: report.view.into(),
+        }
+    }
+
+    fn finish(&mut self) {
+        self.lab.finish()
+    }
+
     fn snapshot_interval_ms(&self) -> f64 {
-        1000.0 / 30.0
+        self.lab.snapshot_interval_ms()
     }
-    /// Brings the final metrics up to date (the CNN lab evaluates its test set on a schedule).
-    fn finish(&mut self) {}
+
+    fn command(&mut self, command: LabCommand, now_ms: &mut dyn FnMut() -> f64) -> Result<Option<LabReply>, Notice> {
+        let Some(command) = L::unwrap_command(command) else {
+            return Err(Notice::new("command", format!("that command is not for the {} lab", <L::Config as LabParams>::LAB)));
+        };
+        Ok(self.lab.command(command, now_ms)?.map(L::wrap_reply))
+    }
+
+    fn background(&mut self, now_ms: &mut dyn FnMut() -> f64) -> bool {
+        self.lab.background(now_ms)
+    }
 }
 
 /// Builds the session a config describes, for labs that need no loaded data (fit, playground).
@@ -73,22 +277,12 @@ pub fn build(config: &LabConfig) -> Box<dyn LabSession> {
     build_with(config, &Assets::default()).expect("this lab needs data: use build_with")
 }
 
-/// The image dataset a config trains on, if any (the driver loads it first).
-pub fn needs_images(config: &LabConfig) -> Option<ImageSet> {
-    match config {
-        LabConfig::Cnn(c) => Some(c.data),
-        _ => None,
-    }
-}
-
 /// Builds the session a config describes with the loaded datasets.
 pub fn build_with(config: &LabConfig, assets: &Assets) -> Result<Box<dyn LabSession>, String> {
-    Ok(match config {
-        LabConfig::Fit(c) => Box::new(fit::FitSession::new(c.clone())),
-        LabConfig::Playground(c) => Box::new(playground::PlaygroundSession::new(c.clone())),
-        LabConfig::Cnn(c) => {
-            let images = assets.get(c.data).ok_or_else(|| format!("the {} images are not loaded", c.data.label()))?;
-            Box::new(cnn_session::CnnSession::new(c.clone(), images))
-        }
-    })
+    config.build(assets)
+}
+
+/// The image dataset a config trains on, if any (the driver loads it first).
+pub fn needs_images(config: &LabConfig) -> Option<ImageSet> {
+    config.needs_images()
 }

@@ -4,8 +4,10 @@
 use crate::stats::TensorStats;
 use serde::{Deserialize, Serialize};
 
+/// `V` is the lab-specific data to draw: the registry's `View` for every lab together (see
+/// `lab::Snapshot`), or one lab's own view type.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Snapshot {
+pub struct Snapshot<V> {
     pub lab: String,
     pub step: u64,
     pub epoch: u64,
@@ -29,7 +31,7 @@ pub struct Snapshot {
     pub records: Vec<StepRecord>,
     /// Problems spotted while training (dead units, saturation, bad update sizes, NaN).
     pub diagnoses: Vec<super::diagnose::Diagnosis>,
-    pub view: View,
+    pub view: V,
 }
 
 /// One training step, recorded by the trainer.
@@ -64,31 +66,4 @@ pub struct ParamSnapshot {
     pub grad: TensorStats,
     /// `‖Δw‖ / ‖w‖` of the last step (about 1e-3 is healthy).
     pub update_ratio: f32,
-}
-
-/// Lab-specific data to draw.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub enum View {
-    #[default]
-    None,
-    Fit(FitView),
-    Playground(Box<super::playground::PlaygroundView>),
-    Cnn(Box<super::cnn_session::CnnView>),
-}
-
-/// The fit lab's chart data, in the target's own units.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct FitView {
-    /// Curve positions over the extended range (the training interval ± half its width).
-    pub xs: Vec<f32>,
-    pub target: Vec<f32>,
-    pub prediction: Vec<f32>,
-    /// The training interval.
-    pub domain: (f32, f32),
-    pub train_points: Vec<(f32, f32)>,
-    /// Indices into `train_points` of the last mini-batch.
-    pub batch: Vec<u32>,
-    /// Each unit of the last hidden layer's contribution `w_j·h_j(x)` to the output, on `xs`
-    /// (empty for the polynomial or a network without hidden layers). For ReLU, hinges.
-    pub units: Vec<Vec<f32>>,
 }

@@ -23,10 +23,7 @@ impl Affine2 {
     pub const IDENTITY: Affine2 = Affine2 { m: [[1.0, 0.0], [0.0, 1.0]], t: [0.0, 0.0] };
 
     pub fn apply(&self, p: Point) -> Point {
-        [
-            self.m[0][0] * p[0] + self.m[0][1] * p[1] + self.t[0],
-            self.m[1][0] * p[0] + self.m[1][1] * p[1] + self.t[1],
-        ]
+        [self.m[0][0] * p[0] + self.m[0][1] * p[1] + self.t[0], self.m[1][0] * p[0] + self.m[1][1] * p[1] + self.t[1]]
     }
 }
 
@@ -70,13 +67,16 @@ pub fn bend(line: &[Point]) -> f32 {
     let dir = |a: Point, b: Point| {
         let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
         let n = (dx * dx + dy * dy).sqrt();
-        if n > 1e-9 { Some([dx / n, dy / n]) } else { None }
+        if n > 1e-9 {
+            Some([dx / n, dy / n])
+        } else {
+            None
+        }
     };
-    let Some(first) = line.windows(2).find_map(|w| dir(w[0], w[1])) else { return 0.0 };
-    line.windows(2)
-        .filter_map(|w| dir(w[0], w[1]))
-        .map(|d| (first[0] * d[1] - first[1] * d[0]).abs())
-        .fold(0.0, f32::max)
+    let Some(first) = line.windows(2).find_map(|w| dir(w[0], w[1])) else {
+        return 0.0;
+    };
+    line.windows(2).filter_map(|w| dir(w[0], w[1])).map(|d| (first[0] * d[1] - first[1] * d[0]).abs()).fold(0.0, f32::max)
 }
 
 /// |sin| of the angle between two lines' overall directions (0 when parallel).

@@ -89,7 +89,9 @@ pub fn translate(pairs: Vec<(String, String)>) -> Vec<(String, String)> {
             "activation" if value == "linear" => "identity".to_string(),
             "regularization" => value.to_lowercase(),
             // Its noise is a percentage 0..50.
-            "noise" if value.parse::<f32>().is_ok_and(|v| v > 0.5) => format!("{}", value.parse::<f32>().unwrap_or(0.0) / 100.0),
+            "noise" if value.parse::<f32>().is_ok_and(|v| v > 0.5) => {
+                format!("{}", value.parse::<f32>().unwrap_or(0.0) / 100.0)
+            }
             "seed" => seed_of(&value).to_string(),
             _ => value,
         };

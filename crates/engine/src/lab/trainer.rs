@@ -75,6 +75,16 @@ impl Trainer {
         t
     }
 
+    /// Applies optimiser settings changed mid-run (the optimiser's state starts fresh only when
+    /// its kind changes).
+    pub fn apply(&mut self, t: &super::params::Training) {
+        self.hyper = t.hyper;
+        self.batch_size = t.batch_size;
+        self.set_optimizer(t.optimizer);
+        self.schedule = t.schedule;
+        self.schedule_period = t.period;
+    }
+
     /// Records every `every` steps from now on (it still doubles as records accumulate).
     pub fn set_record_every(&mut self, every: u64) {
         self.record_every = every.max(1);
@@ -132,9 +142,7 @@ impl Trainer {
     fn record(&mut self) {
         // One allocation per record: sized like the previous record's.
         let mut grads = Vec::with_capacity(self.records.last().map_or(16, |r| r.grads.len()));
-        self.model.visit_params(&mut |_, _, _, g| {
-            grads.push(tensor::slice(g).iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt() as f32)
-        });
+        self.model.visit_params(&mut |_, _, _, g| grads.push(tensor::slice(g).iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt() as f32));
         self.records.push(StepRecord { step: self.step, loss: self.last_loss, grads });
         if self.step >= RECORDS_PER_OCTAVE * self.record_every {
             self.record_every *= 2;
@@ -160,6 +168,14 @@ impl Trainer {
             out.push(if wn > 0.0 { (dn / wn) as f32 } else { 0.0 });
         });
         out
+    }
+
+    /// The update:data ratios of the weight tensors only (not biases), in model order.
+    pub fn weight_ratios(&mut self) -> Vec<f32> {
+        let ratios = self.ratios();
+        let mut kinds = Vec::new();
+        self.model.visit_params(&mut |_, kind, _, _| kinds.push(kind));
+        ratios.into_iter().zip(kinds).filter(|(_, k)| *k == crate::layer::ParamKind::Weight).map(|(r, _)| r).collect()
     }
 
     /// The learning rate the next step uses.

@@ -6,10 +6,9 @@
 //! list entries repeat the last one (`pad`: 0). Then flatten, the hidden `dense` layers with the
 //! activation, and a dense layer to the 10 classes, trained with softmax cross-entropy.
 
-use super::link::{comma_list, LabParams, Notice};
 use crate::data::images::ImageSet;
 use crate::init::Init;
-use crate::layer::Layer;
+use crate::lab::params::{comma_list, LabParams, Notice, Training};
 use crate::ops::{Activation, ActivationKind, Conv2d, ConvImpl, Dense, Flatten, Pool2d, PoolKind};
 use crate::optim::{Hyper, OptimizerKind, Schedule};
 use crate::rng::Rng;
@@ -151,28 +150,17 @@ impl CnnConfig {
     /// The conv layers as (filters, kernel, pad, pool).
     pub fn convs(&self) -> Vec<(usize, usize, usize, usize)> {
         let pick = |v: &[usize], i: usize, fallback: usize| v.get(i).or(v.last()).copied().unwrap_or(fallback);
-        (0..self.filters.len())
-            .map(|i| (self.filters[i], pick(&self.kernel, i, 5), self.pad.get(i).copied().unwrap_or(0), pick(&self.pool, i, 1)))
-            .collect()
+        (0..self.filters.len()).map(|i| (self.filters[i], pick(&self.kernel, i, 5), self.pad.get(i).copied().unwrap_or(0), pick(&self.pool, i, 1))).collect()
     }
 
     /// Image side after each conv layer and its pooling; `None` when a layer would have no output.
+    /// The sides come from the ops' own shape rules (`Conv2d::out_side`, `Pool2d::out_side`).
     pub fn sides(&self) -> Option<Vec<(usize, usize)>> {
         let mut side = SIDE;
         let mut out = Vec::new();
         for (_, k, p, pool) in self.convs() {
-            if side + 2 * p < k {
-                return None;
-            }
-            let conv = side + 2 * p - k + 1;
-            let pooled = if pool > 1 {
-                if conv < pool {
-                    return None;
-                }
-                (conv - pool) / pool + 1
-            } else {
-                conv
-            };
+            let conv = Conv2d::out_side(side, k, 1, p)?;
+            let pooled = if pool > 1 { Pool2d::out_side(conv, pool, pool)? } else { conv };
             out.push((conv, pooled));
             side = pooled;
         }
@@ -205,29 +193,30 @@ impl CnnConfig {
     }
 
     /// The network, with weights from the seed (He init before ReLU-like activations, else Xavier).
+    /// Taps: `conv k`, `conv k activation`, `pool k` (k from 1), `dense k`, `dense k activation`, `output`.
     pub fn build_model(&self, rng: &mut Rng) -> Sequential {
         let init = if matches!(self.act, ActivationKind::Relu | ActivationKind::Leaky) { Init::He } else { Init::Xavier };
-        let mut layers: Vec<Box<dyn Layer>> = Vec::new();
+        let mut b = Sequential::builder();
         let mut c_in = 1;
-        for (f, k, p, pool) in self.convs() {
+        for (i, (f, k, p, pool)) in self.convs().into_iter().enumerate() {
             let mut conv = Conv2d::new(c_in, f, k, 1, p, init, rng);
             conv.implementation = self.conv;
-            layers.push(Box::new(conv));
-            layers.push(Box::new(Activation::new(self.act, 0.01)));
+            b.push(conv).tap(format!("conv {}", i + 1));
+            b.push(Activation::new(self.act, 0.01)).tap(format!("conv {} activation", i + 1));
             if pool > 1 {
-                layers.push(Box::new(Pool2d::new(self.pooling, pool, pool)));
+                b.push(Pool2d::new(self.pooling, pool, pool)).tap(format!("pool {}", i + 1));
             }
             c_in = f;
         }
-        layers.push(Box::new(Flatten::default()));
+        b.push(Flatten::default());
         let mut width = self.flat_size();
-        for &u in &self.dense {
-            layers.push(Box::new(Dense::new(width, u, init, 0.0, rng)));
-            layers.push(Box::new(Activation::new(self.act, 0.01)));
+        for (i, &u) in self.dense.iter().enumerate() {
+            b.push(Dense::new(width, u, init, 0.0, rng)).tap(format!("dense {}", i + 1));
+            b.push(Activation::new(self.act, 0.01)).tap(format!("dense {} activation", i + 1));
             width = u;
         }
-        layers.push(Box::new(Dense::new(width, CLASSES, Init::Xavier, 0.0, rng)));
-        Sequential::new(layers)
+        b.push(Dense::new(width, CLASSES, Init::Xavier, 0.0, rng)).tap("output");
+        b.build()
     }
 }
 
@@ -237,6 +226,33 @@ fn notice(key: &str, message: String) -> Notice {
 
 impl LabParams for CnnConfig {
     const LAB: &'static str = "cnn";
+    const LIVE: &'static [&'static str] = &["lr", "mom", "l2", "bs", "opt", "sched", "period", "eval", "epochs", "stop", "race", "probe"];
+    const STOP_KEYS: &'static [&'static str] = &["stop", "epochs"];
+
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    fn stop(&self) -> u64 {
+        self.stop
+    }
+
+    fn training(&self) -> Training {
+        Training { hyper: self.hyper(), batch_size: self.bs, optimizer: self.opt, schedule: self.sched, period: self.period }
+    }
+
+    /// `model` picks the starting architecture and recipe; the other keys edit it.
+    fn base(pairs: &mut Vec<(String, String)>, notices: &mut Vec<Notice>) -> Self {
+        let mut base = CnnConfig::default();
+        if let Some((_, m)) = pairs.iter().rev().find(|(k, _)| k == "model") {
+            match crate::lab::params::with_value(&base, "model", m) {
+                Ok(c) => base = CnnConfig::for_model(c.model),
+                Err(n) => notices.push(n),
+            }
+        }
+        pairs.retain(|(k, _)| k != "model");
+        base
+    }
 
     fn check(&self) -> Result<(), Notice> {
         if self.filters.is_empty() || self.filters.len() > MAX_CONV || self.filters.iter().any(|&f| f == 0 || f > MAX_FILTERS) {
@@ -308,6 +324,10 @@ mod tests {
         assert_eq!(names.len(), 12, "{names:?}");
         let out = model.forward(&tensor::zeros(&[3, 1, 28, 28]), Mode::Eval);
         assert_eq!(out.shape(), &[3, 10]);
+        // The shapes the model computes from its layers agree with the config's.
+        use crate::layer::Layer;
+        assert_eq!(model.output_shape(&[3, 1, 28, 28]).unwrap(), vec![3, 10]);
+        assert_eq!(model.tap("pool 2").unwrap().shape(), &[3, 16, 5, 5]);
     }
 
     #[test]

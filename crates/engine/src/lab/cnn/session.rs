@@ -3,106 +3,30 @@
 //! run is the same however the driver slices its calls), and reports filters, feature maps,
 //! accuracy curves, a confusion matrix and the most confidently wrong test images.
 
-use super::cnn::{CnnConfig, CLASSES, SIDE};
-use super::link::LabConfig;
-use super::snapshot::{Metric, Snapshot, View};
-use super::trainer::Trainer;
-use super::{Applied, LabSession};
-use crate::data::images::{scale_into, ImagePair, ImageSet};
+use super::config::{CnnConfig, CLASSES, SIDE};
+use super::view::{AccuracyPoint, CnnCommand, CnnReply, CnnView, FeatureMaps, FilterBank, Probe, Race, WrongImage};
+use crate::data::images::{scale_into, Assets, ImagePair, ImageSet};
 use crate::data::Source;
+use crate::lab::params::Notice;
+use crate::lab::snapshot::Metric;
+use crate::lab::trainer::Trainer;
+use crate::lab::{Applied, Lab, Report};
 use crate::layer::Layer;
 use crate::loss::Loss;
 use crate::math;
 use crate::ops::{Conv2d, ConvImpl};
 use crate::rng::Rng;
 use crate::tensor::{self, Mode, Tensor};
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Test images evaluated per call of `step` while an evaluation is under way.
 const EVAL_CHUNK: usize = 1000;
 /// Confidently wrong test images kept for display.
 const WRONG_SHOWN: usize = 12;
-
-/// One point of the accuracy curves.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct AccuracyPoint {
-    pub step: u64,
-    /// Epochs as a fraction (steps × batch / training images).
-    pub epoch: f32,
-    /// Mean accuracy and loss of the mini-batches since the previous point.
-    pub train_accuracy: f32,
-    pub train_loss: f32,
-    /// On all test images, at this step.
-    pub test_accuracy: f32,
-    pub test_loss: f32,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct WrongImage {
-    pub index: usize,
-    pub label: usize,
-    pub predicted: usize,
-    /// The probability given to the wrong class.
-    pub confidence: f32,
-    pub pixels: Vec<u8>,
-}
-
-/// The weights of one conv layer, to draw each filter as a small image.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct FilterBank {
-    pub name: String,
-    pub filters: usize,
-    pub channels: usize,
-    pub k: usize,
-    /// `(filters, channels, k, k)` row-major.
-    pub weights: Vec<f32>,
-}
-
-/// The output of one layer for the probe image: `channels` maps of `side × side`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct FeatureMaps {
-    pub name: String,
-    pub channels: usize,
-    pub side: usize,
-    pub values: Vec<f32>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Probe {
-    pub index: usize,
-    pub label: usize,
-    pub pixels: Vec<u8>,
-    pub probabilities: Vec<f32>,
-    pub maps: Vec<FeatureMaps>,
-}
-
-/// The same mini-batch through both convolutions (forward + backward of every conv layer).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Race {
-    pub step: u64,
-    pub batch: usize,
-    pub naive_ms: f64,
-    pub im2col_ms: f64,
-    /// The largest |difference| between the two implementations' outputs.
-    pub max_diff: f32,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct CnnView {
-    pub data: ImageSet,
-    pub classes: Vec<String>,
-    pub train_size: usize,
-    pub history: Vec<AccuracyPoint>,
-    /// Share of the running test evaluation done (0 when none is running).
-    pub eval_progress: f32,
-    /// `confusion[true][predicted]` of the last evaluation (row-major 10×10).
-    pub confusion: Vec<u32>,
-    pub wrong: Vec<WrongImage>,
-    pub filters: Vec<FilterBank>,
-    pub probe: Probe,
-    pub race: Option<Race>,
-}
+/// Races the two convolutions at most this often while training…
+const RACE_EVERY_MS: f64 = 1500.0;
+/// …and spends at most about this share of the time on them.
+const RACE_SHARE: f64 = 0.1;
 
 /// A test evaluation in progress (or finished).
 #[derive(Clone, Debug, Default)]
@@ -114,7 +38,7 @@ struct Evaluation {
     wrong: Vec<(f32, usize, usize, usize)>,
 }
 
-pub struct CnnSession {
+pub struct CnnLab {
     config: CnnConfig,
     images: Arc<ImagePair>,
     /// Input scaling `(mean, std)`.
@@ -129,22 +53,22 @@ pub struct CnnSession {
     batch_loss_sum: f64,
     batch_count: u64,
     race: Option<Race>,
-    /// The epochs stop has paused the run once; Play trains on past it.
-    epochs_stop_fired: bool,
-    ms_per_step: f64,
+    /// When the last race ended and how long it took, on the driver's clock (ms).
+    last_race_at: f64,
+    race_cost_ms: f64,
     eval_x: Tensor,
     eval_y: Tensor,
     eval_classes: Vec<usize>,
 }
 
-impl CnnSession {
-    pub fn new(config: CnnConfig, images: Arc<ImagePair>) -> CnnSession {
+impl CnnLab {
+    pub fn create(config: CnnConfig, images: Arc<ImagePair>) -> CnnLab {
         let model = config.build_model(&mut Rng::fork(config.seed, 1));
         let n = images.train.len();
         let mut trainer = Trainer::new(model, config.opt, config.hyper(), Loss::Softmax, config.bs, n, Rng::fork(config.seed, 2));
         trainer.schedule = config.sched;
         trainer.schedule_period = config.period;
-        CnnSession {
+        CnnLab {
             scaling: images.scaling(config.norm),
             config,
             images,
@@ -157,8 +81,8 @@ impl CnnSession {
             batch_loss_sum: 0.0,
             batch_count: 0,
             race: None,
-            epochs_stop_fired: false,
-            ms_per_step: 0.0,
+            last_race_at: f64::NEG_INFINITY,
+            race_cost_ms: 0.0,
             eval_x: tensor::zeros(&[0]),
             eval_y: tensor::zeros(&[0]),
             eval_classes: Vec::new(),
@@ -187,7 +111,9 @@ impl CnnSession {
     }
 
     fn eval_chunk(&mut self) {
-        let Some(mut e) = self.running_eval.take() else { return };
+        let Some(mut e) = self.running_eval.take() else {
+            return;
+        };
         let images = self.images.clone();
         let test = images.test_source(self.scaling);
         let end = (e.next + EVAL_CHUNK).min(test.len());
@@ -297,6 +223,14 @@ impl CnnSession {
         race
     }
 
+    /// A race, timed whole on the driver's clock for the automatic schedule.
+    fn timed_race(&mut self, now_ms: &mut dyn FnMut() -> f64) {
+        let t0 = now_ms();
+        self.race(now_ms);
+        self.last_race_at = now_ms();
+        self.race_cost_ms = self.last_race_at - t0;
+    }
+
     fn filters(&self) -> Vec<FilterBank> {
         self.trainer
             .model
@@ -310,23 +244,19 @@ impl CnnSession {
         let index = self.config.probe.min(self.images.test.len().saturating_sub(1));
         let pixels: Vec<f32> = self.images.test.image(index).collect();
         let probabilities = self.classify(&pixels);
+        let model = &self.trainer.model;
         let mut maps = Vec::new();
-        let mut last_name = String::new();
-        for layer in self.trainer.model.layers.iter() {
-            let out = layer.output();
-            let name = layer.name();
-            if out.ndim() == 4 {
+        for i in 1..=self.config.filters.len() {
+            let conv = model.tap_index(&format!("conv {i}")).map(|c| model.layers[c].name()).unwrap_or_default();
+            for (tap, name) in [(format!("conv {i} activation"), None), (format!("pool {i}"), Some(()))] {
+                let Some(at) = model.tap_index(&tap) else {
+                    continue;
+                };
+                let (layer, out) = (&model.layers[at], model.layers[at].output());
                 let s = out.shape();
-                let entry = FeatureMaps { name: name.clone(), channels: s[1], side: s[2], values: tensor::slice(out).to_vec() };
-                // An activation right after a conv replaces the conv's raw output in the view.
-                if last_name.starts_with("conv") && !name.contains("pool") {
-                    maps.pop();
-                    maps.push(FeatureMaps { name: format!("{last_name} + {name}"), ..entry });
-                } else {
-                    maps.push(entry);
-                }
+                let name = if name.is_some() { layer.name() } else { format!("{conv} + {}", layer.name()) };
+                maps.push(FeatureMaps { name, channels: s[1], side: s[2], values: tensor::slice(out).to_vec() });
             }
-            last_name = name;
         }
         Probe {
             index,
@@ -337,8 +267,8 @@ impl CnnSession {
         }
     }
 
-    fn rebuild(&mut self, config: CnnConfig) {
-        *self = CnnSession::new(config, self.images.clone());
+    fn rebuild_with(&mut self, config: CnnConfig) {
+        *self = CnnLab::create(config, self.images.clone());
     }
 }
 
@@ -353,21 +283,47 @@ fn argmax(v: &[f32]) -> usize {
     v.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &p)| if p > best.1 { (i, p) } else { best }).0
 }
 
-impl LabSession for CnnSession {
-    fn config(&self) -> LabConfig {
-        LabConfig::Cnn(self.config.clone())
+impl Lab for CnnLab {
+    type Config = CnnConfig;
+    type View = CnnView;
+    type Command = CnnCommand;
+    type Reply = CnnReply;
+
+    fn needs_images(config: &CnnConfig) -> Option<ImageSet> {
+        Some(config.data)
+    }
+
+    fn new(config: CnnConfig, assets: &Assets) -> Result<Self, String> {
+        let images = assets.get(config.data).ok_or_else(|| format!("the {} images are not loaded", config.data.label()))?;
+        Ok(CnnLab::create(config, images))
+    }
+
+    fn config(&self) -> &CnnConfig {
+        &self.config
+    }
+
+    fn set_config(&mut self, config: CnnConfig) {
+        self.config = config;
+    }
+
+    fn trainer(&self) -> &Trainer {
+        &self.trainer
+    }
+
+    fn trainer_mut(&mut self) -> &mut Trainer {
+        &mut self.trainer
     }
 
     /// Trains up to `n` steps; while a test evaluation is due, a call evaluates one chunk instead.
-    fn step(&mut self, n: u64) -> f32 {
+    fn train(&mut self, n: u64) {
         for _ in 0..n {
             if self.running_eval.is_some() {
                 self.eval_chunk();
-                return self.trainer.last_loss;
+                return;
             }
             let images = self.images.clone();
             let loss = self.trainer.train_step(&images.train_source(self.scaling));
-            let out = self.trainer.model.layers.last().expect("a model has layers").output();
+            let out = self.trainer.model.output();
             let right = tensor::slice(out).chunks(CLASSES).zip(self.trainer.batch_classes()).filter(|(row, &c)| argmax(row) == c).count();
             self.batch_right += right as u64;
             self.batch_seen += self.trainer.batch_classes().len() as u64;
@@ -377,28 +333,11 @@ impl LabSession for CnnSession {
                 self.running_eval = Some(Evaluation { confusion: vec![0; CLASSES * CLASSES], ..Default::default() });
             }
         }
-        self.trainer.last_loss
-    }
-
-    fn steps(&self) -> u64 {
-        self.trainer.step
-    }
-
-    fn epochs(&self) -> u64 {
-        self.trainer.epoch
-    }
-
-    fn stop_at(&self) -> u64 {
-        self.config.stop
     }
 
     fn stop_reason(&mut self) -> Option<String> {
         let e = self.config.epochs;
-        if e > 0 && self.trainer.epoch >= e && self.running_eval.is_none() && !self.epochs_stop_fired {
-            self.epochs_stop_fired = true;
-            return Some(format!("stopped after {e} epochs (Play trains on)"));
-        }
-        None
+        (e > 0 && self.trainer.epoch >= e && self.running_eval.is_none()).then(|| format!("stopped after {e} epochs (Play trains on)"))
     }
 
     fn finish(&mut self) {
@@ -407,24 +346,8 @@ impl LabSession for CnnSession {
         }
     }
 
-    fn set(&mut self, key: &str, value: &str) -> Result<Applied, String> {
-        let next = match LabConfig::Cnn(self.config.clone()).with_value(key, value).map_err(|n| n.message)? {
-            LabConfig::Cnn(c) => c,
-            _ => unreachable!("a cnn config stays one"),
-        };
+    fn rebuild(&mut self, key: &str, next: CnnConfig) -> Result<Applied, String> {
         match key {
-            "lr" | "mom" | "l2" | "bs" | "opt" | "sched" | "period" | "eval" | "epochs" | "stop" | "race" | "probe" => {
-                if key == "epochs" {
-                    self.epochs_stop_fired = false;
-                }
-                self.trainer.hyper = next.hyper();
-                self.trainer.schedule = next.sched;
-                self.trainer.schedule_period = next.period;
-                self.trainer.batch_size = next.bs;
-                self.trainer.set_optimizer(next.opt);
-                self.config = next;
-                Ok(Applied::Live)
-            }
             "conv" => {
                 let imp = next.conv;
                 self.trainer.model.layers_of_mut::<Conv2d>().for_each(|c| c.implementation = imp);
@@ -434,29 +357,44 @@ impl LabSession for CnnSession {
             "model" => {
                 let c = &self.config;
                 let fresh = CnnConfig { data: c.data, seed: c.seed, conv: c.conv, race: c.race, probe: c.probe, ..CnnConfig::for_model(next.model) };
-                self.rebuild(fresh);
+                self.rebuild_with(fresh);
                 Ok(Applied::Reset)
             }
             "data" if next.data != self.images.set => Err(format!("the {} images are not loaded here", next.data.label())),
             _ => {
-                self.rebuild(next);
+                self.rebuild_with(next);
                 Ok(Applied::Reset)
             }
         }
     }
 
-    fn set_timing(&mut self, ms_per_step: f64) {
-        self.ms_per_step = ms_per_step;
+    fn command(&mut self, command: CnnCommand, now_ms: &mut dyn FnMut() -> f64) -> Result<Option<CnnReply>, Notice> {
+        match command {
+            CnnCommand::Race => {
+                self.timed_race(now_ms);
+                Ok(None)
+            }
+            CnnCommand::Classify { pixels } => {
+                if pixels.len() != SIDE * SIDE || pixels.iter().any(|p| !p.is_finite()) {
+                    return Err(Notice::new("classify", format!("a drawing is {} finite pixel values, not {}", SIDE * SIDE, pixels.len())));
+                }
+                Ok(Some(CnnReply::Classified { probabilities: self.classify(&pixels) }))
+            }
+        }
     }
 
-    fn snapshot(&mut self) -> Snapshot {
-        let layers = self.trainer.layer_snapshots();
-        let grad_norm = self.trainer.grad_norm();
-        let diverged = !self.trainer.last_loss.is_finite() && self.trainer.step > 0 || self.trainer.params_non_finite();
-        let mut metrics = vec![Metric { name: "epoch_fraction".into(), value: self.epoch_fraction() }];
-        if self.ms_per_step > 0.0 {
-            metrics.push(Metric { name: "examples_per_s".into(), value: (self.config.bs as f64 * 1000.0 / self.ms_per_step) as f32 });
+    /// The automatic race (`race=true`): about every 1.5 s, and at most ~10 % of the time.
+    fn background(&mut self, now_ms: &mut dyn FnMut() -> f64) -> bool {
+        if !self.config.race || now_ms() - self.last_race_at < RACE_EVERY_MS.max(self.race_cost_ms / RACE_SHARE) {
+            return false;
         }
+        self.timed_race(now_ms);
+        true
+    }
+
+    fn report(&mut self) -> Report<CnnView> {
+        let layers = self.trainer.layer_snapshots();
+        let mut metrics = vec![Metric { name: "epoch_fraction".into(), value: self.epoch_fraction() }];
         let (test_accuracy, test_loss) = self.test_result().unwrap_or((f32::NAN, f32::NAN));
         if let Some(last) = self.history.last() {
             metrics.push(Metric { name: "train_accuracy".into(), value: last.train_accuracy });
@@ -493,26 +431,7 @@ impl LabSession for CnnSession {
             probe: self.probe(),
             race: self.race.clone(),
         };
-        Snapshot {
-            lab: "cnn".into(),
-            step: self.trainer.step,
-            epoch: self.trainer.epoch,
-            loss: self.trainer.last_loss,
-            train_loss,
-            test_loss,
-            metrics,
-            grad_norm,
-            ms_per_step: self.ms_per_step,
-            diverged,
-            layers,
-            records: std::mem::take(&mut self.trainer.records),
-            diagnoses: Vec::new(),
-            view: View::Cnn(Box::new(view)),
-        }
-    }
-
-    fn as_cnn(&mut self) -> Option<&mut CnnSession> {
-        Some(self)
+        Report { train_loss, test_loss, metrics, layers, diagnoses: Vec::new(), view }
     }
 
     /// 12 per second: each carries feature maps, filters and images for the page to paint.
