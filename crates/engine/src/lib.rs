@@ -3,7 +3,8 @@
 //! natively (tests, the `deeply` CLI) and inside the browser's Web Worker.
 //!
 //! Shapes used across the engine (see `tensor`):
-//! - dense data `(n, features)`; images `(n, c, h, w)`; sequences `(t, n, features)`.
+//! - dense data `(n, features)`; images `(n, c, h, w)`; sequences batch-major `(n, t, features)`
+//!   with an `(n, t)` mask (see `data::seq`).
 //!
 //! Ops implement [`layer::Layer`]: `forward` caches what `backward` needs, `backward(dy)` returns
 //! `dx` and *adds* into each parameter's gradient. A second compute backend (WebGPU) plugs in

@@ -8,6 +8,8 @@
 //! Softmax CE   L = (1/n) Σᵢ −ln softmax(zᵢ)[yᵢ]             dz = (softmax(zᵢ) − onehot(yᵢ))/n
 //! NLL          L = (1/n) Σᵢ −lpᵢ[yᵢ]  (lp = log-probs)      dlp = −onehot(yᵢ)/n
 //! ```
+//! Masked classes (padded sequences, batch-major `(n, t, classes)`): the sums run over the rows
+//! whose mask is set and `n` is their count; a masked-out row adds nothing and gets zero gradient.
 //! Sums are taken in f64 in a fixed order (portable, and accurate for large batches).
 
 use crate::math;
@@ -31,6 +33,9 @@ pub enum Target<'a> {
     Values(&'a Tensor),
     /// One class index per row of an `(n, classes)` prediction.
     Classes(&'a [usize]),
+    /// One class index per row of an `(rows, classes)` prediction — e.g. a sequence batch
+    /// `(n, t, classes)` read as `n·t` rows — and whether each row counts (false: padding).
+    Masked { classes: &'a [usize], mask: &'a [bool] },
 }
 
 impl Loss {
@@ -85,38 +90,58 @@ impl Loss {
                 }
                 (sum / p.len() as f64) as f32
             }
-            (Loss::Softmax | Loss::Nll, Target::Classes(y)) => {
-                let n = pred.shape()[0];
-                let k = p.len() / n.max(1);
-                assert_eq!(y.len(), n, "one class per row");
-                let scale = 1.0 / n as f32;
-                for i in 0..n {
-                    let row = &p[i * k..(i + 1) * k];
-                    let c = y[i];
-                    if self == Loss::Nll {
-                        sum -= row[c] as f64;
-                        if let Some(g) = grad.as_deref_mut() {
-                            let gr = &mut g[i * k..(i + 1) * k];
-                            gr.fill(0.0);
-                            gr[c] = -scale;
-                        }
-                        continue;
-                    }
-                    let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
-                    let z: f32 = row.iter().map(|&v| math::exp(v - m)).sum();
-                    sum += (math::ln(z) + m - row[c]) as f64;
-                    if let Some(g) = grad.as_deref_mut() {
-                        let gr = &mut g[i * k..(i + 1) * k];
-                        for j in 0..k {
-                            let s = math::exp(row[j] - m) / z;
-                            gr[j] = (s - if j == c { 1.0 } else { 0.0 }) * scale;
-                        }
-                    }
-                }
-                (sum / n as f64) as f32
-            }
+            (Loss::Softmax | Loss::Nll, Target::Classes(y)) => self.class_loss(p, y, None, grad),
+            (Loss::Softmax | Loss::Nll, Target::Masked { classes, mask }) => self.class_loss(p, classes, Some(mask), grad),
             (loss, _) => panic!("{loss:?} got the wrong kind of target"),
         }
+    }
+
+    /// Softmax cross-entropy or NLL over the rows of `p` (one class each), counting only the
+    /// rows whose mask is set (all rows without a mask).
+    fn class_loss(self, p: &[f32], y: &[usize], mask: Option<&[bool]>, mut grad: Option<&mut [f32]>) -> f32 {
+        let n = y.len();
+        let k = p.len() / n.max(1);
+        assert_eq!(n * k, p.len(), "one class per row");
+        let counted = mask.map_or(n, |m| {
+            assert_eq!(m.len(), n, "one mask entry per row");
+            m.iter().filter(|&&v| v).count()
+        });
+        let scale = 1.0 / counted as f32;
+        let mut sum = 0.0f64;
+        for i in 0..n {
+            let row = &p[i * k..(i + 1) * k];
+            if mask.is_some_and(|m| !m[i]) {
+                if let Some(g) = grad.as_deref_mut() {
+                    g[i * k..(i + 1) * k].fill(0.0);
+                }
+                continue;
+            }
+            let c = y[i];
+            if self == Loss::Nll {
+                sum -= row[c] as f64;
+                if let Some(g) = grad.as_deref_mut() {
+                    let gr = &mut g[i * k..(i + 1) * k];
+                    gr.fill(0.0);
+                    gr[c] = -scale;
+                }
+                continue;
+            }
+            let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
+            let z: f32 = row.iter().map(|&v| math::exp(v - m)).sum();
+            sum += (math::ln(z) + m - row[c]) as f64;
+            if let Some(g) = grad.as_deref_mut() {
+                let gr = &mut g[i * k..(i + 1) * k];
+                for j in 0..k {
+                    let s = math::exp(row[j] - m) / z;
+                    gr[j] = (s - if j == c { 1.0 } else { 0.0 }) * scale;
+                }
+            }
+        }
+        if counted == 0 {
+            // Every row is padding: nothing to learn (0, not NaN); no rows at all: no loss.
+            return if mask.is_some() { 0.0 } else { f32::NAN };
+        }
+        (sum / counted as f64) as f32
     }
 }
 

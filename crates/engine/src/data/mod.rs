@@ -4,6 +4,7 @@ pub mod fit;
 pub mod images;
 pub mod mnist;
 pub mod playground;
+pub mod seq;
 
 use crate::tensor::{self, Tensor};
 
