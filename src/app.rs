@@ -3,9 +3,7 @@
 
 use crate::client::LabState;
 use crate::labs::bench::BenchPage;
-use crate::labs::cnn::CnnLab;
-use crate::labs::fit::FitLab;
-use crate::labs::playground::PlaygroundLab;
+use crate::labs::PAGES;
 use crate::share;
 use engine::lab::parse_link;
 use leptos::prelude::*;
@@ -60,9 +58,10 @@ pub fn App() -> impl IntoView {
         <header class="topbar">
             <div class="brand">"Deeply"<span class="tagline">"deep learning, trained live in your browser"</span></div>
             <nav>
-                <a class:active=lab == "fit" href="?lab=fit" id="nav-fit">"1 · Fit a function"</a>
-                <a class:active=lab == "playground" href="?lab=playground" id="nav-playground">"Playground"</a>
-                <a class:active=lab == "cnn" href="?lab=cnn" id="nav-cnn">"2 · CNN"</a>
+                {PAGES
+                    .iter()
+                    .map(|p| view! { <a class:active=lab == p.key href=format!("?lab={}", p.key) id=format!("nav-{}", p.key)>{p.nav}</a> })
+                    .collect_view()}
             </nav>
         </header>
         <Show when=move || state.notices.with(|n| !n.is_empty())>
@@ -75,31 +74,15 @@ pub fn App() -> impl IntoView {
             </div>
         </Show>
         <main>
-            {if lab == "cnn" {
+            {PAGES.iter().find(|p| p.key == lab).map(|p| {
                 view! {
                     <div class="intro">
-                        <h1>"CNN on real MNIST"</h1>
-                        <p>"A convolutional network learns to read handwritten digits (or clothes, with Fashion-MNIST) from the real 60,000 training images, right here in a worker. A convolution written as loops is correct but slow; the same maths as one matrix product (im2col) is fast — the race below times both on the same mini-batch. Watch the filters form, look inside the network at a test image, and draw your own digit."</p>
+                        <h1>{p.title}</h1>
+                        <p>{p.intro}</p>
                     </div>
-                    <CnnLab state/>
-                }.into_any()
-            } else if lab == "playground" {
-                view! {
-                    <div class="intro">
-                        <h1>"Playground"</h1>
-                        <p>"Classify or regress points in the plane with a small network. Pick data and input features, add layers and units, and watch each neuron's view of the plane and the decision boundary while it trains. TensorFlow Playground links open here too."</p>
-                    </div>
-                    <PlaygroundLab state/>
-                }.into_any()
-            } else {
-                view! {
-                    <div class="intro">
-                        <h1>"Fit a function"</h1>
-                        <p>"A small network of layers "<code>"y = act(Wx + b)"</code>" learns a function from sampled points by gradient descent. Press Play and watch the prediction bend towards the target; change the learning rate or batch size while it runs."</p>
-                    </div>
-                    <FitLab state/>
-                }.into_any()
-            }}
+                    {(p.view)(state)}
+                }
+            })}
         </main>
     }
     .into_any()

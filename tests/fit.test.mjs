@@ -1,7 +1,7 @@
 // Browser end-to-end tests of the "Fit a function" lab, in Debian's headless Chromium.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { serveDist, launch, openPage, screenshot, stepOf, f32, value, waitForStep, ready, playTo, cli } from './helpers.mjs';
+import { serveDist, launch, openPage, screenshot, stepOf, f32, value, waitForStep, ready, playTo, cli, fpsWhileTraining } from './helpers.mjs';
 
 let server, browser;
 before(async () => { server = await serveDist(); browser = await launch(); });
@@ -132,4 +132,13 @@ test('a crash in the worker or the UI shows the error panel with its message', a
   assert.match(await ui.locator('#fatal-message').textContent(), /deliberate UI panic/);
   await page.context().close();
   await ui.context().close();
+});
+
+test('the page stays smooth (≥ 55 frames per second) while the fit lab trains', async () => {
+  const page = await openPage(browser, `${server.url}?lab=fit`);
+  await ready(page);
+  const fps = await fpsWhileTraining(page);
+  console.log(`# ${fps.toFixed(1)} frames per second while the fit lab trains`);
+  assert.ok(fps >= 55, `${fps.toFixed(1)} frames per second while the fit lab trains`);
+  await page.context().close();
 });

@@ -131,3 +131,26 @@ export function benchNative(workload, seconds) {
   return JSON.parse(execFileSync('cargo', ['run', '-q', '--release', '--bin', 'deeply', '--', 'bench', workload, '--seconds', String(seconds), '--json'],
     { cwd: ROOT, encoding: 'utf8' }));
 }
+
+/// Frames per second over 2-second windows while `page` trains (Play pressed here); the best of
+/// up to three windows, so one hiccup of a shared CI machine does not decide it. Also checks
+/// that training went on meanwhile.
+export async function fpsWhileTraining(page) {
+  await page.click('#play');
+  await page.waitForFunction(() => Number(document.querySelector('#stat-step').textContent) > 5);
+  const before = Number(await page.locator('#stat-step').textContent());
+  const measure = () => page.evaluate(() => new Promise((resolve) => {
+    let frames = 0;
+    const start = performance.now();
+    const tick = (t) => {
+      frames++;
+      if (t - start < 2000) requestAnimationFrame(tick); else resolve(frames * 1000 / (t - start));
+    };
+    requestAnimationFrame(tick);
+  }));
+  let fps = 0;
+  for (let i = 0; i < 3 && fps < 55; i++) fps = Math.max(fps, await measure());
+  const after = Number(await page.locator('#stat-step').textContent());
+  assert.ok(after > before, `training went on meanwhile (${before} → ${after})`);
+  return fps;
+}

@@ -2,7 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { serveDist, launch, openPage, screenshot, f32, value, waitForStep, ready, paused, playTo, cli, countColor, benchInPage, benchNative } from './helpers.mjs';
+import { serveDist, launch, openPage, screenshot, f32, value, waitForStep, ready, paused, playTo, cli, countColor, benchInPage, benchNative, fpsWhileTraining } from './helpers.mjs';
 
 let server, browser;
 before(async () => { server = await serveDist(); browser = await launch(); });
@@ -119,4 +119,13 @@ test('the benchmark page runs w1 in the worker and writes its JSON; the CLI does
   assert.ok(result.items_per_s > 1000 && result.ms_per_step > 0, JSON.stringify(result));
   const native = benchNative('w1', 0.3);
   assert.deepEqual(Object.keys(native).sort(), ['backend', 'items_per_s', 'ms_per_step', 'steps', 'workload']);
+});
+
+test('the page stays smooth (≥ 55 frames per second) while the playground trains', async () => {
+  const page = await openPage(browser, `${server.url}?lab=playground`);
+  await ready(page);
+  const fps = await fpsWhileTraining(page);
+  console.log(`# ${fps.toFixed(1)} frames per second while the playground trains`);
+  assert.ok(fps >= 55, `${fps.toFixed(1)} frames per second while the playground trains`);
+  await page.context().close();
 });

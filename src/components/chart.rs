@@ -160,6 +160,31 @@ pub fn draw(canvas: &HtmlCanvasElement, spec: &ChartSpec, series: &[Series]) {
     let _ = root.present();
 }
 
+/// Most points a line is drawn with: a chart is ~600 px wide, so more only costs frame time.
+const MAX_LINE_POINTS: usize = 800;
+/// Most dots drawn per series.
+const MAX_DOTS: usize = 2000;
+
+/// A long line thinned for drawing: the points split into buckets along the line, each bucket
+/// keeping its lowest and highest point (in their order), so spikes stay visible.
+fn decimate(points: &[(f64, f64)], max: usize) -> Vec<(f64, f64)> {
+    if points.len() <= max {
+        return points.to_vec();
+    }
+    let bucket = points.len().div_ceil(max / 2);
+    let mut out = Vec::with_capacity(max + 2);
+    for chunk in points.chunks(bucket) {
+        let lo = chunk.iter().enumerate().min_by(|a, b| a.1 .1.total_cmp(&b.1 .1)).map(|(i, _)| i).unwrap_or(0);
+        let hi = chunk.iter().enumerate().max_by(|a, b| a.1 .1.total_cmp(&b.1 .1)).map(|(i, _)| i).unwrap_or(0);
+        let (a, b) = (lo.min(hi), lo.max(hi));
+        out.push(chunk[a]);
+        if b != a {
+            out.push(chunk[b]);
+        }
+    }
+    out
+}
+
 fn plot<'a, Y: Ranged<ValueType = f64>>(
     chart: &mut ChartContext<'a, CanvasBackend, Cartesian2d<RangedCoordf64, Y>>,
     series: &[Series],
@@ -171,7 +196,8 @@ fn plot<'a, Y: Ranged<ValueType = f64>>(
     for s in series {
         let color = s.color;
         if s.dots {
-            let pts: Vec<(f64, f64)> = s.points.iter().copied().filter(|p| inside(p)).collect();
+            let step = s.points.len().div_ceil(MAX_DOTS).max(1);
+            let pts: Vec<(f64, f64)> = s.points.iter().step_by(step).copied().filter(|p| inside(p)).collect();
             let r = s.width.max(1);
             if let Ok(a) = chart.draw_series(pts.into_iter().map(move |p| Circle::new(p, r, color.mix(0.6).filled()))) {
                 if !s.label.is_empty() {
@@ -181,7 +207,7 @@ fn plot<'a, Y: Ranged<ValueType = f64>>(
         } else {
             // Break the line where values leave the chart rather than drawing spikes.
             let mut segments: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
-            for p in &s.points {
+            for p in &decimate(&s.points, MAX_LINE_POINTS) {
                 if inside(p) {
                     segments.last_mut().expect("non-empty").push(*p);
                 } else if !segments.last().expect("non-empty").is_empty() {

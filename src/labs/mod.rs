@@ -1,4 +1,5 @@
-//! One file per lab: its page and panels.
+//! The lab pages: one file (or a few) per lab, and [`PAGES`], the one list the app shell builds
+//! its navigation and routes from. Adding a lab page = its file and one entry here.
 
 pub mod bench;
 pub mod cnn;
@@ -9,3 +10,43 @@ pub mod fit;
 pub mod fit_charts;
 pub mod playground;
 pub mod playground_draw;
+
+use crate::client::LabState;
+use leptos::prelude::*;
+
+/// A lab's page: its `lab` key, its place in the journey, and what draws it.
+pub struct Page {
+    /// The `lab` value (as in the engine's registry).
+    pub key: &'static str,
+    /// The navigation label.
+    pub nav: &'static str,
+    pub title: &'static str,
+    /// A few sentences under the title.
+    pub intro: &'static str,
+    pub view: fn(LabState) -> AnyView,
+}
+
+/// The lab pages, in the order of the journey.
+pub const PAGES: &[Page] = &[
+    Page {
+        key: "fit",
+        nav: "1 · Fit a function",
+        title: "Fit a function",
+        intro: "A small network of layers y = act(Wx + b) learns a function from sampled points by gradient descent. Press Play and watch the prediction bend towards the target; change the learning rate or batch size while it runs.",
+        view: |state| view! { <fit::FitLab state/> }.into_any(),
+    },
+    Page {
+        key: "playground",
+        nav: "Playground",
+        title: "Playground",
+        intro: "Classify or regress points in the plane with a small network. Pick data and input features, add layers and units, and watch each neuron's view of the plane and the decision boundary while it trains. TensorFlow Playground links open here too.",
+        view: |state| view! { <playground::PlaygroundLab state/> }.into_any(),
+    },
+    Page {
+        key: "cnn",
+        nav: "2 · CNN",
+        title: "CNN on real MNIST",
+        intro: "A convolutional network learns to read handwritten digits (or clothes, with Fashion-MNIST) from the real 60,000 training images, right here in a worker. A convolution written as loops is correct but slow; the same maths as one matrix product (im2col) is fast — the race below times both on the same mini-batch. Watch the filters form, look inside the network at a test image, and draw your own digit.",
+        view: |state| view! { <cnn::CnnLab state/> }.into_any(),
+    },
+];
