@@ -129,3 +129,22 @@ test('the page stays smooth (≥ 55 frames per second) while the playground trai
   assert.ok(fps >= 55, `${fps.toFixed(1)} frames per second while the playground trains`);
   await page.context().close();
 });
+
+test('NaN pauses the playground too, with the shared diagnosis and its one-click fix', async () => {
+  const errors = [];
+  const page = await openPage(browser, `${server.url}?lab=playground&data=reg-plane&act=relu&lr=10&opt=sgd`, errors);
+  await ready(page);
+  await page.click('#play');
+  await page.waitForSelector('.diagnosis.severe', { timeout: 20000 });
+  await paused(page);
+  assert.match(await page.locator('.diagnosis.severe').textContent(), /NaN or infinite/);
+  const stoppedAt = await page.locator('#stat-step').textContent();
+  await page.waitForTimeout(500);
+  assert.equal(await page.locator('#stat-step').textContent(), stoppedAt, 'it stays paused');
+  await screenshot(page, 'playground-nan-paused');
+  await page.click('.diagnosis.severe .fix');
+  await waitForStep(page, 's === 0');
+  assert.equal(await page.locator('#ctl-lr').inputValue(), '1');
+  assert.deepEqual(errors, []);
+  await page.context().close();
+});

@@ -5,9 +5,11 @@ pub mod controls;
 pub mod diagnoses;
 pub mod histogram;
 pub mod layers;
+pub mod loss_chart;
 pub mod presets;
 pub mod space;
 pub mod stats_bar;
 pub mod toolbar;
 
+pub use loss_chart::LossChart;
 pub use toolbar::Toolbar;

@@ -2,32 +2,27 @@
 //! im2col, the filters and feature maps, accuracy curves, a confusion matrix, the most
 //! confidently wrong test images, per-layer histograms and draw-a-digit.
 
-use super::cnn_draw as draw;
+use super::cnn_panels::{AccuracyChart, CnnLayers, FiltersCard, ProbeCard, WrongCard};
 use super::cnn_editor::LayerEditor;
 use super::digit_pad::DigitPad;
 use crate::client::LabState;
-use crate::components::chart::{self, ChartSpec, Series, BLUE, GREY, ORANGE};
 use crate::components::controls::{link_value, options, Check, Field, Select};
-use crate::components::layers::LayerCard;
+use crate::components::diagnoses::Diagnoses;
 use crate::components::stats_bar::StatsBar;
-use crate::components::Toolbar;
+use crate::components::{LossChart, Toolbar};
 use crate::format::short;
 use engine::data::images::ImageSet;
 use engine::lab::cnn::{CnnCommand, CnnConfig, CnnModel, CnnView};
-use engine::lab::{LabCommand, LabConfig, View};
+use engine::lab::{LabCommand, View};
 use engine::ops::ActivationKind;
 use engine::optim::{OptimizerKind, Schedule};
-use leptos::html;
 use leptos::prelude::*;
 
-fn config(state: &LabState) -> CnnConfig {
-    match state.config.get() {
-        LabConfig::Cnn(c) => c,
-        _ => CnnConfig::default(),
-    }
+pub(super) fn config(state: &LabState) -> CnnConfig {
+    state.config_as::<CnnConfig>().unwrap_or_default()
 }
 
-fn with_view<R>(state: &LabState, f: impl FnOnce(&CnnView) -> R) -> Option<R> {
+pub(super) fn with_view<R>(state: &LabState, f: impl FnOnce(&CnnView) -> R) -> Option<R> {
     state.snapshot.with(|s| match s.as_ref().map(|s| &s.view) {
         Some(View::Cnn(v)) => Some(f(v)),
         _ => None,
@@ -150,150 +145,11 @@ fn Confusion(state: LabState) -> impl IntoView {
     view! { <div class="card"><h4 class="card-title">"Confusion matrix"</h4>{table}</div> }
 }
 
+/// The controls column: data, model (layer editor, link lists), training, evaluation and stop.
 #[component]
-pub fn CnnLab(state: LabState) -> impl IntoView {
-    let loss_canvas = NodeRef::<html::Canvas>::new();
-    let acc_canvas = NodeRef::<html::Canvas>::new();
-    let probe_canvas = NodeRef::<html::Canvas>::new();
-    let wrong_canvas = NodeRef::<html::Canvas>::new();
-    let filter_box = NodeRef::<html::Div>::new();
-    let map_box = NodeRef::<html::Div>::new();
-
-    Effect::new(move |_| {
-        let Some(canvas) = loss_canvas.get() else {
-            return;
-        };
-        let batch: Vec<(f64, f64)> = state.records.with(|r| r.iter().map(|p| (p.step as f64, p.loss as f64)).collect());
-        let test: Vec<(f64, f64)> = with_view(&state, |v| v.history.iter().map(|h| (h.step as f64, h.test_loss as f64)).collect()).unwrap_or_default();
-        let last = batch.last().map(|p| p.0).unwrap_or(0.0).max(10.0);
-        chart::draw(
-            &canvas,
-            &ChartSpec {
-                title: "Loss (log scale)",
-                x_label: "training step",
-                y_label: "cross-entropy",
-                log_y: true,
-                x_range: Some((0.0, last)),
-                y_range: None,
-                band: None,
-            },
-            &[Series::line("mini-batch", GREY, batch, 1), Series::line("test (10,000 images)", ORANGE, test, 2)],
-        );
-    });
-    Effect::new(move |_| {
-        let Some(canvas) = acc_canvas.get() else {
-            return;
-        };
-        let Some((train, test, end)) = with_view(&state, |v| {
-            let pct = |a: f32| a as f64 * 100.0;
-            (
-                v.history.iter().filter(|h| h.train_accuracy.is_finite()).map(|h| (h.epoch as f64, pct(h.train_accuracy))).collect::<Vec<_>>(),
-                v.history.iter().map(|h| (h.epoch as f64, pct(h.test_accuracy))).collect::<Vec<_>>(),
-                v.history.last().map(|h| h.epoch as f64).unwrap_or(0.0),
-            )
-        }) else {
-            return;
-        };
-        let lo = train.iter().chain(&test).map(|p| p.1).fold(100.0f64, f64::min).clamp(0.0, 90.0);
-        chart::draw(
-            &canvas,
-            &ChartSpec {
-                title: "Accuracy",
-                x_label: "epoch",
-                y_label: "accuracy (%)",
-                log_y: false,
-                x_range: Some((0.0, end.max(0.1))),
-                y_range: Some(((lo - 1.0).floor().max(0.0), 100.0)),
-                band: None,
-            },
-            &[Series::line("train (mini-batches)", BLUE, train, 2), Series::line("test", ORANGE, test, 2)],
-        );
-    });
-    // Filters and feature maps: a canvas per layer, rebuilt when the layer count changes.
-    Effect::new(move |_| {
-        let Some(host) = filter_box.get() else { return };
-        with_view(&state, |v| {
-            let canvases = ensure_canvases(&host, v.filters.len(), "filters");
-            for (bank, canvas) in v.filters.iter().zip(canvases) {
-                draw::draw_filters(&canvas, bank);
-            }
-            label_rows(
-                &host,
-                v.filters
-                    .iter()
-                    .map(|b| {
-                        format!(
-                            "{} — {} filters{}",
-                            b.name,
-                            b.filters,
-                            if b.channels > 1 { format!(" (a row per input channel: {})", b.channels) } else { String::new() }
-                        )
-                    })
-                    .collect(),
-            );
-        });
-    });
-    Effect::new(move |_| {
-        let Some(host) = map_box.get() else { return };
-        with_view(&state, |v| {
-            let canvases = ensure_canvases(&host, v.probe.maps.len(), "maps");
-            for (maps, canvas) in v.probe.maps.iter().zip(canvases) {
-                draw::draw_maps(&canvas, maps);
-            }
-            label_rows(&host, v.probe.maps.iter().map(|m| format!("{} — {} maps of {}×{}", m.name, m.channels, m.side, m.side)).collect());
-            if let Some(c) = probe_canvas.get_untracked() {
-                draw::draw_image(&c, &v.probe.pixels, 4);
-            }
-        });
-    });
-    let wrong = Memo::new(move |_| with_view(&state, |v| (v.wrong.clone(), v.classes.clone())).unwrap_or_default());
-    Effect::new(move |_| {
-        let Some(canvas) = wrong_canvas.get() else {
-            return;
-        };
-        wrong.with(|(images, classes)| draw::draw_wrong(&canvas, images, classes));
-    });
-    let on_wrong_click = move |ev: web_sys::MouseEvent| {
-        let Some(canvas) = wrong_canvas.get() else {
-            return;
-        };
-        let r = canvas.get_bounding_client_rect();
-        let (sx, sy) = (canvas.width() as f64 / r.width().max(1.0), canvas.height() as f64 / r.height().max(1.0));
-        let (px, py) = ((ev.client_x() as f64 - r.left()) * sx, (ev.client_y() as f64 - r.top()) * sy);
-        if let Some(index) = wrong.with_untracked(|(w, _)| draw::wrong_at(w.len(), px, py).map(|t| w[t].index)) {
-            state.set_value("probe", &index.to_string());
-        }
-    };
-    let probe_text = move || {
-        with_view(&state, |v| {
-            let p = &v.probe;
-            let best = p.probabilities.iter().enumerate().fold((0, -1.0f32), |b, (i, &q)| if q > b.1 { (i, q) } else { b });
-            let name = |c: usize| v.classes.get(c).cloned().unwrap_or_default();
-            format!("test image #{}: true class {}, predicted {} ({:.1}%)", p.index, name(p.label), name(best.0), best.1 * 100.0)
-        })
-    };
-    let next_probe = move |delta: i64| {
-        let c = config(&state);
-        let next = (c.probe as i64 + delta).rem_euclid(10_000);
-        state.set_value("probe", &next.to_string());
-    };
-    let layers = move || {
-        state.snapshot.with(|s| {
-            s.as_ref().map(|s| {
-                s.layers
-                    .iter()
-                    .cloned()
-                    .enumerate()
-                    .map(|(i, l)| view! { <LayerCard index=i layer=l activations="activations (latest batch)"/> })
-                    .collect_view()
-            })
-        })
-    };
-    let eval_progress = move || with_view(&state, |v| v.eval_progress).unwrap_or(0.0);
+fn CnnControls(state: LabState) -> impl IntoView {
     let new_seed = move |_| state.set_value("seed", &((js_sys::Math::random() * 1e9) as u64).to_string());
-
     view! {
-        <div class="lab">
             <aside class="controls">
                 <section>
                     <h3>"Data"</h3>
@@ -338,87 +194,45 @@ pub fn CnnLab(state: LabState) -> impl IntoView {
                     <Field state key="stop" label="stop at step" step="1" help="0 = off"/>
                 </section>
             </aside>
+    }
+}
+
+#[component]
+pub fn CnnLab(state: LabState) -> impl IntoView {
+    let test_losses = Signal::derive(move || with_view(&state, |v| v.history.iter().map(|h| (h.step as f64, h.test_loss as f64)).collect()).unwrap_or_default());
+    let eval_progress = move || with_view(&state, |v| v.eval_progress).unwrap_or(0.0);
+    view! {
+        <div class="lab">
+            <CnnControls state/>
             <section class="workspace">
                 <LoadingBar state/>
                 <Toolbar state/>
+                <Diagnoses state/>
                 <StatsBar state/>
                 <Show when=move || { eval_progress() > 0.0 }>
                     <p class="muted small" id="eval-progress">{move || format!("evaluating the test set… {:.0}%", eval_progress() * 100.0)}</p>
                 </Show>
                 <RacePanel state/>
                 <div class="play-grid">
-                    <div class="card"><canvas id="loss-chart" node_ref=loss_canvas width="560" height="280"></canvas></div>
-                    <div class="card"><canvas id="accuracy-chart" node_ref=acc_canvas width="560" height="280"></canvas></div>
+                    <div class="card"><LossChart state title="Loss (log scale)" y_label="cross-entropy" evaluations=("test (10,000 images)", test_losses)/></div>
+                    <div class="card"><AccuracyChart state/></div>
                 </div>
                 <div class="play-grid">
                     <div class="card">
                         <h4 class="card-title">"Draw a digit"</h4>
                         <DigitPad state/>
                     </div>
-                    <div class="card">
-                        <h4 class="card-title">"Filters (blue −, red +)"</h4>
-                        <div class="tile-stack" id="filters" node_ref=filter_box></div>
-                    </div>
+                    <FiltersCard state/>
                 </div>
-                <div class="card">
-                    <h4 class="card-title">"Feature maps of one test image after each conv / pooling layer"</h4>
-                    <div class="probe-row">
-                        <canvas id="probe-image" class="pixelated" node_ref=probe_canvas width="112" height="112"></canvas>
-                        <div>
-                            <p id="probe-text">{probe_text}</p>
-                            <div class="pad-row">
-                                <button id="probe-prev" on:click=move |_| next_probe(-1)>"← previous"</button>
-                                <button id="probe-next" on:click=move |_| next_probe(1)>"next →"</button>
-                                <Field state key="probe" label="image #" step="1"/>
-                            </div>
-                            <p class="muted small">"Click a wrong image below to look inside it."</p>
-                        </div>
-                    </div>
-                    <div class="tile-stack" id="feature-maps" node_ref=map_box></div>
-                </div>
+                <ProbeCard state/>
                 <div class="play-grid">
                     <Confusion state/>
-                    <div class="card">
-                        <h4 class="card-title">"Most confidently wrong test images (true → predicted)"</h4>
-                        <canvas id="wrong-images" node_ref=wrong_canvas width="400" height="200" on:click=on_wrong_click></canvas>
-                    </div>
+                    <WrongCard state/>
                 </div>
                 <h3 class="section-title">"Layers: weights, activations (last mini-batch) and gradients"</h3>
-                <div class="layers">{layers}</div>
+                <CnnLayers state/>
             </section>
         </div>
     }
 }
 
-/// Makes `host` hold exactly `n` (caption, canvas) pairs and returns the canvases.
-fn ensure_canvases(host: &web_sys::HtmlDivElement, n: usize, class: &str) -> Vec<web_sys::HtmlCanvasElement> {
-    use wasm_bindgen::JsCast;
-    let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
-        return Vec::new();
-    };
-    let existing = host.query_selector_all("canvas").map(|l| l.length() as usize).unwrap_or(0);
-    if existing != n {
-        host.set_inner_html("");
-        for i in 0..n {
-            if let (Ok(caption), Ok(canvas)) = (doc.create_element("p"), doc.create_element("canvas")) {
-                caption.set_class_name("muted small tile-caption");
-                canvas.set_class_name(&format!("pixelated {class}"));
-                canvas.set_id(&format!("{class}-{i}"));
-                let _ = host.append_child(&caption);
-                let _ = host.append_child(&canvas);
-            }
-        }
-    }
-    let list = host.query_selector_all("canvas").ok();
-    (0..n).filter_map(|i| list.as_ref()?.item(i as u32)?.dyn_into().ok()).collect()
-}
-
-fn label_rows(host: &web_sys::HtmlDivElement, labels: Vec<String>) {
-    if let Ok(list) = host.query_selector_all("p.tile-caption") {
-        for (i, text) in labels.into_iter().enumerate() {
-            if let Some(node) = list.item(i as u32) {
-                node.set_text_content(Some(&text));
-            }
-        }
-    }
-}

@@ -9,7 +9,7 @@ use crate::components::layers::LayerCard;
 use crate::components::presets::Presets;
 use crate::components::space::SpacePanel;
 use crate::components::stats_bar::StatsBar;
-use crate::components::Toolbar;
+use crate::components::{LossChart, Toolbar};
 use engine::data::fit::FitTarget;
 use engine::init::Init;
 use engine::lab::fit::FitModel;
@@ -28,16 +28,16 @@ pub fn FitLab(state: LabState) -> impl IntoView {
         _ => Default::default(),
     };
     let is_mlp = move || fit().model == FitModel::Mlp;
-    let (fit_canvas, loss_canvas, grad_canvas, units_canvas) =
-        (NodeRef::<html::Canvas>::new(), NodeRef::<html::Canvas>::new(), NodeRef::<html::Canvas>::new(), NodeRef::<html::Canvas>::new());
+    let (fit_canvas, grad_canvas, units_canvas) = (NodeRef::<html::Canvas>::new(), NodeRef::<html::Canvas>::new(), NodeRef::<html::Canvas>::new());
     fit_charts::fit_chart(state, fit_canvas);
-    fit_charts::loss_chart(state, loss_canvas);
     fit_charts::grad_chart(state, grad_canvas);
     fit_charts::units_chart(state, units_canvas);
 
     let layers = move || {
         state.snapshot.with(|s| s.as_ref().map(|s| s.layers.iter().cloned().enumerate().map(|(i, l)| view! { <LayerCard index=i layer=l/> }).collect_view()))
     };
+    let loss_title = Signal::derive(move || fit_charts::loss_title(&fit()).to_string());
+    let loss_units = Signal::derive(move || fit_charts::loss_units(&fit()).to_string());
     let new_seed = move |_| {
         let seed = (js_sys::Math::random() * 1e9) as u64;
         state.set_value("seed", &seed.to_string());
@@ -99,7 +99,7 @@ pub fn FitLab(state: LabState) -> impl IntoView {
                 <StatsBar state/>
                 <div class="charts">
                     <div class="card wide"><canvas id="fit-chart" node_ref=fit_canvas width="1240" height="380"></canvas></div>
-                    <div class="card"><canvas id="loss-chart" node_ref=loss_canvas width="620" height="320"></canvas></div>
+                    <div class="card"><LossChart state title=loss_title y_label=loss_units width=620 height=320/></div>
                     <div class="card"><canvas id="grad-chart" node_ref=grad_canvas width="620" height="320"></canvas></div>
                     <div class="card" class:hidden=move || !has_units()><canvas id="units-chart" node_ref=units_canvas width="620" height="320"></canvas></div>
                 </div>

@@ -3,17 +3,14 @@
 
 use crate::client::LabState;
 use crate::components::chart::{self, palette, ChartSpec, Series, BLUE, GREY, ORANGE};
-use engine::lab::LabConfig;
+use engine::lab::fit::FitConfig;
 use engine::lab::View;
 use engine::loss::Loss;
 use leptos::html;
 use leptos::prelude::*;
 
-fn fit_config(state: &LabState) -> engine::lab::fit::FitConfig {
-    match state.config.get_untracked() {
-        LabConfig::Fit(c) => c,
-        _ => Default::default(),
-    }
+fn fit_config(state: &LabState) -> FitConfig {
+    state.config_as::<FitConfig>().unwrap_or_default()
 }
 
 /// The y range of the target on the training interval, with room around it.
@@ -58,32 +55,23 @@ pub fn fit_chart(state: LabState, canvas: NodeRef<html::Canvas>) {
     });
 }
 
-pub fn loss_chart(state: LabState, canvas: NodeRef<html::Canvas>) {
-    Effect::new(move |_| {
-        let Some(canvas) = canvas.get() else { return };
-        let c = fit_config(&state);
-        let batch: Vec<(f64, f64)> = state.records.with(|r| r.iter().map(|p| (p.step as f64, p.loss as f64)).collect());
-        state.history.with(|h| {
-            let pts = |f: fn(&crate::client::HistoryPoint) -> f32| h.iter().map(|p| (p.step as f64, f(p) as f64)).collect::<Vec<_>>();
-            let last = h.last().map(|p| p.step as f64).unwrap_or(1.0).max(batch.last().map(|p| p.0).unwrap_or(0.0)).max(10.0);
-            let title = if c.loss == Loss::L1 { "Loss (mean absolute error, log scale)" } else { "Loss (mean squared error, log scale)" };
-            let units = match (c.norm, c.loss) {
-                (true, Loss::L1) => "loss (standardised y)",
-                (true, _) => "loss (standardised y)²",
-                (false, Loss::L1) => "loss (units of y)",
-                (false, _) => "loss (units of y)²",
-            };
-            chart::draw(
-                &canvas,
-                &ChartSpec { title, x_label: "training step", y_label: units, log_y: true, x_range: Some((0.0, last)), y_range: None, band: None },
-                &[
-                    Series::line("mini-batch", GREY, batch, 1),
-                    Series::line("train", BLUE, pts(|p| p.train_loss), 2),
-                    Series::line("test", ORANGE, pts(|p| p.test_loss), 2),
-                ],
-            );
-        });
-    });
+/// The loss chart's title: which loss, on a log scale.
+pub fn loss_title(c: &FitConfig) -> &'static str {
+    if c.loss == Loss::L1 {
+        "Loss (mean absolute error, log scale)"
+    } else {
+        "Loss (mean squared error, log scale)"
+    }
+}
+
+/// The loss's units: standardised or the target's own, squared for squared error.
+pub fn loss_units(c: &FitConfig) -> &'static str {
+    match (c.norm, c.loss) {
+        (true, Loss::L1) => "loss (standardised y)",
+        (true, _) => "loss (standardised y)²",
+        (false, Loss::L1) => "loss (units of y)",
+        (false, _) => "loss (units of y)²",
+    }
 }
 
 pub fn grad_chart(state: LabState, canvas: NodeRef<html::Canvas>) {

@@ -4,12 +4,14 @@
 pub mod bench;
 pub mod cnn;
 pub mod cnn_draw;
+pub mod cnn_panels;
 pub mod cnn_editor;
 pub mod digit_pad;
 pub mod fit;
 pub mod fit_charts;
 pub mod playground;
 pub mod playground_draw;
+pub mod playground_panels;
 
 use crate::client::LabState;
 use leptos::prelude::*;

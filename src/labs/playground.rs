@@ -1,29 +1,25 @@
 //! The playground: 2-D classification and regression, TensorFlow Playground's features and more
 //! (own points and CSV, per-layer activations, dropout, schedules, confusion matrix, export).
 
-use super::playground_draw as draw;
+use super::playground_panels::{ExportCard, GraphCard, HeatmapCard};
 use crate::client::LabState;
-use crate::components::chart::{self, ChartSpec, Series, BLUE, GREY, ORANGE};
 use crate::components::controls::{options, Check, Field, Select};
+use crate::components::diagnoses::Diagnoses;
 use crate::components::stats_bar::StatsBar;
-use crate::components::Toolbar;
-use engine::data::playground::{parse_csv, PlayData, Point, Problem};
-use engine::lab::playground::{PlaygroundCommand, PlaygroundConfig, PlaygroundReply, PlaygroundView, MAX_LAYERS, MAX_UNITS};
-use engine::lab::{LabCommand, LabConfig, LabReply, Notice, View};
+use crate::components::{LossChart, Toolbar};
+use engine::data::playground::{parse_csv, PlayData, Problem};
+use engine::lab::playground::{PlaygroundCommand, PlaygroundConfig, PlaygroundView, MAX_LAYERS, MAX_UNITS};
+use engine::lab::{LabCommand, Notice, View};
 use engine::ops::ActivationKind;
 use engine::optim::{OptimizerKind, Schedule};
-use leptos::html;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
-fn config(state: &LabState) -> PlaygroundConfig {
-    match state.config.get() {
-        LabConfig::Playground(c) => c,
-        _ => PlaygroundConfig::default(),
-    }
+pub(super) fn config(state: &LabState) -> PlaygroundConfig {
+    state.config_as::<PlaygroundConfig>().unwrap_or_default()
 }
 
-fn with_view<R>(state: &LabState, f: impl FnOnce(&PlaygroundView) -> R) -> Option<R> {
+pub(super) fn with_view<R>(state: &LabState, f: impl FnOnce(&PlaygroundView) -> R) -> Option<R> {
     state.snapshot.with(|s| match s.as_ref().map(|s| &s.view) {
         Some(View::Playground(v)) => Some(f(v)),
         _ => None,
@@ -31,7 +27,7 @@ fn with_view<R>(state: &LabState, f: impl FnOnce(&PlaygroundView) -> R) -> Optio
 }
 
 /// Reads a chosen file's text, then hands it to `then`.
-fn read_file(ev: &leptos::ev::Event, then: impl FnOnce(String) + 'static) {
+pub(super) fn read_file(ev: &leptos::ev::Event, then: impl FnOnce(String) + 'static) {
     let Some(input) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) else {
         return;
     };
@@ -46,7 +42,7 @@ fn read_file(ev: &leptos::ev::Event, then: impl FnOnce(String) + 'static) {
     });
 }
 
-fn download(name: &str, text: &str) {
+pub(super) fn download(name: &str, text: &str) {
     let parts = js_sys::Array::of1(&text.into());
     let options = web_sys::BlobPropertyBag::new();
     options.set_type("application/json");
@@ -103,149 +99,9 @@ fn NetworkEditor(state: LabState) -> impl IntoView {
     }
 }
 
+/// The controls column: data (with your own points), features, network, training, stop.
 #[component]
-pub fn PlaygroundLab(state: LabState) -> impl IntoView {
-    let heat_canvas = NodeRef::<html::Canvas>::new();
-    let graph_canvas = NodeRef::<html::Canvas>::new();
-    let loss_canvas = NodeRef::<html::Canvas>::new();
-    let hover = RwSignal::new(None::<(usize, usize, usize)>);
-    let hover_text = RwSignal::new(String::from("Hover over a link or a neuron; click a link to edit its weight."));
-    let new_class = RwSignal::new(1u8);
-    let graph_height = RwSignal::new(360u32);
-
-    Effect::new(move |_| {
-        let (show_test, discretize) = {
-            let c = config(&state);
-            (c.showtest, c.discretize)
-        };
-        let Some(canvas) = heat_canvas.get() else {
-            return;
-        };
-        with_view(&state, |v| draw::draw_heatmap(&canvas, v, show_test, discretize));
-    });
-    Effect::new(move |_| {
-        let Some(canvas) = graph_canvas.get() else {
-            return;
-        };
-        let hot = hover.get();
-        with_view(&state, |v| {
-            let h = draw::graph_height(v) as u32;
-            if canvas.height() != h {
-                canvas.set_height(h);
-                graph_height.set(h);
-            }
-            draw::draw_graph(&canvas, v, hot);
-        });
-    });
-    Effect::new(move |_| {
-        let Some(canvas) = loss_canvas.get() else {
-            return;
-        };
-        let batch: Vec<(f64, f64)> = state.records.with(|r| r.iter().map(|p| (p.step as f64, p.loss as f64)).collect());
-        state.history.with(|h| {
-            let last = h.last().map(|p| p.step as f64).unwrap_or(0.0).max(batch.last().map(|p| p.0).unwrap_or(0.0)).max(10.0);
-            chart::draw(
-                &canvas,
-                &ChartSpec {
-                    title: "Loss (log scale)",
-                    x_label: "training step",
-                    y_label: "loss",
-                    log_y: true,
-                    x_range: Some((0.0, last)),
-                    y_range: None,
-                    band: None,
-                },
-                &[
-                    Series::line("mini-batch", GREY, batch, 1),
-                    Series::line("train", BLUE, h.iter().map(|p| (p.step as f64, p.train_loss as f64)).collect(), 2),
-                    Series::line("test", ORANGE, h.iter().map(|p| (p.step as f64, p.test_loss as f64)).collect(), 2),
-                ],
-            );
-        });
-    });
-
-    let offset = |ev: &web_sys::MouseEvent, canvas: &web_sys::HtmlCanvasElement| {
-        let r = canvas.get_bounding_client_rect();
-        let sx = canvas.width() as f64 / r.width().max(1.0);
-        let sy = canvas.height() as f64 / r.height().max(1.0);
-        ((ev.client_x() as f64 - r.left()) * sx, (ev.client_y() as f64 - r.top()) * sy)
-    };
-    // What the pointer is over, recomputed when it moves and when a new snapshot arrives (so a
-    // just-edited weight shows its new value).
-    let pointer = RwSignal::new(None::<(f64, f64)>);
-    Effect::new(move |_| {
-        let Some((px, py)) = pointer.get() else {
-            hover.set(None);
-            return;
-        };
-        let Some(canvas) = graph_canvas.get_untracked() else {
-            return;
-        };
-        let width = canvas.width() as f64;
-        let text = with_view(&state, |v| {
-            if let Some((c, i)) = draw::neuron_at(v, width, px, py) {
-                hover.set(None);
-                let m = &v.neurons[c][i];
-                let name = if c == 0 { format!("input {}", v.feature_names[i]) } else { format!("neuron {c}.{}", i + 1) };
-                Some(format!("{name}: output from {:.3} (orange) to {:.3} (blue) over the plane", m.lo, m.hi))
-            } else if let Some((l, i, j)) = draw::link_at(v, width, px, py) {
-                hover.set(Some((l, i, j)));
-                let to = v.weights[l].len() / v.neurons[l].len().max(1);
-                Some(format!("weight layer {} → {}: unit {} → unit {} = {:.4} (click to edit)", l, l + 1, i + 1, j + 1, v.weights[l][i * to + j]))
-            } else {
-                hover.set(None);
-                None
-            }
-        });
-        if let Some(Some(t)) = text {
-            hover_text.set(t);
-        }
-    });
-    let on_graph_move = move |ev: web_sys::MouseEvent| {
-        let Some(canvas) = graph_canvas.get() else {
-            return;
-        };
-        pointer.set(Some(offset(&ev, &canvas)));
-    };
-    let on_graph_click = move |ev: web_sys::MouseEvent| {
-        let Some(canvas) = graph_canvas.get() else {
-            return;
-        };
-        let (px, py) = offset(&ev, &canvas);
-        let width = canvas.width() as f64;
-        let Some(Some(((l, i, j), current))) = with_view(&state, |v| {
-            draw::link_at(v, width, px, py).map(|(l, i, j)| {
-                let to = v.weights[l].len() / v.neurons[l].len().max(1);
-                ((l, i, j), v.weights[l][i * to + j])
-            })
-        }) else {
-            return;
-        };
-        let answer = web_sys::window()
-            .and_then(|w| w.prompt_with_message_and_default(&format!("New weight for unit {} → {}", i + 1, j + 1), &format!("{current:.4}")).ok().flatten());
-        match answer.map(|a| a.trim().parse::<f32>()) {
-            Some(Ok(value)) if value.is_finite() && value.abs() <= 100.0 => {
-                state.command(LabCommand::Playground(PlaygroundCommand::SetWeight { layer: l, from: i, to: j, value }))
-            }
-            Some(_) => state.notices.update(|n| n.push(Notice { key: "weight".into(), message: "a weight must be a number from −100 to 100".into() })),
-            None => {}
-        }
-    };
-    let on_heat_click = move |ev: web_sys::MouseEvent| {
-        if config(&state).data != PlayData::Custom {
-            return;
-        }
-        let Some(canvas) = heat_canvas.get() else {
-            return;
-        };
-        let (px, py) = offset(&ev, &canvas);
-        let Some((x, y)) = draw::from_px(px, py) else {
-            return;
-        };
-        let mut points: Vec<Point> = with_view(&state, |v| v.train.iter().chain(&v.test).copied().collect()).unwrap_or_default();
-        points.push(Point { x, y, label: new_class.get_untracked() as f32 });
-        state.command(LabCommand::Playground(PlaygroundCommand::SetPoints { points }));
-    };
+fn PlaygroundControls(state: LabState, new_class: RwSignal<u8>) -> impl IntoView {
     let on_csv = move |ev: leptos::ev::Event| {
         read_file(&ev, move |text| {
             let classes = match config(&state).data.problem() {
@@ -261,45 +117,11 @@ pub fn PlaygroundLab(state: LabState) -> impl IntoView {
             }
         });
     };
-    let on_import = move |ev: leptos::ev::Event| read_file(&ev, move |json| state.command(LabCommand::Playground(PlaygroundCommand::Import { json })));
-    Effect::new(move |_| {
-        if let Some(LabReply::Playground(PlaygroundReply::Exported { json })) = state.reply.get() {
-            download("deeply-playground.json", &json);
-        }
-    });
     let new_seed = move |_| state.set_value("seed", &((js_sys::Math::random() * 1e9) as u64).to_string());
-    let confusion = move || {
-        with_view(&state, |v| {
-            if v.confusion.len() < 2 {
-                return None;
-            }
-            let names = ["orange (0)", "blue (1)", "green (2)"];
-            let rows = v
-                .confusion
-                .iter()
-                .enumerate()
-                .map(|(t, row)| {
-                    let cells = row.iter().enumerate().map(|(p, &n)| view! { <td class:diag=t == p>{n}</td> }).collect_view();
-                    view! { <tr><th>{names[t]}</th>{cells}</tr> }
-                })
-                .collect_view();
-            let head = (0..v.confusion.len()).map(|p| view! { <th>{names[p]}</th> }).collect_view();
-            Some(view! {
-                <table class="confusion" id="confusion">
-                    <caption>"Confusion matrix (test points): rows = true class, columns = predicted"</caption>
-                    <tr><th></th>{head}</tr>
-                    {rows}
-                </table>
-            })
-        })
-        .flatten()
-    };
     let feature = |key: &'static str, label: &'static str| view! { <Check state key label/> };
     let is_custom = move || config(&state).data == PlayData::Custom;
     let act_opts = options(&ActivationKind::ALL, ActivationKind::label);
-
     view! {
-        <div class="lab">
             <aside class="controls">
                 <section>
                     <h3>"Data"</h3>
@@ -353,36 +175,27 @@ pub fn PlaygroundLab(state: LabState) -> impl IntoView {
                     <Field state key="stop" label="at step" step="1" help="0 = off"/>
                 </section>
             </aside>
+    }
+}
+
+#[component]
+pub fn PlaygroundLab(state: LabState) -> impl IntoView {
+    // The class a click on the output plot adds (chosen in the controls).
+    let new_class = RwSignal::new(1u8);
+    view! {
+        <div class="lab">
+            <PlaygroundControls state new_class/>
             <section class="workspace">
                 <Toolbar state/>
+                <Diagnoses state/>
                 <StatsBar state/>
                 <div class="play-grid">
-                    <div class="card">
-                        <h4 class="card-title">"Network (each neuron shows its output over the plane)"</h4>
-                        <canvas id="graph" node_ref=graph_canvas width="560" height="360"
-                            on:mousemove=on_graph_move on:click=on_graph_click on:mouseleave=move |_| pointer.set(None)></canvas>
-                        <p class="muted small" id="hover-text">{move || hover_text.get()}</p>
-                    </div>
-                    <div class="card">
-                        <h4 class="card-title">"Output: the decision boundary over the plane"</h4>
-                        <canvas id="heatmap" node_ref=heat_canvas width="444" height="444" on:click=on_heat_click></canvas>
-                        <div class="display-row">
-                            <span class="muted small" id="point-count">{move || with_view(&state, |v| format!("{} points: {} train, {} test", v.train.len() + v.test.len(), v.train.len(), v.test.len()))}</span>
-                            <Check state key="showtest" label="show test points"/>
-                            <Check state key="discretize" label="discretise output"/>
-                        </div>
-                    </div>
+                    <GraphCard state/>
+                    <HeatmapCard state new_class/>
                 </div>
                 <div class="play-grid">
-                    <div class="card"><canvas id="loss-chart" node_ref=loss_canvas width="560" height="300"></canvas></div>
-                    <div class="card">
-                        {confusion}
-                        <div class="export-row">
-                            <button id="export" on:click=move |_| state.command(LabCommand::Playground(PlaygroundCommand::Export))>"Export weights + config (JSON)"</button>
-                            <label class="button-like">"Import…"<input id="import-file" type="file" accept=".json,application/json" on:change=on_import/></label>
-                        </div>
-                        <p class="muted small">"Export saves the link, the step counters, every weight and your own points; Import restores them exactly."</p>
-                    </div>
+                    <div class="card"><LossChart state title="Loss (log scale)" y_label="loss" height=300/></div>
+                    <ExportCard state/>
                 </div>
             </section>
         </div>
