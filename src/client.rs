@@ -100,10 +100,16 @@ impl LabState {
                 }
                 Ok(Message::Lab { reply }) => self.reply.set(Some(reply)),
                 Ok(Message::Rejected { key, message }) => self.notices.update(|n| n.push(Notice { key, message })),
-                Ok(Message::Applied { reset, .. }) => {
+                Ok(Message::Applied { reset, query, .. }) => {
                     if reset {
                         self.history.set(Vec::new());
                         self.records.set(Vec::new());
+                        self.status.set(Some("the network was rebuilt from its seed — press Play".into()));
+                    }
+                    // The worker's config is the truth (a change may have moved other keys).
+                    if self.config.with_untracked(|c| c.to_query()) != query {
+                        self.config.set(engine::lab::parse_link(&query).config);
+                        self.sync_url();
                     }
                 }
                 Ok(Message::Snapshot { mut snapshot, running, reason }) => {
@@ -123,7 +129,7 @@ impl LabState {
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         on_message.forget(); // the worker lives as long as the page
         let on_error = Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |e: web_sys::ErrorEvent| {
-            fatal::show(&format!("The training worker failed: {}", e.message()));
+            fatal::show(&fatal::worker_failed(&e.message(), &self.config.with_untracked(|c| c.to_query())));
         });
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         on_error.forget();

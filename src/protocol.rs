@@ -46,7 +46,7 @@ pub enum Message {
     /// The latest state; `running` says whether training continues.
     Snapshot { snapshot: Box<Snapshot>, running: bool, reason: Option<String> },
     /// A `Set` was applied; `reset` says whether the session was rebuilt.
-    Applied { key: String, reset: bool },
+    Applied { key: String, reset: bool, query: String },
     /// A `Set` was refused.
     Rejected { key: String, message: String },
     /// The session's config changed from the worker's side (own points, import): the new link.

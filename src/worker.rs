@@ -8,6 +8,7 @@ use crate::protocol::{decode, encode, Command, Message};
 use engine::data::images::{Assets, ImageSet};
 use engine::lab::{self, parse_link, LabCommand, LabSession};
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageChannel, MessageEvent};
@@ -27,6 +28,9 @@ struct Worker {
     last_snapshot: f64,
     /// Datasets fetched so far (kept across resets and lab changes).
     assets: Assets,
+    /// A dataset is being fetched; commands wait in `queue` meanwhile.
+    loading: bool,
+    queue: VecDeque<Command>,
 }
 
 impl Worker {
@@ -76,9 +80,11 @@ impl Worker {
             }
             Command::Lab { command } => self.lab_command(command),
             Command::Play => {
-                self.running = self.session.is_some();
+                // Training that can't start (no data) says why instead of failing on NaN.
+                let refusal = self.session.as_ref().and_then(|s| s.cannot_train());
+                self.running = self.session.is_some() && refusal.is_none();
                 self.schedule();
-                self.send_snapshot(None);
+                self.send_snapshot(refusal);
             }
             Command::Pause => {
                 self.running = false;
@@ -114,7 +120,7 @@ impl Worker {
                 let result = match engine::lab::bench::Workload::parse(&workload) {
                     Some(w) => {
                         let scope = self.scope.clone();
-                        engine::lab::bench::run(w, seconds.clamp(0.1, 30.0), "cpu-wasm-simd128", &self.assets, &mut || now(&scope))
+                        engine::lab::bench::run(w, seconds.min(30.0), "cpu-wasm-simd128", &self.assets, &mut || now(&scope))
                     }
                     None => Err(format!("unknown workload \"{workload}\" (the workloads: w1, w3)")),
                 };
@@ -134,17 +140,21 @@ impl Worker {
                     }
                     self.running = false;
                     self.recalibrate();
-                    self.post(&Message::Applied { key, reset: true });
+                    let query = next.to_query();
+                    self.post(&Message::Applied { key, reset: true, query });
                     return self.send_snapshot(None);
                 }
-                match s.set(&key, &value) {
-                    Ok(applied) => {
+                let result = s.set(&key, &value).map(|applied| (applied, s.config().to_query()));
+                match result {
+                    Ok((applied, query)) => {
                         let reset = applied == lab::Applied::Reset;
                         if reset {
                             self.running = false;
                             self.recalibrate();
                         }
-                        self.post(&Message::Applied { key, reset });
+                        // `query` is the session's whole config: a change may move other keys
+                        // (the CNN's `model` sets every layer), and the page and its link follow.
+                        self.post(&Message::Applied { key, reset, query });
                         self.send_snapshot(None);
                     }
                     Err(message) => self.post(&Message::Rejected { key, message }),
@@ -262,11 +272,23 @@ fn images_needed(worker: &Worker, command: &Command) -> Option<ImageSet> {
     .filter(|set| worker.assets.get(*set).is_none())
 }
 
-/// Runs `then` now, or once `set` is fetched (reporting progress to the page).
-fn with_images(worker: &Rc<RefCell<Worker>>, set: Option<ImageSet>, then: impl FnOnce(&mut Worker) + 'static) {
-    let Some(set) = set else {
-        then(&mut worker.borrow_mut());
-        return;
+/// Handles a command now, or once the dataset it needs is fetched (reporting progress to the
+/// page). While a dataset loads, later commands wait in order behind it — a Play pressed while the
+/// lab is starting is queued, never lost.
+fn dispatch(worker: &Rc<RefCell<Worker>>, command: Command) {
+    let set = {
+        let mut w = worker.borrow_mut();
+        if w.loading {
+            w.queue.push_back(command);
+            return;
+        }
+        match images_needed(&w, &command) {
+            None => return w.handle(command),
+            Some(set) => {
+                w.loading = true;
+                set
+            }
+        }
     };
     let worker = worker.clone();
     wasm_bindgen_futures::spawn_local(async move {
@@ -280,13 +302,30 @@ fn with_images(worker: &Rc<RefCell<Worker>>, set: Option<ImageSet>, then: impl F
             post(&Message::Loading { what: what.clone(), loaded, total });
         })
         .await;
-        let mut w = worker.borrow_mut();
-        match result {
-            Ok(pair) => {
-                w.assets.insert(pair);
-                then(&mut w);
+        {
+            let mut w = worker.borrow_mut();
+            w.loading = false;
+            match result {
+                Ok(pair) => {
+                    w.assets.insert(pair);
+                    w.handle(command);
+                }
+                Err(message) => w.post(&Message::LoadFailed { message: format!("could not load {what}: {message}") }),
             }
-            Err(message) => w.post(&Message::LoadFailed { message: format!("could not load {what}: {message}") }),
+        }
+        // The commands that arrived meanwhile, in order (one may start another load).
+        loop {
+            let next = {
+                let mut w = worker.borrow_mut();
+                if w.loading {
+                    break;
+                }
+                w.queue.pop_front()
+            };
+            match next {
+                Some(c) => dispatch(&worker, c),
+                None => break,
+            }
         }
     });
 }
@@ -317,6 +356,8 @@ pub fn run() {
         ms_per_step: 0.0,
         last_snapshot: 0.0,
         assets: Assets::default(),
+        loading: false,
+        queue: VecDeque::new(),
     }));
 
     let on_tick = Closure::<dyn FnMut(MessageEvent)>::new({
@@ -329,10 +370,7 @@ pub fn run() {
     let on_command = Closure::<dyn FnMut(MessageEvent)>::new({
         let worker = worker.clone();
         move |event: MessageEvent| match decode::<Command>(event.data()) {
-            Ok(command) => {
-                let needs = images_needed(&worker.borrow(), &command);
-                with_images(&worker, needs, move |w| w.handle(command));
-            }
+            Ok(command) => dispatch(&worker, command),
             Err(e) => web_sys::console::warn_1(&format!("worker: unreadable command: {e}").into()),
         }
     });

@@ -1,7 +1,7 @@
 // Browser end-to-end tests of Lab 2: a CNN on real MNIST in the worker.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { serveDist, launch, openPage, screenshot, f32, value, ready, playTo, cli, countColor, benchInPage, benchNative, fpsWhileTraining } from './helpers.mjs';
+import { serveDist, launch, openPage, screenshot, f32, value, ready, playTo, cli, countColor, benchInPage, benchNative, fpsWhileTraining, playAtOnce } from './helpers.mjs';
 
 let server, browser;
 before(async () => { server = await serveDist(); browser = await launch(); });
@@ -122,4 +122,24 @@ test('the benchmark page loads MNIST and runs w3 (LeNet-5, batch 64) in the work
   const native = benchNative('w3', 0.5);
   assert.equal(native.workload, 'w3');
   assert.ok(native.items_per_s > 0);
+});
+
+test('Play pressed the instant it is enabled starts training (cnn)', async () => {
+  const page = await openPage(browser, `${server.url}?lab=cnn&model=lenet5`);
+  await playAtOnce(page);
+  await page.context().close();
+});
+
+test('"start from: LeNet-5" moves the sidebar and the link to LeNet-5, and the link reopens it', async () => {
+  const page = await openPage(browser, `${server.url}?lab=cnn`);
+  await ready(page);
+  await page.selectOption('#ctl-model', 'lenet5');
+  await page.waitForFunction(() => document.querySelector('#architecture').textContent.includes('61,706'));
+  const link = await page.locator('#share-link').inputValue();
+  assert.match(link, /filters=6%2C16/, link);
+  const again = await openPage(browser, link);
+  await ready(again);
+  assert.match(await again.locator('#architecture').textContent(), /61,706 parameters/);
+  await page.context().close();
+  await again.context().close();
 });

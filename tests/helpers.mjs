@@ -154,3 +154,11 @@ export async function fpsWhileTraining(page) {
   assert.ok(after > before, `training went on meanwhile (${before} → ${after})`);
   return fps;
 }
+
+/// Clicks Play the instant it is enabled (before the first snapshot may have arrived) and checks
+/// that training starts: a command sent while the lab is starting is queued, never lost.
+export async function playAtOnce(page, timeout = 60000) {
+  await page.waitForSelector('#play:not([disabled])', { timeout });
+  await page.click('#play');
+  await waitForStep(page, 's > 0', timeout);
+}

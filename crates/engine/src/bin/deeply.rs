@@ -100,6 +100,9 @@ fn main() {
             }
             let assets = load_assets(&parsed.config);
             let mut session = lab::build_with(&parsed.config, &assets).unwrap_or_else(|e| fail(&e));
+            if let Some(why) = session.cannot_train() {
+                fail(&format!("this link can't train: {why}"));
+            }
             let every = every.max(1);
             let start = Instant::now();
             let report = |session: &mut Box<dyn lab::LabSession>, done: bool| {
@@ -141,9 +144,15 @@ fn main() {
             };
             match (steps, epochs) {
                 (Some(n), _) => {
+                    let mut stalled = 0;
                     while session.steps() < n {
                         let k = every.min(n - session.steps());
+                        let before = session.steps();
                         session.step(k);
+                        stalled = if session.steps() == before { stalled + 1 } else { 0 };
+                        if stalled > 1000 {
+                            fail("training makes no progress (no step was taken in 1,000 calls)");
+                        }
                         if session.steps() % every == 0 && session.steps() < n {
                             report(&mut session, false);
                         }
@@ -151,9 +160,14 @@ fn main() {
                 }
                 (None, Some(e)) => {
                     // Step until the epoch counter reaches `e`, reporting every K steps.
-                    let (mut last_epoch, mut reported) = (0, 0);
+                    let (mut last_epoch, mut reported, mut stalled) = (0, 0, 0);
                     while last_epoch < e {
+                        let before = session.steps();
                         session.step(1);
+                        stalled = if session.steps() == before { stalled + 1 } else { 0 };
+                        if stalled > 1000 {
+                            fail("training makes no progress (no step was taken in 1,000 calls)");
+                        }
                         if session.steps() % every == 0 && session.steps() != reported {
                             reported = session.steps();
                             report(&mut session, false);

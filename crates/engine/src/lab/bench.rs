@@ -69,6 +69,9 @@ pub struct BenchResult {
 /// compiler takes over meanwhile), then trains in chunks until `seconds` have passed on
 /// `now_ms`'s clock.
 pub fn run(workload: Workload, seconds: f64, backend: &str, assets: &Assets, now_ms: &mut dyn FnMut() -> f64) -> Result<BenchResult, String> {
+    if !(seconds.is_finite() && (0.001..=600.0).contains(&seconds)) {
+        return Err(format!("a benchmark runs from 0.001 to 600 seconds, not {seconds}"));
+    }
     let mut session = workload.session(assets)?;
     let warm_until = now_ms() + seconds * 250.0;
     let first = if workload == Workload::W1 { 1_000 } else { 2 };
@@ -120,5 +123,9 @@ mod tests {
         assert!(Workload::parse("w9").is_none());
         assert_eq!(Workload::W3.needs_images(), Some(ImageSet::Mnist));
         assert!(Workload::W3.session(&Assets::default()).is_err(), "W3 needs MNIST loaded");
+        // A duration that would never end is refused, not looped on.
+        for bad in [f64::NAN, f64::INFINITY, -1.0, 1e9] {
+            assert!(run(Workload::W1, bad, "test", &Assets::default(), &mut || 0.0).is_err(), "{bad}");
+        }
     }
 }

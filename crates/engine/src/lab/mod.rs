@@ -7,6 +7,7 @@
 //! "diverged" (one definition) and its diagnosis with a one-click fix.
 
 pub mod bench;
+pub mod budget;
 pub mod cnn;
 pub mod diagnose;
 pub mod fit;
@@ -93,6 +94,10 @@ pub trait Lab: Sized + Send + 'static {
     fn stop_reason(&mut self) -> Option<String> {
         None
     }
+    /// Why this session can't train at all (e.g. no training data), in words for the learner.
+    fn cannot_train(&self) -> Option<String> {
+        None
+    }
     /// Brings the final metrics up to date (e.g. a pending test evaluation).
     fn finish(&mut self) {}
     /// The shortest time between two snapshots while training, in ms.
@@ -126,6 +131,8 @@ pub trait LabSession: Send {
     fn stop_reason(&mut self) -> Option<String>;
     /// The loss or a parameter is NaN or infinite.
     fn diverged(&mut self) -> bool;
+    /// Why this session can't train at all (no training data…): Play and the CLI refuse with it.
+    fn cannot_train(&self) -> Option<String>;
     /// Sets one config value by its link key, validated like a link value.
     fn set(&mut self, key: &str, value: &str) -> Result<Applied, String>;
     /// Records the measured wall time per step (the engine has no clock on the web).
@@ -195,6 +202,10 @@ impl<L: Registered> LabSession for Session<L> {
         let reason = self.lab.stop_reason();
         self.stop_fired = reason.is_some();
         reason
+    }
+
+    fn cannot_train(&self) -> Option<String> {
+        self.lab.cannot_train()
     }
 
     /// One definition for every lab: the last mini-batch loss or any parameter is not finite.
