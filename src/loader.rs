@@ -8,6 +8,9 @@ use web_sys::{DedicatedWorkerGlobalScope, ReadableStreamDefaultReader, Response}
 
 /// Bytes between two progress reports.
 const REPORT_EVERY: f64 = 512.0 * 1024.0;
+/// The largest data file read (the biggest shipped one is ~26 MB): the stream is cut there, and
+/// Content-Length only sizes the progress bar (capped), never the allocation.
+const MAX_FILE_BYTES: usize = 48 << 20;
 
 /// Reads one file, calling `progress(bytes_so_far_of_this_file, content_length)` as it arrives.
 async fn fetch_bytes(scope: &DedicatedWorkerGlobalScope, url: &str, progress: &mut dyn FnMut(f64, f64)) -> Result<Vec<u8>, String> {
@@ -22,7 +25,7 @@ async fn fetch_bytes(scope: &DedicatedWorkerGlobalScope, url: &str, progress: &m
     let total = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     let body = response.body().ok_or_else(|| format!("{url}: empty body"))?;
     let reader: ReadableStreamDefaultReader = body.get_reader().dyn_into().map_err(|_| "stream reader".to_string())?;
-    let mut bytes = Vec::with_capacity(total as usize);
+    let mut bytes = Vec::with_capacity((total as usize).min(MAX_FILE_BYTES));
     let mut reported = 0.0;
     loop {
         let chunk = JsFuture::from(reader.read()).await.map_err(|e| format!("{url}: {e:?}"))?;
@@ -32,6 +35,10 @@ async fn fetch_bytes(scope: &DedicatedWorkerGlobalScope, url: &str, progress: &m
         }
         let value = js_sys::Reflect::get(&chunk, &"value".into()).map_err(|_| "stream value".to_string())?;
         bytes.extend_from_slice(&js_sys::Uint8Array::new(&value).to_vec());
+        if bytes.len() > MAX_FILE_BYTES {
+            let _ = reader.cancel();
+            return Err(format!("{url}: larger than {} MB", MAX_FILE_BYTES >> 20));
+        }
         if bytes.len() as f64 - reported >= REPORT_EVERY {
             reported = bytes.len() as f64;
             progress(reported, total);

@@ -29,11 +29,21 @@ impl Digits {
     }
 }
 
+/// The largest IDX file accepted, unpacked (MNIST's training images are 47 MB): a file that
+/// claims or inflates to more is refused instead of exhausting memory.
+pub const MAX_IDX_BYTES: usize = 64 << 20;
+
 fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
-        GzDecoder::new(bytes).read_to_end(&mut out).map_err(|e| format!("gzip: {e}"))?;
+        // One byte past the cap tells "too large" from "exactly at the cap".
+        GzDecoder::new(bytes).take(MAX_IDX_BYTES as u64 + 1).read_to_end(&mut out).map_err(|e| format!("gzip: {e}"))?;
+        if out.len() > MAX_IDX_BYTES {
+            return Err(format!("a data file unpacks to more than {} MB", MAX_IDX_BYTES >> 20));
+        }
         Ok(out)
+    } else if bytes.len() > MAX_IDX_BYTES {
+        Err(format!("a data file is larger than {} MB", MAX_IDX_BYTES >> 20))
     } else {
         Ok(bytes.to_vec())
     }
@@ -53,7 +63,12 @@ pub fn parse(images: &[u8], labels: &[u8]) -> Result<Digits, String> {
     if be32(&lb, 4)? != n {
         return Err(format!("{n} images but {} labels", be32(&lb, 4)?));
     }
-    if im.len() != 16 + n * rows * cols || lb.len() != 8 + n {
+    if n == 0 || rows == 0 || cols == 0 {
+        return Err("an IDX file with no images".into());
+    }
+    // The header's product is checked, not trusted: it must not overflow and must match the data.
+    let pixels = n.checked_mul(rows).and_then(|v| v.checked_mul(cols)).and_then(|v| v.checked_add(16));
+    if pixels != Some(im.len()) || lb.len() != 8 + n {
         return Err("IDX file sizes do not match their headers".into());
     }
     Ok(Digits { rows, cols, images: im[16..].to_vec(), labels: lb[8..].to_vec() })
@@ -63,6 +78,27 @@ pub fn parse(images: &[u8], labels: &[u8]) -> Result<Digits, String> {
 mod tests {
     use super::*;
     use std::path::PathBuf;
+
+    fn header(magic: u32, dims: &[u32]) -> Vec<u8> {
+        let mut h = magic.to_be_bytes().to_vec();
+        dims.iter().for_each(|d| h.extend(d.to_be_bytes()));
+        h
+    }
+
+    #[test]
+    fn hostile_headers_are_refused_not_trusted() {
+        let labels = |n: u32| [header(2049, &[n]), vec![0; n as usize]].concat();
+        // A size product that overflows, an empty set, a truncated body, a header only.
+        let huge = header(2051, &[u32::MAX, u32::MAX, u32::MAX]);
+        assert!(parse(&huge, &labels(0)).is_err());
+        assert!(parse(&header(2051, &[0, 28, 28]), &labels(0)).unwrap_err().contains("no images"));
+        let short = [header(2051, &[2, 2, 2]), vec![0; 7]].concat();
+        assert!(parse(&short, &labels(2)).unwrap_err().contains("sizes"));
+        assert!(parse(&[0x1f, 0x8b, 1, 2], &labels(1)).unwrap_err().contains("gzip"));
+        assert!(parse(&[], &[]).unwrap_err().contains("truncated"));
+        let ok = [header(2051, &[2, 2, 2]), vec![7; 8]].concat();
+        assert_eq!(parse(&ok, &labels(2)).unwrap().len(), 2);
+    }
 
     fn dir() -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../static/data/mnist")
