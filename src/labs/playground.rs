@@ -27,7 +27,12 @@ pub(super) fn with_view<R>(state: &LabState, f: impl FnOnce(&PlaygroundView) -> 
 }
 
 /// Reads a chosen file's text, then hands it to `then`.
-pub(super) fn read_file(ev: &leptos::ev::Event, then: impl FnOnce(String) + 'static) {
+/// The largest file read (a CSV of 2,000 points or an export is far smaller).
+const MAX_FILE_BYTES: f64 = 8.0 * 1024.0 * 1024.0;
+
+/// Reads a chosen file's text, then hands it to `then`; a file over the size cap is refused with
+/// a notice before it is read.
+pub(super) fn read_file(state: LabState, key: &'static str, ev: &leptos::ev::Event, then: impl FnOnce(String) + 'static) {
     let Some(input) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) else {
         return;
     };
@@ -35,6 +40,11 @@ pub(super) fn read_file(ev: &leptos::ev::Event, then: impl FnOnce(String) + 'sta
         return;
     };
     input.set_value("");
+    if file.size() > MAX_FILE_BYTES {
+        let message = format!("\"{}\" is {:.1} MB: files up to {} MB are read", file.name(), file.size() / 1048576.0, MAX_FILE_BYTES / 1048576.0);
+        state.notices.update(|n| n.push(Notice { key: key.into(), message }));
+        return;
+    }
     leptos::task::spawn_local(async move {
         if let Ok(text) = wasm_bindgen_futures::JsFuture::from(file.text()).await {
             then(text.as_string().unwrap_or_default());
@@ -103,8 +113,9 @@ fn NetworkEditor(state: LabState) -> impl IntoView {
 #[component]
 fn PlaygroundControls(state: LabState, new_class: RwSignal<u8>) -> impl IntoView {
     let on_csv = move |ev: leptos::ev::Event| {
-        read_file(&ev, move |text| {
-            let classes = match config(&state).data.problem() {
+        read_file(state, "csv", &ev, move |text| {
+            // Your own points train as the `custom` dataset, whatever is selected now.
+            let classes = match PlayData::Custom.problem() {
                 Problem::MultiClass(k) => Some(k),
                 Problem::Regression => None,
                 Problem::Binary => Some(2),
@@ -137,7 +148,7 @@ fn PlaygroundControls(state: LabState, new_class: RwSignal<u8>) -> impl IntoView
                         <p class="muted small">{move || if is_custom() { "Click the output plot to add a point of the chosen class." } else { "Choose “your own points” to click points in, or load a CSV of x,y,label." }}</p>
                         <label class="field"><span>"class to add"</span>
                             <select id="new-class" on:change=move |ev| new_class.set(event_target_value(&ev).parse().unwrap_or(1))>
-                                <option value="1">"blue (1)"</option><option value="0">"orange (0)"</option><option value="2">"green (2)"</option>
+                                <option value="1">"blue (1)"</option><option value="0">"orange (0)"</option>
                             </select>
                         </label>
                         <label class="field file"><span>"load CSV"</span><input id="csv-file" type="file" accept=".csv,text/csv,text/plain" on:change=on_csv/></label>

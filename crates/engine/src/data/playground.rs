@@ -201,6 +201,39 @@ impl Feature {
 }
 
 /// Parses `x,y,label` lines (a header line is allowed). Errors name the line.
+/// The most points of your own (clicked, from a CSV or an import).
+pub const MAX_OWN_POINTS: usize = 2000;
+
+/// One check of a user's points against the problem that will actually train on them: at most
+/// [`MAX_OWN_POINTS`], finite coordinates in the plane [−6, 6]², and labels the problem can take
+/// (a class `0..k`, or a regression target in [−1, 1]). Used by clicks, CSV files, imports and
+/// the worker's command alike, so a label that doesn't exist is never indexed.
+pub fn check_points(points: &[Point], problem: Problem) -> Result<(), String> {
+    if points.len() > MAX_OWN_POINTS {
+        return Err(format!("{} points: at most {MAX_OWN_POINTS} of your own", points.len()));
+    }
+    for (i, p) in points.iter().enumerate() {
+        let which = || format!("point {} ({}, {}, label {})", i + 1, p.x, p.y, p.label);
+        if !(p.x.is_finite() && p.y.is_finite() && p.x.abs() <= 6.0 && p.y.abs() <= 6.0) {
+            return Err(format!("{}: x and y must lie in [−6, 6]", which()));
+        }
+        let ok = match problem {
+            Problem::Binary => p.label == 0.0 || p.label == 1.0,
+            Problem::MultiClass(k) => p.label.fract() == 0.0 && p.label >= 0.0 && p.label < k as f32,
+            Problem::Regression => p.label.is_finite() && p.label.abs() <= 1.0,
+        };
+        if !ok {
+            let allowed = match problem {
+                Problem::Binary => "0 or 1".to_string(),
+                Problem::MultiClass(k) => format!("a class from 0 to {}", k - 1),
+                Problem::Regression => "a number in [−1, 1]".to_string(),
+            };
+            return Err(format!("{}: the label must be {allowed}", which()));
+        }
+    }
+    Ok(())
+}
+
 pub fn parse_csv(text: &str, problem_classes: Option<usize>) -> Result<Vec<Point>, String> {
     let mut points = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -229,8 +262,8 @@ pub fn parse_csv(text: &str, problem_classes: Option<usize>) -> Result<Vec<Point
             }
         }
         points.push(Point { x, y, label });
-        if points.len() > 5000 {
-            return Err(format!("line {}: more than 5,000 points", i + 1));
+        if points.len() > MAX_OWN_POINTS {
+            return Err(format!("line {}: more than {MAX_OWN_POINTS} points", i + 1));
         }
     }
     if points.is_empty() {
@@ -242,6 +275,19 @@ pub fn parse_csv(text: &str, problem_classes: Option<usize>) -> Result<Vec<Point
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn points_are_checked_against_the_problem_that_trains() {
+        let p = |x: f32, y: f32, label: f32| Point { x, y, label };
+        assert!(check_points(&[p(1.0, 2.0, 1.0), p(-6.0, 6.0, 0.0)], Problem::Binary).is_ok());
+        assert!(check_points(&[p(1.0, 2.0, 2.0)], Problem::Binary).unwrap_err().contains("0 or 1"));
+        assert!(check_points(&[p(1.0, 2.0, 7.0)], Problem::MultiClass(3)).is_err());
+        assert!(check_points(&[p(1.0, 2.0, 0.5)], Problem::MultiClass(3)).is_err());
+        assert!(check_points(&[p(1.0, 2.0, 7.0)], Problem::Regression).is_err());
+        assert!(check_points(&[p(f32::NAN, 0.0, 0.0)], Problem::Binary).is_err());
+        assert!(check_points(&[p(0.0, 1e9, 0.0)], Problem::Binary).is_err());
+        assert!(check_points(&vec![p(0.0, 0.0, 0.0); MAX_OWN_POINTS + 1], Problem::Binary).is_err());
+    }
 
     #[test]
     fn datasets_have_balanced_labels_in_range() {

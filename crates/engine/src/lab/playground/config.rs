@@ -2,6 +2,7 @@
 
 use crate::data::playground::{Feature, PlayData, Problem};
 use crate::init::Init;
+use crate::lab::budget::{self, Cost};
 use crate::lab::params::{comma_list, LabParams, Notice, Training};
 use crate::loss::Loss;
 use crate::ops::{Activation, ActivationKind, Dense, Dropout};
@@ -198,11 +199,25 @@ impl LabParams for PlaygroundConfig {
         if !finite_in(self.stoploss, 0.0, 1e6) {
             return Err(notice("stoploss", "stoploss must be a number ≥ 0"));
         }
-        Ok(())
+        self.cost().check(["bs", "n", "hidden"])
     }
 }
 
 impl PlaygroundConfig {
+    /// The work and memory of a step and a snapshot (see `budget`): a snapshot runs the model over
+    /// every point three times (losses, accuracy, confusion) and over the 100×100 and 24×24 grids.
+    pub fn cost(&self) -> Cost {
+        let widths = [&[self.features().len()][..], &self.hidden, &[self.head().0]].concat();
+        let (forward, params, activations) = budget::dense_stack(&widths);
+        let batch = self.bs.min(self.n) as f64;
+        let evaluated = (3 * self.n + GRID * GRID + NEURON_GRID * NEURON_GRID) as f64;
+        Cost {
+            step_flops: Cost::TRAIN_FACTOR * forward * batch + 10.0 * params,
+            snapshot_flops: (forward + Cost::PER_ACTIVATION * activations) * evaluated,
+            bytes: budget::parameter_bytes(params) + 4.0 * activations * evaluated.max(3.0 * batch),
+        }
+    }
+
     /// The enabled input features, in their fixed order.
     pub fn features(&self) -> Vec<Feature> {
         let on = [self.x, self.y, self.xsq, self.ysq, self.xy, self.sinx, self.siny, self.cosx, self.cosy];

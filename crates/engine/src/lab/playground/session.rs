@@ -3,7 +3,7 @@
 use super::config::{PlaygroundConfig, EXTENT, GRID, NEURON_GRID};
 use super::view::{NeuronMap, PlaygroundCommand, PlaygroundReply, PlaygroundView, SavedState};
 use crate::data::images::Assets;
-use crate::data::playground::{generate, PlayData, Point, Problem};
+use crate::data::playground::{check_points, generate, PlayData, Point, Problem};
 use crate::data::{Dataset, Targets};
 use crate::lab::params::Notice;
 use crate::lab::snapshot::Metric;
@@ -15,6 +15,11 @@ use crate::ops::Dense;
 use crate::rng::Rng;
 use crate::sequential::ModelState;
 use crate::tensor::{self, Mode, Tensor};
+
+/// The largest export file imported.
+pub const MAX_IMPORT_BYTES: usize = 8 << 20;
+/// Step and epoch counters above this can't be shown exactly by the page (JavaScript numbers).
+pub const MAX_COUNTER: u64 = 1 << 53;
 
 pub struct PlaygroundLab {
     pub(crate) config: PlaygroundConfig,
@@ -126,7 +131,9 @@ impl PlaygroundLab {
         let mut right = 0;
         for (p, &c) in pts.iter().zip(&predicted) {
             let truth = p.label as usize;
-            confusion[truth][c] += 1;
+            // Labels are checked on the way in; a row or column that doesn't exist is skipped.
+            let Some(cell) = confusion.get_mut(truth).and_then(|row| row.get_mut(c)) else { continue };
+            *cell += 1;
             right += (truth == c) as usize;
         }
         (right as f32 / pts.len() as f32, confusion)
@@ -196,14 +203,19 @@ impl PlaygroundLab {
         }
     }
 
-    /// Replaces the user's own points and switches to them (a reset).
-    pub fn set_points(&mut self, points: Vec<Point>) {
+    /// Replaces the user's own points and switches to them (a reset); refused (nothing changes)
+    /// unless every point fits the problem they will train (see `check_points`).
+    pub fn set_points(&mut self, points: Vec<Point>) -> Result<(), String> {
+        check_points(&points, PlayData::Custom.problem())?;
         let config = PlaygroundConfig { data: PlayData::Custom, ..self.config.clone() };
         *self = PlaygroundLab::with_custom(config, points);
+        Ok(())
     }
 
     /// The whole state as JSON: the link, the counters, every parameter and the user's points.
-    pub fn export(&mut self) -> String {
+    /// Refused when a weight is no longer finite (JSON has no NaN: it would be written as
+    /// `null`, which no import can take back) — reset or import instead.
+    pub fn export(&mut self) -> Result<String, String> {
         let state = SavedState {
             link: LabConfig::Playground(self.config.clone()).to_query(),
             step: self.trainer.step,
@@ -211,12 +223,23 @@ impl PlaygroundLab {
             model: self.trainer.model.state(),
             points: self.custom.clone(),
         };
-        serde_json::to_string_pretty(&state).expect("plain data")
+        if state.model.parameters.iter().chain(&state.model.buffers).flatten().any(|v| !v.is_finite()) {
+            return Err("the weights are not finite numbers (the run diverged): reset it before exporting".into());
+        }
+        Ok(serde_json::to_string_pretty(&state).expect("plain data"))
     }
 
     /// A session restored from `export`'s JSON: the same config, points and weights.
+    /// Every field is checked: the link (no notice), the counters (≤ 2⁵³, as the page's numbers
+    /// can't hold more), the points (as if clicked in), the weights (finite, the right sizes).
     pub fn import(json: &str) -> Result<PlaygroundLab, String> {
+        if json.len() > MAX_IMPORT_BYTES {
+            return Err(format!("the file is larger than {} MB", MAX_IMPORT_BYTES >> 20));
+        }
         let state: SavedState = serde_json::from_str(json).map_err(|e| format!("not a Deeply playground export: {e}"))?;
+        if state.step > MAX_COUNTER || state.epoch > MAX_COUNTER || state.epoch > state.step {
+            return Err(format!("the step and epoch counters ({}, {}) are not a run's", state.step, state.epoch));
+        }
         let parsed = crate::lab::parse_link(&state.link);
         let LabConfig::Playground(config) = parsed.config else {
             return Err("the export is not of the playground".into());
@@ -224,6 +247,7 @@ impl PlaygroundLab {
         if let Some(n) = parsed.notices.first() {
             return Err(format!("the export's link has a problem: {}", n.message));
         }
+        check_points(&state.points, PlayData::Custom.problem()).map_err(|e| format!("the export's points: {e}"))?;
         let mut session = PlaygroundLab::with_custom(config, state.points);
         session.restore(&state.model, state.step, state.epoch)?;
         Ok(session)
@@ -278,6 +302,10 @@ impl Lab for PlaygroundLab {
         }
     }
 
+    fn cannot_train(&self) -> Option<String> {
+        self.train.is_empty().then(|| "no training points yet: add points first (click the output plot or load a CSV)".to_string())
+    }
+
     fn stop_reason(&mut self) -> Option<String> {
         let c = &self.config;
         if c.stopepochs > 0 && self.trainer.epoch >= c.stopepochs {
@@ -308,9 +336,9 @@ impl Lab for PlaygroundLab {
 
     fn command(&mut self, command: PlaygroundCommand, _now_ms: &mut dyn FnMut() -> f64) -> Result<Option<PlaygroundReply>, Notice> {
         match command {
-            PlaygroundCommand::SetPoints { points } => self.set_points(points),
+            PlaygroundCommand::SetPoints { points } => self.set_points(points).map_err(|m| Notice::new("points", m))?,
             PlaygroundCommand::SetWeight { layer, from, to, value } => self.set_weight(layer, from, to, value).map_err(|m| Notice::new("weight", m))?,
-            PlaygroundCommand::Export => return Ok(Some(PlaygroundReply::Exported { json: self.export() })),
+            PlaygroundCommand::Export => return Ok(Some(PlaygroundReply::Exported { json: self.export().map_err(|m| Notice::new("export", m))? })),
             PlaygroundCommand::Import { json } => *self = PlaygroundLab::import(&json).map_err(|m| Notice::new("import", m))?,
         }
         Ok(None)
@@ -405,14 +433,14 @@ mod tests {
         assert!(b.lab.set_weight(0, 1, 2, f32::NAN).is_err());
         // Through JSON, with own points.
         let mut c = session(PlaygroundConfig::default());
-        c.lab.set_points(vec![Point { x: 1.0, y: 1.0, label: 1.0 }, Point { x: -1.0, y: 2.0, label: 0.0 }, Point { x: 2.0, y: -3.0, label: 1.0 }]);
+        c.lab.set_points(vec![Point { x: 1.0, y: 1.0, label: 1.0 }, Point { x: -1.0, y: 2.0, label: 0.0 }, Point { x: 2.0, y: -3.0, label: 1.0 }]).unwrap();
         c.step(10);
-        let json = c.lab.export();
+        let json = c.lab.export().unwrap();
         let mut d = PlaygroundLab::import(&json).unwrap();
         assert_eq!(d.parameters(), c.lab.parameters());
         assert_eq!(d.custom, c.lab.custom);
         assert_eq!(d.config, c.lab.config);
-        assert_eq!(d.export(), json);
+        assert_eq!(d.export().unwrap(), json);
         assert!(PlaygroundLab::import("{}").is_err());
     }
 
