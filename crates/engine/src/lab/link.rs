@@ -89,6 +89,21 @@ mod tests {
     }
 
     #[test]
+    fn links_over_the_compute_budget_are_refused_key_by_key() {
+        use super::super::budget;
+        let ten = vec!["1024"; 10].join(",");
+        let p = parse_link(&format!("lab=fit&hidden={ten}&n=10000&bs=10000"));
+        assert!(p.notices.iter().any(|n| n.key == "hidden" && n.message.contains("GFLOP")), "{:?}", p.notices);
+        let c = p.config.get::<super::super::fit::FitConfig>().unwrap();
+        assert!(c.cost().check(["", "", ""]).is_ok(), "{:?}", c.cost());
+        // The wide CNN of the issue: refused, and what opens is within budget.
+        let p = parse_link("lab=cnn&filters=64,64,64,64&kernel=9&pad=4,4,4,4&pool=0&bs=1024");
+        assert!(!p.notices.is_empty());
+        let c = p.config.get::<super::super::cnn::CnnConfig>().unwrap();
+        assert!(c.cost().step_flops <= budget::STEP_FLOPS && c.cost().bytes <= budget::MEMORY_BYTES);
+    }
+
+    #[test]
     fn keys_apply_in_any_order() {
         let a = parse_link("lab=cnn&filters=6,8&kernel=4,4&pool=2,2");
         let b = parse_link("lab=cnn&pool=2,2&kernel=4,4&filters=6,8");

@@ -8,6 +8,7 @@
 
 use crate::data::images::ImageSet;
 use crate::init::Init;
+use crate::lab::budget::{self, Cost};
 use crate::lab::params::{comma_list, LabParams, Notice, Training};
 use crate::ops::{Activation, ActivationKind, Conv2d, ConvImpl, Dense, Flatten, Pool2d, PoolKind};
 use crate::optim::{Hyper, OptimizerKind, Schedule};
@@ -188,6 +189,50 @@ impl CnnConfig {
         n
     }
 
+    /// Forward FLOPs per image: the convolutions, and all layers; and the floats each image's
+    /// activations take (conv and activation outputs, pooled maps, dense outputs).
+    pub fn per_image(&self) -> (f64, f64, f64) {
+        let (mut conv, mut activations, mut c_in) = (0.0, 0.0, 1.0);
+        for ((f, k, _, pool), (side, pooled)) in self.convs().into_iter().zip(self.sides().unwrap_or_default()) {
+            let maps = f as f64 * (side * side) as f64;
+            conv += 2.0 * (k * k) as f64 * c_in * maps;
+            activations += 2.0 * maps + if pool > 1 { f as f64 * (pooled * pooled) as f64 } else { 0.0 };
+            c_in = f as f64;
+        }
+        let (dense, _, dense_activations) = budget::dense_stack(&[&[self.flat_size()][..], &self.dense, &[CLASSES]].concat());
+        (conv, conv + dense, activations + dense_activations)
+    }
+
+    /// The work and memory of a step, a snapshot and an evaluation chunk (see `budget`). The
+    /// test set is evaluated in chunks sized to the budget ([`CnnConfig::eval_chunk`]).
+    pub fn cost(&self) -> Cost {
+        let (_, forward, activations) = self.per_image();
+        let params = self.param_count() as f64;
+        let batch = self.bs as f64;
+        Cost {
+            step_flops: Cost::TRAIN_FACTOR * forward * batch + 10.0 * params,
+            // A snapshot runs the probe image and summarises the batch's activations; evaluation
+            // chunks are sized to their own budget.
+            snapshot_flops: forward + Cost::PER_ACTIVATION * activations * batch,
+            // Outputs and gradients of every layer for the batch, plus one evaluation chunk.
+            bytes: budget::parameter_bytes(params) + 4.0 * activations * (3.0 * batch + self.eval_chunk() as f64),
+        }
+    }
+
+    /// Test images per evaluation chunk: 1,000, fewer for a model whose forward pass is costly.
+    pub fn eval_chunk(&self) -> usize {
+        let forward = self.per_image().1.max(1.0);
+        ((budget::EVAL_CHUNK_FLOPS / forward) as usize).clamp(1, 1000)
+    }
+
+    /// Images of the mini-batch the race runs: all of them unless the naive loops would take
+    /// more than ~300 ms (they run at ~1.4 GFLOP/s in our wasm, ~15× slower than im2col).
+    pub fn race_images(&self) -> usize {
+        const RACE_CONV_FLOPS: f64 = 4e8;
+        let conv = self.per_image().0.max(1.0);
+        ((RACE_CONV_FLOPS / (Cost::TRAIN_FACTOR * conv)) as usize).clamp(1, self.bs)
+    }
+
     pub fn hyper(&self) -> Hyper {
         Hyper { lr: self.lr, momentum: self.mom, l2: self.l2, l1: 0.0, clip: 0.0 }
     }
@@ -300,7 +345,9 @@ impl LabParams for CnnConfig {
         if self.epochs > 1000 {
             return Err(notice("epochs", "epochs must be from 0 (never stop) to 1000".into()));
         }
-        Ok(())
+        let smaller_batch = CnnConfig { bs: 32, ..self.clone() };
+        let blame = if self.bs > 32 && smaller_batch.cost().check(["", "", ""]).is_ok() { "bs" } else { "filters" };
+        self.cost().check([blame, "filters", blame])
     }
 }
 
@@ -337,5 +384,17 @@ mod tests {
         let big = CnnConfig { filters: vec![64, 64], kernel: vec![3], pad: vec![1, 1], pool: vec![0], dense: vec![1024], ..CnnConfig::default() };
         assert!(big.check().unwrap_err().message.contains("parameters"));
         assert!(CnnConfig::default().check().is_ok() && CnnConfig::for_model(CnnModel::Lenet5).check().is_ok());
+        // The wide CNN: 9×9 kernels, padding 4, four conv layers of 64 filters, batch 1024
+        // — under the parameter cap, far over the work budget.
+        let wide = CnnConfig { filters: vec![64; 4], kernel: vec![9], pad: vec![4], pool: vec![0], bs: 1024, ..CnnConfig::default() };
+        assert!(wide.param_count() < MAX_PARAMS);
+        let n = wide.check().unwrap_err();
+        assert!(n.message.contains("GFLOP"), "{}", n.message);
+        // LeNet-5 keeps its full race and 1,000-image evaluation chunks; a big model gets fewer.
+        let lenet = CnnConfig::for_model(CnnModel::Lenet5);
+        assert_eq!((lenet.race_images(), lenet.eval_chunk()), (64, 1000));
+        let big = CnnConfig { filters: vec![32, 32], kernel: vec![5], pad: vec![2, 2], pool: vec![0, 2], bs: 4, ..CnnConfig::default() };
+        assert!(big.check().is_ok(), "{:?}", big.check());
+        assert!(big.race_images() < 4 && big.eval_chunk() < 1000, "{} {} {:?} {:?}", big.race_images(), big.eval_chunk(), big.per_image(), big.sides());
     }
 }

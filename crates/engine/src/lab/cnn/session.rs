@@ -19,10 +19,10 @@ use crate::rng::Rng;
 use crate::tensor::{self, Mode, Tensor};
 use std::sync::Arc;
 
-/// Test images evaluated per call of `step` while an evaluation is under way.
-const EVAL_CHUNK: usize = 1000;
 /// Confidently wrong test images kept for display.
 const WRONG_SHOWN: usize = 12;
+/// Accuracy points kept (every snapshot carries them): past this, every other older one goes.
+const MAX_HISTORY: usize = 400;
 /// Races the two convolutions at most this often while training…
 const RACE_EVERY_MS: f64 = 1500.0;
 /// …and spends at most about this share of the time on them.
@@ -116,7 +116,9 @@ impl CnnLab {
         };
         let images = self.images.clone();
         let test = images.test_source(self.scaling);
-        let end = (e.next + EVAL_CHUNK).min(test.len());
+        // Test images per call of `train` while an evaluation is under way: 1,000, or fewer for
+        // a costly model (see `CnnConfig::eval_chunk`), so the worker stays responsive.
+        let end = (e.next + self.config.eval_chunk()).min(test.len());
         let indices: Vec<usize> = (e.next..end).collect();
         test.gather(&indices, &mut self.eval_x, &mut self.eval_y, &mut self.eval_classes);
         let out = self.trainer.model.forward(&self.eval_x, Mode::Eval);
@@ -150,6 +152,7 @@ impl CnnLab {
             test_accuracy,
             test_loss,
         });
+        thin(&mut self.history, MAX_HISTORY);
         (self.batch_right, self.batch_seen, self.batch_loss_sum, self.batch_count) = (0, 0, 0.0, 0);
     }
 
@@ -170,8 +173,16 @@ impl CnnLab {
     /// evaluation mode and leaves the weights, the optimiser and the random streams untouched,
     /// so a race never changes the run.
     pub fn race(&mut self, now_ms: &mut dyn FnMut() -> f64) -> Race {
-        let x = self.trainer.batch_x().clone();
-        let classes = self.trainer.batch_classes().to_vec();
+        // The first images of the batch: all of them unless the loops would take too long.
+        let batch = self.trainer.batch_x();
+        let n = batch.shape().first().copied().unwrap_or(0).min(self.config.race_images());
+        let per_image = batch.len() / batch.shape().first().copied().unwrap_or(1).max(1);
+        let mut shape = batch.shape().to_vec();
+        if let Some(first) = shape.first_mut() {
+            *first = n;
+        }
+        let x = tensor::from_vec(&shape, batch.data()[..n * per_image].to_vec());
+        let classes = self.trainer.batch_classes()[..n].to_vec();
         let mut times = [0.0f64; 2];
         let mut outputs: Vec<Vec<Tensor>> = vec![Vec::new(), Vec::new()];
         // The last step's gradients, put back afterwards (snapshots show them).
@@ -269,6 +280,19 @@ impl CnnLab {
 
     fn rebuild_with(&mut self, config: CnnConfig) {
         *self = CnnLab::create(config, self.images.clone());
+    }
+}
+
+/// Keeps a history at most `max` long by dropping every other point but the newest, so a long run
+/// keeps an evenly thinned curve and snapshots stay the same size.
+fn thin<T>(history: &mut Vec<T>, max: usize) {
+    if history.len() > max {
+        let last = history.len() - 1;
+        let mut i = 0;
+        history.retain(|_| {
+            i += 1;
+            (i - 1) % 2 == 0 || i - 1 == last
+        });
     }
 }
 
@@ -437,5 +461,28 @@ impl Lab for CnnLab {
     /// 12 per second: each carries feature maps, filters and images for the page to paint.
     fn snapshot_interval_ms(&self) -> f64 {
         1000.0 / 12.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::thin;
+
+    #[test]
+    fn a_long_history_is_thinned_evenly_and_keeps_its_newest_point() {
+        let mut h: Vec<u32> = (0..401).collect();
+        thin(&mut h, 400);
+        assert_eq!(h.len(), 201);
+        assert_eq!((h[0], h[1], h[200]), (0, 2, 400));
+        let mut h: Vec<u32> = (0..10).collect();
+        thin(&mut h, 4);
+        assert_eq!(h, [0, 2, 4, 6, 8, 9]);
+        // It stays bounded however many points arrive.
+        let mut h = Vec::new();
+        for p in 0..100_000u32 {
+            h.push(p);
+            thin(&mut h, 400);
+        }
+        assert!(h.len() <= 400 && h.last() == Some(&99_999));
     }
 }

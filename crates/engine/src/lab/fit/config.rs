@@ -2,6 +2,7 @@
 
 use crate::data::fit::FitTarget;
 use crate::init::Init;
+use crate::lab::budget::{self, Cost};
 use crate::lab::params::{comma_list, count_in, in_range, LabParams, Notice, Training};
 use crate::loss::Loss;
 use crate::ops::{Activation, ActivationKind, Dense, Polynomial};
@@ -135,11 +136,36 @@ impl LabParams for FitConfig {
         if !matches!(self.loss, Loss::Mse | Loss::L1) {
             return Err(Notice { key: "loss".into(), message: "fitting a function uses mse or l1".into() });
         }
-        Ok(())
+        self.check_budget()
     }
 }
 
 impl FitConfig {
+    /// The work and memory a step and a snapshot of this config take (see `budget`). A snapshot
+    /// runs the model over the training set, the test set twice and the 241-point curve.
+    pub fn cost(&self) -> Cost {
+        let (forward, params, activations) = match self.model {
+            FitModel::Poly => (2.0 * (self.degree + 1) as f64, (self.degree + 1) as f64, 1.0),
+            FitModel::Mlp => budget::dense_stack(&[&[1][..], &self.hidden, &[1]].concat()),
+        };
+        let batch = self.bs.min(self.n) as f64;
+        let evaluated = (2 * self.n + 241) as f64;
+        Cost {
+            step_flops: Cost::TRAIN_FACTOR * forward * batch + 10.0 * params,
+            snapshot_flops: (forward + Cost::PER_ACTIVATION * activations) * evaluated,
+            bytes: budget::parameter_bytes(params) + 4.0 * activations * (3.0 * batch).max(self.n as f64),
+        }
+    }
+
+    /// The budgets, blaming the batch size or the points where a smaller one would do, else
+    /// the hidden layers.
+    fn check_budget(&self) -> Result<(), Notice> {
+        let fits = |c: FitConfig| c.cost().check(["", "", ""]).is_ok();
+        let step = if self.bs > 32 && fits(FitConfig { bs: 32, ..self.clone() }) { "bs" } else { "hidden" };
+        let data = if self.n > 200 && fits(FitConfig { n: 200, ..self.clone() }) { "n" } else { "hidden" };
+        self.cost().check([step, data, data])
+    }
+
     pub fn hyper(&self) -> Hyper {
         Hyper { lr: self.lr, momentum: self.mom, l2: self.l2, l1: 0.0, clip: self.clip }
     }

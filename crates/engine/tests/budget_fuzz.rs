@@ -1,0 +1,78 @@
+//! Every config a link can reach runs within the compute budget: random walks towards big
+//! values (wide and deep layers, many points, big batches) through the same checks as links and
+//! controls, then each accepted config is built, stepped, snapshotted (and, for the CNN, raced),
+//! timed natively. Native code is ~2× faster than our wasm, so the limits here are the budget's
+//! 50 ms step / 100 ms snapshot with room for a loaded CI machine.
+
+use engine::data::images::{Assets, ImagePair, ImageSet};
+use engine::lab::cnn::CnnCommand;
+use engine::lab::{parse_link, LabCommand, LabConfig, LABS};
+use engine::rng::Rng;
+use std::path::PathBuf;
+use std::time::Instant;
+
+const BIG: &[&str] = &[
+    "1024", "1024,1024,1024", "512,512,512,512,512,512,512,512,512,512", "10000", "5000", "2000", "1000", "64,64,64,64", "64,64", "32,32,32,32,32,32,32,32",
+    "9", "9,9,9,9", "4", "4,4,4,4", "0", "0,0,0,0", "1", "7", "1024,1024", "2", "8", "relu", "tanh", "sgd", "adam", "mlp", "poly", "lenet5", "small",
+    "true", "false", "0.5", "spiral3", "reg-gauss", "fashion", "mnist", "naive", "im2col",
+];
+
+fn assets() -> Assets {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../static/data");
+    let mut a = Assets::default();
+    a.insert(ImagePair::load_dir(ImageSet::Mnist, &dir).expect("static/data ships MNIST"));
+    a
+}
+
+fn big_config(lab: &str, rng: &mut Rng) -> LabConfig {
+    let mut config = parse_link(&format!("lab={lab}&data=mnist")).config;
+    let keys: Vec<String> = config.pairs().into_iter().map(|(k, _)| k).filter(|k| k != "data").collect();
+    for _ in 0..rng.below(60) {
+        let key = &keys[rng.below(keys.len())];
+        if let Ok(next) = config.with_value(key, BIG[rng.below(BIG.len())]) {
+            config = next;
+        }
+    }
+    config
+}
+
+fn ms_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+#[test]
+fn every_reachable_config_steps_and_snapshots_within_the_budget() {
+    let assets = assets();
+    let mut rng = Rng::new(99);
+    let (mut tried, mut worst_step, mut worst_snapshot, mut worst_race) = (0, 0.0f64, 0.0f64, 0.0f64);
+    let mut worst_link = String::new();
+    for &lab in LABS {
+        let runs = if lab == "cnn" { 40 } else { 150 };
+        for _ in 0..runs {
+            let config = big_config(lab, &mut rng);
+            let mut s = config.build(&assets).expect("builds");
+            s.step(1); // the first step sizes the buffers
+            let t = Instant::now();
+            s.step(1);
+            let step = ms_since(t);
+            let t = Instant::now();
+            let snap = s.snapshot();
+            let snapshot = ms_since(t);
+            assert!(snap.step >= 1 || s.cannot_train().is_some());
+            if lab == "cnn" {
+                let t = Instant::now();
+                s.command(LabCommand::Cnn(CnnCommand::Race), &mut || 0.0).expect("a race");
+                worst_race = worst_race.max(ms_since(t));
+            }
+            assert!(step < 150.0, "{step:.0} ms for one step of {}", config.to_query());
+            assert!(snapshot < 250.0, "{snapshot:.0} ms for a snapshot of {}", config.to_query());
+            if snapshot > worst_snapshot {
+                worst_link = config.to_query();
+            }
+            (worst_step, worst_snapshot) = (worst_step.max(step), worst_snapshot.max(snapshot));
+            tried += 1;
+        }
+    }
+    assert!(worst_race < 1500.0, "{worst_race:.0} ms for a race");
+    println!("{tried} configs: worst step {worst_step:.1} ms, worst snapshot {worst_snapshot:.1} ms ({worst_link}), worst race {worst_race:.1} ms");
+}
