@@ -9,6 +9,9 @@ use engine::lab::parse_link;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
+/// Notices listed at once; the rest are counted.
+const MAX_NOTICES_SHOWN: usize = 8;
+
 #[component]
 pub fn App() -> impl IntoView {
     let href = share::current_href();
@@ -48,9 +51,12 @@ pub fn App() -> impl IntoView {
     });
     on_cleanup(move || handle.remove());
 
+    // A bounded list: a link with thousands of bad keys shows the first few and a count.
     let notices = move || {
         state.notices.with(|n| {
-            n.iter().map(|n| view! { <li><code>{n.key.clone()}</code>": "{n.message.clone()}</li> }).collect_view()
+            let shown = n.iter().take(MAX_NOTICES_SHOWN).map(|n| view! { <li><code>{n.key.clone()}</code>": "{n.message.clone()}</li> }).collect_view();
+            let more = (n.len() > MAX_NOTICES_SHOWN).then(|| view! { <li id="notices-more">{format!("… and {} more", n.len() - MAX_NOTICES_SHOWN)}</li> });
+            (shown, more)
         })
     };
 

@@ -18,6 +18,17 @@ pub fn show(message: &str) {
     }
 }
 
+/// The message for a worker that failed outside Rust's panic hook (its `onerror`): a wasm trap
+/// — `unreachable` is what an allocation failure becomes — is explained as running out of memory,
+/// with the link of the run that caused it.
+pub fn worker_failed(message: &str, query: &str) -> String {
+    if message.contains("unreachable") || message.to_lowercase().contains("memory") {
+        format!("The training worker ran out of memory ({message}). The run that caused it: ?{query} — try a smaller batch or network.")
+    } else {
+        format!("The training worker failed: {message} (while running ?{query})")
+    }
+}
+
 pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| show(&format!("The page hit a bug and stopped: {info}"))));
 }

@@ -1,7 +1,7 @@
 // Browser end-to-end tests of the "Fit a function" lab, in Debian's headless Chromium.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { serveDist, launch, openPage, screenshot, stepOf, f32, value, waitForStep, ready, playTo, cli, fpsWhileTraining } from './helpers.mjs';
+import { serveDist, launch, openPage, screenshot, stepOf, f32, value, waitForStep, ready, playTo, cli, fpsWhileTraining, playAtOnce } from './helpers.mjs';
 
 let server, browser;
 before(async () => { server = await serveDist(); browser = await launch(); });
@@ -140,5 +140,22 @@ test('the page stays smooth (≥ 55 frames per second) while the fit lab trains'
   const fps = await fpsWhileTraining(page);
   console.log(`# ${fps.toFixed(1)} frames per second while the fit lab trains`);
   assert.ok(fps >= 55, `${fps.toFixed(1)} frames per second while the fit lab trains`);
+  await page.context().close();
+});
+
+test('Play pressed the instant it is enabled starts training (fit)', async () => {
+  const page = await openPage(browser, `${server.url}?lab=fit`);
+  await playAtOnce(page);
+  await page.context().close();
+});
+
+test('a link with thousands of unknown keys shows a bounded list of notices and still trains', async () => {
+  const junk = Array.from({ length: 3000 }, (_, i) => `junk${i}=1`).join('&');
+  const page = await openPage(browser, `${server.url}?lab=fit&${junk}&lr=0.02`);
+  await ready(page);
+  assert.equal(await page.locator('#notices li').count(), 9, 'eight notices and a count');
+  assert.match(await page.locator('#notices-more').textContent(), /and 2992 more/);
+  assert.equal(await page.locator('#ctl-lr').inputValue(), '0.02');
+  await playAtOnce(page);
   await page.context().close();
 });

@@ -2,7 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { serveDist, launch, openPage, screenshot, f32, value, waitForStep, ready, paused, playTo, cli, countColor, benchInPage, benchNative, fpsWhileTraining } from './helpers.mjs';
+import { serveDist, launch, openPage, screenshot, f32, value, waitForStep, ready, paused, playTo, cli, countColor, benchInPage, benchNative, fpsWhileTraining, playAtOnce } from './helpers.mjs';
 
 let server, browser;
 before(async () => { server = await serveDist(); browser = await launch(); });
@@ -144,7 +144,23 @@ test('NaN pauses the playground too, with the shared diagnosis and its one-click
   await screenshot(page, 'playground-nan-paused');
   await page.click('.diagnosis.severe .fix');
   await waitForStep(page, 's === 0');
-  assert.equal(await page.locator('#ctl-lr').inputValue(), '1');
+  assert.equal(Number(await page.locator('#ctl-lr').inputValue()), 1);
   assert.deepEqual(errors, []);
+  await page.context().close();
+});
+
+test('Play pressed the instant it is enabled starts training (playground)', async () => {
+  const page = await openPage(browser, `${server.url}?lab=playground`);
+  await playAtOnce(page);
+  await page.context().close();
+});
+
+test('with no points of your own, Play says to add points first (not NaN)', async () => {
+  const page = await openPage(browser, `${server.url}?lab=playground&data=custom`);
+  await ready(page);
+  await page.click('#play');
+  await page.waitForFunction(() => document.querySelector('#status').textContent.includes('add points first'));
+  await paused(page);
+  assert.equal(await page.locator('.diagnosis.severe').count(), 0);
   await page.context().close();
 });

@@ -34,6 +34,15 @@ pub fn BenchPage(workload: String, seconds: f64) -> impl IntoView {
     });
     worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     on_message.forget();
+    // A worker that fails outside Rust's panic hook (a trap, a script error) still reports.
+    let query = format!("lab=bench&workload={workload}");
+    let on_error = Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |e: web_sys::ErrorEvent| {
+        let message = fatal::worker_failed(&e.message(), &query);
+        result.set(Some(Err(message.clone())));
+        fatal::show(&message);
+    });
+    worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    on_error.forget();
     let json = move || match result.get() {
         Some(Ok(r)) => serde_json::json!({
             "workload": r.workload, "items_per_s": r.items_per_s, "ms_per_step": r.ms_per_step, "backend": r.backend, "steps": r.steps
