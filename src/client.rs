@@ -6,7 +6,7 @@ use crate::fatal;
 use crate::protocol::{decode, encode, Command, Message};
 use crate::share;
 use engine::lab::snapshot::StepRecord;
-use engine::lab::{LabCommand, LabConfig, LabParams, LabReply, Notice, Snapshot};
+use engine::lab::{LabCommand, LabConfig, LabParams, LabReply, Notice, Snapshot, Speed};
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 use web_sys::{MessageEvent, Worker};
@@ -41,13 +41,30 @@ pub struct LabState {
     pub loading: RwSignal<Option<(String, f64, f64)>>,
     /// The latest answer to a lab's own command (an export, draw-a-digit's probabilities…).
     pub reply: RwSignal<Option<LabReply>>,
+    /// Steps per frame (kept in the link and remembered by the browser).
+    pub speed: RwSignal<Speed>,
+    /// The worker's wasm memory in bytes, from its latest snapshot.
+    pub worker_memory: RwSignal<f64>,
+    /// Optimiser steps per second actually trained, measured between snapshots.
+    pub rate: RwSignal<Option<f64>>,
+    /// (time in ms, step) of the snapshot the rate was last measured from.
+    rate_mark: StoredValue<Option<(f64, u64)>, LocalStorage>,
     worker: StoredValue<Option<Worker>, LocalStorage>,
     mailbox: StoredValue<Option<Message>, LocalStorage>,
+    /// Chart draws waiting for a frame, by chart (a newer draw of a chart replaces its older one).
+    draws: StoredValue<Vec<(&'static str, Box<dyn FnOnce()>)>, LocalStorage>,
 }
 
 impl LabState {
-    pub fn new(config: LabConfig, notices: Vec<Notice>, hidden_controls: Vec<String>) -> Self {
+    /// A lab page's state. `speed`: the link's, else the one this browser last chose, else the
+    /// slow first-visit default.
+    pub fn new(config: LabConfig, notices: Vec<Notice>, hidden_controls: Vec<String>, speed: Option<Speed>) -> Self {
+        let speed = speed.or_else(|| storage_get(SPEED_KEY).and_then(|s| Speed::parse(&s))).unwrap_or_default();
         let state = LabState {
+            speed: RwSignal::new(speed),
+            rate: RwSignal::new(None),
+            worker_memory: RwSignal::new(0.0),
+            rate_mark: StoredValue::new_local(None),
             hidden_controls: RwSignal::new(hidden_controls),
             config: RwSignal::new(config),
             snapshot: RwSignal::new(None),
@@ -61,6 +78,7 @@ impl LabState {
             reply: RwSignal::new(None),
             worker: StoredValue::new_local(None),
             mailbox: StoredValue::new_local(None),
+            draws: StoredValue::new_local(Vec::new()),
         };
         state.spawn_worker();
         state.sync_url();
@@ -83,6 +101,7 @@ impl LabState {
                     self.ready.set(true);
                     let query = self.config.with_untracked(|c| c.to_query());
                     self.send(Command::Start { query });
+                    self.send(Command::Speed { steps_per_frame: self.speed.get_untracked().steps_per_frame() });
                 }
                 Ok(Message::Error { message }) => fatal::show(&message),
                 Ok(Message::Config { query }) => {
@@ -112,7 +131,8 @@ impl LabState {
                         self.sync_url();
                     }
                 }
-                Ok(Message::Snapshot { mut snapshot, running, reason }) => {
+                Ok(Message::Snapshot { mut snapshot, running, reason, memory }) => {
+                    self.worker_memory.set(memory);
                     // Only the latest snapshot is drawn, but no step record may be lost.
                     self.mailbox.update_value(|slot| {
                         if let Some(Message::Snapshot { snapshot: older, .. }) = slot.take() {
@@ -120,7 +140,7 @@ impl LabState {
                             snapshot.records = older.records;
                             snapshot.records.extend(newer);
                         }
-                        *slot = Some(Message::Snapshot { snapshot, running, reason });
+                        *slot = Some(Message::Snapshot { snapshot, running, reason, memory });
                     });
                 }
                 Err(e) => web_sys::console::warn_1(&format!("unreadable worker message: {e}").into()),
@@ -155,6 +175,30 @@ impl LabState {
         });
     }
 
+    /// Draws chart `key` in an upcoming frame. Charts queue here instead of drawing when a snapshot
+    /// arrives, and each frame draws them for at most a few milliseconds: four charts redrawn in
+    /// one frame would drop it.
+    pub fn draw_soon(&self, key: &'static str, draw: impl FnOnce() + 'static) {
+        self.draws.update_value(|d| {
+            d.retain(|(k, _)| *k != key);
+            d.push((key, Box::new(draw)));
+        });
+    }
+
+    /// Runs queued chart draws, oldest first, until `budget_ms` have passed (at least one).
+    fn run_draws(self, budget_ms: f64) {
+        let now = || web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or(0.0);
+        let start = now();
+        loop {
+            let next = self.draws.try_update_value(|d| (!d.is_empty()).then(|| d.remove(0))).flatten();
+            let Some((_, draw)) = next else { break };
+            draw();
+            if now() - start >= budget_ms {
+                break;
+            }
+        }
+    }
+
     /// Sends a lab's own command.
     pub fn command(&self, command: LabCommand) {
         self.send(Command::Lab { command });
@@ -167,7 +211,7 @@ impl LabState {
 
     /// Publishes the latest snapshot (called once per animation frame).
     fn publish(self) {
-        let Some(Message::Snapshot { snapshot, running, reason }) = self.mailbox.try_update_value(|m| m.take()).flatten() else {
+        let Some(Message::Snapshot { snapshot, running, reason, .. }) = self.mailbox.try_update_value(|m| m.take()).flatten() else {
             return;
         };
         let mut snapshot = snapshot;
@@ -202,13 +246,40 @@ impl LabState {
         if self.loading.with_untracked(|l| l.is_some()) {
             self.loading.set(None);
         }
+        self.measure_rate(snapshot.step, running);
         self.running.set(running);
         self.snapshot.set(Some(*snapshot));
     }
 
-    /// The share-link query: the config, then any `_hide` keys.
+    /// Sets the speed: remembered by this browser, kept in the link, sent to the worker.
+    pub fn set_speed(&self, speed: Speed) {
+        self.speed.set(speed);
+        storage_set(SPEED_KEY, speed.key());
+        self.sync_url();
+        self.send(Command::Speed { steps_per_frame: speed.steps_per_frame() });
+    }
+
+    /// Steps per second actually trained, from snapshots at least half a second apart.
+    fn measure_rate(&self, step: u64, running: bool) {
+        let now = web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or(0.0);
+        if !running {
+            self.rate_mark.set_value(None);
+            return;
+        }
+        match self.rate_mark.get_value() {
+            Some((t, s)) if now - t >= 500.0 && step >= s => {
+                self.rate.set(Some((step - s) as f64 * 1000.0 / (now - t)));
+                self.rate_mark.set_value(Some((now, step)));
+            }
+            Some((_, s)) if step >= s => {}
+            _ => self.rate_mark.set_value(Some((now, step))),
+        }
+    }
+
+    /// The share-link query: the config, the speed, then any `_hide` keys.
     pub fn query(&self) -> String {
         let mut q = self.config.with(|c| c.to_query());
+        q.push_str(&format!("&speed={}", self.speed.with(|s| s.key())));
         self.hidden_controls.with(|h| h.iter().for_each(|k| q.push_str(&format!("&{k}_hide=true"))));
         q
     }
@@ -233,6 +304,8 @@ impl LabState {
         let next = self.config.with_untracked(|c| c.with_value(key, value));
         match next {
             Ok(c) => {
+                // An accepted value clears the notices about its key (shown next to its field).
+                self.notices.update(|n| n.retain(|x| x.key != key));
                 self.config.set(c);
                 self.sync_url();
                 self.send(Command::Set { key: key.into(), value: value.into() });
@@ -274,9 +347,32 @@ impl LabState {
     }
 }
 
+/// Where this browser remembers the chosen speed.
+const SPEED_KEY: &str = "deeply.speed";
+
+fn storage() -> Option<web_sys::Storage> {
+    web_sys::window().and_then(|w| w.local_storage().ok().flatten())
+}
+
+/// A remembered value (none where storage is off).
+pub fn storage_get(key: &str) -> Option<String> {
+    storage()?.get_item(key).ok().flatten()
+}
+
+/// Remembers a value (silently not, where storage is off).
+pub fn storage_set(key: &str, value: &str) {
+    if let Some(s) = storage() {
+        let _ = s.set_item(key, value);
+    }
+}
+
+/// Chart drawing per frame, in ms (a frame is 16.7 ms).
+const DRAW_BUDGET_MS: f64 = 6.0;
+
 fn frame_loop(state: LabState) {
     request_animation_frame(move || {
         state.publish();
+        state.run_draws(DRAW_BUDGET_MS);
         frame_loop(state);
     });
 }

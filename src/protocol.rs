@@ -35,6 +35,10 @@ pub enum Command {
     Lab {
         command: LabCommand,
     },
+    /// Train at most this many steps per displayed frame (`None`: as fast as possible).
+    Speed {
+        steps_per_frame: Option<u64>,
+    },
 }
 
 /// Worker → UI.
@@ -44,7 +48,8 @@ pub enum Message {
     /// The worker is listening; commands sent before this are lost.
     Ready,
     /// The latest state; `running` says whether training continues.
-    Snapshot { snapshot: Box<Snapshot>, running: bool, reason: Option<String> },
+    /// `memory`: the worker's wasm memory in bytes (it only grows: the tests check it stays flat).
+    Snapshot { snapshot: Box<Snapshot>, running: bool, reason: Option<String>, memory: f64 },
     /// A `Set` was applied; `reset` says whether the session was rebuilt.
     Applied { key: String, reset: bool, query: String },
     /// A `Set` was refused.

@@ -2,7 +2,8 @@
 //!
 //! Training runs in chunks of about 12 ms; between chunks the worker yields to its event loop
 //! (through a `MessageChannel`, which unlike `setTimeout` has no 4 ms clamp) so that commands
-//! arrive promptly. A snapshot goes out at most every 33 ms, and when training pauses.
+//! arrive promptly. A snapshot goes out at most every 33 ms, and when training pauses. At a paced
+//! speed (steps per frame) a chunk is that many steps, and the next one follows a frame later.
 
 use crate::protocol::{decode, encode, Command, Message};
 use engine::data::images::{Assets, ImageSet};
@@ -15,6 +16,8 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageChannel, MessageEvent};
 
 const CHUNK_MS: f64 = 12.0;
 const SNAPSHOT_MS: f64 = 1000.0 / 30.0;
+/// One displayed frame, for paced speeds.
+const FRAME_MS: i32 = 16;
 
 struct Worker {
     scope: DedicatedWorkerGlobalScope,
@@ -31,6 +34,10 @@ struct Worker {
     /// A dataset is being fetched; commands wait in `queue` meanwhile.
     loading: bool,
     queue: VecDeque<Command>,
+    /// Steps per frame at a paced speed (`None`: as fast as possible).
+    pace: Option<u64>,
+    /// Posts the next tick a frame from now (paced speeds).
+    tick_later: js_sys::Function,
 }
 
 impl Worker {
@@ -49,14 +56,19 @@ impl Worker {
             let snapshot = Box::new(s.snapshot());
             self.last_snapshot = now;
             let running = self.running;
-            self.post(&Message::Snapshot { snapshot, running, reason });
+            let memory = wasm_memory_bytes();
+            self.post(&Message::Snapshot { snapshot, running, reason, memory });
         }
     }
 
     fn schedule(&mut self) {
         if self.running && !self.tick_pending {
             self.tick_pending = true;
-            let _ = self.channel.port2().post_message(&JsValue::NULL);
+            if self.pace.is_some() {
+                let _ = self.scope.set_timeout_with_callback_and_timeout_and_arguments_0(&self.tick_later, FRAME_MS);
+            } else {
+                let _ = self.channel.port2().post_message(&JsValue::NULL);
+            }
         }
     }
 
@@ -79,6 +91,7 @@ impl Worker {
                 self.send_snapshot(None);
             }
             Command::Lab { command } => self.lab_command(command),
+            Command::Speed { steps_per_frame } => self.pace = steps_per_frame.map(|k| k.clamp(1, 10_000)),
             Command::Play => {
                 // Training that can't start (no data) says why instead of failing on NaN.
                 let refusal = self.session.as_ref().and_then(|s| s.cannot_train());
@@ -201,8 +214,9 @@ impl Worker {
         };
         let stop = s.stop_at();
         let before = s.steps();
-        // The stop step pauses a run that reaches it; Play after it trains on.
-        let limit = if stop > before { stop - before } else { u64::MAX };
+        // The stop step pauses a run that reaches it; Play after it trains on. A paced speed
+        // trains its steps for this frame only.
+        let limit = if stop > before { stop - before } else { u64::MAX }.min(self.pace.unwrap_or(u64::MAX));
         // Train until the chunk's time is up, reading the clock every `batch` steps. The clock
         // is coarse in workers (≥ 0.1 ms), so the time per step is only estimated from spans
         // of at least 1 ms, and the batch is sized to about 0.5 ms of work.
@@ -330,6 +344,11 @@ fn dispatch(worker: &Rc<RefCell<Worker>>, command: Command) {
     });
 }
 
+/// The size of this wasm instance's linear memory.
+fn wasm_memory_bytes() -> f64 {
+    wasm_bindgen::memory().dyn_into::<js_sys::WebAssembly::Memory>().map(|m| m.buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as f64).unwrap_or(0.0)
+}
+
 fn now(scope: &DedicatedWorkerGlobalScope) -> f64 {
     scope.performance().map(|p| p.now()).unwrap_or(0.0)
 }
@@ -358,6 +377,16 @@ pub fn run() {
         assets: Assets::default(),
         loading: false,
         queue: VecDeque::new(),
+        pace: None,
+        tick_later: {
+            let port = channel.port2();
+            let later = Closure::<dyn FnMut()>::new(move || {
+                let _ = port.post_message(&JsValue::NULL);
+            });
+            let f: js_sys::Function = later.as_ref().unchecked_ref::<js_sys::Function>().clone();
+            later.forget(); // lives as long as the worker
+            f
+        },
     }));
 
     let on_tick = Closure::<dyn FnMut(MessageEvent)>::new({

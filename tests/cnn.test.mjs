@@ -1,7 +1,7 @@
 // Browser end-to-end tests of Lab 2: a CNN on real MNIST in the worker.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { serveDist, launch, openPage, screenshot, f32, value, ready, playTo, cli, countColor, benchInPage, benchNative, fpsWhileTraining, playAtOnce } from './helpers.mjs';
+import { serveDist, launch, openPage, screenshot, f32, value, waitForStep, ready, playTo, cli, countColor, benchInPage, benchNative, fpsWhileTraining, playAtOnce, cspViolations, CSP } from './helpers.mjs';
 
 let server, browser;
 before(async () => { server = await serveDist(); browser = await launch(); });
@@ -24,7 +24,7 @@ test('the lab loads MNIST with a progress bar, trains past 90 % test accuracy li
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
   page.on('pageerror', (e) => errors.push(String(e)));
   await watchProgress(page);
-  await page.goto(`${server.url}?lab=cnn&model=small&eval=100&stop=300`);
+  await page.goto(`${server.url}?speed=max&lab=cnn&model=small&eval=100&stop=300`);
   await playTo(page, 300);
   assert.ok(await page.evaluate(() => window.__sawProgress), 'a progress bar showed while MNIST loaded');
 
@@ -54,6 +54,7 @@ test('the lab loads MNIST with a progress bar, trains past 90 % test accuracy li
   assert.equal(await page.locator('.layer-card').count(), 2);
 
   // Draw a digit: a stroke gives 10 probabilities summing to 1.
+  await page.locator('#digit-pad').scrollIntoViewIfNeeded();
   const box = await page.locator('#digit-pad').boundingBox();
   await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.15);
   await page.mouse.down();
@@ -142,4 +143,37 @@ test('"start from: LeNet-5" moves the sidebar and the link to LeNet-5, and the l
   assert.match(await again.locator('#architecture').textContent(), /61,706 parameters/);
   await page.context().close();
   await again.context().close();
+});
+
+test('the strict Content-Security-Policy holds while the lab trains (cnn)', async () => {
+  const errors = [];
+  const page = await openPage(browser, `${server.url}?lab=cnn&model=small`, errors);
+  await playAtOnce(page);
+  await waitForStep(page, 's > 20', 60000);
+  assert.deepEqual(await cspViolations(page), []);
+  assert.deepEqual(errors, []);
+  // The meta tag for static hosting mirrors the served header.
+  assert.equal(await page.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content'), CSP);
+  await page.context().close();
+});
+
+test('memory stays flat over a long run: the JS heap and the worker\'s wasm memory grow < 10 % after warm-up', async () => {
+  const page = await openPage(browser, `${server.url}?lab=cnn&model=small`);
+  await ready(page);
+  await page.click('#play');
+  await waitForStep(page, 's > 300', 120000);
+  const measure = async () => {
+    await page.evaluate(() => window.gc && window.gc());
+    return {
+      heap: await page.evaluate(() => performance.memory.usedJSHeapSize),
+      wasm: Number(await page.locator('#stat-memory').getAttribute('data-bytes')),
+    };
+  };
+  const before = await measure();
+  await waitForStep(page, 's > 3300', 300000);
+  const after = await measure();
+  console.log(`# cnn&model=small: heap ${(before.heap / 1e6).toFixed(1)} → ${(after.heap / 1e6).toFixed(1)} MB, worker wasm ${(before.wasm / 1e6).toFixed(1)} → ${(after.wasm / 1e6).toFixed(1)} MB`);
+  assert.ok(after.wasm > 0 && after.wasm <= before.wasm * 1.1, `worker memory ${before.wasm} → ${after.wasm}`);
+  assert.ok(after.heap <= before.heap * 1.1 + 2e6, `JS heap ${before.heap} → ${after.heap}`);
+  await page.context().close();
 });

@@ -1,7 +1,7 @@
 // Browser end-to-end tests of the "Fit a function" lab, in Debian's headless Chromium.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { serveDist, launch, openPage, screenshot, stepOf, f32, value, waitForStep, ready, playTo, cli, fpsWhileTraining, playAtOnce } from './helpers.mjs';
+import { serveDist, launch, openPage, screenshot, stepOf, f32, value, waitForStep, ready, playTo, cli, fpsWhileTraining, playAtOnce, cspViolations, CSP } from './helpers.mjs';
 
 let server, browser;
 before(async () => { server = await serveDist(); browser = await launch(); });
@@ -150,12 +150,78 @@ test('Play pressed the instant it is enabled starts training (fit)', async () =>
 });
 
 test('a link with thousands of unknown keys shows a bounded list of notices and still trains', async () => {
+  // In the fragment, which never reaches the server (a query this long would be refused there).
   const junk = Array.from({ length: 3000 }, (_, i) => `junk${i}=1`).join('&');
-  const page = await openPage(browser, `${server.url}?lab=fit&${junk}&lr=0.02`);
+  const page = await openPage(browser, `${server.url}?lab=fit#${junk}&lr=0.02`);
   await ready(page);
   assert.equal(await page.locator('#notices li').count(), 9, 'eight notices and a count');
   assert.match(await page.locator('#notices-more').textContent(), /and 2992 more/);
   assert.equal(await page.locator('#ctl-lr').inputValue(), '0.02');
   await playAtOnce(page);
+  await page.context().close();
+});
+
+test('the strict Content-Security-Policy holds while the lab trains (fit)', async () => {
+  const errors = [];
+  const page = await openPage(browser, `${server.url}?lab=fit`, errors);
+  await playAtOnce(page);
+  await waitForStep(page, 's > 20', 60000);
+  assert.deepEqual(await cspViolations(page), []);
+  assert.deepEqual(errors, []);
+  // The meta tag for static hosting mirrors the served header.
+  assert.equal(await page.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content'), CSP);
+  await page.context().close();
+});
+
+test('the speed control paces training, is kept in the link, and a refused value is explained next to its field', async () => {
+  const page = await openPage(browser, `${server.url}?speed=1&lab=fit`);
+  await ready(page);
+  assert.equal(await page.locator('#speed').inputValue(), '1');
+  await page.click('#play');
+  await page.waitForTimeout(1000);
+  const slow = await stepOf(page);
+  assert.ok(slow > 0 && slow <= 120, `1 step per frame: ${slow} steps in about a second`);
+  await page.selectOption('#speed', 'max');
+  await page.waitForTimeout(1000);
+  const fast = await stepOf(page);
+  assert.ok(fast - slow > 1000, `as fast as possible: ${fast - slow} more steps in a second`);
+  const link = await page.locator('#share-link').inputValue();
+  assert.match(link, /speed=max/);
+  // The loss chart's step axis is logarithmic by default, so the early steps are visible.
+  assert.equal(await page.locator('#loss-axis').inputValue(), 'log');
+  // A refused value: its reason under its field, the previous value kept.
+  await page.fill('#ctl-lr', '-1');
+  await page.press('#ctl-lr', 'Enter');
+  await page.waitForSelector('#err-lr');
+  assert.match(await page.locator('#err-lr').textContent(), /lr=\"-1\" is not valid/);
+  assert.equal(await page.locator('#ctl-lr').inputValue(), '0.01');
+  await page.fill('#ctl-lr', '0.02');
+  await page.press('#ctl-lr', 'Enter');
+  await page.waitForSelector('#err-lr', { state: 'detached' });
+  await page.context().close();
+  const again = await openPage(browser, link);
+  await ready(again);
+  assert.equal(await again.locator('#speed').inputValue(), 'max');
+  await again.context().close();
+});
+
+test('memory stays flat over a long run: the JS heap and the worker\'s wasm memory grow < 10 % after warm-up', async () => {
+  const page = await openPage(browser, `${server.url}?lab=fit`);
+  await ready(page);
+  await page.click('#play');
+  await waitForStep(page, 's > 2000', 120000);
+  const measure = async () => {
+    await page.evaluate(() => window.gc && window.gc());
+    return {
+      heap: await page.evaluate(() => performance.memory.usedJSHeapSize),
+      wasm: Number(await page.locator('#stat-memory').getAttribute('data-bytes')),
+    };
+  };
+  const before = await measure();
+  await waitForStep(page, 's > 22000', 300000);
+  const after = await measure();
+  console.log(`# fit: heap ${(before.heap / 1e6).toFixed(1)} → ${(after.heap / 1e6).toFixed(1)} MB, worker wasm ${(before.wasm / 1e6).toFixed(1)} → ${(after.wasm / 1e6).toFixed(1)} MB`);
+  assert.ok(after.wasm > 0 && after.wasm <= before.wasm * 1.1, `worker memory ${before.wasm} → ${after.wasm}`);
+  assert.ok(after.heap <= before.heap * 1.1 + 2e6, `JS heap ${before.heap} → ${after.heap}`);
   await page.context().close();
 });

@@ -9,14 +9,17 @@ import assert from 'node:assert/strict';
 const TYPES = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.wasm': 'application/wasm',
   '.css': 'text/css', '.json': 'application/json', '.png': 'image/png', '.gz': 'application/gzip',
-  '.bin': 'application/octet-stream',
+  '.bin': 'application/octet-stream', '.svg': 'image/svg+xml',
 };
 
 export const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 export const DIST = path.join(ROOT, 'dist');
 export const OUTPUT = path.join(ROOT, 'tests', 'output');
 
-/** Serves dist/ on a free loopback port; resolves to { url, close }. */
+/** The Content-Security-Policy the serve command sends (Trunk.toml), sent here too. */
+export const CSP = fs.readFileSync(path.join(ROOT, 'Trunk.toml'), 'utf8').match(/"Content-Security-Policy" = "([^"]+)"/)[1];
+
+/** Serves dist/ on a free loopback port with the app's CSP header; resolves to { url, close }. */
 export function serveDist() {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://x');
@@ -25,7 +28,7 @@ export function serveDist() {
     if (fs.existsSync(file) && fs.statSync(file).isDirectory()) file = path.join(file, 'index.html');
     fs.readFile(file, (err, data) => {
       if (err) { res.writeHead(404).end('not found'); return; }
-      res.writeHead(200, { 'content-type': TYPES[path.extname(file)] || 'application/octet-stream' });
+      res.writeHead(200, { 'content-type': TYPES[path.extname(file)] || 'application/octet-stream', 'content-security-policy': CSP });
       res.end(data);
     });
   });
@@ -42,17 +45,25 @@ export function launch() {
     chromiumSandbox: false,
     headless: true,
     args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--disable-quic', '--no-first-run', '--enable-unsafe-webgpu'],
+      '--disable-quic', '--no-first-run', '--enable-unsafe-webgpu',
+      // For the memory tests: window.gc() and unrounded performance.memory.
+      '--js-flags=--expose-gc', '--enable-precise-memory-info'],
   });
 }
 
 /** A new page that records console errors and page errors into `errors`. */
 export async function openPage(browser, url, errors = []) {
   const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  // Every Content-Security-Policy violation of the page is recorded (see cspViolations).
+  await context.addInitScript(() => {
+    window.__csp = [];
+    document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
+  });
   const page = await context.newPage();
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
   page.on('pageerror', (e) => errors.push(String(e)));
-  await page.goto(url);
+  // Tests train at full speed unless the link says otherwise (a first visit is paced, slowly).
+  await page.goto(/[?&#]speed=/.test(url) || !url.includes('?lab=') ? url : url.replace('?lab=', '?speed=max&lab='));
   return page;
 }
 
@@ -74,9 +85,12 @@ export const value = (page, id) => page.locator(id).getAttribute('data-value');
 
 /** Waits until the step counter satisfies `predicate` (a JS expression in `s`). */
 export async function waitForStep(page, predicate, timeout = 20000) {
-  await page.waitForFunction(
-    (src) => new Function('s', `return ${src}`)(Number(document.querySelector('#stat-step')?.textContent)),
-    predicate, { timeout });
+  // `s > 3000`, `s === 0`…: parsed here, because the page's CSP forbids evaluating strings.
+  const [, op, n] = predicate.match(/^s\s*(===|>=|<=|>|<)\s*(\d+)$/);
+  await page.waitForFunction(([op, n]) => {
+    const s = Number(document.querySelector('#stat-step')?.textContent);
+    return op === '===' ? s === n : op === '>=' ? s >= n : op === '<=' ? s <= n : op === '>' ? s > n : s < n;
+  }, [op, Number(n)], { timeout });
 }
 
 /** Waits until the worker is ready and the first snapshot (step 0) is drawn. */
@@ -161,4 +175,9 @@ export async function playAtOnce(page, timeout = 60000) {
   await page.waitForSelector('#play:not([disabled])', { timeout });
   await page.click('#play');
   await waitForStep(page, 's > 0', timeout);
+}
+
+/** The Content-Security-Policy violations the page has seen. */
+export async function cspViolations(page) {
+  return page.evaluate(() => window.__csp);
 }

@@ -2,7 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { serveDist, launch, openPage, screenshot, f32, value, waitForStep, ready, paused, playTo, cli, countColor, benchInPage, benchNative, fpsWhileTraining, playAtOnce } from './helpers.mjs';
+import { serveDist, launch, openPage, screenshot, f32, value, waitForStep, ready, paused, playTo, cli, countColor, benchInPage, benchNative, fpsWhileTraining, playAtOnce, cspViolations, CSP } from './helpers.mjs';
 
 let server, browser;
 before(async () => { server = await serveDist(); browser = await launch(); });
@@ -162,5 +162,17 @@ test('with no points of your own, Play says to add points first (not NaN)', asyn
   await page.waitForFunction(() => document.querySelector('#status').textContent.includes('add points first'));
   await paused(page);
   assert.equal(await page.locator('.diagnosis.severe').count(), 0);
+  await page.context().close();
+});
+
+test('the strict Content-Security-Policy holds while the lab trains (playground)', async () => {
+  const errors = [];
+  const page = await openPage(browser, `${server.url}?lab=playground`, errors);
+  await playAtOnce(page);
+  await waitForStep(page, 's > 20', 60000);
+  assert.deepEqual(await cspViolations(page), []);
+  assert.deepEqual(errors, []);
+  // The meta tag for static hosting mirrors the served header.
+  assert.equal(await page.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content'), CSP);
   await page.context().close();
 });

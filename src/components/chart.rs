@@ -21,8 +21,8 @@ pub fn palette(i: usize) -> RGBColor {
 }
 
 /// One line (or set of dots) on a chart.
-pub struct Series<'a> {
-    pub label: &'a str,
+pub struct Series {
+    pub label: String,
     pub color: RGBColor,
     pub points: Vec<(f64, f64)>,
     pub dots: bool,
@@ -30,16 +30,17 @@ pub struct Series<'a> {
     pub width: u32,
 }
 
-impl<'a> Series<'a> {
-    pub fn line(label: &'a str, color: RGBColor, points: Vec<(f64, f64)>, width: u32) -> Self {
-        Series { label, color, points, dots: false, width }
+impl Series {
+    pub fn line(label: &str, color: RGBColor, points: Vec<(f64, f64)>, width: u32) -> Self {
+        Series { label: label.to_string(), color, points, dots: false, width }
     }
 
-    pub fn dots(label: &'a str, color: RGBColor, points: Vec<(f64, f64)>, radius: u32) -> Self {
-        Series { label, color, points, dots: true, width: radius }
+    pub fn dots(label: &str, color: RGBColor, points: Vec<(f64, f64)>, radius: u32) -> Self {
+        Series { label: label.to_string(), color, points, dots: true, width: radius }
     }
 }
 
+#[derive(Clone, Copy)]
 pub struct ChartSpec<'a> {
     pub title: &'a str,
     pub x_label: &'a str,
@@ -49,6 +50,15 @@ pub struct ChartSpec<'a> {
     pub y_range: Option<(f64, f64)>,
     /// An x interval to shade (e.g. the training interval), with its label.
     pub band: Option<(f64, f64, &'a str)>,
+    /// A logarithmic x axis (training steps: the early ones get as much room as the late ones).
+    pub log_x: bool,
+}
+
+/// A step count for a log axis' ticks: 1, 10, 100, 1k, 10k, 1M…, with a digit where needed.
+fn step_label(v: f64) -> String {
+    let (value, unit) = if v >= 1e6 { (v / 1e6, "M") } else if v >= 1e3 { (v / 1e3, "k") } else { (v, "") };
+    let digits = if value >= 10.0 || (value - value.round()).abs() < 0.05 { 0 } else { 1 };
+    format!("{value:.digits$}{unit}")
 }
 
 fn bounds(series: &[Series], pick: impl Fn(&(f64, f64)) -> f64, log: bool) -> Option<(f64, f64)> {
@@ -69,7 +79,9 @@ fn bounds(series: &[Series], pick: impl Fn(&(f64, f64)) -> f64, log: bool) -> Op
     Some((lo, hi))
 }
 
-/// The shared look of every chart's grid and axis labels.
+/// The shared look of every chart's grid and axis labels. Font sizes are 12, 13 and 16 px only:
+/// plotters measures text with an inline-styled span per size, and the Content-Security-Policy
+/// (Trunk.toml) allows exactly those three styles by hash.
 macro_rules! style_mesh {
     ($mesh:ident, $spec:ident) => {
         $mesh
@@ -79,7 +91,6 @@ macro_rules! style_mesh {
             .axis_desc_style(("sans-serif", 13).into_font().color(&INK))
             .light_line_style(RGBColor(241, 245, 249))
             .bold_line_style(RGBColor(226, 232, 240))
-            .x_label_formatter(&|v| axis_number(*v))
     };
 }
 
@@ -116,6 +127,20 @@ fn log_tick(v: f64) -> String {
 
 /// Draws `series` on `canvas`. Non-finite or (on a log axis) non-positive values are skipped.
 pub fn draw(canvas: &HtmlCanvasElement, spec: &ChartSpec, series: &[Series]) {
+    if spec.log_x {
+        // Drawn on log10(x) with ticks labelled in steps; x < 1 sits at 1.
+        let at = |x: f64| x.max(1.0).log10();
+        let moved: Vec<Series> = series
+            .iter()
+            .map(|s| Series { label: s.label.clone(), color: s.color, dots: s.dots, width: s.width, points: s.points.iter().map(|&(x, y)| (at(x), y)).collect() })
+            .collect();
+        let x_range = spec.x_range.map(|(a, b)| (at(a), at(b).max(at(a) + 1.0)));
+        return draw_on(canvas, &ChartSpec { x_range, ..*spec }, &moved, &|v| step_label(10f64.powf(*v)));
+    }
+    draw_on(canvas, spec, series, &|v| axis_number(*v))
+}
+
+fn draw_on(canvas: &HtmlCanvasElement, spec: &ChartSpec, series: &[Series], x_ticks: &dyn Fn(&f64) -> String) {
     let Some(backend) = CanvasBackend::with_canvas_object(canvas.clone()) else { return };
     let root = backend.into_drawing_area();
     let _ = root.fill(&WHITE);
@@ -132,7 +157,7 @@ pub fn draw(canvas: &HtmlCanvasElement, spec: &ChartSpec, series: &[Series]) {
         let Ok(mut chart) = builder.build_cartesian_2d(x.0..x.1, (lo..hi).log_scale()) else { return };
         let mut mesh = chart.configure_mesh();
         style_mesh!(mesh, spec);
-        let _ = mesh.y_label_formatter(&|v| log_tick(*v)).draw();
+        let _ = mesh.x_label_formatter(x_ticks).y_label_formatter(&|v| log_tick(*v)).draw();
         plot(&mut chart, series, |p| p.1 > 0.0, (x.0, x.1), (lo, hi));
         if series.iter().any(|s| !s.label.is_empty()) {
             finish(&mut chart);
@@ -143,7 +168,7 @@ pub fn draw(canvas: &HtmlCanvasElement, spec: &ChartSpec, series: &[Series]) {
         let Ok(mut chart) = builder.build_cartesian_2d(x.0..x.1, lo..hi) else { return };
         let mut mesh = chart.configure_mesh();
         style_mesh!(mesh, spec);
-        let _ = mesh.y_label_formatter(&|v| axis_number(*v)).draw();
+        let _ = mesh.x_label_formatter(x_ticks).y_label_formatter(&|v| axis_number(*v)).draw();
         if let Some((a, b, label)) = spec.band {
             let _ = chart.draw_series(std::iter::once(Rectangle::new([(a, lo), (b, hi)], RGBColor(219, 234, 254).mix(0.45).filled())));
             let _ = chart.draw_series(std::iter::once(Text::new(
@@ -201,7 +226,7 @@ fn plot<'a, Y: Ranged<ValueType = f64>>(
             let r = s.width.max(1);
             if let Ok(a) = chart.draw_series(pts.into_iter().map(move |p| Circle::new(p, r, color.mix(0.6).filled()))) {
                 if !s.label.is_empty() {
-                    a.label(s.label).legend(move |(px, py)| Circle::new((px + 8, py), 3, color.filled()));
+                    a.label(s.label.as_str()).legend(move |(px, py)| Circle::new((px + 8, py), 3, color.filled()));
                 }
             }
         } else {
@@ -219,7 +244,7 @@ fn plot<'a, Y: Ranged<ValueType = f64>>(
             for seg in segments.into_iter().filter(|s| !s.is_empty()) {
                 if let Ok(a) = chart.draw_series(LineSeries::new(seg, color.stroke_width(width))) {
                     if first && !s.label.is_empty() {
-                        a.label(s.label).legend(move |(px, py)| PathElement::new(vec![(px, py), (px + 16, py)], color.stroke_width(2)));
+                        a.label(s.label.as_str()).legend(move |(px, py)| PathElement::new(vec![(px, py), (px + 16, py)], color.stroke_width(2)));
                         first = false;
                     }
                 }

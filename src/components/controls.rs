@@ -4,6 +4,18 @@
 use crate::client::LabState;
 use leptos::prelude::*;
 
+/// Why the last value typed for `key` was refused, shown under its control (until a value of
+/// that key is accepted).
+#[component]
+fn FieldError(state: LabState, key: &'static str) -> impl IntoView {
+    let message = move || state.notices.with(|n| n.iter().rev().find(|x| x.key == key).map(|x| x.message.clone()));
+    view! {
+        <Show when=move || message().is_some()>
+            <span class="field-error" id=format!("err-{key}") role="alert">{message}</span>
+        </Show>
+    }
+}
+
 /// A number (or free text) field.
 #[component]
 pub fn Field(
@@ -20,6 +32,7 @@ pub fn Field(
             <input id=format!("ctl-{key}") type=kind step=step
                 prop:value=move || state.value_of(key)
                 on:change=move |ev| state.set_value(key, &event_target_value(&ev))/>
+            <FieldError state key/>
         </label>
     }
 }
@@ -48,6 +61,7 @@ pub fn Select(
                 on:change=move |ev| state.set_value(key, &event_target_value(&ev))>
                 {items}
             </select>
+            <FieldError state key/>
         </label>
     }
 }
@@ -61,6 +75,7 @@ pub fn Check(state: LabState, key: &'static str, label: &'static str, #[prop(def
                 prop:checked=move || state.value_of(key) == "true"
                 on:change=move |ev| state.set_value(key, if event_target_checked(&ev) { "true" } else { "false" })/>
             <span>{label}</span>
+            <FieldError state key/>
         </label>
     }
 }

@@ -1,14 +1,21 @@
 //! The loss chart every lab shows: the mini-batch loss of every recorded step (grey) and the
 //! whole-set losses the lab measures — train and test at each snapshot, or the lab's own
-//! evaluations (the CNN's 10,000 test images) — on a log scale over training steps.
+//! evaluations (the CNN's 10,000 test images) — on a log scale. The step axis is logarithmic by
+//! default, so the first steps (where most of the learning happens) are not a sliver at the left
+//! edge of a long run; a switch shows all steps linearly or only the recent ones.
 
-use crate::client::LabState;
+use crate::client::{storage_get, storage_set, LabState};
 use crate::components::chart::{self, ChartSpec, Series, BLUE, GREY, ORANGE};
 use leptos::html;
 use leptos::prelude::*;
 
 /// Points of a curve: `(step, loss)`.
 pub type Curve = Vec<(f64, f64)>;
+
+/// Steps shown by the "recent" axis.
+const RECENT_STEPS: f64 = 1000.0;
+/// Where this browser remembers the axis choice.
+const AXIS_KEY: &str = "deeply.stepAxis";
 
 #[component]
 pub fn LossChart(
@@ -25,6 +32,7 @@ pub fn LossChart(
     #[prop(default = 280)] height: u32,
 ) -> impl IntoView {
     let canvas = NodeRef::<html::Canvas>::new();
+    let axis = RwSignal::new(storage_get(AXIS_KEY).filter(|a| ["log", "linear", "recent"].contains(&a.as_str())).unwrap_or_else(|| "log".into()));
     Effect::new(move |_| {
         let Some(canvas) = canvas.get() else { return };
         let batch: Curve = state.records.with(|r| r.iter().map(|p| (p.step as f64, p.loss as f64)).collect());
@@ -37,9 +45,41 @@ pub fn LossChart(
             }),
         }
         let last = series.iter().filter_map(|s| s.points.last().map(|p| p.0)).fold(10.0, f64::max);
-        let (title, y_label) = (title.get(), y_label.get());
-        let spec = ChartSpec { title: &title, x_label: "training step", y_label: &y_label, log_y: true, x_range: Some((0.0, last)), y_range: None, band: None };
-        chart::draw(&canvas, &spec, &series);
+        let (title, y_label, mode) = (title.get(), y_label.get(), axis.get());
+        let (x_range, x_label) = match mode.as_str() {
+            "recent" => ((last - RECENT_STEPS).max(0.0), "training step (the last 1,000)"),
+            "linear" => (0.0, "training step"),
+            _ => (1.0, "training step (log scale)"),
+        };
+        let log_x = mode == "log";
+        state.draw_soon("loss-chart", move || {
+            let spec = ChartSpec {
+                title: &title,
+                x_label,
+                y_label: &y_label,
+                log_y: true,
+                x_range: Some((x_range, last)),
+                y_range: None,
+                band: None,
+                log_x,
+            };
+            chart::draw(&canvas, &spec, &series);
+        });
     });
-    view! { <canvas id="loss-chart" node_ref=canvas width=width height=height></canvas> }
+    let choose = move |ev: leptos::ev::Event| {
+        let mode = event_target_value(&ev);
+        storage_set(AXIS_KEY, &mode);
+        axis.set(mode);
+    };
+    view! {
+        <canvas id="loss-chart" node_ref=canvas width=width height=height></canvas>
+        <label class="axis-mode" title="The early steps, where most learning happens, get room on a log axis">
+            <span class="muted">"steps:"</span>
+            <select id="loss-axis" on:change=choose>
+                <option value="log" selected=move || axis.get() == "log">"log scale"</option>
+                <option value="linear" selected=move || axis.get() == "linear">"all, linear"</option>
+                <option value="recent" selected=move || axis.get() == "recent">"the last 1,000"</option>
+            </select>
+        </label>
+    }
 }

@@ -21,15 +21,15 @@ fn Stat(id: &'static str, label: &'static str, value: Signal<Option<f32>>, #[pro
 pub fn StatsBar(state: LabState) -> impl IntoView {
     let snap = state.snapshot;
     let step = move || snap.with(|s| s.as_ref().map(|s| s.step));
-    // Before the first step there is no loss yet: "–" (a NaN later means divergence and shows).
+    // Before the first step there is no loss yet, and without test points no test loss: "–".
+    // A NaN shows only when the run diverged (then it is the news).
     let pick = move |f: fn(&engine::lab::Snapshot) -> f32| {
-        Signal::derive(move || snap.with(|s| s.as_ref().filter(|s| s.step > 0 || !f(s).is_nan()).map(f)))
+        Signal::derive(move || snap.with(|s| s.as_ref().filter(|s| !f(s).is_nan() || (s.diverged && s.step > 0)).map(f)))
     };
-    let speed = move || {
-        snap.with(|s| match s {
-            Some(s) if s.ms_per_step > 0.0 => format!("{:.0} steps/s", 1000.0 / s.ms_per_step),
-            _ => "–".into(),
-        })
+    // Steps actually trained per second (paced speeds train fewer than the worker could).
+    let speed = move || match state.rate.get() {
+        Some(r) if state.running.get() => format!("{} steps/s", crate::format::short(r as f32)),
+        _ => "–".into(),
     };
     let metrics = move || {
         snap.with(|s| {
@@ -68,6 +68,12 @@ pub fn StatsBar(state: LabState) -> impl IntoView {
             <div class="stat">
                 <span class="stat-label">"speed"</span>
                 <span class="stat-value" id="stat-speed">{speed}</span>
+            </div>
+            <div class="stat" title="memory of the training worker's WebAssembly instance (it grows, never shrinks)">
+                <span class="stat-label">"memory"</span>
+                <span class="stat-value" id="stat-memory" data-bytes=move || state.worker_memory.get().to_string()>
+                    {move || format!("{:.0} MB", state.worker_memory.get() / 1048576.0)}
+                </span>
             </div>
         </div>
     }

@@ -2,6 +2,7 @@
 
 use crate::client::LabState;
 use crate::share;
+use engine::lab::Speed;
 use leptos::prelude::*;
 
 #[component]
@@ -21,6 +22,16 @@ pub fn Toolbar(state: LabState) -> impl IntoView {
             </button>
             <button id="step" on:click=move |_| state.step_once() title="s">"Step"</button>
             <button id="reset" on:click=move |_| state.reset() title="r: same seed, same initial weights">"↺ Reset"</button>
+            <label class="speed" title="How many training steps per displayed frame: slow to watch each step, max to train as fast as this machine can (the numbers are the same at any speed)">
+                <span class="muted small">"speed"</span>
+                <select id="speed" on:change=move |ev| {
+                    if let Some(s) = Speed::parse(&event_target_value(&ev)) { state.set_speed(s) }
+                }>
+                    {Speed::ALL.into_iter().map(|s| view! {
+                        <option value=s.key() selected=move || state.speed.get() == s>{s.label()}</option>
+                    }).collect_view()}
+                </select>
+            </label>
             <span class="status" id="status">
                 {move || state.status.get()}
             </span>

@@ -124,9 +124,10 @@ fn Confusion(state: LabState) -> impl IntoView {
                     let cells = (0..10)
                         .map(|p| {
                             let n = confusion[t * 10 + p];
-                            let style =
-                                if t == p { String::new() } else { format!("background: rgba(220, 38, 38, {:.2})", (n as f32 / max as f32).sqrt() * 0.8) };
-                            view! { <td class:diag=t == p style=style>{n}</td> }
+                            // A style property, not a style attribute: the CSP allows no inline styles.
+                            let background =
+                                if t == p { String::new() } else { format!("rgba(220, 38, 38, {:.2})", (n as f32 / max as f32).sqrt() * 0.8) };
+                            view! { <td class:diag=t == p style:background=background>{n}</td> }
                         })
                         .collect_view();
                     view! { <tr><th>{classes[t].clone()}</th>{cells}</tr> }

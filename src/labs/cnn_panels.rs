@@ -29,9 +29,9 @@ pub fn AccuracyChart(state: LabState) -> impl IntoView {
             return;
         };
         let lo = train.iter().chain(&test).map(|p| p.1).fold(100.0f64, f64::min).clamp(0.0, 90.0);
-        chart::draw(
-            &canvas,
-            &ChartSpec {
+        let series = [Series::line("train (mini-batches)", BLUE, train, 2), Series::line("test", ORANGE, test, 2)];
+        state.draw_soon("accuracy-chart", move || {
+            let spec = ChartSpec {
                 title: "Accuracy",
                 x_label: "epoch",
                 y_label: "accuracy (%)",
@@ -39,9 +39,10 @@ pub fn AccuracyChart(state: LabState) -> impl IntoView {
                 x_range: Some((0.0, end.max(0.1))),
                 y_range: Some(((lo - 1.0).floor().max(0.0), 100.0)),
                 band: None,
-            },
-            &[Series::line("train (mini-batches)", BLUE, train, 2), Series::line("test", ORANGE, test, 2)],
-        );
+                log_x: false,
+            };
+            chart::draw(&canvas, &spec, &series);
+        });
     });
     view! { <canvas id="accuracy-chart" node_ref=acc_canvas width="560" height="280"></canvas> }
 }

@@ -33,24 +33,28 @@ pub fn fit_chart(state: LabState, canvas: NodeRef<html::Canvas>) {
             let batch: Vec<(f64, f64)> = v.batch.iter().filter_map(|&i| v.train_points.get(i as usize)).map(|&(x, y)| (x as f64, y as f64)).collect();
             let target_label = format!("target {}", c.target.formula());
             let model_label = if c.model == engine::lab::fit::FitModel::Poly { "polynomial's prediction" } else { "network's prediction" };
-            chart::draw(
-                &canvas,
-                &ChartSpec {
+            let x_range = Some((v.xs[0] as f64, v.xs[v.xs.len() - 1] as f64));
+            let y_range = Some(target_range(&v.xs, &v.target, v.domain));
+            let band = (v.domain.0 as f64, v.domain.1 as f64);
+            let series = [
+                Series::dots("training points", GREY, v.train_points.iter().map(|&(x, y)| (x as f64, y as f64)).collect(), 2),
+                Series::dots("current mini-batch", ORANGE, batch, 4),
+                Series::line(&target_label, ORANGE, line(&v.target), 2),
+                Series::line(model_label, BLUE, line(&v.prediction), 3),
+            ];
+            state.draw_soon("fit-chart", move || {
+                let spec = ChartSpec {
                     title: "Target vs prediction (shaded: training interval)",
                     x_label: "x",
                     y_label: "y",
                     log_y: false,
-                    x_range: Some((v.xs[0] as f64, v.xs[v.xs.len() - 1] as f64)),
-                    y_range: Some(target_range(&v.xs, &v.target, v.domain)),
-                    band: Some((v.domain.0 as f64, v.domain.1 as f64, "training interval")),
-                },
-                &[
-                    Series::dots("training points", GREY, v.train_points.iter().map(|&(x, y)| (x as f64, y as f64)).collect(), 2),
-                    Series::dots("current mini-batch", ORANGE, batch, 4),
-                    Series::line(&target_label, ORANGE, line(&v.target), 2),
-                    Series::line(model_label, BLUE, line(&v.prediction), 3),
-                ],
-            );
+                    x_range,
+                    y_range,
+                    band: Some((band.0, band.1, "training interval")),
+                    log_x: false,
+                };
+                chart::draw(&canvas, &spec, &series);
+            });
         });
     });
 }
@@ -92,9 +96,8 @@ pub fn grad_chart(state: LabState, canvas: NodeRef<html::Canvas>) {
                     Series::line(name, palette(k), pts, 2)
                 })
                 .collect();
-            chart::draw(
-                &canvas,
-                &ChartSpec {
+            state.draw_soon("grad-chart", move || {
+                let spec = ChartSpec {
                     title: "Gradient norm of each parameter tensor (log scale)",
                     x_label: "training step",
                     y_label: "‖∂L/∂θ‖",
@@ -102,9 +105,10 @@ pub fn grad_chart(state: LabState, canvas: NodeRef<html::Canvas>) {
                     x_range: Some((0.0, last)),
                     y_range: None,
                     band: None,
-                },
-                &series,
-            );
+                    log_x: false,
+                };
+                chart::draw(&canvas, &spec, &series);
+            });
         });
     });
 }
@@ -127,19 +131,21 @@ pub fn units_chart(state: LabState, canvas: NodeRef<html::Canvas>) {
                 engine::ops::ActivationKind::Relu => "Each last-layer ReLU's contribution wⱼ·hⱼ(x): hinges",
                 _ => "Each last-hidden-layer unit's contribution wⱼ·hⱼ(x)",
             };
-            chart::draw(
-                &canvas,
-                &ChartSpec {
+            let x_range = Some((v.xs[0] as f64, v.xs[v.xs.len() - 1] as f64));
+            let band = (v.domain.0 as f64, v.domain.1 as f64);
+            state.draw_soon("units-chart", move || {
+                let spec = ChartSpec {
                     title,
                     x_label: "x",
                     y_label: "contribution to y",
                     log_y: false,
-                    x_range: Some((v.xs[0] as f64, v.xs[v.xs.len() - 1] as f64)),
+                    x_range,
                     y_range: None,
-                    band: Some((v.domain.0 as f64, v.domain.1 as f64, "")),
-                },
-                &series,
-            );
+                    band: Some((band.0, band.1, "")),
+                    log_x: false,
+                };
+                chart::draw(&canvas, &spec, &series);
+            });
         });
     });
 }

@@ -8,6 +8,56 @@
 
 use super::params::{clip, Notice};
 use super::registry::{LabConfig, LABS};
+use serde::{Deserialize, Serialize};
+
+/// How fast a page trains: optimiser steps per displayed frame (about 60 frames a second), or
+/// as fast as the worker can. Pacing only: the same link gives the same numbers at any speed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Speed {
+    One,
+    /// The first visit's default: slow enough to watch a small network learn.
+    #[default]
+    Ten,
+    Hundred,
+    Max,
+}
+
+impl Speed {
+    pub const ALL: [Speed; 4] = [Speed::One, Speed::Ten, Speed::Hundred, Speed::Max];
+
+    /// The `speed` link value.
+    pub fn key(self) -> &'static str {
+        match self {
+            Speed::One => "1",
+            Speed::Ten => "10",
+            Speed::Hundred => "100",
+            Speed::Max => "max",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Speed> {
+        Speed::ALL.into_iter().find(|s| s.key() == value)
+    }
+
+    /// Steps per frame; `None`: as fast as possible.
+    pub fn steps_per_frame(self) -> Option<u64> {
+        match self {
+            Speed::One => Some(1),
+            Speed::Ten => Some(10),
+            Speed::Hundred => Some(100),
+            Speed::Max => None,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Speed::One => "1 step / frame",
+            Speed::Ten => "10 steps / frame",
+            Speed::Hundred => "100 steps / frame",
+            Speed::Max => "as fast as possible",
+        }
+    }
+}
 
 pub struct ParsedLink {
     pub config: LabConfig,
@@ -15,6 +65,8 @@ pub struct ParsedLink {
     /// Controls to hide (`<control>_hide=true`), by link key: for embedding a page. Only keys of
     /// the lab's config are kept, so a crafted `_hide` key can't smuggle text into a link.
     pub hidden_controls: Vec<String>,
+    /// The `speed` key (pacing, not part of the lab's config), if the link has a valid one.
+    pub speed: Option<Speed>,
 }
 
 /// The `key=value` pairs of a URL or a bare query; both the query and the fragment are read
@@ -42,7 +94,14 @@ pub fn parse_link(input: &str) -> ParsedLink {
     let pairs = query_pairs(input);
     let mut notices = Vec::new();
     let lab = pairs.iter().rev().find(|(k, _)| k == "lab").map(|(_, v)| v.to_string());
-    let mut rest: Vec<(String, String)> = pairs.into_iter().filter(|(k, _)| k != "lab").collect();
+    let speed = pairs.iter().rev().find(|(k, _)| k == "speed").and_then(|(_, v)| {
+        let parsed = Speed::parse(v);
+        if parsed.is_none() {
+            notices.push(Notice::new("speed", format!("speed=\"{}\" is not valid: it is 1, 10, 100 or max (steps per frame)", clip(v))));
+        }
+        parsed
+    });
+    let mut rest: Vec<(String, String)> = pairs.into_iter().filter(|(k, _)| k != "lab" && k != "speed").collect();
     let mut hide = Vec::new();
     rest.retain(|(k, v)| match k.strip_suffix("_hide") {
         Some(control) => {
@@ -75,12 +134,22 @@ pub fn parse_link(input: &str) -> ParsedLink {
             hidden_controls.push(k);
         }
     }
-    ParsedLink { config, notices, hidden_controls }
+    ParsedLink { config, notices, hidden_controls, speed }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn speed_is_read_beside_the_config() {
+        let p = parse_link("speed=1&lab=fit&lr=0.02");
+        assert_eq!((p.speed, p.notices.len()), (Some(Speed::One), 0));
+        assert_eq!(p.config, parse_link("lab=fit&lr=0.02").config, "pacing is not part of the run");
+        let bad = parse_link("lab=fit&speed=warp");
+        assert_eq!((bad.speed, bad.notices[0].key.as_str()), (None, "speed"));
+        assert!(Speed::ALL.iter().all(|s| Speed::parse(s.key()) == Some(*s)));
+    }
 
     #[test]
     fn hide_keys_are_kept_only_for_real_controls() {

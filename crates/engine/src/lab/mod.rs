@@ -21,7 +21,7 @@ pub mod space;
 pub mod tf_link;
 pub mod trainer;
 
-pub use link::{parse_link, ParsedLink};
+pub use link::{parse_link, ParsedLink, Speed};
 pub use params::{LabParams, Notice};
 pub use registry::{LabCommand, LabConfig, LabReply, Registered, View, LABS};
 

@@ -7,7 +7,9 @@ use super::config::{CnnConfig, CLASSES, SIDE};
 use super::view::{AccuracyPoint, CnnCommand, CnnReply, CnnView, FeatureMaps, FilterBank, Probe, Race, WrongImage};
 use crate::data::images::{scale_into, Assets, ImagePair, ImageSet};
 use crate::data::Source;
+use crate::lab::diagnose::{self, Diagnosis};
 use crate::lab::params::Notice;
+use crate::ops::ActivationKind;
 use crate::lab::snapshot::Metric;
 use crate::lab::trainer::Trainer;
 use crate::lab::{Applied, Lab, Report};
@@ -234,6 +236,32 @@ impl CnnLab {
         race
     }
 
+    /// Dead filters and units (ReLU, on the last mini-batch), a loss stuck at guessing, and a
+    /// test accuracy that stopped improving.
+    fn diagnose(&self) -> Vec<Diagnosis> {
+        let (c, model) = (&self.config, &self.trainer.model);
+        let mut found = Vec::new();
+        if c.act == ActivationKind::Relu {
+            for (i, &(filters, ..)) in c.convs().iter().enumerate() {
+                if let Some(y) = model.tap(&format!("conv {} activation", i + 1)) {
+                    let n = y.shape().first().copied().unwrap_or(0);
+                    found.extend(diagnose::dead_units(i, diagnose::dead_channels(tensor::slice(y), n, filters), c.lr));
+                }
+            }
+            for (j, &units) in c.dense.iter().enumerate() {
+                if let Some(y) = model.tap(&format!("dense {} activation", j + 1)) {
+                    let (dead, _) = diagnose::unit_health(ActivationKind::Relu, tensor::slice(y), units);
+                    found.extend(diagnose::dead_units(c.filters.len() + j, dead, c.lr));
+                }
+            }
+        }
+        let recent_loss = self.history.last().map(|h| h.train_loss).unwrap_or(self.trainer.last_loss);
+        found.extend(diagnose::chance_level(recent_loss, CLASSES, self.trainer.step, c.lr));
+        let accuracies: Vec<f32> = self.history.iter().map(|h| h.test_accuracy).collect();
+        found.extend(diagnose::plateau(&accuracies, c.lr));
+        found
+    }
+
     /// A race, timed whole on the driver's clock for the automatic schedule.
     fn timed_race(&mut self, now_ms: &mut dyn FnMut() -> f64) {
         let t0 = now_ms();
@@ -418,6 +446,8 @@ impl Lab for CnnLab {
 
     fn report(&mut self) -> Report<CnnView> {
         let layers = self.trainer.layer_snapshots();
+        // Before the probe image overwrites the layers' outputs of the last mini-batch.
+        let diagnoses = self.diagnose();
         let mut metrics = vec![Metric { name: "epoch_fraction".into(), value: self.epoch_fraction() }];
         let (test_accuracy, test_loss) = self.test_result().unwrap_or((f32::NAN, f32::NAN));
         if let Some(last) = self.history.last() {
@@ -455,7 +485,7 @@ impl Lab for CnnLab {
             probe: self.probe(),
             race: self.race.clone(),
         };
-        Report { train_loss, test_loss, metrics, layers, diagnoses: Vec::new(), view }
+        Report { train_loss, test_loss, metrics, layers, diagnoses, view }
     }
 
     /// 12 per second: each carries feature maps, filters and images for the page to paint.

@@ -208,10 +208,10 @@ impl Lab for FitLab {
         Ok(Applied::Reset)
     }
 
-    /// 12 per second: each redraws four charts and the layer histograms on the page, which at
+    /// 10 per second: each redraws four charts and the layer histograms on the page, which at
     /// 30 per second cost the page its frame rate (measured ~36 fps in headless Chromium).
     fn snapshot_interval_ms(&self) -> f64 {
-        1000.0 / 12.0
+        1000.0 / 10.0
     }
 
     fn report(&mut self) -> Report<FitView> {

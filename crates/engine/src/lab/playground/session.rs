@@ -1,11 +1,13 @@
 //! The playground's session: builds the data and the network, trains, and paints the plane.
 
-use super::config::{PlaygroundConfig, EXTENT, GRID, NEURON_GRID};
+use super::config::{PlayLoss, PlaygroundConfig, EXTENT, GRID, NEURON_GRID};
 use super::view::{NeuronMap, PlaygroundCommand, PlaygroundReply, PlaygroundView, SavedState};
 use crate::data::images::Assets;
 use crate::data::playground::{check_points, generate, PlayData, Point, Problem};
 use crate::data::{Dataset, Targets};
+use crate::lab::diagnose::{self, Diagnosis};
 use crate::lab::params::Notice;
+use crate::ops::ActivationKind;
 use crate::lab::snapshot::Metric;
 use crate::lab::trainer::Trainer;
 use crate::lab::{Applied, Lab, LabConfig, Report};
@@ -253,6 +255,31 @@ impl PlaygroundLab {
         Ok(session)
     }
 
+    /// Dead ReLU layers (on the training points, the last forward pass) and a loss stuck at
+    /// guessing, for classification with cross-entropy.
+    fn diagnose(&mut self) -> Vec<Diagnosis> {
+        let c = &self.config;
+        let mut found = Vec::new();
+        for (i, &units) in c.hidden.iter().enumerate() {
+            if c.activation(i) != ActivationKind::Relu {
+                continue;
+            }
+            if let Some(y) = self.trainer.model.tap(&format!("hidden {} activation", i + 1)) {
+                let (dead, _) = diagnose::unit_health(ActivationKind::Relu, tensor::slice(y), units);
+                found.extend(diagnose::dead_units(i, dead, c.lr));
+            }
+        }
+        let classes = match c.data.problem() {
+            Problem::Binary => 2,
+            Problem::MultiClass(k) => k,
+            Problem::Regression => 0,
+        };
+        if classes > 0 && c.loss == PlayLoss::Ce && found.is_empty() {
+            found.extend(diagnose::chance_level(self.trainer.last_loss, classes, self.trainer.step, c.lr));
+        }
+        found
+    }
+
     /// Every parameter, in model order (for export).
     pub fn parameters(&mut self) -> Vec<Vec<f32>> {
         self.trainer.model.state().parameters
@@ -348,6 +375,7 @@ impl Lab for PlaygroundLab {
         let test_loss = if self.test.is_empty() { f32::NAN } else { self.trainer.evaluate(&self.test) };
         let train_loss = if self.train.is_empty() { f32::NAN } else { self.trainer.evaluate(&self.train) };
         let layers = self.trainer.layer_snapshots();
+        let diagnoses = if self.train.is_empty() { Vec::new() } else { self.diagnose() };
         let (train_acc, _) = self.accuracy_and_confusion(false);
         let (test_acc, confusion) = self.accuracy_and_confusion(true);
         let (heat, heat_class, classes) = self.heat();
@@ -367,7 +395,7 @@ impl Lab for PlaygroundLab {
             metrics.push(Metric { name: "train_accuracy".into(), value: train_acc });
             metrics.push(Metric { name: "test_accuracy".into(), value: test_acc });
         }
-        Report { train_loss, test_loss, metrics, layers, diagnoses: Vec::new(), view }
+        Report { train_loss, test_loss, metrics, layers, diagnoses, view }
     }
 }
 

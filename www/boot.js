@@ -1,0 +1,6 @@
+// Starts the app. A file of its own (not an inline script) so the Content-Security-Policy can
+// forbid inline scripts; Trunk's script injection is off (Trunk.toml) and names carry no hash.
+import init from './deeply-web.js';
+
+document.getElementById('fatal-reload')?.addEventListener('click', () => location.reload());
+await init({ module_or_path: './deeply-web_bg.wasm' });
