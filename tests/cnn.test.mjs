@@ -177,3 +177,21 @@ test('memory stays flat over a long run: the JS heap and the worker\'s wasm memo
   assert.ok(after.heap <= before.heap * 1.1 + 2e6, `JS heap ${before.heap} → ${after.heap}`);
   await page.context().close();
 });
+
+test('NaN pauses the CNN lab too, with the shared diagnosis and its one-click fix', async () => {
+  const errors = [];
+  const page = await openPage(browser, `${server.url}?lab=cnn&model=small&lr=10&opt=sgd&race=false`, errors);
+  await ready(page);
+  await page.click('#play');
+  await page.waitForSelector('.diagnosis.severe', { timeout: 60000 });
+  await page.waitForFunction(() => document.querySelector('#play').textContent.includes('Play'));
+  assert.match(await page.locator('.diagnosis.severe').textContent(), /NaN or infinite/);
+  const stoppedAt = await page.locator('#stat-step').textContent();
+  await page.waitForTimeout(500);
+  assert.equal(await page.locator('#stat-step').textContent(), stoppedAt, 'it stays paused');
+  await page.click('.diagnosis.severe .fix');
+  await waitForStep(page, 's === 0', 60000);
+  assert.equal(Number(await page.locator('#ctl-lr').inputValue()), 1);
+  assert.deepEqual(errors, []);
+  await page.context().close();
+});
