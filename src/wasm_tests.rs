@@ -48,3 +48,11 @@ fn simd_kernels_give_the_native_bits() {
     let y: Vec<f32> = (0..37).map(|i| (i as f32 * 0.11).cos()).collect();
     assert_eq!(engine::ops::gemm::dot(&x, &y).to_bits(), engine::ops::gemm::dot_lanes(&x, &y).to_bits());
 }
+
+#[wasm_bindgen_test]
+fn a_worker_trap_reads_as_out_of_memory_with_its_link() {
+    let m = crate::fatal::worker_failed("RuntimeError: unreachable", "lab=cnn&bs=1024");
+    assert!(m.contains("out of memory") && m.contains("?lab=cnn&bs=1024"), "{m}");
+    let other = crate::fatal::worker_failed("TypeError: x is undefined", "lab=fit");
+    assert!(!other.contains("out of memory") && other.contains("TypeError"), "{other}");
+}

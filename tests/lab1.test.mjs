@@ -16,7 +16,8 @@ test('the stuck preset tells its story, matches the CLI, and its fixed twin fits
   await ready(page);
   await page.click('#preset-stuck-relu');
   await page.waitForURL(/fn=cube/);
-  assert.ok(await page.locator('#preset-stuck-relu.active').count(), 'the opened preset is marked');
+  // The new page mounts after its wasm loads: wait for it rather than racing it.
+  await page.waitForSelector('#preset-stuck-relu.active', { timeout: 10000 });
   await playTo(page, 3000);
   const train = await value(page, '#stat-train-loss');
   assert.ok(f32(train) > 5000, `stuck: train loss ${train}`);

@@ -176,3 +176,23 @@ test('the strict Content-Security-Policy holds while the lab trains (playground)
   assert.equal(await page.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content'), CSP);
   await page.context().close();
 });
+
+test('a point label that the training problem does not have is refused (CSV on a regression set, an import), and the worker trains on', async () => {
+  const errors = [];
+  const page = await openPage(browser, `${server.url}?lab=playground&data=reg-plane`, errors);
+  await ready(page);
+  const before = await page.locator('#point-count').textContent();
+  await page.setInputFiles('#csv-file', { name: 'seven.csv', mimeType: 'text/csv', buffer: Buffer.from('x,y,label\n1,2,1\n3,1,7\n') });
+  await page.waitForSelector('#notices');
+  assert.match(await page.locator('#notices').textContent(), /line 3: the label must be a class 0\.\.1/);
+  assert.equal(await page.locator('#point-count').textContent(), before, 'the data is unchanged');
+  // An export whose points carry label 5 is refused by name, the state kept.
+  const bad = JSON.stringify({ link: 'lab=playground&data=custom', step: 0, epoch: 0, parameters: [], points: [{ x: 1, y: 1, label: 5 }] });
+  await page.setInputFiles('#import-file', { name: 'bad.json', mimeType: 'application/json', buffer: Buffer.from(bad) });
+  await page.waitForFunction(() => document.querySelector('#notices').textContent.includes('import'));
+  assert.equal(await page.locator('#ctl-data').inputValue(), 'reg-plane');
+  await page.click('#play');
+  await waitForStep(page, 's > 200');
+  assert.deepEqual(errors, []);
+  await page.context().close();
+});

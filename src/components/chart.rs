@@ -135,7 +135,9 @@ pub fn draw(canvas: &HtmlCanvasElement, spec: &ChartSpec, series: &[Series]) {
             .map(|s| Series { label: s.label.clone(), color: s.color, dots: s.dots, width: s.width, points: s.points.iter().map(|&(x, y)| (at(x), y)).collect() })
             .collect();
         let x_range = spec.x_range.map(|(a, b)| (at(a), at(b).max(at(a) + 1.0)));
-        return draw_on(canvas, &ChartSpec { x_range, ..*spec }, &moved, &|v| step_label(10f64.powf(*v)));
+        // Labels at the decades only (1, 10, 100, 1k…): in-between ticks read as noise.
+        let decade = |v: &f64| if (v - v.round()).abs() < 0.02 { step_label(10f64.powf(v.round())) } else { String::new() };
+        return draw_on(canvas, &ChartSpec { x_range, ..*spec }, &moved, &decade);
     }
     draw_on(canvas, spec, series, &|v| axis_number(*v))
 }
@@ -240,6 +242,12 @@ fn plot<'a, Y: Ranged<ValueType = f64>>(
                 }
             }
             let width = s.width;
+            // A line of one point (a first evaluation) shows as a dot.
+            if let [seg] = segments.as_slice() {
+                if seg.len() == 1 {
+                    let _ = chart.draw_series(std::iter::once(Circle::new(seg[0], width + 2, color.filled())));
+                }
+            }
             let mut first = true;
             for seg in segments.into_iter().filter(|s| !s.is_empty()) {
                 if let Ok(a) = chart.draw_series(LineSeries::new(seg, color.stroke_width(width))) {

@@ -65,3 +65,46 @@ fn ten_thousand_random_and_mutated_links_never_panic() {
         }
     }
 }
+
+/// Keys of `lab`'s config, plus a few that aren't.
+fn lab_keys(lab: &str) -> Vec<String> {
+    let mut keys: Vec<String> = parse_link(&format!("lab={lab}")).config.pairs().into_iter().map(|(k, _)| k).collect();
+    keys.extend(["zzz", "", "speed", "lab"].map(String::from));
+    keys
+}
+
+/// Every fuzzed link of every lab is built, stepped and snapshotted within a time budget: what
+/// a link can ask for always runs (the compute budgets hold), and nothing panics.
+#[test]
+fn fuzzed_links_of_every_lab_build_step_and_snapshot_within_budget() {
+    use engine::data::images::{Assets, ImagePair, ImageSet};
+    use std::time::Instant;
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../static/data");
+    let mut assets = Assets::default();
+    assets.insert(ImagePair::load_dir(ImageSet::Mnist, &dir).expect("static/data ships MNIST"));
+    let mut rng = Rng::new(7);
+    let mut report = Vec::new();
+    for (lab, runs) in [("fit", 10_000), ("playground", 10_000), ("cnn", 10_000)] {
+        let keys = lab_keys(lab);
+        let (mut slowest, mut over) = (0.0f64, 0);
+        for _ in 0..runs {
+            let query = (0..1 + rng.below(6))
+                .map(|_| format!("{}={}", keys[rng.below(keys.len())], VALUES[rng.below(VALUES.len())]))
+                .chain([format!("lab={lab}&data=mnist")])
+                .collect::<Vec<_>>()
+                .join("&");
+            let parsed = parse_link(&query);
+            assert_valid(&parsed.config);
+            let t = Instant::now();
+            let mut s = parsed.config.build(&assets).expect("a valid config builds");
+            s.step(1);
+            s.snapshot();
+            let ms = t.elapsed().as_secs_f64() * 1e3;
+            slowest = slowest.max(ms);
+            over += (ms > 250.0) as usize;
+        }
+        assert_eq!(over, 0, "{lab}: {over} links took over 250 ms to build, step and snapshot (slowest {slowest:.0} ms)");
+        report.push(format!("{lab}: {runs} links, 0 panics, slowest {slowest:.1} ms"));
+    }
+    println!("{}", report.join("; "));
+}

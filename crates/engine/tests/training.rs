@@ -61,3 +61,20 @@ fn default_link_reaches_the_golden_loss_at_step_200() {
     let mut s = engine::lab::build(&parse_link("lab=fit").config);
     assert_eq!(s.step(200).to_bits(), (DEFAULT_FIT_LOSS_AT_200 as f32).to_bits());
 }
+
+/// A long run's snapshots stay the same size: histories are bounded (step records thin out as
+/// the run grows), so nothing grows with the step count.
+#[test]
+fn snapshots_stay_bounded_over_a_long_run() {
+    for link in ["lab=fit", "lab=playground"] {
+        let mut s = engine::lab::build(&parse_link(link).config);
+        let mut sizes = Vec::new();
+        for _ in 0..30 {
+            s.step(1000);
+            sizes.push(serde_json::to_string(&s.snapshot()).unwrap().len());
+        }
+        let early = sizes[4];
+        let most = *sizes[5..].iter().max().unwrap();
+        assert!(most <= early + early / 10, "{link}: snapshot sizes grew from {early} to {most} bytes: {sizes:?}");
+    }
+}
