@@ -1,6 +1,7 @@
 //! The ops, each in its own file with forward, backward, the math and its tests.
 
 pub mod activation;
+pub mod batchnorm;
 pub mod conv2d;
 pub mod dense;
 pub mod dropout;
@@ -9,6 +10,7 @@ pub mod polynomial;
 pub mod pool;
 
 pub use activation::{Activation, ActivationKind};
+pub use batchnorm::{BatchNorm, BnBackward};
 pub use conv2d::{Conv2d, ConvImpl};
 pub use dense::Dense;
 pub use dropout::Dropout;
