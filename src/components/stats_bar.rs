@@ -56,10 +56,13 @@ pub fn StatsBar(state: LabState) -> impl IntoView {
                 <span class="stat-label">"step"</span>
                 <span class="stat-value" id="stat-step">{move || step().map(|s| s.to_string()).unwrap_or_else(|| "–".into())}</span>
             </div>
-            <div class="stat">
-                <span class="stat-label">"epoch"</span>
-                <span class="stat-value" id="stat-epoch">{move || snap.with(|s| s.as_ref().map(|s| s.epoch.to_string()).unwrap_or_else(|| "–".into()))}</span>
-            </div>
+            // Labs that report a fractional epoch (the CNN's "epochs") show that one only.
+            <Show when=move || snap.with(|s| s.as_ref().is_none_or(|s| !s.metrics.iter().any(|m| m.name == "epoch_fraction")))>
+                <div class="stat">
+                    <span class="stat-label">"epoch"</span>
+                    <span class="stat-value" id="stat-epoch">{move || snap.with(|s| s.as_ref().map(|s| s.epoch.to_string()).unwrap_or_else(|| "–".into()))}</span>
+                </div>
+            </Show>
             <Stat id="stat-loss" label="batch loss" value=pick(|s| s.loss) help="loss of the last mini-batch"/>
             <Stat id="stat-train-loss" label="train loss" value=pick(|s| s.train_loss) help="loss over all training points"/>
             <Stat id="stat-test-loss" label="test loss" value=pick(|s| s.test_loss) help="loss over held-out test points"/>

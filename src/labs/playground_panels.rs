@@ -6,7 +6,7 @@ use super::playground::{config, download, read_file, with_view};
 use super::playground_draw as draw;
 use crate::client::LabState;
 use crate::components::controls::Check;
-use engine::data::playground::{PlayData, Point};
+use engine::data::playground::{PlayData, Point, Problem};
 use engine::lab::playground::{PlaygroundCommand, PlaygroundReply};
 use engine::lab::{LabCommand, LabReply, Notice};
 use leptos::html;
@@ -141,7 +141,9 @@ pub fn HeatmapCard(state: LabState, new_class: RwSignal<u8>) -> impl IntoView {
     };
     view! {
         <div class="card">
-            <h4 class="card-title">"Output: the decision boundary over the plane"</h4>
+            <h4 class="card-title">
+                {move || if config(&state).data.problem() == Problem::Regression { "Output: the prediction over the plane" } else { "Output: the decision boundary over the plane" }}
+            </h4>
             <canvas id="heatmap" node_ref=heat_canvas width="444" height="444" on:click=on_heat_click></canvas>
             <div class="display-row">
                 <span class="muted small" id="point-count">{move || with_view(&state, |v| format!("{} points: {} train, {} test", v.train.len() + v.test.len(), v.train.len(), v.test.len()))}</span>
