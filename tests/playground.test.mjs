@@ -196,3 +196,17 @@ test('a point label that the training problem does not have is refused (CSV on a
   assert.deepEqual(errors, []);
   await page.context().close();
 });
+
+test('a regression set offers squared error only, shows its colour scale, and "?" explains the numbers', async () => {
+  const page = await openPage(browser, `${server.url}?lab=playground&data=reg-plane`);
+  await ready(page);
+  assert.match(await page.locator('#loss-fixed').textContent(), /squared error/);
+  assert.equal(await page.locator('#ctl-loss').count(), 0);
+  assert.match(await page.locator('#color-scale').textContent(), /−1 or less.*\+1 or more/);
+  await page.click('#stats-help-toggle');
+  assert.match(await page.locator('#stats-help').textContent(), /update:data.*about 1e-3 is healthy/);
+  await page.selectOption('#ctl-data', 'xor');
+  await page.waitForSelector('#ctl-loss');
+  assert.match(await page.locator('#color-scale').textContent(), /class 1 \(blue\)/);
+  await page.context().close();
+});

@@ -50,7 +50,11 @@ pub fn StatsBar(state: LabState) -> impl IntoView {
                 })
         })
     };
+    let help = RwSignal::new(false);
     view! {
+        <Show when=move || help.get()>
+            <StatsHelp/>
+        </Show>
         <div class="stats-bar">
             <div class="stat">
                 <span class="stat-label">"step"</span>
@@ -78,11 +82,32 @@ pub fn StatsBar(state: LabState) -> impl IntoView {
                     {move || format!("{:.0} MB", state.worker_memory.get() / 1048576.0)}
                 </span>
             </div>
+            <button class="ghost help-toggle" id="stats-help-toggle" title="what these numbers mean" aria-expanded=move || help.get().to_string()
+                on:click=move |_| help.update(|h| *h = !*h)>"?"</button>
         </div>
     }
 }
 
 /// Display name and explanation of a snapshot metric.
+/// What the headline numbers mean, in a few words each (the "?" beside them).
+#[component]
+fn StatsHelp() -> impl IntoView {
+    const ITEMS: &[(&str, &str)] = &[
+        ("batch loss", "the loss of the last mini-batch: noisy, because each batch is a different sample"),
+        ("train / test loss", "the loss over all training (test) points, in evaluation mode; test much above train means memorising"),
+        ("‖∇‖", "the length of the whole gradient of the last step: huge values mean steps that overshoot, tiny ones a flat region or dead units"),
+        ("update:data", "per layer (in the layer cards): how much one step changes the weights relative to their size — about 1e-3 is healthy; 1e-1 is too fast, 1e-5 crawls"),
+        ("loss outside", "the fit lab's error beyond the training interval: a network knows nothing about x it never saw"),
+        ("speed", "training steps per second actually run (the speed control paces them; max trains as fast as this machine can)"),
+        ("examples/s", "training examples per second while the worker trains"),
+    ];
+    view! {
+        <dl class="stats-help" id="stats-help">
+            {ITEMS.iter().map(|(term, text)| view! { <dt>{*term}</dt><dd>{*text}</dd> }).collect_view()}
+        </dl>
+    }
+}
+
 fn metric_label(name: &str) -> (String, &'static str) {
     match name {
         "test_r2" => ("test R²".into(), "1 − MSE / variance of y on the test points: 1 is a perfect fit, 0 no better than the mean"),
@@ -90,7 +115,7 @@ fn metric_label(name: &str) -> (String, &'static str) {
         "test_accuracy" => ("test accuracy".into(), "share of test examples classified correctly"),
         "train_accuracy" => ("train accuracy".into(), "share of training examples classified correctly"),
         "lr" => ("learning rate".into(), "the rate the next step uses (after the schedule)"),
-        "examples_per_s" => ("examples/s".into(), "training examples per second in the worker (including test evaluations)"),
+        "examples_per_s" => ("examples/s".into(), "training examples per second while the worker trains"),
         "epoch_fraction" => ("epochs".into(), "passes over the training set so far"),
         other => (other.replace('_', " "), ""),
     }

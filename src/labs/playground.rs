@@ -170,7 +170,11 @@ fn PlaygroundControls(state: LabState, new_class: RwSignal<u8>) -> impl IntoView
                 </section>
                 <section>
                     <h3>"Training"</h3>
-                    <Select state key="loss" label="loss" options=vec![("ce".into(), "cross-entropy"), ("mse".into(), "squared error")]/>
+                    // Regression always trains on squared error: no choice to offer.
+                    <Show when=move || config(&state).data.problem() != Problem::Regression
+                        fallback=|| view! { <p class="muted small" id="loss-fixed">"loss: squared error (regression)"</p> }>
+                        <Select state key="loss" label="loss" options=vec![("ce".into(), "cross-entropy"), ("mse".into(), "squared error")]/>
+                    </Show>
                     <Select state key="opt" label="optimizer" options=options(&OptimizerKind::ALL, OptimizerKind::label)/>
                     <Field state key="lr" label="learning rate" step="0.001"/>
                     <Select state key="sched" label="schedule" options=options(&Schedule::ALL, Schedule::label)/>

@@ -145,12 +145,34 @@ pub fn HeatmapCard(state: LabState, new_class: RwSignal<u8>) -> impl IntoView {
                 {move || if config(&state).data.problem() == Problem::Regression { "Output: the prediction over the plane" } else { "Output: the decision boundary over the plane" }}
             </h4>
             <canvas id="heatmap" node_ref=heat_canvas width="444" height="444" on:click=on_heat_click></canvas>
+            <ColorScale state/>
             <div class="display-row">
                 <span class="muted small" id="point-count">{move || with_view(&state, |v| format!("{} points: {} train, {} test", v.train.len() + v.test.len(), v.train.len(), v.test.len()))}</span>
                 <Check state key="showtest" label="show test points"/>
                 <Check state key="discretize" label="discretise output"/>
             </div>
         </div>
+    }
+}
+
+/// What the output plot's colours mean: a value scale for regression, the two classes' odds for
+/// binary data (multi-class plots colour by class, named in the confusion matrix).
+#[component]
+fn ColorScale(state: LabState) -> impl IntoView {
+    let labels = move || match config(&state).data.problem() {
+        Problem::Regression => Some(["−1 or less", "0", "+1 or more"]),
+        Problem::Binary => Some(["class 0 (orange) certain", "50 : 50", "class 1 (blue) certain"]),
+        Problem::MultiClass(_) => None,
+    };
+    move || {
+        labels().map(|[lo, mid, hi]| {
+            view! {
+                <div class="color-scale" id="color-scale">
+                    <div class="color-scale-bar"></div>
+                    <div class="color-scale-labels"><span>{lo}</span><span>{mid}</span><span>{hi}</span></div>
+                </div>
+            }
+        })
     }
 }
 
