@@ -4,9 +4,10 @@
 //! y = x·W + b          x: (n, in)   W: (in, out)   b: (out)   y: (n, out)
 //! dx = dy·Wᵀ           dW += xᵀ·dy   db += Σₙ dy
 //! ```
-//! Written as plain loops rather than a GEMM call: for the small layers of the function-fitting
-//! labs the call overhead of a GEMM dominates, and loops with a fixed summation order give the
-//! same bits natively and in wasm (the inner `j` loops vectorise without reordering any sum).
+//! Small layers (the function-fitting labs') run as plain loops: there a GEMM's call overhead
+//! dominates. Large ones (MNIST's 784→128) call the blocked GEMM for `x·W` and `xᵀ·dy`, which
+//! sums every output over k in the same order as the loops — the same bits either way (tested
+//! below), natively and in wasm.
 
 use crate::init::Init;
 use crate::layer::{Layer, ParamKind};
@@ -16,6 +17,8 @@ use crate::tensor::{self, Mode, Tensor};
 /// From this many outputs on, `dx` sums in SIMD lanes (a different but equally fixed order);
 /// narrower layers keep the plain sequential sum.
 const WIDE: usize = 64;
+/// From this many weights on (in × out), `x·W` and `xᵀ·dy` go through the blocked GEMM.
+const LARGE: usize = 4096;
 
 pub struct Dense {
     pub inputs: usize,
@@ -30,6 +33,10 @@ pub struct Dense {
     needs_input_grad: bool,
     /// Wᵀ, reused between steps (for dx of narrow layers).
     w_t: Vec<f32>,
+    /// xᵀ, reused between steps (for dW of large layers).
+    x_t: Vec<f32>,
+    /// Run the loops whatever the size (the equivalence test compares both).
+    loops_only: bool,
 }
 
 impl Dense {
@@ -49,7 +56,13 @@ impl Dense {
             dx: tensor::zeros(&[0, inputs]),
             needs_input_grad: true,
             w_t: Vec::new(),
+            x_t: Vec::new(),
+            loops_only: false,
         }
+    }
+
+    fn large(&self, n: usize) -> bool {
+        !self.loops_only && n >= 4 && self.inputs * self.outputs >= LARGE
     }
 }
 
@@ -70,8 +83,15 @@ impl Layer for Dense {
         assert_eq!(x.shape()[1], k_in, "dense input width");
         tensor::copy_into(&mut self.x, x);
         tensor::resize(&mut self.y, &[n, k_out]);
+        let large = self.large(n);
         let (xs, w, b) = (tensor::slice(x), tensor::slice(&self.w), tensor::slice(&self.b));
         let y = tensor::slice_mut(&mut self.y);
+        if large {
+            // y = b, then y += x·W summed over k in order: the loops' bits.
+            y.chunks_exact_mut(k_out).for_each(|row| row.copy_from_slice(b));
+            super::gemm::gemm(n, k_in, k_out, xs, w, y, true);
+            return &self.y;
+        }
         for i in 0..n {
             let row = &mut y[i * k_out..(i + 1) * k_out];
             row.copy_from_slice(b);
@@ -113,8 +133,15 @@ impl Layer for Dense {
             }
         }
         // dW += xᵀ·dy, db += Σₙ dy
+        let large = self.large(n);
         let dw = tensor::slice_mut(&mut self.dw);
-        for i in 0..n {
+        if large {
+            // dW += xᵀ·dy, each dW[k,j] summed over the batch in order: the loops' bits.
+            self.x_t.resize(n * k_in, 0.0);
+            super::gemm::transpose(n, k_in, xs, &mut self.x_t);
+            super::gemm::gemm(k_in, n, k_out, &self.x_t, dys, dw, true);
+        }
+        for i in (0..n).filter(|_| !large) {
             let dyi = &dys[i * k_out..(i + 1) * k_out];
             for k in 0..k_in {
                 let a = xs[i * k_in + k];
@@ -186,6 +213,26 @@ mod tests {
         d.b = gradcheck::random_input(&[3], 6, 0.0);
         let x = gradcheck::random_input(&[5, 4], 7, 0.0);
         gradcheck::check_layer(&mut d, &x, 1e-2, 1e-3).unwrap();
+    }
+
+    #[test]
+    fn the_gemm_path_gives_the_loops_bits() {
+        for (n, k_in, k_out, seed) in [(64, 784, 128, 1), (5, 100, 41, 2), (7, 64, 64, 3), (60, 100, 100, 4), (9, 4096, 1, 5)] {
+            let run = |loops_only: bool| {
+                let mut d = Dense::new(k_in, k_out, Init::He, 0.0, &mut Rng::new(seed));
+                d.b = gradcheck::random_input(&[k_out], seed + 10, 0.0);
+                d.loops_only = loops_only;
+                let x = gradcheck::random_input(&[n, k_in], seed + 20, 0.0);
+                let dy = gradcheck::random_input(&[n, k_out], seed + 30, 0.0);
+                let y = d.forward(&x, Mode::Train).clone();
+                d.dw = gradcheck::random_input(&[k_in, k_out], seed + 40, 0.0);
+                let dx = d.backward(&dy).clone();
+                let bits = |t: &Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+                (bits(&y), bits(&dx), bits(&d.dw), bits(&d.db))
+            };
+            assert!(Dense::new(k_in, k_out, Init::Zeros, 0.0, &mut Rng::new(0)).large(n), "{n}×{k_in}×{k_out} takes the GEMM path");
+            assert_eq!(run(false), run(true), "{n}×{k_in}×{k_out}");
+        }
     }
 
     #[test]
