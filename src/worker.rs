@@ -135,7 +135,7 @@ impl Worker {
                         let scope = self.scope.clone();
                         engine::lab::bench::run(w, seconds.min(30.0), "cpu-wasm-simd128", &self.assets, &mut || now(&scope))
                     }
-                    None => Err(format!("unknown workload \"{workload}\" (the workloads: w1, w3)")),
+                    None => Err(format!("unknown workload \"{workload}\" (the workloads: {})", engine::lab::bench::WORKLOADS)),
                 };
                 self.post(&Message::BenchDone { result });
             }

@@ -117,6 +117,13 @@ fn metric_label(name: &str) -> (String, &'static str) {
         "lr" => ("learning rate".into(), "the rate the next step uses (after the schedule)"),
         "examples_per_s" => ("examples/s".into(), "training examples per second while the worker trains"),
         "epoch_fraction" => ("epochs".into(), "passes over the training set so far"),
+        "plain_test_accuracy" => ("plain: test acc.".into(), "the plain net on all 10,000 test images (latest evaluation)"),
+        "bn_test_accuracy" => ("BN: test acc.".into(), "the BN net in evaluation mode (running statistics) on all 10,000 test images"),
+        "bn_test_accuracy_train_mode" => ("BN: train-mode acc.".into(), "the BN net left in training mode: each test batch normalised by its own statistics"),
+        "plain_test_loss" => ("plain: test loss".into(), "cross-entropy of the plain net on the test images"),
+        "bn_test_loss" => ("BN: test loss".into(), "cross-entropy of the BN net (evaluation mode) on the test images"),
+        "plain_percentile_drift" => ("plain: input drift".into(), "how far the tracked unit's input percentiles moved, over their spread"),
+        "bn_percentile_drift" => ("BN: input drift".into(), "how far the tracked unit's input percentiles moved, over their spread"),
         other => (other.replace('_', " "), ""),
     }
 }

@@ -52,7 +52,7 @@ fn architecture(c: &CnnConfig) -> String {
 }
 
 #[component]
-fn LoadingBar(state: LabState) -> impl IntoView {
+pub(super) fn LoadingBar(state: LabState) -> impl IntoView {
     view! {
         <Show when=move || state.loading.with(|l| l.is_some())>
             <div class="loading" id="data-progress">

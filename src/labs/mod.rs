@@ -1,6 +1,8 @@
 //! The lab pages: one file (or a few) per lab, and [`PAGES`], the one list the app shell builds
 //! its navigation and routes from. Adding a lab page = its file and one entry here.
 
+pub mod batchnorm;
+pub mod batchnorm_charts;
 pub mod bench;
 pub mod cnn;
 pub mod cnn_draw;
@@ -50,5 +52,12 @@ pub const PAGES: &[Page] = &[
         title: "CNN on real MNIST",
         intro: "A convolutional network learns to read handwritten digits (or clothes, with Fashion-MNIST) from the real 60,000 training images, right here in a worker. A convolution written as loops is correct but slow; the same maths as one matrix product (im2col) is fast — the race below times both on the same mini-batch. Watch the filters form, look inside the network at a test image, and draw your own digit.",
         view: |state| view! { <cnn::CnnLab state/> }.into_any(),
+    },
+    Page {
+        key: "batchnorm",
+        nav: "3 · Batch Norm",
+        title: "Batch Norm, with and without",
+        intro: "Two copies of the same network learn side by side from the same mini-batches and the same initial weights; one normalises every layer's input over the batch (batch norm). Look past the accuracy at what happens inside: how each layer's activations, gradients and step sizes evolve, and what normalising does to them. The experiments below reproduce the BN paper's Figure 1 and the classic pitfalls.",
+        view: |state| view! { <batchnorm::BatchNormLab state/> }.into_any(),
     },
 ];

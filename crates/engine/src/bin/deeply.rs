@@ -39,10 +39,11 @@ enum Command {
     /// Benchmark a workload natively: the training loop alone, timed for a few seconds.
     ///
     /// Workloads: `w1` = a 2-8-8-1 tanh MLP with mini-batches of 10 (items = steps);
-    /// `w3` = LeNet-5 on MNIST with mini-batches of 64 (items = training examples).
-    /// The same workload runs in the browser's worker at `?lab=bench&workload=w1` (or w3).
+    /// `w2` = the MLP 784-128-10 ReLU on MNIST, SGD, mini-batches of 64 (items = training examples);
+    /// `w2bn` = the same with batch norm; `w3` = LeNet-5 on MNIST with mini-batches of 64.
+    /// The same workload runs in the browser's worker at `?lab=bench&workload=w1` (or w2, w2bn, w3).
     Bench {
-        /// The workload name (`w1` or `w3`).
+        /// The workload name (`w1`, `w2`, `w2bn` or `w3`).
         workload: String,
         /// Seconds to run.
         #[arg(long, default_value_t = 3.0)]
@@ -71,7 +72,7 @@ fn main() {
     match cli.command {
         Command::Bench { workload, seconds, json } => {
             let Some(w) = engine::lab::bench::Workload::parse(&workload) else {
-                eprintln!("unknown workload \"{workload}\" (the workloads: w1, w3)");
+                eprintln!("unknown workload \"{workload}\" (the workloads: {})", engine::lab::bench::WORKLOADS);
                 std::process::exit(2);
             };
             let mut assets = engine::data::images::Assets::default();

@@ -10,14 +10,24 @@ use serde::{Deserialize, Serialize};
 pub enum Workload {
     /// A 2-8-8-1 tanh MLP, mini-batches of 10, SGD, squared error (TensorFlow Playground's shape).
     W1,
+    /// The seed's MLP 784-128-10 ReLU on MNIST without batch norm, mini-batches of 64, SGD
+    /// (items = examples).
+    W2,
+    /// W2 with a batch-norm layer before each ReLU.
+    W2bn,
     /// LeNet-5 on MNIST, mini-batches of 64, Adam, im2col convolutions (items = examples).
     W3,
 }
+
+/// Every workload, by name.
+pub const WORKLOADS: &str = "w1, w2, w2bn, w3";
 
 impl Workload {
     pub fn parse(name: &str) -> Option<Workload> {
         match name {
             "w1" => Some(Workload::W1),
+            "w2" => Some(Workload::W2),
+            "w2bn" => Some(Workload::W2bn),
             "w3" => Some(Workload::W3),
             _ => None,
         }
@@ -26,6 +36,8 @@ impl Workload {
     pub fn name(self) -> &'static str {
         match self {
             Workload::W1 => "w1",
+            Workload::W2 => "w2",
+            Workload::W2bn => "w2bn",
             Workload::W3 => "w3",
         }
     }
@@ -34,6 +46,8 @@ impl Workload {
     pub fn link(self) -> &'static str {
         match self {
             Workload::W1 => "lab=playground&data=circle&x=true&y=true&sinx=false&siny=false&hidden=8,8&act=tanh&loss=mse&opt=sgd&lr=0.03&bs=10&seed=1",
+            Workload::W2 => "lab=batchnorm&nets=plain&hidden=128&act=relu&init=he&opt=sgd&lr=0.1&bs=64&eval=1000000&epochs=0&seed=1",
+            Workload::W2bn => "lab=batchnorm&nets=bn&hidden=128&act=relu&init=he&opt=sgd&lr=0.1&bs=64&eval=1000000&epochs=0&seed=1",
             Workload::W3 => "lab=cnn&model=lenet5&bs=64&conv=im2col&race=false&eval=1000000&seed=1",
         }
     }
@@ -42,7 +56,7 @@ impl Workload {
     pub fn items_per_step(self) -> f64 {
         match self {
             Workload::W1 => 1.0,
-            Workload::W3 => 64.0,
+            Workload::W2 | Workload::W2bn | Workload::W3 => 64.0,
         }
     }
 
@@ -123,6 +137,11 @@ mod tests {
         assert!(Workload::parse("w9").is_none());
         assert_eq!(Workload::W3.needs_images(), Some(ImageSet::Mnist));
         assert!(Workload::W3.session(&Assets::default()).is_err(), "W3 needs MNIST loaded");
+        for w in [Workload::W2, Workload::W2bn] {
+            assert_eq!(Workload::parse(w.name()), Some(w));
+            assert_eq!(w.needs_images(), Some(ImageSet::Mnist));
+            assert!(parse_link(w.link()).notices.is_empty(), "{:?}", parse_link(w.link()).notices);
+        }
         // A duration that would never end is refused, not looped on.
         for bad in [f64::NAN, f64::INFINITY, -1.0, 1e9] {
             assert!(run(Workload::W1, bad, "test", &Assets::default(), &mut || 0.0).is_err(), "{bad}");

@@ -6,6 +6,7 @@
 //! What every lab shares lives in [`Session`]: counters, stop conditions, timing, live keys,
 //! "diverged" (one definition) and its diagnosis with a one-click fix.
 
+pub mod batchnorm;
 pub mod bench;
 pub mod budget;
 pub mod cnn;
@@ -92,6 +93,11 @@ pub trait Lab: Sized + Send + 'static {
     fn report(&mut self) -> Report<Self::View>;
     /// A reason to pause now (a stop condition of the lab's own is met).
     fn stop_reason(&mut self) -> Option<String> {
+        None
+    }
+    /// An event that pauses the run once, whatever the stop conditions did (the Batch Norm
+    /// lab's plain net diverging while the BN net trains on). The lab reports each event once.
+    fn pause_reason(&mut self) -> Option<String> {
         None
     }
     /// Why this session can't train at all (e.g. no training data), in words for the learner.
@@ -196,6 +202,9 @@ impl<L: Registered> LabSession for Session<L> {
     }
 
     fn stop_reason(&mut self) -> Option<String> {
+        if let Some(event) = self.lab.pause_reason() {
+            return Some(event);
+        }
         if self.stop_fired {
             return None;
         }

@@ -6,7 +6,7 @@
 //! the lab's [`Lab`] / [`LabParams`] implementation; there is no logic in it.
 
 use super::params::{self, LabParams, Notice};
-use super::{cnn, fit, playground};
+use super::{batchnorm, cnn, fit, playground};
 use super::{Lab, LabSession, Session};
 use crate::data::images::{Assets, ImageSet};
 use serde::{Deserialize, Serialize};
@@ -153,6 +153,7 @@ labs! {
     Fit => fit::FitLab,
     Playground => playground::PlaygroundLab,
     Cnn => cnn::CnnLab,
+    Batchnorm => batchnorm::BnLab,
 }
 
 impl Default for LabConfig {

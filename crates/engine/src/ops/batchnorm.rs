@@ -55,6 +55,15 @@ pub struct BatchNorm {
     /// When false, γ and β stay fixed at their values (BN as pure standardisation).
     pub affine_trainable: bool,
     pub backward_impl: BnBackward,
+    /// When false, training mode normalises with the batch's statistics but leaves the running
+    /// ones alone (evaluating "in training mode" without changing the model).
+    pub update_running: bool,
+    /// While calibrating: the batches averaged so far (each batch counts equally, PyTorch's
+    /// `momentum=None`); `None` for the usual exponential average.
+    calibrated: Option<u32>,
+    /// The last training-mode batch's mean and biased variance per channel (for display).
+    pub batch_mean: Vec<f32>,
+    pub batch_var: Vec<f32>,
     /// Cached by forward: x̂, each channel's 1/√(σ² + ε), and the mode it ran in.
     x_hat: Tensor,
     istd: Vec<f32>,
@@ -77,6 +86,10 @@ impl BatchNorm {
             running_var: filled(1.0),
             affine_trainable: true,
             backward_impl: BnBackward::Compact,
+            update_running: true,
+            calibrated: None,
+            batch_mean: Vec::new(),
+            batch_var: Vec::new(),
             x_hat: tensor::zeros(&[0]),
             istd: Vec::new(),
             mode: Mode::Train,
@@ -84,6 +97,22 @@ impl BatchNorm {
             dx: tensor::zeros(&[0]),
             needs_input_grad: true,
         }
+    }
+
+    /// Starts recomputing the running statistics: they restart from zero, and every following
+    /// training-mode batch counts equally (a cumulative average) until [`BatchNorm::end_calibration`].
+    pub fn begin_calibration(&mut self) {
+        tensor::slice_mut(&mut self.running_mean).fill(0.0);
+        tensor::slice_mut(&mut self.running_var).fill(0.0);
+        self.calibrated = Some(0);
+    }
+
+    /// Back to the exponential running average; with no batch seen, the statistics reset (0, 1).
+    pub fn end_calibration(&mut self) {
+        if self.calibrated == Some(0) {
+            tensor::slice_mut(&mut self.running_var).fill(1.0);
+        }
+        self.calibrated = None;
     }
 
     /// `(n, inner)`: the batch and the positions per channel (1 for `(n, f)`, h·w for images).
@@ -191,12 +220,19 @@ impl Layer for BatchNorm {
                     sq += xs[o..o + inner].iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>();
                 }
                 let var = sq / m as f64;
-                let rm = &mut tensor::slice_mut(&mut self.running_mean)[j];
-                *rm = (1.0 - MOMENTUM) * *rm + MOMENTUM * mean as f32;
-                if m > 1 {
-                    let rv = &mut tensor::slice_mut(&mut self.running_var)[j];
-                    *rv = (1.0 - MOMENTUM) * *rv + MOMENTUM * (var * m as f64 / (m - 1) as f64) as f32;
+                // Momentum p, or 1/(k+1) for the (k+1)-th batch of a calibration.
+                let p = self.calibrated.map_or(MOMENTUM, |k| 1.0 / (k as f32 + 1.0));
+                if self.update_running {
+                    let rm = &mut tensor::slice_mut(&mut self.running_mean)[j];
+                    *rm = (1.0 - p) * *rm + p * mean as f32;
+                    if m > 1 {
+                        let rv = &mut tensor::slice_mut(&mut self.running_var)[j];
+                        *rv = (1.0 - p) * *rv + p * (var * m as f64 / (m - 1) as f64) as f32;
+                    }
                 }
+                self.batch_mean.resize(self.channels, 0.0);
+                self.batch_var.resize(self.channels, 0.0);
+                (self.batch_mean[j], self.batch_var[j]) = (mean as f32, var as f32);
                 (mean as f32, var as f32)
             } else {
                 (tensor::slice(&self.running_mean)[j], tensor::slice(&self.running_var)[j])
@@ -212,6 +248,9 @@ impl Layer for BatchNorm {
                     y[p] = gamma * x_hat[p] + beta;
                 }
             }
+        }
+        if mode == Mode::Train && m > 1 && self.update_running {
+            self.calibrated = self.calibrated.map(|k| k + 1);
         }
         &self.y
     }
@@ -404,5 +443,34 @@ mod tests {
         assert!(y.data().iter().all(|v| v.is_finite()));
         assert_eq!(bn.running_var, before);
         assert!(bn.output_shape(&[7, 2]).is_ok() && bn.output_shape(&[7, 3]).is_err());
+    }
+
+    #[test]
+    fn training_mode_without_updates_and_calibration() {
+        let mut bn = BatchNorm::new(3);
+        bn.update_running = false;
+        let y = bn.forward(&batch(), Mode::Train).clone();
+        // Normalised with the batch's statistics, the running ones untouched.
+        assert!((y.data()[0] + 1.3416).abs() < 1e-3, "{}", y.data()[0]);
+        assert_eq!((bn.running_mean.data(), bn.running_var.data()), (&[0.0; 3][..], &[1.0; 3][..]));
+        assert_eq!((bn.batch_mean.clone(), bn.batch_var.clone()), (vec![2.5, 0.0, 2.0], vec![1.25, 1.0, 12.0]));
+        // Calibration: each batch counts equally. Batch 1 has means (2.5, 0, 2), unbiased
+        // variances (5/3, 4/3, 16); batch 2 = batch 1 + 1 has means (3.5, 1, 3), the same variances.
+        bn.update_running = true;
+        bn.begin_calibration();
+        bn.forward(&batch(), Mode::Train);
+        let shifted = tensor::from_vec(&[4, 3], batch().data().iter().map(|v| v + 1.0).collect());
+        bn.forward(&shifted, Mode::Train);
+        bn.end_calibration();
+        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5);
+        assert!(close(bn.running_mean.data(), &[3.0, 0.5, 2.5]), "{:?}", bn.running_mean.data());
+        assert!(close(bn.running_var.data(), &[5.0 / 3.0, 4.0 / 3.0, 16.0]), "{:?}", bn.running_var.data());
+        // Then the exponential average again: 0.9 · 3 + 0.1 · 2.5.
+        bn.forward(&batch(), Mode::Train);
+        assert!((bn.running_mean.data()[0] - 2.95).abs() < 1e-5);
+        // A calibration that saw nothing resets to (0, 1).
+        bn.begin_calibration();
+        bn.end_calibration();
+        assert_eq!((bn.running_mean.data(), bn.running_var.data()), (&[0.0; 3][..], &[1.0; 3][..]));
     }
 }
