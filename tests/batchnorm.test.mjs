@@ -42,9 +42,9 @@ test('both nets train on the same batches like the CLI; every chart draws; the t
 
   // The train/eval toggle changes the accuracy shown for the BN net to the training-mode one.
   const trainMode = await value(page, '#stat-bn-test-accuracy-train-mode');
-  assert.equal(await page.locator('#diff-bn').getAttribute('data-value'), String(bn));
+  assert.equal(f32(await page.locator('#diff-bn').getAttribute('data-value')), bn);
   await page.selectOption('#ctl-mode', 'train');
-  await page.waitForFunction((v) => document.querySelector('#diff-bn').dataset.value === v, String(f32(trainMode)));
+  await page.waitForFunction((v) => Math.fround(Number(document.querySelector('#diff-bn').dataset.value)) === v, f32(trainMode));
   assert.notEqual(f32(trainMode), bn, 'the two modes measure different accuracies');
   assert.match(page.url(), /mode=train/);
 

@@ -148,3 +148,28 @@ fn calibrate_recomputes_the_running_statistics_and_evaluates_again() {
     assert!(matches!(r, Some(LabReply::Batchnorm(BnReply::Calibrated { .. }))));
     assert!(matches!(s.snapshot().view, View::Batchnorm(v) if v.calibrated.is_some()));
 }
+
+#[test]
+fn freezing_gamma_and_beta_keeps_the_run_and_stops_them_learning() {
+    let mut s = engine::lab::build_with(&parse_link("lab=batchnorm&hidden=32&eval=1000000").config, &assets()).unwrap();
+    // The first calls evaluate the initial weights (a chunk of the test set each).
+    while s.steps() < 50 {
+        s.step(1);
+    }
+    let before = s.steps();
+    assert_eq!(s.set("freeze", "true").unwrap(), engine::lab::Applied::Live, "the weights are kept");
+    s.step(20);
+    assert!(s.steps() > before, "training goes on from where it was");
+    let View::Batchnorm(v) = s.snapshot().view else { panic!("a batchnorm view") };
+    let stats = &v.bn_stats[0];
+    assert!(stats.gamma.iter().all(|&g| g != 1.0), "γ learned before freezing and keeps that value: {:?}", &stats.gamma[..4]);
+    let frozen = stats.gamma.clone();
+    s.step(20);
+    let View::Batchnorm(v) = s.snapshot().view else { panic!() };
+    assert_eq!(v.bn_stats[0].gamma, frozen, "γ no longer moves");
+    // Frozen from the start: γ = 1 and β = 0 throughout.
+    let mut l = lab("lab=batchnorm&hidden=32&freeze=true&eval=1000000");
+    train_to(&mut l, 30);
+    let bn = l.trainer_of(Net::Bn).model.layers_of::<BatchNorm>().next().unwrap();
+    assert!(bn.gamma.data().iter().all(|&g| g == 1.0) && bn.beta.data().iter().all(|&b| b == 0.0));
+}
