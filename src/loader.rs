@@ -2,6 +2,7 @@
 //! downloaded from elsewhere), streaming them so the page can show a progress bar.
 
 use engine::data::images::{ImagePair, ImageSet};
+use engine::data::names::{TextFile, TextSet};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{DedicatedWorkerGlobalScope, ReadableStreamDefaultReader, Response};
@@ -66,4 +67,11 @@ pub async fn fetch_images(scope: &DedicatedWorkerGlobalScope, set: ImageSet, pro
         files.push(bytes);
     }
     ImagePair::parse(set, [&files[0], &files[1], &files[2], &files[3]])
+}
+
+/// Fetches and checks a text dataset; `progress(loaded, total)` counts its bytes.
+pub async fn fetch_text(scope: &DedicatedWorkerGlobalScope, set: TextSet, progress: &mut dyn FnMut(f64, f64)) -> Result<TextFile, String> {
+    let expected = set.bytes();
+    let bytes = fetch_bytes(scope, &format!("data/{}", set.path()), &mut |loaded, _| progress(loaded, expected.max(loaded))).await?;
+    TextFile::parse(set, &bytes)
 }

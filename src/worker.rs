@@ -7,6 +7,7 @@
 
 use crate::protocol::{decode, encode, Command, Message};
 use engine::data::images::{Assets, ImageSet};
+use engine::data::names::TextSet;
 use engine::lab::{self, parse_link, LabCommand, LabSession};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -146,7 +147,7 @@ impl Worker {
                 };
                 // Another dataset: a new session on the (now loaded) data.
                 let next = s.config().with_value(&key, &value).ok();
-                if let Some(next) = next.filter(|n| lab::needs_images(n).is_some() && lab::needs_images(n) != lab::needs_images(&s.config())) {
+                if let Some(next) = next.filter(|n| Needed::of(n).is_some() && Needed::of(n) != Needed::of(&s.config())) {
                     match lab::build_with(&next, &self.assets) {
                         Ok(session) => self.session = Some(session),
                         Err(message) => return self.post(&Message::Rejected { key, message }),
@@ -272,18 +273,55 @@ impl Worker {
     }
 }
 
+/// What a fetched dataset does to the assets, boxed so both kinds share one type.
+type Insert = Box<dyn FnOnce(&mut Assets)>;
+
+fn boxed(f: impl FnOnce(&mut Assets) + 'static) -> Insert {
+    Box::new(f)
+}
+
+/// A dataset to fetch before a command can run.
+#[derive(Clone, Copy, PartialEq)]
+enum Needed {
+    Images(ImageSet),
+    Text(TextSet),
+}
+
+impl Needed {
+    fn of(config: &engine::lab::LabConfig) -> Option<Needed> {
+        lab::needs_images(config).map(Needed::Images).or_else(|| lab::needs_text(config).map(Needed::Text))
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Needed::Images(set) => set.label(),
+            Needed::Text(set) => set.label(),
+        }
+    }
+
+    fn loaded(self, assets: &Assets) -> bool {
+        match self {
+            Needed::Images(set) => assets.get(set).is_some(),
+            Needed::Text(set) => assets.text(set).is_some(),
+        }
+    }
+}
+
 /// The dataset a command needs loaded before it can run.
-fn images_needed(worker: &Worker, command: &Command) -> Option<ImageSet> {
+fn data_needed(worker: &Worker, command: &Command) -> Option<Needed> {
     match command {
-        Command::Start { query } => lab::needs_images(&parse_link(query).config),
+        Command::Start { query } => Needed::of(&parse_link(query).config),
         Command::Set { key, value } => {
             let next = worker.session.as_ref()?.config().with_value(key, value).ok()?;
-            lab::needs_images(&next)
+            Needed::of(&next)
         }
-        Command::Bench { workload, .. } => engine::lab::bench::Workload::parse(workload)?.needs_images(),
+        Command::Bench { workload, .. } => {
+            let w = engine::lab::bench::Workload::parse(workload)?;
+            Needed::of(&parse_link(w.link()).config)
+        }
         _ => None,
     }
-    .filter(|set| worker.assets.get(*set).is_none())
+    .filter(|set| !set.loaded(&worker.assets))
 }
 
 /// Handles a command now, or once the dataset it needs is fetched (reporting progress to the
@@ -296,7 +334,7 @@ fn dispatch(worker: &Rc<RefCell<Worker>>, command: Command) {
             w.queue.push_back(command);
             return;
         }
-        match images_needed(&w, &command) {
+        match data_needed(&w, &command) {
             None => return w.handle(command),
             Some(set) => {
                 w.loading = true;
@@ -312,16 +350,17 @@ fn dispatch(worker: &Rc<RefCell<Worker>>, command: Command) {
             let _ = scope.post_message(&encode(m));
         };
         post(&Message::Loading { what: what.clone(), loaded: 0.0, total: 0.0 });
-        let result = crate::loader::fetch_images(&scope, set, &mut |loaded, total| {
-            post(&Message::Loading { what: what.clone(), loaded, total });
-        })
-        .await;
+        let mut progress = |loaded, total| post(&Message::Loading { what: what.clone(), loaded, total });
+        let result = match set {
+            Needed::Images(images) => crate::loader::fetch_images(&scope, images, &mut progress).await.map(|pair| move |a: &mut Assets| a.insert(pair)).map(boxed),
+            Needed::Text(text) => crate::loader::fetch_text(&scope, text, &mut progress).await.map(|file| move |a: &mut Assets| a.insert_text(file)).map(boxed),
+        };
         {
             let mut w = worker.borrow_mut();
             w.loading = false;
             match result {
-                Ok(pair) => {
-                    w.assets.insert(pair);
+                Ok(insert) => {
+                    insert(&mut w.assets);
                     w.handle(command);
                 }
                 Err(message) => w.post(&Message::LoadFailed { message: format!("could not load {what}: {message}") }),

@@ -7,12 +7,13 @@ use super::cnn::LoadingBar;
 use crate::client::LabState;
 use crate::components::controls::{options, Check, Field, Select};
 use crate::components::diagnoses::Diagnoses;
+use crate::components::presets::StoryPresets;
 use crate::components::stats_bar::StatsBar;
 use crate::components::Toolbar;
 use engine::data::images::ImageSet;
 use engine::init::Init;
 use engine::lab::batchnorm::{BnConfig, BnView, Nets, Place, ShownMode, PRESETS};
-use engine::lab::{parse_link, View};
+use engine::lab::View;
 use engine::ops::ActivationKind;
 use engine::optim::OptimizerKind;
 use leptos::prelude::*;
@@ -144,37 +145,6 @@ fn Difference(state: LabState) -> impl IntoView {
 }
 
 #[component]
-fn BnPresets(state: LabState) -> impl IntoView {
-    let configs: Vec<_> = PRESETS.iter().map(|p| parse_link(p.link).config).collect();
-    let active = {
-        let configs = configs.clone();
-        Memo::new(move |_| state.config.with(|c| configs.iter().position(|p| p == c)))
-    };
-    let cards = PRESETS
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            view! {
-                <a class="preset-chip" class:active=move || active.get() == Some(i) href=format!("?{}", p.link) id=format!("preset-{}", p.id)>{p.title}</a>
-            }
-        })
-        .collect_view();
-    let story = move || {
-        match active.get() {
-        Some(i) => view! { <p class="preset-story" id="preset-story"><strong>{PRESETS[i].title}": "</strong>{PRESETS[i].story}</p> }.into_any(),
-        None => view! { <p class="muted small" id="preset-story">"Each experiment is a share link: pick one to load its settings, then press Play. Its story appears here."</p> }.into_any(),
-    }
-    };
-    view! {
-        <div class="card" id="bn-presets">
-            <h4 class="card-title">"Experiments"</h4>
-            <div class="preset-chips">{cards}</div>
-            {story}
-        </div>
-    }
-}
-
-#[component]
 pub fn BatchNormLab(state: LabState) -> impl IntoView {
     let eval_progress = move || with_view(&state, |v| v.eval_progress).unwrap_or(0.0);
     view! {
@@ -188,7 +158,7 @@ pub fn BatchNormLab(state: LabState) -> impl IntoView {
                 <Show when=move || { eval_progress() > 0.0 }>
                     <p class="muted small" id="eval-progress">{move || format!("evaluating the test set… {:.0}%", eval_progress() * 100.0)}</p>
                 </Show>
-                <BnPresets state/>
+                <StoryPresets state presets=PRESETS.iter().map(|p| (p.id, p.title, p.story, p.link)).collect()/>
                 <Difference state/>
                 <div class="play-grid">
                     <div class="card"><PairLossChart state/></div>

@@ -14,6 +14,8 @@ pub mod fit_charts;
 pub mod playground;
 pub mod playground_draw;
 pub mod playground_panels;
+pub mod rnn;
+pub mod rnn_panels;
 
 use crate::client::LabState;
 use leptos::prelude::*;
@@ -59,5 +61,12 @@ pub const PAGES: &[Page] = &[
         title: "Batch Norm, with and without",
         intro: "Two copies of the same network learn side by side from the same mini-batches and the same initial weights; one normalises every layer's input over the batch (batch norm). Look past the accuracy at what happens inside: how each layer's activations, gradients and step sizes evolve, and what normalising does to them. The experiments below reproduce the BN paper's Figure 1 and the classic pitfalls.",
         view: |state| view! { <batchnorm::BatchNormLab state/> }.into_any(),
+    },
+    Page {
+        key: "rnn",
+        nav: "4 · RNN",
+        title: "RNN: names to languages",
+        intro: "A recurrent network reads a surname one character at a time, carrying a hidden state from each character to the next, and guesses the language it comes from. Type a name to see its guesses after every prefix; follow the gradient back through time, where it can vanish or explode; race the per-name loop against the batched layer; and compare with a naive-Bayes baseline.",
+        view: |state| view! { <rnn::RnnLab state/> }.into_any(),
     },
 ];

@@ -40,10 +40,11 @@ enum Command {
     ///
     /// Workloads: `w1` = a 2-8-8-1 tanh MLP with mini-batches of 10 (items = steps);
     /// `w2` = the MLP 784-128-10 ReLU on MNIST, SGD, mini-batches of 64 (items = training examples);
-    /// `w2bn` = the same with batch norm; `w3` = LeNet-5 on MNIST with mini-batches of 64.
-    /// The same workload runs in the browser's worker at `?lab=bench&workload=w1` (or w2, w2bn, w3).
+    /// `w2bn` = the same with batch norm; `w3` = LeNet-5 on MNIST with mini-batches of 64;
+    /// `w4` = an RNN (hidden 128) on 10-step sequences of 57 symbols, 18 classes, batches of 32.
+    /// The same workload runs in the browser's worker at `?lab=bench&workload=w1` (or w2, w2bn, w3, w4).
     Bench {
-        /// The workload name (`w1`, `w2`, `w2bn` or `w3`).
+        /// The workload name (`w1`, `w2`, `w2bn`, `w3` or `w4`).
         workload: String,
         /// Seconds to run.
         #[arg(long, default_value_t = 3.0)]
@@ -192,9 +193,26 @@ fn fail(message: &str) -> ! {
 /// The image data a config trains on, read from `static/data` (run from the repository root;
 /// the crate's own checkout is the fallback).
 fn load_assets(config: &lab::LabConfig) -> engine::data::images::Assets {
-    match lab::needs_images(config) {
+    let mut assets = match lab::needs_images(config) {
         Some(set) => load_images(set),
         None => engine::data::images::Assets::default(),
+    };
+    if let Some(set) = lab::needs_text(config) {
+        match engine::data::names::TextFile::load_dir(set, &data_dir()) {
+            Ok(file) => assets.insert_text(file),
+            Err(e) => fail(&format!("cannot load {}: {e}", set.label())),
+        }
+    }
+    assets
+}
+
+/// `static/data` from the repository root, or the crate's own checkout as the fallback.
+fn data_dir() -> std::path::PathBuf {
+    let here = std::path::PathBuf::from("static/data");
+    if here.is_dir() {
+        here
+    } else {
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../static/data")
     }
 }
 

@@ -109,6 +109,7 @@ impl ImagePair {
 #[derive(Clone, Debug, Default)]
 pub struct Assets {
     pub images: Vec<Arc<ImagePair>>,
+    pub texts: Vec<Arc<super::names::TextFile>>,
 }
 
 impl Assets {
@@ -119,6 +120,15 @@ impl Assets {
     pub fn insert(&mut self, pair: ImagePair) {
         self.images.retain(|p| p.set != pair.set);
         self.images.push(Arc::new(pair));
+    }
+
+    pub fn text(&self, set: super::names::TextSet) -> Option<Arc<super::names::TextFile>> {
+        self.texts.iter().find(|t| t.set == set).cloned()
+    }
+
+    pub fn insert_text(&mut self, file: super::names::TextFile) {
+        self.texts.retain(|t| t.set != file.set);
+        self.texts.push(Arc::new(file));
     }
 }
 

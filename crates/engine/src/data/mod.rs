@@ -3,6 +3,7 @@
 pub mod fit;
 pub mod images;
 pub mod mnist;
+pub mod names;
 pub mod playground;
 pub mod seq;
 

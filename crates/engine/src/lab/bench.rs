@@ -17,10 +17,13 @@ pub enum Workload {
     W2bn,
     /// LeNet-5 on MNIST, mini-batches of 64, Adam, im2col convolutions (items = examples).
     W3,
+    /// A vanilla RNN, hidden 128, on sequences of 10 one-hot symbols of 57 into 18 classes,
+    /// mini-batches of 32, Adam (items = sequences).
+    W4,
 }
 
 /// Every workload, by name.
-pub const WORKLOADS: &str = "w1, w2, w2bn, w3";
+pub const WORKLOADS: &str = "w1, w2, w2bn, w3, w4";
 
 impl Workload {
     pub fn parse(name: &str) -> Option<Workload> {
@@ -29,6 +32,7 @@ impl Workload {
             "w2" => Some(Workload::W2),
             "w2bn" => Some(Workload::W2bn),
             "w3" => Some(Workload::W3),
+            "w4" => Some(Workload::W4),
             _ => None,
         }
     }
@@ -39,6 +43,7 @@ impl Workload {
             Workload::W2 => "w2",
             Workload::W2bn => "w2bn",
             Workload::W3 => "w3",
+            Workload::W4 => "w4",
         }
     }
 
@@ -49,6 +54,7 @@ impl Workload {
             Workload::W2 => "lab=batchnorm&nets=plain&hidden=128&act=relu&init=he&opt=sgd&lr=0.1&bs=64&eval=1000000&epochs=0&seed=1",
             Workload::W2bn => "lab=batchnorm&nets=bn&hidden=128&act=relu&init=he&opt=sgd&lr=0.1&bs=64&eval=1000000&epochs=0&seed=1",
             Workload::W3 => "lab=cnn&model=lenet5&bs=64&conv=im2col&race=false&eval=1000000&seed=1",
+            Workload::W4 => "lab=rnn&data=random&hidden=128&opt=adam&lr=0.001&bs=32&race=false&eval=1000000&epochs=0&seed=1",
         }
     }
 
@@ -57,6 +63,7 @@ impl Workload {
         match self {
             Workload::W1 => 1.0,
             Workload::W2 | Workload::W2bn | Workload::W3 => 64.0,
+            Workload::W4 => 32.0,
         }
     }
 

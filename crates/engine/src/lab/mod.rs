@@ -17,6 +17,7 @@ pub mod params;
 pub mod playground;
 pub mod presets;
 pub mod registry;
+pub mod rnn;
 pub mod snapshot;
 pub mod space;
 pub mod tf_link;
@@ -74,6 +75,10 @@ pub trait Lab: Sized + Send + 'static {
 
     /// The dataset this config trains on; the driver loads it before [`Lab::new`].
     fn needs_images(_config: &Self::Config) -> Option<ImageSet> {
+        None
+    }
+    /// The text dataset this config trains on (loaded like images).
+    fn needs_text(_config: &Self::Config) -> Option<crate::data::names::TextSet> {
         None
     }
     /// A session at step 0, with every random stream from the config's seed.
@@ -305,4 +310,9 @@ pub fn build_with(config: &LabConfig, assets: &Assets) -> Result<Box<dyn LabSess
 /// The image dataset a config trains on, if any (the driver loads it first).
 pub fn needs_images(config: &LabConfig) -> Option<ImageSet> {
     config.needs_images()
+}
+
+/// The text dataset a config trains on, if any (the driver loads it first).
+pub fn needs_text(config: &LabConfig) -> Option<crate::data::names::TextSet> {
+    config.needs_text()
 }

@@ -6,7 +6,7 @@
 //! the lab's [`Lab`] / [`LabParams`] implementation; there is no logic in it.
 
 use super::params::{self, LabParams, Notice};
-use super::{batchnorm, cnn, fit, playground};
+use super::{batchnorm, cnn, fit, playground, rnn};
 use super::{Lab, LabSession, Session};
 use crate::data::images::{Assets, ImageSet};
 use serde::{Deserialize, Serialize};
@@ -139,6 +139,13 @@ macro_rules! labs {
                 }
             }
 
+            /// The text dataset this config trains on, if any.
+            pub fn needs_text(&self) -> Option<crate::data::names::TextSet> {
+                match self {
+                    $(LabConfig::$variant(c) => <$lab as Lab>::needs_text(c),)*
+                }
+            }
+
             /// A session of this config at step 0.
             pub fn build(&self, assets: &Assets) -> Result<Box<dyn LabSession>, String> {
                 Ok(match self {
@@ -154,6 +161,7 @@ labs! {
     Playground => playground::PlaygroundLab,
     Cnn => cnn::CnnLab,
     Batchnorm => batchnorm::BnLab,
+    Rnn => rnn::RnnLab,
 }
 
 impl Default for LabConfig {

@@ -27,6 +27,8 @@ pub struct Trainer {
     pub step: u64,
     pub epoch: u64,
     pub last_loss: f32,
+    /// The global gradient norm of the last step before clipping, when clipping is on.
+    pub last_pre_clip_norm: Option<f32>,
     /// The hyper-parameters of the last step (with the scheduled learning rate).
     last_hyper: Hyper,
     /// Row indices of the last mini-batch (to highlight it).
@@ -59,6 +61,7 @@ impl Trainer {
             step: 0,
             epoch: 0,
             last_loss: f32::NAN,
+            last_pre_clip_norm: None,
             last_hyper: hyper,
             last_batch: Vec::new(),
             records: Vec::new(),
@@ -129,7 +132,7 @@ impl Trainer {
         let loss = self.loss.value_and_grad(out, target, &mut self.dout);
         self.model.backward(&self.dout);
         let hyper = Hyper { lr: self.current_lr(), ..self.hyper };
-        optim::apply(&mut self.model, self.optimizer.as_mut(), &hyper);
+        self.last_pre_clip_norm = optim::apply(&mut self.model, self.optimizer.as_mut(), &hyper);
         self.last_hyper = hyper;
         self.step += 1;
         self.last_loss = loss;

@@ -8,9 +8,11 @@ pub mod dropout;
 pub mod gemm;
 pub mod polynomial;
 pub mod pool;
+pub mod rnn;
 
 pub use activation::{Activation, ActivationKind};
 pub use batchnorm::{BatchNorm, BnBackward};
+pub use rnn::{Rnn, RnnImpl};
 pub use conv2d::{Conv2d, ConvImpl};
 pub use dense::Dense;
 pub use dropout::Dropout;

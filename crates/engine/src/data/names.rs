@@ -1,0 +1,350 @@
+//! Names as symbol sequences: the shipped text files (surnames by origin, US baby names), the
+//! character vocabulary, a seeded train / validation / test split, pasted custom data checked
+//! line by line, and a character n-gram naive-Bayes baseline.
+//!
+//! Vocabulary: a–z, A–Z, space and `.,;'-` (58 symbols), then one out-of-vocabulary symbol.
+//! Text is normalised first (Unicode NFKD, combining marks dropped: "Müller" → "Muller"); any
+//! other character (an emoji, a CJK character, a digit) becomes the OOV symbol, and a name is cut
+//! at [`MAX_LEN`] characters.
+
+use crate::rng::Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::UnicodeNormalization;
+
+pub const LETTERS: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ .,;'-";
+/// Symbols: the letters above and the out-of-vocabulary symbol.
+pub const VOCAB: usize = 59;
+pub const OOV: usize = 58;
+/// Names are cut here (the longest shipped surname has 20 characters).
+pub const MAX_LEN: usize = 24;
+/// Most lines of pasted data, and most bytes.
+pub const MAX_LINES: usize = 50_000;
+pub const MAX_BYTES: usize = 2 << 20;
+
+/// The text datasets the app ships.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TextSet {
+    /// Surnames labelled by origin (17 classes, at most 2,000 each).
+    #[default]
+    Names,
+    /// US first names of 2018, lower case.
+    Baby,
+}
+
+impl TextSet {
+    pub fn label(self) -> &'static str {
+        match self {
+            TextSet::Names => "surnames by origin",
+            TextSet::Baby => "US baby names 2018",
+        }
+    }
+
+    /// The file under `data/`.
+    pub fn path(self) -> &'static str {
+        match self {
+            TextSet::Names => "names/names_top2000.tsv",
+            TextSet::Baby => "names/baby_names_2018.txt",
+        }
+    }
+
+    /// The shipped file's size (the progress bar's total before the response says it).
+    pub fn bytes(self) -> f64 {
+        match self {
+            TextSet::Names => 442_127.0,
+            TextSet::Baby => 229_804.0,
+        }
+    }
+}
+
+/// A loaded text file.
+#[derive(Debug)]
+pub struct TextFile {
+    pub set: TextSet,
+    pub text: String,
+}
+
+impl TextFile {
+    pub fn parse(set: TextSet, bytes: &[u8]) -> Result<TextFile, String> {
+        if bytes.len() > MAX_BYTES.max(set.bytes() as usize * 2) {
+            return Err(format!("{}: {} bytes is too large", set.label(), bytes.len()));
+        }
+        let text = String::from_utf8(bytes.to_vec()).map_err(|e| format!("{}: not UTF-8 text ({e})", set.label()))?;
+        Ok(TextFile { set, text })
+    }
+
+    /// Reads `dir/<set.path()>` (the CLI and the tests).
+    pub fn load_dir(set: TextSet, dir: &std::path::Path) -> Result<TextFile, String> {
+        let path = dir.join(set.path());
+        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        TextFile::parse(set, &bytes)
+    }
+}
+
+/// The symbol of one (normalised) character.
+pub fn symbol(c: char) -> usize {
+    LETTERS.find(c).filter(|_| c.is_ascii()).unwrap_or(OOV)
+}
+
+/// The character a symbol stands for (`·` for out-of-vocabulary).
+pub fn character(s: usize) -> char {
+    LETTERS.chars().nth(s).unwrap_or('·')
+}
+
+/// A name as symbols: normalised, trimmed, cut at [`MAX_LEN`]; `None` when nothing is left.
+pub fn encode(name: &str) -> Option<Vec<usize>> {
+    let symbols: Vec<usize> = name.trim().nfkd().filter(|c| !is_combining_mark(*c)).take(MAX_LEN).map(symbol).collect();
+    (!symbols.is_empty()).then_some(symbols)
+}
+
+/// Symbols back to text.
+pub fn decode(symbols: &[usize]) -> String {
+    symbols.iter().map(|&s| character(s)).collect()
+}
+
+/// Labelled names, each encoded.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Labelled {
+    pub names: Vec<Vec<usize>>,
+    pub labels: Vec<usize>,
+    pub classes: Vec<String>,
+}
+
+impl Labelled {
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// Parses `name<TAB>class` or `name,class` lines. The classes are those met, sorted, unless
+    /// `known` fixes them (then another class is refused). Every bad line is reported with its
+    /// number (the first 20); any bad line refuses the whole text.
+    pub fn parse(text: &str, known: Option<&[String]>) -> Result<Labelled, Vec<String>> {
+        let mut errors = Vec::new();
+        if text.len() > MAX_BYTES {
+            return Err(vec![format!("the text is {} bytes; at most {MAX_BYTES}", text.len())]);
+        }
+        let mut rows = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            if rows.len() >= MAX_LINES {
+                errors.push(format!("more than {MAX_LINES} names: the rest are left out"));
+                break;
+            }
+            let Some((name, class)) = line.rsplit_once('\t').or_else(|| line.rsplit_once(',')) else {
+                errors.push(format!("line {}: \"{}\" has no label (write name,label)", i + 1, clip(line)));
+                continue;
+            };
+            let class = class.trim();
+            match (encode(name), class.is_empty()) {
+                (_, true) => errors.push(format!("line {}: the label is empty", i + 1)),
+                (None, _) => errors.push(format!("line {}: the name is empty", i + 1)),
+                (Some(symbols), false) => {
+                    if let Some(k) = known.filter(|k| !k.iter().any(|c| c == class)) {
+                        errors.push(format!("line {}: \"{}\" is not one of the classes ({})", i + 1, clip(class), k.join(", ")));
+                    } else if class.chars().count() > 40 {
+                        errors.push(format!("line {}: the label is longer than 40 characters", i + 1));
+                    } else {
+                        rows.push((symbols, class.to_string()));
+                    }
+                }
+            }
+        }
+        if !errors.is_empty() {
+            errors.truncate(20);
+            return Err(errors);
+        }
+        if rows.is_empty() {
+            return Err(vec!["no names: write one name,label per line".into()]);
+        }
+        let classes: Vec<String> = match known {
+            Some(k) => k.to_vec(),
+            None => {
+                let mut c: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
+                c.sort();
+                c.dedup();
+                c
+            }
+        };
+        if classes.len() < 2 || classes.len() > 64 {
+            return Err(vec![format!("{} classes: a classifier needs 2 to 64", classes.len())]);
+        }
+        let (names, labels) = rows.into_iter().map(|(s, c)| (s, classes.iter().position(|k| *k == c).expect("a class met"))).unzip();
+        Ok(Labelled { names, labels, classes })
+    }
+}
+
+/// A line shortened for a message.
+fn clip(s: &str) -> String {
+    let short: String = s.chars().take(30).collect();
+    if short.len() < s.len() {
+        format!("{short}…")
+    } else {
+        short
+    }
+}
+
+/// Plain names, one per line (generation), encoded; empty lines skipped.
+pub fn parse_plain(text: &str) -> Vec<Vec<usize>> {
+    text.lines().take(MAX_LINES).filter_map(encode).collect()
+}
+
+/// Indices of a seeded split: `test_share` of all for test, then `val_share` of the rest for
+/// validation, the remainder for training.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Split {
+    pub train: Vec<usize>,
+    pub val: Vec<usize>,
+    pub test: Vec<usize>,
+}
+
+impl Split {
+    pub fn new(n: usize, test_share: f64, val_share: f64, seed: u64) -> Split {
+        let mut order: Vec<usize> = (0..n).collect();
+        Rng::fork(seed, 7).shuffle(&mut order);
+        let test = ((n as f64 * test_share).round() as usize).min(n);
+        let rest = n - test;
+        let val = ((rest as f64 * val_share).round() as usize).min(rest);
+        Split { test: order[..test].to_vec(), val: order[test..test + val].to_vec(), train: order[test + val..].to_vec() }
+    }
+}
+
+/// A multinomial naive-Bayes classifier over character n-grams (n = 1, 2, 3, with `^` and `$`
+/// marking the ends), Laplace smoothing — the classic baseline for names.
+pub struct NaiveBayes {
+    classes: usize,
+    log_prior: Vec<f64>,
+    counts: HashMap<String, Vec<u32>>,
+    totals: Vec<u64>,
+    vocabulary: usize,
+}
+
+fn grams(name: &[usize]) -> Vec<String> {
+    let text: Vec<char> = std::iter::once('^').chain(name.iter().map(|&s| character(s))).chain(std::iter::once('$')).collect();
+    let mut out = Vec::new();
+    for n in 1..=3 {
+        for w in text.windows(n) {
+            out.push(w.iter().collect());
+        }
+    }
+    out
+}
+
+impl NaiveBayes {
+    pub fn train(data: &Labelled, indices: &[usize]) -> NaiveBayes {
+        let k = data.classes.len();
+        let mut counts: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut totals = vec![0u64; k];
+        let mut docs = vec![0u64; k];
+        for &i in indices {
+            let c = data.labels[i];
+            docs[c] += 1;
+            for g in grams(&data.names[i]) {
+                counts.entry(g).or_insert_with(|| vec![0; k])[c] += 1;
+                totals[c] += 1;
+            }
+        }
+        let n = indices.len().max(1) as f64;
+        let log_prior = docs.iter().map(|&d| ((d as f64 + 1.0) / (n + k as f64)).ln()).collect();
+        let vocabulary = counts.len();
+        NaiveBayes { classes: k, log_prior, counts, totals, vocabulary }
+    }
+
+    /// Log-probability scores per class (up to a constant).
+    pub fn scores(&self, name: &[usize]) -> Vec<f64> {
+        let mut s = self.log_prior.clone();
+        for g in grams(name) {
+            let row = self.counts.get(&g);
+            for (c, score) in s.iter_mut().enumerate() {
+                let count = row.map_or(0, |r| r[c]) as f64;
+                *score += ((count + 1.0) / (self.totals[c] as f64 + self.vocabulary as f64 + 1.0)).ln();
+            }
+        }
+        s
+    }
+
+    pub fn predict(&self, name: &[usize]) -> usize {
+        let s = self.scores(name);
+        (0..self.classes).fold(0, |best, c| if s[c] > s[best] { c } else { best })
+    }
+
+    /// Accuracy on `indices`.
+    pub fn accuracy(&self, data: &Labelled, indices: &[usize]) -> f32 {
+        let right = indices.iter().filter(|&&i| self.predict(&data.names[i]) == data.labels[i]).count();
+        right as f32 / indices.len().max(1) as f32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoding_normalises_and_maps_the_rest_to_oov() {
+        assert_eq!(decode(&encode("  Müller ").unwrap()), "Muller");
+        assert_eq!(decode(&encode("O'Brien-Smith").unwrap()), "O'Brien-Smith");
+        assert_eq!(decode(&encode("Zoë🙂9").unwrap()), "Zoe··");
+        assert_eq!(encode(&"a".repeat(1000)).unwrap().len(), MAX_LEN);
+        assert!(encode("   ").is_none() && encode("").is_none());
+        assert_eq!((symbol('a'), symbol('Z'), symbol('-'), symbol('é')), (0, 51, 57, OOV));
+    }
+
+    #[test]
+    fn pasted_data_is_checked_line_by_line() {
+        let ok = Labelled::parse("Smith,English\n\nMüller\tGerman\nRossi,Italian\n", None).unwrap();
+        assert_eq!(ok.classes, ["English", "German", "Italian"]);
+        assert_eq!(ok.labels, [0, 1, 2]);
+        let bad = Labelled::parse("Smith,English\nnolabel\n,German\nX,\n", None).unwrap_err();
+        assert_eq!(bad.len(), 3, "{bad:?}");
+        assert!(bad[0].starts_with("line 2") && bad[1].starts_with("line 3") && bad[2].starts_with("line 4"), "{bad:?}");
+        let known = ["English".to_string(), "German".to_string()];
+        let unknown = Labelled::parse("Smith,English\nRossi,Klingon\n", Some(&known)).unwrap_err();
+        assert!(unknown[0].contains("line 2") && unknown[0].contains("Klingon"), "{unknown:?}");
+        assert!(Labelled::parse("", None).is_err());
+        assert!(Labelled::parse("a,b\nc,b\n", None).is_err(), "one class is not a classification");
+    }
+
+    #[test]
+    fn the_split_partitions_every_index_once() {
+        let s = Split::new(1000, 0.15, 0.1, 3);
+        assert_eq!((s.test.len(), s.val.len(), s.train.len()), (150, 85, 765));
+        let mut all: Vec<usize> = s.train.iter().chain(&s.val).chain(&s.test).copied().collect();
+        all.sort();
+        assert_eq!(all, (0..1000).collect::<Vec<_>>());
+        assert_eq!(s, Split::new(1000, 0.15, 0.1, 3));
+        assert_ne!(s, Split::new(1000, 0.15, 0.1, 4));
+    }
+
+    #[test]
+    fn naive_bayes_learns_a_tiny_hand_made_corpus() {
+        // Class 0 names end in "ski", class 1 names start with "Mac".
+        let text = "Kowalski,pl\nNowakowski,pl\nLewandowski,pl\nMacdonald,sc\nMacleod,sc\nMackenzie,sc\n";
+        let data = Labelled::parse(text, None).unwrap();
+        let nb = NaiveBayes::train(&data, &(0..6).collect::<Vec<_>>());
+        assert_eq!(nb.accuracy(&data, &(0..6).collect::<Vec<_>>()), 1.0);
+        assert_eq!(data.classes[nb.predict(&encode("Wisniewski").unwrap())], "pl");
+        assert_eq!(data.classes[nb.predict(&encode("Macintosh").unwrap())], "sc");
+    }
+
+    #[test]
+    fn the_shipped_files_have_their_known_values() {
+        let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../static/data");
+        let names = TextFile::load_dir(TextSet::Names, &dir).unwrap();
+        let data = Labelled::parse(&names.text, None).unwrap();
+        assert_eq!((data.len(), data.classes.len()), (28_850, 17));
+        assert_eq!((decode(&data.names[0]).as_str(), data.classes[data.labels[0]].as_str()), ("Ali", "Arabic"));
+        let count = |c: &str| data.labels.iter().filter(|&&l| data.classes[l] == c).count();
+        assert_eq!((count("Vietnamese"), count("Korean"), count("German")), (122, 480, 2000));
+        assert!(data.names.iter().all(|n| !n.contains(&OOV)), "every shipped surname is in the vocabulary");
+        let baby = parse_plain(&TextFile::load_dir(TextSet::Baby, &dir).unwrap().text);
+        assert_eq!(baby.len(), 32_257);
+        assert_eq!(baby[..3].iter().map(|n| decode(n)).collect::<Vec<_>>(), ["emma", "olivia", "ava"]);
+    }
+}

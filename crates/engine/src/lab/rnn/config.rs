@@ -1,0 +1,266 @@
+//! Lab 4's config: a character-level RNN that reads a surname one character at a time and
+//! classifies its language (many:1). The network: one-hot characters → vanilla RNN (tanh,
+//! `hidden` units) → its last state → dense → the classes, softmax cross-entropy (= log-softmax +
+//! NLL). `W_hh` starts from `init` scaled by `gain` (small: gradients vanish through time; large:
+//! they explode), `W_xh` Xavier, biases 0.
+
+use crate::data::names::{self, MAX_LEN};
+use crate::init::Init;
+use crate::lab::budget::{self, Cost};
+use crate::lab::params::{LabParams, Notice, Training};
+use crate::ops::{Dense, Rnn, RnnImpl};
+use crate::optim::{Hyper, OptimizerKind, Schedule};
+use crate::rng::Rng;
+use crate::sequential::Sequential;
+use serde::{Deserialize, Serialize};
+
+pub const MAX_HIDDEN: usize = 512;
+/// Random sequences for the W4 benchmark: length, symbols, classes, count.
+pub const RANDOM_SHAPE: (usize, usize, usize, usize) = (10, 57, 18, 20_000);
+
+/// The data the classifier reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RnnData {
+    /// Surnames by origin, 17 languages (shipped).
+    #[default]
+    Names,
+    /// Random sequences of 10 of 57 symbols in 18 classes (the W4 benchmark's shape).
+    Random,
+}
+
+impl RnnData {
+    pub const ALL: [RnnData; 2] = [RnnData::Names, RnnData::Random];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            RnnData::Names => "surnames → 17 languages",
+            RnnData::Random => "random sequences (benchmark W4)",
+        }
+    }
+}
+
+/// How the RNN layer runs over a mini-batch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Loop {
+    /// Each time step for the whole batch as matrix products.
+    #[default]
+    Batched,
+    /// One name at a time, one character at a time.
+    Loop,
+}
+
+impl Loop {
+    pub fn label(self) -> &'static str {
+        match self {
+            Loop::Batched => "batched (matrix products)",
+            Loop::Loop => "one name at a time (loops)",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RnnConfig {
+    pub data: RnnData,
+    pub hidden: usize,
+    /// `W_hh`'s initialisation (normal: `N(0, 1/hidden)`), times `gain`.
+    pub init: Init,
+    pub gain: f32,
+    pub opt: OptimizerKind,
+    pub lr: f32,
+    pub mom: f32,
+    pub l2: f32,
+    pub bs: usize,
+    /// Clip the global gradient norm to this (0: off).
+    pub clip: f32,
+    /// Truncated BPTT: the gradient reaches back this many characters (0: all of them).
+    pub truncate: usize,
+    /// Which implementation trains the RNN layer.
+    pub run: Loop,
+    /// Race the loop against the batched layer on the current mini-batch about once a second.
+    pub race: bool,
+    /// Steps between evaluations of the validation and test names (and at every epoch's end).
+    pub eval: u64,
+    /// Pause when the validation accuracy has not improved for this many epochs (0: off).
+    pub patience: u64,
+    /// The name typed into the probe.
+    pub name: String,
+    /// The hidden unit the probe name is coloured by.
+    pub unit: usize,
+    /// Pause after this many epochs (0: never).
+    pub epochs: u64,
+    pub seed: u64,
+    /// Pause at this step (0: never).
+    pub stop: u64,
+}
+
+impl Default for RnnConfig {
+    /// The seed's classifier: hidden 128, Adam 1e-3; batches of 32.
+    fn default() -> Self {
+        RnnConfig {
+            data: RnnData::Names,
+            hidden: 128,
+            init: Init::Normal,
+            gain: 1.0,
+            opt: OptimizerKind::Adam,
+            lr: 0.001,
+            mom: 0.9,
+            l2: 0.0,
+            bs: 32,
+            clip: 0.0,
+            truncate: 0,
+            run: Loop::Batched,
+            race: true,
+            eval: 200,
+            patience: 0,
+            name: "Kowalski".into(),
+            unit: 0,
+            epochs: 30,
+            seed: 1,
+            stop: 0,
+        }
+    }
+}
+
+impl RnnConfig {
+    pub fn vocab(&self) -> usize {
+        match self.data {
+            RnnData::Names => names::VOCAB,
+            RnnData::Random => RANDOM_SHAPE.1,
+        }
+    }
+
+    pub fn hyper(&self) -> Hyper {
+        Hyper { lr: self.lr, momentum: self.mom, l2: self.l2, l1: 0.0, clip: self.clip }
+    }
+
+    pub fn param_count(&self, classes: usize) -> usize {
+        let h = self.hidden;
+        self.vocab() * h + h * h + h + h * classes + classes
+    }
+
+    /// Forward FLOPs and activations of one sequence of the longest length.
+    pub fn per_sequence(&self) -> (f64, f64) {
+        let (h, t) = (self.hidden as f64, MAX_LEN as f64);
+        (t * (2.0 * h * h + 2.0 * h) + 2.0 * h * 64.0, t * h * 2.0)
+    }
+
+    pub fn cost(&self) -> Cost {
+        let (forward, activations) = self.per_sequence();
+        let batch = self.bs as f64;
+        let params = self.param_count(64) as f64;
+        Cost {
+            step_flops: Cost::TRAIN_FACTOR * forward * batch + 10.0 * params,
+            snapshot_flops: 3.0 * forward * MAX_LEN as f64 + 4.0 * params + 2.0 * (self.hidden as f64).powi(3) * 6.0,
+            bytes: budget::parameter_bytes(params) + 4.0 * activations * (3.0 * batch + 1000.0),
+        }
+    }
+
+    /// The network: the RNN (its last state) and the dense output layer. Taps: `rnn`, `output`.
+    pub fn build_model(&self, classes: usize, rng: &mut Rng) -> Sequential {
+        let mut rnn = Rnn::new(self.vocab(), self.hidden, self.init, self.gain, rng);
+        rnn.truncate = self.truncate;
+        rnn.implementation = self.implementation();
+        let mut b = Sequential::builder();
+        b.push(rnn).tap("rnn");
+        b.push(Dense::new(self.hidden, classes, Init::Xavier, 0.0, rng)).tap("output");
+        b.build()
+    }
+
+    pub fn implementation(&self) -> RnnImpl {
+        match self.run {
+            Loop::Batched => RnnImpl::Batched,
+            Loop::Loop => RnnImpl::Loop,
+        }
+    }
+}
+
+fn notice(key: &str, message: impl Into<String>) -> Notice {
+    Notice { key: key.into(), message: message.into() }
+}
+
+impl LabParams for RnnConfig {
+    const LAB: &'static str = "rnn";
+    const LIVE: &'static [&'static str] = &["lr", "mom", "l2", "bs", "opt", "clip", "eval", "patience", "name", "unit", "epochs", "stop", "race"];
+    const STOP_KEYS: &'static [&'static str] = &["stop", "epochs", "patience"];
+
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    fn stop(&self) -> u64 {
+        self.stop
+    }
+
+    fn training(&self) -> Training {
+        Training { hyper: self.hyper(), batch_size: self.bs, optimizer: self.opt, schedule: Schedule::Constant, period: 1000 }
+    }
+
+    fn check(&self) -> Result<(), Notice> {
+        if !(1..=MAX_HIDDEN).contains(&self.hidden) {
+            return Err(notice("hidden", format!("hidden must be from 1 to {MAX_HIDDEN} units")));
+        }
+        if self.init == Init::Uniform {
+            return Err(notice("init", "W_hh takes xavier, he, normal or zeros (uniform [0, 1) has no negative weights)"));
+        }
+        if !(self.gain.is_finite() && self.gain > 0.0 && self.gain <= 20.0) {
+            return Err(notice("gain", "gain must be a number in (0, 20]"));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 10.0) {
+            return Err(notice("lr", "lr must be a number in (0, 10]"));
+        }
+        if !(self.mom.is_finite() && (0.0..1.0).contains(&self.mom)) {
+            return Err(notice("mom", "mom must be a number in [0, 1)"));
+        }
+        if !(self.l2.is_finite() && (0.0..=1.0).contains(&self.l2)) {
+            return Err(notice("l2", "l2 must be a number in [0, 1]"));
+        }
+        if !(1..=1024).contains(&self.bs) {
+            return Err(notice("bs", "bs must be a whole number from 1 to 1024"));
+        }
+        if !(self.clip.is_finite() && (0.0..=1e6).contains(&self.clip)) {
+            return Err(notice("clip", "clip must be 0 (off) or a positive gradient norm"));
+        }
+        if self.truncate > MAX_LEN {
+            return Err(notice("truncate", format!("truncate must be from 0 (full BPTT) to {MAX_LEN} characters")));
+        }
+        if !(10..=1_000_000).contains(&self.eval) {
+            return Err(notice("eval", "eval must be a number of steps from 10 to 1,000,000"));
+        }
+        if self.patience > 1000 || self.epochs > 1000 {
+            return Err(notice(if self.patience > 1000 { "patience" } else { "epochs" }, "at most 1000 epochs"));
+        }
+        if self.name.chars().count() > 100 {
+            return Err(notice("name", "a name of at most 100 characters (it is cut at 24)"));
+        }
+        if self.unit >= self.hidden {
+            return Err(notice("unit", format!("unit must be from 0 to {}", self.hidden - 1)));
+        }
+        let blame = if self.bs > 32 && (RnnConfig { bs: 32, ..self.clone() }).cost().check(["", "", ""]).is_ok() { "bs" } else { "hidden" };
+        self.cost().check([blame, "hidden", blame])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tensor::{self, Mode};
+
+    #[test]
+    fn the_classifier_reads_characters_and_scores_classes() {
+        let c = RnnConfig::default();
+        assert!(c.check().is_ok());
+        let mut m = c.build_model(17, &mut Rng::new(1));
+        let out = m.forward(&tensor::zeros(&[3, 7, names::VOCAB]), Mode::Eval);
+        assert_eq!(out.shape(), &[3, 17]);
+        assert_eq!(c.param_count(17), 59 * 128 + 128 * 128 + 128 + 128 * 17 + 17);
+        let key = |c: RnnConfig| c.check().unwrap_err().key;
+        assert_eq!(key(RnnConfig { hidden: 0, ..RnnConfig::default() }), "hidden");
+        assert_eq!(key(RnnConfig { clip: f32::NAN, ..RnnConfig::default() }), "clip");
+        assert_eq!(key(RnnConfig { name: "x".repeat(101), ..RnnConfig::default() }), "name");
+        assert_eq!(key(RnnConfig { unit: 128, ..RnnConfig::default() }), "unit");
+        assert_eq!(key(RnnConfig { hidden: 512, bs: 1024, ..RnnConfig::default() }), "bs");
+    }
+}

@@ -1,0 +1,618 @@
+//! Lab 4's session: trains the character RNN on mini-batches of names padded to the longest
+//! (masks keep padding out of everything), evaluates the validation and test names every `eval`
+//! steps and at every epoch's end (in chunks), keeps the best epoch by validation accuracy for
+//! early stopping, and reports the typed name's guesses and its gradient through time.
+
+use super::config::{RnnConfig, RnnData, RANDOM_SHAPE};
+use super::view::{Best, ClipMeter, EvalPoint, Guess, Probe, Race, RnnCommand, RnnReply, RnnView};
+use crate::data::images::Assets;
+use crate::data::names::{self, Labelled, NaiveBayes, Split, TextSet};
+use crate::data::Source;
+use crate::lab::diagnose;
+use crate::lab::params::Notice;
+use crate::lab::snapshot::Metric;
+use crate::lab::trainer::Trainer;
+use crate::lab::{Applied, Lab, Report};
+use crate::layer::Layer;
+use crate::loss::Loss;
+use crate::math;
+use crate::ops::{Rnn, RnnImpl};
+use crate::rng::Rng;
+use crate::tensor::{self, Mode, Tensor};
+use std::sync::Arc;
+
+const MAX_HISTORY: usize = 400;
+/// Names per evaluation chunk (one call of `train`).
+const EVAL_CHUNK: usize = 1000;
+/// Steps the clipping meter looks back over.
+const CLIP_WINDOW: usize = 100;
+const RACE_EVERY_MS: f64 = 1000.0;
+const RACE_SHARE: f64 = 0.1;
+/// Runs of each implementation per race.
+const RACE_REPS: usize = 10;
+
+/// Some of the names as a mini-batch source: `(n, T, vocab)` one-hot, padded with zero rows to
+/// the longest name of the batch.
+struct Names<'a> {
+    data: &'a Labelled,
+    indices: &'a [usize],
+    vocab: usize,
+}
+
+impl Source for Names<'_> {
+    fn len(&self) -> usize {
+        self.indices.len()
+    }
+
+    fn has_classes(&self) -> bool {
+        true
+    }
+
+    fn gather(&self, rows: &[usize], x: &mut Tensor, _y: &mut Tensor, classes: &mut Vec<usize>) {
+        let seqs: Vec<&[usize]> = rows.iter().map(|&r| self.data.names[self.indices[r]].as_slice()).collect();
+        one_hot_into(&seqs, self.vocab, x);
+        classes.clear();
+        classes.extend(rows.iter().map(|&r| self.data.labels[self.indices[r]]));
+    }
+}
+
+/// Writes sequences as a padded one-hot batch `(n, T, vocab)`.
+fn one_hot_into(seqs: &[&[usize]], vocab: usize, x: &mut Tensor) {
+    let t = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
+    tensor::resize(x, &[seqs.len(), t, vocab]);
+    let xs = tensor::slice_mut(x);
+    xs.fill(0.0);
+    for (i, s) in seqs.iter().enumerate() {
+        for (step, &c) in s.iter().enumerate() {
+            xs[(i * t + step) * vocab + c.min(vocab - 1)] = 1.0;
+        }
+    }
+}
+
+fn softmax(row: &[f32]) -> Vec<f32> {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f32> = row.iter().map(|&v| math::exp(v - max)).collect();
+    let sum: f32 = exps.iter().sum();
+    exps.iter().map(|&e| e / sum).collect()
+}
+
+fn argmax(v: &[f32]) -> usize {
+    v.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &p)| if p > best.1 { (i, p) } else { best }).0
+}
+
+/// Random sequences of the W4 benchmark's shape (a fixed stream: the same data for every seed).
+fn random_data() -> Labelled {
+    let (len, symbols, classes, count) = RANDOM_SHAPE;
+    let mut rng = Rng::new(4242);
+    Labelled {
+        names: (0..count).map(|_| (0..len).map(|_| rng.below(symbols)).collect()).collect(),
+        labels: (0..count).map(|_| rng.below(classes)).collect(),
+        classes: (0..classes).map(|c| format!("class {c}")).collect(),
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct Evaluation {
+    /// Position in validation then test names.
+    next: usize,
+    right: [usize; 2],
+    loss: [f64; 2],
+    confusion: Vec<u32>,
+    epoch_end: bool,
+}
+
+pub struct RnnLab {
+    config: RnnConfig,
+    data: Arc<Labelled>,
+    split: Split,
+    /// Pasted data, kept across rebuilds until replaced.
+    custom: Option<Arc<Labelled>>,
+    trainer: Trainer,
+    baseline: [f32; 2],
+    running_eval: Option<Evaluation>,
+    history: Vec<EvalPoint>,
+    best: Option<Best>,
+    confusion: Vec<u32>,
+    /// The epoch last evaluated at its end.
+    evaluated_epoch: u64,
+    /// Mini-batch sums since the last evaluation: right, seen, loss, steps.
+    batch: (u64, u64, f64, u64),
+    step_grads: Vec<f32>,
+    pre_clip: Vec<f32>,
+    race: Option<Race>,
+    last_race_at: f64,
+    race_cost_ms: f64,
+    eval_x: Tensor,
+}
+
+impl RnnLab {
+    pub fn create(config: RnnConfig, data: Arc<Labelled>, custom: Option<Arc<Labelled>>) -> RnnLab {
+        let data = custom.clone().unwrap_or(data);
+        let split = Split::new(data.len(), 0.15, 0.1, config.seed);
+        let classes = data.classes.len();
+        let model = config.build_model(classes, &mut Rng::fork(config.seed, 1));
+        let mut trainer = Trainer::new(model, config.opt, config.hyper(), Loss::Softmax, config.bs, split.train.len(), Rng::fork(config.seed, 2));
+        // Per-step gradient norms are recorded by the lab (the trainer's records stay sparse).
+        trainer.set_record_every(10);
+        let nb = NaiveBayes::train(&data, &split.train);
+        let baseline = [nb.accuracy(&data, &split.test), balanced(&data, &split.test, |i| nb.predict(&data.names[i]))];
+        RnnLab {
+            config,
+            data,
+            split,
+            custom,
+            trainer,
+            baseline,
+            running_eval: None,
+            history: Vec::new(),
+            best: None,
+            confusion: Vec::new(),
+            evaluated_epoch: 0,
+            batch: (0, 0, 0.0, 0),
+            step_grads: Vec::new(),
+            pre_clip: Vec::new(),
+            race: None,
+            last_race_at: f64::NEG_INFINITY,
+            race_cost_ms: 0.0,
+            eval_x: tensor::zeros(&[0]),
+        }
+    }
+
+    pub fn history(&self) -> &[EvalPoint] {
+        &self.history
+    }
+
+    pub fn best(&self) -> Option<&Best> {
+        self.best.as_ref()
+    }
+
+    pub fn baseline(&self) -> [f32; 2] {
+        self.baseline
+    }
+
+    fn classes(&self) -> usize {
+        self.data.classes.len()
+    }
+
+    fn epoch_fraction(&self) -> f32 {
+        (self.trainer.step as f64 * self.config.bs as f64 / self.split.train.len().max(1) as f64) as f32
+    }
+
+    fn rnn(&self) -> &Rnn {
+        self.trainer.model.tapped::<Rnn>("rnn").expect("the model has its RNN")
+    }
+
+    fn rnn_mut(&mut self) -> &mut Rnn {
+        self.trainer.model.tapped_mut::<Rnn>("rnn").expect("the model has its RNN")
+    }
+
+    fn eval_chunk(&mut self) {
+        let Some(mut e) = self.running_eval.take() else {
+            return;
+        };
+        let k = self.classes();
+        let (nv, nt) = (self.split.val.len(), self.split.test.len());
+        let end = (e.next + EVAL_CHUNK).min(nv + nt);
+        let data = self.data.clone();
+        let rows: Vec<usize> = (e.next..end).map(|p| if p < nv { self.split.val[p] } else { self.split.test[p - nv] }).collect();
+        let seqs: Vec<&[usize]> = rows.iter().map(|&i| data.names[i].as_slice()).collect();
+        one_hot_into(&seqs, self.config.vocab(), &mut self.eval_x);
+        let out = self.trainer.model.forward(&self.eval_x, Mode::Eval);
+        for (r, row) in tensor::slice(out).chunks(k).enumerate() {
+            let p = softmax(row);
+            let (label, guess) = (data.labels[rows[r]], argmax(&p));
+            let which = usize::from(e.next + r >= nv);
+            e.loss[which] -= math::ln(p[label].max(1e-30)) as f64;
+            e.right[which] += usize::from(guess == label);
+            if which == 1 {
+                e.confusion[label * k + guess] += 1;
+            }
+        }
+        e.next = end;
+        if end < nv + nt {
+            self.running_eval = Some(e);
+            return;
+        }
+        let recall = recall(&e.confusion, k);
+        let test_balanced = recall.iter().filter(|r| r.is_finite()).sum::<f32>() / recall.iter().filter(|r| r.is_finite()).count().max(1) as f32;
+        let (b_right, b_seen, b_loss, b_steps) = self.batch;
+        let point = EvalPoint {
+            step: self.trainer.step,
+            epoch: self.epoch_fraction(),
+            train_loss: if b_steps > 0 { (b_loss / b_steps as f64) as f32 } else { f32::NAN },
+            train_accuracy: if b_seen > 0 { b_right as f32 / b_seen as f32 } else { f32::NAN },
+            val_loss: (e.loss[0] / nv.max(1) as f64) as f32,
+            val_accuracy: e.right[0] as f32 / nv.max(1) as f32,
+            test_loss: (e.loss[1] / nt.max(1) as f64) as f32,
+            test_accuracy: e.right[1] as f32 / nt.max(1) as f32,
+            test_balanced,
+            epoch_end: e.epoch_end,
+        };
+        self.batch = (0, 0, 0.0, 0);
+        if e.epoch_end && self.best.as_ref().is_none_or(|b| point.val_accuracy > b.val_accuracy) {
+            self.best = Some(Best {
+                epoch: self.trainer.epoch,
+                step: point.step,
+                val_accuracy: point.val_accuracy,
+                test_accuracy: point.test_accuracy,
+                test_balanced: point.test_balanced,
+            });
+        }
+        self.confusion = e.confusion;
+        self.history.push(point);
+        if self.history.len() > MAX_HISTORY {
+            // Keep every epoch-end point; thin the others.
+            let mut keep = true;
+            self.history.retain(|p| {
+                keep = !keep;
+                keep || p.epoch_end
+            });
+        }
+    }
+
+    fn start_eval(&mut self, epoch_end: bool) {
+        let k = self.classes();
+        self.running_eval = Some(Evaluation { confusion: vec![0; k * k], epoch_end, ..Default::default() });
+    }
+
+    /// Evaluates now, finishing any evaluation under way.
+    pub fn evaluate_now(&mut self) {
+        if self.running_eval.is_none() {
+            let epoch_end = self.evaluated_epoch < self.trainer.epoch;
+            self.evaluated_epoch = self.trainer.epoch;
+            self.start_eval(epoch_end);
+        }
+        while self.running_eval.is_some() {
+            self.eval_chunk();
+        }
+    }
+
+    /// Class probabilities for one encoded name.
+    pub fn classify(&mut self, symbols: &[usize]) -> Vec<f32> {
+        let mut x = tensor::zeros(&[0]);
+        one_hot_into(&[symbols], self.config.vocab(), &mut x);
+        softmax(tensor::slice(self.trainer.model.forward(&x, Mode::Eval)))
+    }
+
+    /// The typed name: guesses, guesses after each prefix, states and gradients through time.
+    /// The model's gradients are put back afterwards (snapshots show the last step's).
+    fn probe(&mut self) -> Probe {
+        let symbols = names::encode(&self.config.name).unwrap_or_else(|| vec![names::OOV]);
+        let symbols: Vec<usize> = symbols.into_iter().map(|s| s.min(self.config.vocab() - 1)).collect();
+        let classes = self.data.classes.clone();
+        let guess = |p: &[f32], c: usize| Guess { class: classes[c].clone(), p: p[c] };
+        let prefixes = (1..=symbols.len())
+            .map(|l| {
+                let p = self.classify(&symbols[..l]);
+                guess(&p, argmax(&p))
+            })
+            .collect();
+        let p = self.classify(&symbols);
+        let mut order: Vec<usize> = (0..p.len()).collect();
+        order.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
+        let top = order.iter().take(3).map(|&c| guess(&p, c)).collect();
+        // Backward from −log p(top guess), with the input gradient on; then everything restored.
+        let mut saved = Vec::new();
+        self.trainer.model.visit_params(&mut |_, _, _, g| saved.push(g.clone()));
+        let hidden = self.config.hidden;
+        let states: Vec<f32> = (1..=symbols.len()).flat_map(|t| self.rnn().state(t, 0).to_vec()).collect();
+        let mut d = tensor::zeros(&[1, p.len()]);
+        let top_class = order[0];
+        tensor::slice_mut(&mut d).iter_mut().enumerate().for_each(|(c, v)| *v = p[c] - if c == top_class { 1.0 } else { 0.0 });
+        self.rnn_mut().set_needs_input_grad(true);
+        self.trainer.model.zero_grad();
+        let layers = &mut self.trainer.model.layers;
+        let mut g = d;
+        for layer in layers.iter_mut().rev() {
+            g = layer.backward(&g).clone();
+        }
+        let v = self.config.vocab();
+        let input_grads = tensor::slice(&g).chunks(v).map(|row| row.iter().map(|&a| a * a).sum::<f32>().sqrt()).collect();
+        let state_grads = self.rnn().step_grad_norms.clone();
+        self.rnn_mut().set_needs_input_grad(false);
+        let mut saved = saved.into_iter();
+        self.trainer.model.visit_params(&mut |_, _, _, g| {
+            if let Some(s) = saved.next() {
+                *g = s;
+            }
+        });
+        Probe { name: names::decode(&symbols), top, prefixes, states, hidden, state_grads, input_grads }
+    }
+
+    /// The current mini-batch through the RNN layer as loops and batched (forward + backward with
+    /// the gradient the output layer sent it), timed on `now_ms`'s clock. Restores everything.
+    pub fn race(&mut self, now_ms: &mut dyn FnMut() -> f64) -> Race {
+        let x = self.trainer.batch_x().clone();
+        let dy = self.trainer.model.layers.get(1).map(|l| l.input_grad().clone()).unwrap_or_else(|| tensor::zeros(&[0]));
+        let configured = self.config.implementation();
+        let mut times = [0.0f64; 2];
+        let mut results: Vec<(Vec<f32>, Vec<f32>)> = Vec::new();
+        let n = x.shape().first().copied().unwrap_or(0);
+        if n > 0 && dy.shape() == [n, self.config.hidden] {
+            let rnn = self.rnn_mut();
+            let saved = (rnn.dw_xh.clone(), rnn.dw_hh.clone(), rnn.db.clone());
+            // Repeated (the worker's clock is coarse): the mean of RACE_REPS runs each.
+            for (r, imp) in [RnnImpl::Loop, RnnImpl::Batched].into_iter().enumerate() {
+                rnn.implementation = imp;
+                let t0 = now_ms();
+                for _ in 0..RACE_REPS {
+                    rnn.zero_grad();
+                    rnn.forward(&x, Mode::Train);
+                    rnn.backward(&dy);
+                }
+                times[r] = (now_ms() - t0) / RACE_REPS as f64;
+                let out = rnn.output().data().to_vec();
+                let grads = [rnn.dw_xh.data(), rnn.dw_hh.data(), rnn.db.data()].concat();
+                results.push((out, grads));
+            }
+            rnn.implementation = configured;
+            (rnn.dw_xh, rnn.dw_hh, rnn.db) = saved;
+        }
+        let diff = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
+        let (max_out_diff, max_grad_diff) = match results.as_slice() {
+            [a, b] => (diff(&a.0, &b.0), diff(&a.1, &b.1)),
+            _ => (0.0, 0.0),
+        };
+        let race = Race { step: self.trainer.step, batch: n, loop_ms: times[0], batched_ms: times[1], max_grad_diff, max_out_diff };
+        self.race = Some(race.clone());
+        race
+    }
+
+    fn timed_race(&mut self, now_ms: &mut dyn FnMut() -> f64) {
+        let t0 = now_ms();
+        self.race(now_ms);
+        self.last_race_at = now_ms();
+        self.race_cost_ms = self.last_race_at - t0;
+    }
+
+    fn clip_meter(&self) -> ClipMeter {
+        let recent = &self.pre_clip[self.pre_clip.len().saturating_sub(CLIP_WINDOW)..];
+        let n = recent.len().max(1) as f32;
+        ClipMeter {
+            threshold: self.config.clip,
+            clipped: recent.iter().filter(|&&g| g > self.config.clip).count() as f32 / n,
+            mean_norm: recent.iter().sum::<f32>() / n,
+            max_norm: recent.iter().copied().fold(0.0, f32::max),
+        }
+    }
+
+    fn rebuild_with(&mut self, config: RnnConfig) {
+        *self = RnnLab::create(config, self.data.clone(), self.custom.clone());
+    }
+}
+
+/// Recall per class from a confusion matrix (NaN for a class with no examples).
+fn recall(confusion: &[u32], k: usize) -> Vec<f32> {
+    (0..k)
+        .map(|c| {
+            let row = &confusion[c * k..(c + 1) * k];
+            let total: u32 = row.iter().sum();
+            if total == 0 {
+                f32::NAN
+            } else {
+                row[c] as f32 / total as f32
+            }
+        })
+        .collect()
+}
+
+/// Balanced accuracy (mean recall over the classes present) of `predict` on `indices`.
+fn balanced(data: &Labelled, indices: &[usize], predict: impl Fn(usize) -> usize) -> f32 {
+    let k = data.classes.len();
+    let mut confusion = vec![0u32; k * k];
+    for &i in indices {
+        confusion[data.labels[i] * k + predict(i)] += 1;
+    }
+    let r: Vec<f32> = recall(&confusion, k).into_iter().filter(|v| v.is_finite()).collect();
+    r.iter().sum::<f32>() / r.len().max(1) as f32
+}
+
+impl Lab for RnnLab {
+    type Config = RnnConfig;
+    type View = RnnView;
+    type Command = RnnCommand;
+    type Reply = RnnReply;
+
+    fn needs_text(config: &RnnConfig) -> Option<TextSet> {
+        (config.data == RnnData::Names).then_some(TextSet::Names)
+    }
+
+    fn new(config: RnnConfig, assets: &Assets) -> Result<Self, String> {
+        let data = match config.data {
+            RnnData::Names => {
+                let file = assets.text(TextSet::Names).ok_or_else(|| format!("the {} are not loaded", TextSet::Names.label()))?;
+                Labelled::parse(&file.text, None).map_err(|e| e.join("; "))?
+            }
+            RnnData::Random => random_data(),
+        };
+        Ok(RnnLab::create(config, Arc::new(data), None))
+    }
+
+    fn config(&self) -> &RnnConfig {
+        &self.config
+    }
+
+    fn set_config(&mut self, config: RnnConfig) {
+        self.config = config;
+    }
+
+    fn trainer(&self) -> &Trainer {
+        &self.trainer
+    }
+
+    fn trainer_mut(&mut self) -> &mut Trainer {
+        &mut self.trainer
+    }
+
+    fn train(&mut self, n: u64) {
+        for _ in 0..n {
+            if self.running_eval.is_some() {
+                self.eval_chunk();
+                return;
+            }
+            let data = self.data.clone();
+            let source = Names { data: &data, indices: &self.split.train, vocab: self.config.vocab() };
+            let loss = self.trainer.train_step(&source);
+            let k = self.classes();
+            let right = tensor::slice(self.trainer.model.output()).chunks(k).zip(self.trainer.batch_classes()).filter(|(row, &c)| argmax(row) == c).count();
+            self.batch.0 += right as u64;
+            self.batch.1 += self.trainer.batch_classes().len() as u64;
+            self.batch.2 += loss as f64;
+            self.batch.3 += 1;
+            let grads = self.rnn().step_grad_norms.clone();
+            self.step_grads = grads;
+            if let Some(norm) = self.trainer.last_pre_clip_norm {
+                self.pre_clip.push(norm);
+                if self.pre_clip.len() > 2 * CLIP_WINDOW {
+                    self.pre_clip.drain(..CLIP_WINDOW);
+                }
+            }
+            let epoch_end = self.trainer.epoch > self.evaluated_epoch;
+            if epoch_end || self.trainer.step % self.config.eval == 0 {
+                self.evaluated_epoch = self.trainer.epoch;
+                self.start_eval(epoch_end);
+            }
+        }
+    }
+
+    fn stop_reason(&mut self) -> Option<String> {
+        if self.running_eval.is_some() {
+            return None;
+        }
+        let c = &self.config;
+        if c.epochs > 0 && self.trainer.epoch >= c.epochs {
+            return Some(format!("stopped after {} epochs (Play trains on)", c.epochs));
+        }
+        let best = self.best.as_ref()?;
+        (c.patience > 0 && self.trainer.epoch >= best.epoch + c.patience).then(|| {
+            format!(
+                "stopped early: the validation accuracy has not improved for {} epochs (best: epoch {}, {:.1} %)",
+                c.patience,
+                best.epoch,
+                best.val_accuracy * 100.0
+            )
+        })
+    }
+
+    fn finish(&mut self) {
+        if self.history.last().is_none_or(|h| h.step != self.trainer.step) {
+            self.evaluate_now();
+        }
+    }
+
+    fn rebuild(&mut self, key: &str, next: RnnConfig) -> Result<Applied, String> {
+        match key {
+            "run" => {
+                let imp = next.implementation();
+                self.rnn_mut().implementation = imp;
+                self.config = next;
+                Ok(Applied::Live)
+            }
+            "truncate" => {
+                self.rnn_mut().truncate = next.truncate;
+                self.config = next;
+                Ok(Applied::Live)
+            }
+            "data" if next.data == RnnData::Names && self.config.data != RnnData::Names => {
+                Err("the surnames are loaded when the lab opens with data=names: reload the page with that link".into())
+            }
+            "data" => {
+                let data = if next.data == RnnData::Random { Arc::new(random_data()) } else { self.data.clone() };
+                *self = RnnLab::create(next, data, None);
+                Ok(Applied::Reset)
+            }
+            _ => {
+                self.rebuild_with(next);
+                Ok(Applied::Reset)
+            }
+        }
+    }
+
+    fn command(&mut self, command: RnnCommand, now_ms: &mut dyn FnMut() -> f64) -> Result<Option<RnnReply>, Notice> {
+        match command {
+            RnnCommand::Race => {
+                self.timed_race(now_ms);
+                Ok(None)
+            }
+            RnnCommand::SetData { text } => {
+                if text.trim().is_empty() {
+                    let shipped = self.custom.take().map(|_| ());
+                    if shipped.is_some() {
+                        return Err(Notice::new("data", "pasted data cleared: reload the page to train on the shipped names again"));
+                    }
+                    return Err(Notice::new("data", "paste name,label lines (one per line)"));
+                }
+                let pasted = Labelled::parse(&text, None)
+                    .map_err(|errors| Notice::new("data", format!("pasted names refused, nothing changed: {}", errors.join("; "))))?;
+                if pasted.len() < 20 {
+                    return Err(Notice::new("data", format!("{} names are too few to split into training, validation and test (at least 20)", pasted.len())));
+                }
+                let (names, classes) = (pasted.len(), pasted.classes.len());
+                let pasted = Arc::new(pasted);
+                *self = RnnLab::create(self.config.clone(), self.data.clone(), Some(pasted));
+                Ok(Some(RnnReply::DataSet { names, classes }))
+            }
+        }
+    }
+
+    /// The automatic race (`race=true`): about every second, and at most ~10 % of the time.
+    fn background(&mut self, now_ms: &mut dyn FnMut() -> f64) -> bool {
+        if !self.config.race || self.trainer.step == 0 || now_ms() - self.last_race_at < RACE_EVERY_MS.max(self.race_cost_ms / RACE_SHARE) {
+            return false;
+        }
+        self.timed_race(now_ms);
+        true
+    }
+
+    fn report(&mut self) -> Report<RnnView> {
+        let k = self.classes();
+        let mut metrics = vec![Metric { name: "epoch_fraction".into(), value: self.epoch_fraction() }];
+        let (mut train_loss, mut test_loss) = (f32::NAN, f32::NAN);
+        if let Some(e) = self.history.last() {
+            metrics.extend([
+                Metric { name: "val_accuracy".into(), value: e.val_accuracy },
+                Metric { name: "test_accuracy".into(), value: e.test_accuracy },
+                Metric { name: "balanced_accuracy".into(), value: e.test_balanced },
+            ]);
+            (train_loss, test_loss) = (e.train_loss, e.test_loss);
+        }
+        if let Some(b) = &self.best {
+            metrics.push(Metric { name: "best_epoch".into(), value: b.epoch as f32 });
+            metrics.push(Metric { name: "best_test_accuracy".into(), value: b.test_accuracy });
+        }
+        metrics.push(Metric { name: "baseline_test_accuracy".into(), value: self.baseline[0] });
+        let recall = if self.confusion.len() == k * k { recall(&self.confusion, k) } else { Vec::new() };
+        let test_counts = if self.confusion.len() == k * k { (0..k).map(|c| self.confusion[c * k..(c + 1) * k].iter().sum()).collect() } else { Vec::new() };
+        let mut diagnoses = Vec::new();
+        diagnoses.extend(diagnose::chance_level(
+            self.history.last().map(|h| h.train_loss).unwrap_or(self.trainer.last_loss),
+            k,
+            self.trainer.step,
+            self.config.lr,
+        ));
+        let rnn = self.rnn();
+        let spectral_radius = crate::ops::rnn::spectral_radius(rnn.w_hh.data(), rnn.hidden);
+        let view = RnnView {
+            classes: self.data.classes.clone(),
+            sizes: [self.split.train.len(), self.split.val.len(), self.split.test.len()],
+            custom: self.custom.is_some(),
+            history: self.history.clone(),
+            best: self.best.clone(),
+            confusion: self.confusion.clone(),
+            recall,
+            test_counts,
+            baseline: self.baseline,
+            probe: self.probe(),
+            step_grads: self.step_grads.clone(),
+            spectral_radius,
+            clip: self.clip_meter(),
+            race: self.race.clone(),
+            eval_progress: self.running_eval.as_ref().map(|e| e.next as f32 / (self.split.val.len() + self.split.test.len()).max(1) as f32).unwrap_or(0.0),
+        };
+        Report { train_loss, test_loss, metrics, layers: self.trainer.layer_snapshots(), diagnoses, view }
+    }
+
+    fn snapshot_interval_ms(&self) -> f64 {
+        100.0
+    }
+}

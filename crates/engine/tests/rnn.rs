@@ -1,0 +1,133 @@
+//! The RNN lab on the shipped surnames (seeded, release mode): it learns, its loop equals its
+//! batched layer, the typed name is probed, the presets show vanishing and exploding gradients
+//! and clipping, pasted data is checked line by line, and early stopping stops.
+
+use engine::data::images::Assets;
+use engine::data::names::{TextFile, TextSet};
+use engine::lab::rnn::{RnnCommand, RnnConfig, RnnLab, RnnView, PRESETS};
+use engine::lab::{parse_link, Lab};
+use engine::loss::{Loss, Target};
+use engine::tensor;
+use std::path::PathBuf;
+
+fn assets() -> Assets {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../static/data");
+    let mut a = Assets::default();
+    a.insert_text(TextFile::load_dir(TextSet::Names, &dir).expect("static/data ships the names"));
+    a
+}
+
+fn lab(link: &str) -> RnnLab {
+    let parsed = parse_link(link);
+    assert!(parsed.notices.is_empty(), "{link}: {:?}", parsed.notices);
+    RnnLab::new(parsed.config.get::<RnnConfig>().expect("an rnn link").clone(), &assets()).expect("names loaded")
+}
+
+fn preset(id: &str) -> &'static str {
+    PRESETS.iter().find(|p| p.id == id).unwrap_or_else(|| panic!("preset {id}")).link
+}
+
+fn train_to(l: &mut RnnLab, steps: u64) {
+    while l.trainer().step < steps {
+        l.train(1);
+    }
+}
+
+fn view(l: &mut RnnLab) -> RnnView {
+    l.report().view
+}
+
+#[test]
+fn log_softmax_plus_nll_is_softmax_cross_entropy() {
+    let logits = tensor::from_vec(&[2, 3], vec![1.0, -2.0, 0.5, 3.0, 3.0, -1.0]);
+    let classes = [2usize, 0];
+    let mut grad = tensor::zeros(&[0]);
+    let loss = Loss::Softmax.value_and_grad(&logits, Target::Classes(&classes), &mut grad);
+    // The seed's way: log-softmax, then the mean negative log-likelihood of the true class.
+    let mut nll = 0.0f64;
+    for (r, &c) in classes.iter().enumerate() {
+        let row = &logits.data()[r * 3..(r + 1) * 3];
+        let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+        let lse = m + row.iter().map(|&v| (v as f64 - m).exp()).sum::<f64>().ln();
+        nll -= row[c] as f64 - lse;
+        for k in 0..3 {
+            let p = (row[k] as f64 - lse).exp();
+            let expected = (p - if k == c { 1.0 } else { 0.0 }) / 2.0;
+            assert!((grad.data()[r * 3 + k] as f64 - expected).abs() < 1e-6);
+        }
+    }
+    assert!((loss as f64 - nll / 2.0).abs() < 1e-6, "{loss} vs {}", nll / 2.0);
+}
+
+#[test]
+fn the_classifier_learns_beats_chance_and_its_loop_equals_its_batched_layer() {
+    let mut l = lab("lab=rnn&eval=300&race=false&epochs=0");
+    let baseline = l.baseline();
+    assert!((baseline[0] - 0.683).abs() < 0.01, "naive Bayes on the seed-1 split: {baseline:?}");
+    train_to(&mut l, 700);
+    l.finish();
+    let e = l.history().last().unwrap().clone();
+    eprintln!("after 700 steps: val {:.4}, test {:.4}, balanced {:.4}", e.val_accuracy, e.test_accuracy, e.test_balanced);
+    assert!(e.test_accuracy > 0.45 && e.test_balanced > 0.3, "{e:?}");
+    // The race: the same mini-batch through the per-name loop and the batched layer.
+    let race = l.race(&mut || 0.0);
+    assert!(race.batch > 0);
+    assert_eq!(race.max_out_diff, 0.0, "forward: the same bits");
+    assert!(race.max_grad_diff <= 1e-5, "weight gradients: {}", race.max_grad_diff);
+    // The typed name: three guesses, one per prefix, states and gradients per character.
+    let v = view(&mut l);
+    let p = &v.probe;
+    assert_eq!(p.name, "Kowalski");
+    assert_eq!(p.top.len(), 3);
+    assert!(p.top[0].p >= p.top[1].p && p.top.iter().map(|g| g.p).sum::<f32>() <= 1.0 + 1e-5);
+    assert_eq!((p.prefixes.len(), p.states.len(), p.input_grads.len(), p.state_grads.len()), (8, 8 * 128, 8, 8));
+    assert_eq!(v.confusion.len(), 17 * 17);
+    assert_eq!(v.confusion.iter().sum::<u32>() as usize, v.sizes[2]);
+}
+
+#[test]
+fn presets_vanish_explode_and_clip() {
+    let mut vanish = lab(preset("vanish"));
+    train_to(&mut vanish, 20);
+    let v = view(&mut vanish);
+    assert!(v.spectral_radius < 0.2, "vanish: ρ {}", v.spectral_radius);
+    let g = &v.probe.state_grads;
+    assert_eq!(g.len(), "Papadopoulos".len());
+    assert!(g[0] < 1e-6 * g[g.len() - 1], "the gradient vanishes back through time: {g:?}");
+    let mut explode = lab(preset("explode"));
+    train_to(&mut explode, 20);
+    let v = view(&mut explode);
+    assert!(v.spectral_radius > 2.0, "explode: ρ {}", v.spectral_radius);
+    let mut clip = lab(preset("clip"));
+    train_to(&mut clip, 60);
+    let meter = view(&mut clip).clip;
+    eprintln!("clip meter: {meter:?}");
+    assert_eq!(meter.threshold, 1.0);
+    assert!(meter.clipped > 0.5 && meter.max_norm > 1.0, "{meter:?}");
+}
+
+#[test]
+fn pasted_names_are_checked_line_by_line_and_early_stopping_stops() {
+    let mut l = lab("lab=rnn&hidden=16&eval=50&race=false&epochs=0&patience=2");
+    let bad = l.command(RnnCommand::SetData { text: "Smith,English\nnolabel\nRossi,Italian\n".into() }, &mut || 0.0).unwrap_err();
+    assert!(bad.message.contains("line 2") && bad.message.contains("nothing changed"), "{}", bad.message);
+    assert_eq!(view(&mut l).sizes.iter().sum::<usize>(), 28_850, "the shipped names stay");
+    let pasted: String = (0..60).map(|i| if i % 2 == 0 { format!("Mac{i}donald,Scottish\n") } else { format!("Kowal{i}ski,Polish\n") }).collect();
+    l.command(RnnCommand::SetData { text: pasted }, &mut || 0.0).unwrap();
+    let v = view(&mut l);
+    assert!(v.custom && v.classes == ["Polish", "Scottish"], "{:?}", v.classes);
+    assert_eq!(v.sizes.iter().sum::<usize>(), 60);
+    // Patience 2: the run stops within a few epochs of its best validation accuracy.
+    let mut reason = None;
+    for _ in 0..20_000 {
+        l.train(1);
+        reason = l.stop_reason();
+        if reason.is_some() {
+            break;
+        }
+    }
+    let reason = reason.expect("early stopping");
+    assert!(reason.contains("stopped early") || reason.contains("epochs"), "{reason}");
+    let best = l.best().expect("a best epoch");
+    assert!(l.trainer().epoch >= best.epoch + 2);
+}

@@ -1,0 +1,222 @@
+//! The RNN lab's panels: loss and accuracy curves (with the naive-Bayes baseline and the best
+//! epoch), the confusion matrix with per-class recall, and backpropagation through time made
+//! visible for the typed name.
+
+use super::rnn::{config, with_view};
+use crate::client::LabState;
+use crate::components::chart::{self, ChartSpec, Series, BLUE, GREEN, GREY, ORANGE};
+use crate::format::short;
+use leptos::html;
+use leptos::prelude::*;
+
+/// Train (mini-batches), validation and test loss per evaluation, over epochs.
+#[component]
+pub fn RnnLossChart(state: LabState) -> impl IntoView {
+    let canvas = NodeRef::<html::Canvas>::new();
+    Effect::new(move |_| {
+        let Some(c) = canvas.get() else { return };
+        let Some((series, end)) = with_view(&state, |v| {
+            let pick = |f: fn(&engine::lab::rnn::EvalPoint) -> f32| v.history.iter().map(|h| (h.epoch as f64, f(h) as f64)).collect::<Vec<_>>();
+            (
+                vec![
+                    Series::line("train (mini-batches)", BLUE, pick(|h| h.train_loss), 2),
+                    Series::line("validation", GREEN, pick(|h| h.val_loss), 2),
+                    Series::line("test", ORANGE, pick(|h| h.test_loss), 2),
+                ],
+                v.history.last().map(|h| h.epoch as f64).unwrap_or(0.0),
+            )
+        }) else {
+            return;
+        };
+        state.draw_soon("rnn-loss-chart", move || {
+            let spec = ChartSpec {
+                title: "Loss",
+                x_label: "epoch",
+                y_label: "cross-entropy (nats)",
+                log_y: false,
+                x_range: Some((0.0, end.max(0.1))),
+                y_range: None,
+                band: None,
+                log_x: false,
+            };
+            chart::draw(&c, &spec, &series);
+        });
+    });
+    view! { <canvas id="rnn-loss-chart" node_ref=canvas width="560" height="280"></canvas> }
+}
+
+/// Accuracy per evaluation, the baseline as a line, the best epoch as a dot.
+#[component]
+pub fn AccuracyChart(state: LabState) -> impl IntoView {
+    let canvas = NodeRef::<html::Canvas>::new();
+    Effect::new(move |_| {
+        let Some(c) = canvas.get() else { return };
+        let Some((series, end)) = with_view(&state, |v| {
+            let pct = |a: f32| a as f64 * 100.0;
+            let pick = |f: fn(&engine::lab::rnn::EvalPoint) -> f32| v.history.iter().map(|h| (h.epoch as f64, pct(f(h)))).collect::<Vec<_>>();
+            let end = v.history.last().map(|h| h.epoch as f64).unwrap_or(0.0).max(0.1);
+            let mut series = vec![
+                Series::line("train (mini-batches)", BLUE, pick(|h| h.train_accuracy), 2),
+                Series::line("validation", GREEN, pick(|h| h.val_accuracy), 2),
+                Series::line("test", ORANGE, pick(|h| h.test_accuracy), 2),
+                Series::line("test, balanced", chart::palette(3), pick(|h| h.test_balanced), 1),
+                Series::line("naive Bayes (test)", GREY, vec![(0.0, pct(v.baseline[0])), (end, pct(v.baseline[0]))], 1),
+            ];
+            if let Some(b) = &v.best {
+                let at = v.history.iter().find(|h| h.step == b.step).map(|h| h.epoch as f64).unwrap_or(b.epoch as f64);
+                series.push(Series::dots("best epoch (validation)", chart::palette(4), vec![(at, pct(b.val_accuracy))], 5));
+            }
+            (series, end)
+        }) else {
+            return;
+        };
+        // The floor follows the lowest curve (rounded down to 10 %), so the curves get the height.
+        let lo = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).filter(|v| v.is_finite()).fold(100.0f64, f64::min);
+        let floor = ((lo - 2.0) / 10.0).floor().clamp(0.0, 9.0) * 10.0;
+        state.draw_soon("rnn-accuracy-chart", move || {
+            let spec = ChartSpec {
+                title: "Accuracy",
+                x_label: "epoch",
+                y_label: "accuracy (%)",
+                log_y: false,
+                x_range: Some((0.0, end)),
+                y_range: Some((floor, 100.0)),
+                band: None,
+                log_x: false,
+            };
+            chart::draw(&c, &spec, &series);
+        });
+    });
+    view! { <canvas id="rnn-accuracy-chart" node_ref=canvas width="560" height="280"></canvas> }
+}
+
+/// The confusion matrix on the test names, with each class's recall.
+#[component]
+pub fn Confusion(state: LabState) -> impl IntoView {
+    let data = Memo::new(move |_| with_view(&state, |v| (v.confusion.clone(), v.classes.clone(), v.recall.clone(), v.test_counts.clone())).unwrap_or_default());
+    let table = move || {
+        data.with(|(confusion, classes, recall, counts)| {
+            let k = classes.len();
+            if k == 0 || confusion.len() != k * k {
+                return view! { <p class="muted small">"Appears after the first evaluation."</p> }.into_any();
+            }
+            let max = confusion.iter().enumerate().filter(|(i, _)| i / k != i % k).map(|(_, &n)| n).max().unwrap_or(1).max(1);
+            let head = classes.iter().map(|c| view! { <th class="rot"><span>{c.chars().take(4).collect::<String>()}</span></th> }).collect_view();
+            let rows = (0..k)
+                .map(|t| {
+                    let cells = (0..k)
+                        .map(|p| {
+                            let n = confusion[t * k + p];
+                            let background = if t == p { String::new() } else { format!("rgba(220, 38, 38, {:.2})", (n as f32 / max as f32).sqrt() * 0.8) };
+                            view! { <td class:diag=t == p style:background=background>{n}</td> }
+                        })
+                        .collect_view();
+                    let r = recall.get(t).copied().unwrap_or(f32::NAN);
+                    view! {
+                        <tr><th>{classes[t].clone()}</th>{cells}
+                            <td class="recall" data-recall=r.to_string()>{if r.is_finite() { format!("{:.0} %", r * 100.0) } else { "–".into() }}</td>
+                            <td class="muted">{counts.get(t).copied().unwrap_or(0)}</td></tr>
+                    }
+                })
+                .collect_view();
+            view! {
+                <table class="confusion rnn-confusion" id="confusion">
+                    <caption>"rows: true language · columns: predicted · recall = share of that language's test names found · n = test names"</caption>
+                    <tr><th></th>{head}<th>"recall"</th><th>"n"</th></tr>
+                    {rows}
+                </table>
+            }
+            .into_any()
+        })
+    };
+    view! { <div class="card"><h4 class="card-title">"Confusion matrix (test names)"</h4>{table}</div> }
+}
+
+/// Diverging colour of a value in [−1, 1]: blue below 0, red above.
+fn tint(v: f32) -> String {
+    let a = v.clamp(-1.0, 1.0);
+    if a >= 0.0 {
+        format!("rgba(220, 38, 38, {:.2})", a * 0.75)
+    } else {
+        format!("rgba(37, 99, 235, {:.2})", -a * 0.75)
+    }
+}
+
+/// The typed name unrolled: one cell per character coloured by a hidden unit, the influence of
+/// each character on the output, ‖∂L/∂h_t‖ through time, W_hh's spectral radius and clipping.
+#[component]
+pub fn GradientThroughTime(state: LabState) -> impl IntoView {
+    let canvas = NodeRef::<html::Canvas>::new();
+    let cells = move || {
+        let unit = config(&state).unit;
+        with_view(&state, |v| {
+            let p = &v.probe;
+            let peak = p.input_grads.iter().copied().fold(0.0f32, f32::max).max(1e-12);
+            p.name
+                .chars()
+                .enumerate()
+                .map(|(t, ch)| {
+                    let h = p.states.get(t * p.hidden + unit).copied().unwrap_or(0.0);
+                    let g = p.input_grads.get(t).copied().unwrap_or(0.0);
+                    view! {
+                        <div class="unrolled-cell" title=format!("h[{unit}] = {h:.3} · ‖∂L/∂x‖ = {}", short(g))>
+                            <span class="unrolled-char" style:background=tint(h)>{ch.to_string()}</span>
+                            <span class="influence"><span style:height=format!("{:.0}%", (g / peak * 100.0).max(2.0))></span></span>
+                        </div>
+                    }
+                })
+                .collect_view()
+        })
+    };
+    Effect::new(move |_| {
+        let Some(c) = canvas.get() else { return };
+        let Some((series, title)) = with_view(&state, |v| {
+            let steps = |g: &[f32]| g.iter().enumerate().map(|(t, &n)| ((t + 1) as f64, n as f64)).collect::<Vec<_>>();
+            (
+                vec![Series::line("last mini-batch", BLUE, steps(&v.step_grads), 2), Series::line("the typed name", ORANGE, steps(&v.probe.state_grads), 2)],
+                format!("‖∂L/∂h_t‖ through time · spectral radius of W_hh {:.2}", v.spectral_radius),
+            )
+        }) else {
+            return;
+        };
+        state.draw_soon("rnn-grad-chart", move || {
+            let spec = ChartSpec {
+                title: &title,
+                x_label: "time step t (character)",
+                y_label: "‖∂L/∂h_t‖ (log)",
+                log_y: true,
+                x_range: None,
+                y_range: None,
+                band: None,
+                log_x: false,
+            };
+            chart::draw(&c, &spec, &series);
+        });
+    });
+    let clip = move || {
+        with_view(&state, |v| {
+            let c = &v.clip;
+            if c.threshold > 0.0 {
+                format!(
+                    "Clipping at {}: {:.0} % of the last 100 steps clipped; ‖∇‖ before clipping: mean {}, largest {}.",
+                    short(c.threshold),
+                    c.clipped * 100.0,
+                    short(c.mean_norm),
+                    short(c.max_norm)
+                )
+            } else {
+                "Clipping is off (set “clip ‖∇‖ at” to bound each step).".into()
+            }
+        })
+        .unwrap_or_default()
+    };
+    view! {
+        <div class="card" id="bptt">
+            <h4 class="card-title">"Backpropagation through time, for the typed name"</h4>
+            <p class="muted small">{move || format!("Each cell is one step of the unrolled network, coloured by hidden unit {} (blue −1 … red +1); the bar under it is how strongly that character drives the output (‖∂L/∂x_t‖ for L = −log p(top guess)).", config(&state).unit)}</p>
+            <div class="unrolled" id="unrolled">{cells}</div>
+            <canvas id="rnn-grad-chart" node_ref=canvas width="560" height="240"></canvas>
+            <p class="muted small" id="clip-meter">{clip}</p>
+        </div>
+    }
+}
