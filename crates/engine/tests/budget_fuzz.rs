@@ -21,6 +21,7 @@ fn assets() -> Assets {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../static/data");
     let mut a = Assets::default();
     a.insert(ImagePair::load_dir(ImageSet::Mnist, &dir).expect("static/data ships MNIST"));
+    a.insert_text(engine::data::names::TextFile::load_dir(engine::data::names::TextSet::Names, &dir).expect("static/data ships the names"));
     a
 }
 

@@ -281,7 +281,7 @@ impl LabParams for BnConfig {
         if self.hidden.is_empty() || self.hidden.len() > MAX_HIDDEN || self.hidden.iter().any(|&u| u == 0 || u > MAX_UNITS) {
             return Err(notice("hidden", format!("1 to {MAX_HIDDEN} hidden layers of 1 to {MAX_UNITS} units (e.g. 100,100,100)")));
         }
-        if self.init == Init::Normal && !(self.sigma.is_finite() && self.sigma > 0.0 && self.sigma <= 10.0) {
+        if !(self.sigma.is_finite() && self.sigma > 0.0 && self.sigma <= 10.0) {
             return Err(notice("sigma", "sigma must be a number in (0, 10]"));
         }
         if !(self.gain.is_finite() && self.gain > 0.0 && self.gain <= 100.0) {

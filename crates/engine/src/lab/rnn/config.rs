@@ -246,6 +246,7 @@ impl LabParams for RnnConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layer::Layer;
     use crate::tensor::{self, Mode};
 
     #[test]
@@ -261,6 +262,7 @@ mod tests {
         assert_eq!(key(RnnConfig { clip: f32::NAN, ..RnnConfig::default() }), "clip");
         assert_eq!(key(RnnConfig { name: "x".repeat(101), ..RnnConfig::default() }), "name");
         assert_eq!(key(RnnConfig { unit: 128, ..RnnConfig::default() }), "unit");
-        assert_eq!(key(RnnConfig { hidden: 512, bs: 1024, ..RnnConfig::default() }), "bs");
+        assert_eq!(key(RnnConfig { hidden: 128, bs: 1024, ..RnnConfig::default() }), "bs");
+        assert_eq!(key(RnnConfig { hidden: 512, bs: 1024, ..RnnConfig::default() }), "hidden");
     }
 }
