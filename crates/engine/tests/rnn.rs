@@ -69,8 +69,20 @@ fn the_classifier_learns_beats_chance_and_its_loop_equals_its_batched_layer() {
     let e = l.history().last().unwrap().clone();
     eprintln!("after 700 steps: val {:.4}, test {:.4}, balanced {:.4}", e.val_accuracy, e.test_accuracy, e.test_balanced);
     assert!(e.test_accuracy > 0.45 && e.test_balanced > 0.3, "{e:?}");
-    // The race: the same mini-batch through the per-name loop and the batched layer.
-    let race = l.race(&mut || 0.0);
+    // The race: the same mini-batch through the per-name loop and the batched layer (after a
+    // probe has run, as in the page); it changes nothing of the run.
+    view(&mut l);
+    let loss = l.trainer().last_loss;
+    let mut clock = 0.0;
+    let race = l.race(&mut || {
+        clock += 1.0;
+        clock
+    });
+    assert!(race.loop_ms > 0.0 && race.batched_ms > 0.0);
+    train_to(&mut l, 701);
+    let mut twin = lab("lab=rnn&eval=300&race=false&epochs=0");
+    train_to(&mut twin, 701);
+    assert_eq!(l.trainer().last_loss, twin.trainer().last_loss, "a race does not change the run (step 700 loss {loss})");
     assert!(race.batch > 0);
     assert_eq!(race.max_out_diff, 0.0, "forward: the same bits");
     assert!(race.max_grad_diff <= 1e-5, "weight gradients: {}", race.max_grad_diff);

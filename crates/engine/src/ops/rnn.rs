@@ -65,11 +65,13 @@ pub struct Rnn {
     y: Tensor,
     dx: Tensor,
     needs_input_grad: bool,
-    /// Scratch (reused): a step's pre-activations or gradients, and h_{t−1}ᵀ.
+    /// Scratch (reused): a step's pre-activations or gradients, gathered states, and the real
+    /// rows of a step.
     z: Vec<f32>,
     dh: Vec<f32>,
     dz: Vec<f32>,
     h_t: Vec<f32>,
+    rows: Vec<usize>,
 }
 
 impl Rnn {
@@ -105,6 +107,7 @@ impl Rnn {
             dh: Vec::new(),
             dz: Vec::new(),
             h_t: Vec::new(),
+            rows: Vec::new(),
         }
     }
 
@@ -137,26 +140,30 @@ impl Rnn {
     fn forward_batched(&mut self, n: usize, t_len: usize) {
         let (v, h) = (self.inputs, self.hidden);
         let (xs, w_xh, w_hh, b) = (tensor::slice(&self.x), tensor::slice(&self.w_xh), tensor::slice(&self.w_hh), tensor::slice(&self.b));
-        self.z.resize(n * h, 0.0);
+        let mut rows = std::mem::take(&mut self.rows);
         for t in 0..t_len {
-            for i in 0..n {
-                let z = &mut self.z[i * h..(i + 1) * h];
-                z.copy_from_slice(b);
-                Self::add_input(w_xh, h, &xs[(i * t_len + t) * v..(i * t_len + t + 1) * v], z);
-            }
+            // Only the names still going take part (a batch of names ends raggedly): their
+            // previous states gathered into a contiguous block, one matrix product, scattered back.
+            active_rows(&self.mask, n, t_len, t, &mut rows);
+            let m = rows.len();
+            self.z.resize(m * h, 0.0);
+            self.h_t.resize(m * h, 0.0);
             let (before, after) = self.hs.split_at_mut((t + 1) * n * h);
             let prev = &before[t * n * h..];
-            gemm::gemm(n, h, h, prev, w_hh, &mut self.z, true);
+            for (r, &i) in rows.iter().enumerate() {
+                let z = &mut self.z[r * h..(r + 1) * h];
+                z.copy_from_slice(b);
+                Self::add_input(w_xh, h, &xs[(i * t_len + t) * v..(i * t_len + t + 1) * v], z);
+                self.h_t[r * h..(r + 1) * h].copy_from_slice(&prev[i * h..(i + 1) * h]);
+            }
+            gemm::gemm(m, h, h, &self.h_t, w_hh, &mut self.z, true);
             let cur = &mut after[..n * h];
-            for i in 0..n {
-                let (c, p, z) = (&mut cur[i * h..(i + 1) * h], &prev[i * h..(i + 1) * h], &self.z[i * h..(i + 1) * h]);
-                if self.mask[i * t_len + t] {
-                    c.iter_mut().zip(z).for_each(|(c, &z)| *c = math::tanh(z));
-                } else {
-                    c.copy_from_slice(p);
-                }
+            cur.copy_from_slice(prev);
+            for (r, &i) in rows.iter().enumerate() {
+                cur[i * h..(i + 1) * h].iter_mut().zip(&self.z[r * h..(r + 1) * h]).for_each(|(c, &z)| *c = math::tanh(z));
             }
         }
+        self.rows = rows;
     }
 
     fn forward_loop(&mut self, n: usize, t_len: usize) {
@@ -196,9 +203,8 @@ impl Rnn {
         if !self.all_steps {
             self.dh.copy_from_slice(&dy[..n * h]);
         }
-        self.dz.resize(n * h, 0.0);
-        self.h_t.resize(n * h, 0.0);
         let mut counted = vec![0usize; n];
+        let mut rows = std::mem::take(&mut self.rows);
         self.step_grad_norms.clear();
         self.step_grad_norms.resize(t_len, 0.0);
         for t in (0..t_len).rev() {
@@ -209,54 +215,50 @@ impl Rnn {
                 }
             }
             self.step_grad_norms[t] = self.dh.iter().map(|&g| g as f64 * g as f64).sum::<f64>().sqrt() as f32;
+            // The real rows only (padding passes dh through unchanged).
+            active_rows(&self.mask, n, t_len, t, &mut rows);
+            let m = rows.len();
             let cur = &self.hs[(t + 1) * n * h..(t + 2) * n * h];
             let prev = &self.hs[t * n * h..(t + 1) * n * h];
-            for i in 0..n {
-                let (dz, dh, c) = (&mut self.dz[i * h..(i + 1) * h], &self.dh[i * h..(i + 1) * h], &cur[i * h..(i + 1) * h]);
-                if self.mask[i * t_len + t] {
-                    dz.iter_mut().zip(dh).zip(c).for_each(|((z, &g), &y)| *z = g * (1.0 - y * y));
-                } else {
-                    dz.fill(0.0);
-                }
-            }
-            // dW_xh += x_tᵀ·dz over the non-zero inputs; db += Σ dz.
-            for i in 0..n {
-                let dz = &self.dz[i * h..(i + 1) * h];
+            self.dz.resize(m * h, 0.0);
+            self.z.resize(m * h, 0.0);
+            for (r, &i) in rows.iter().enumerate() {
+                let (dz, dh, c) = (&mut self.dz[r * h..(r + 1) * h], &self.dh[i * h..(i + 1) * h], &cur[i * h..(i + 1) * h]);
+                dz.iter_mut().zip(dh).zip(c).for_each(|((z, &g), &y)| *z = g * (1.0 - y * y));
+                // h_{t−1} of the real rows, gathered (then transposed for dW_hh).
+                self.z[r * h..(r + 1) * h].copy_from_slice(&prev[i * h..(i + 1) * h]);
+                // dW_xh += x_tᵀ·dz over the non-zero inputs; db += Σ dz.
                 for (k, &x) in xs[(i * t_len + t) * v..(i * t_len + t + 1) * v].iter().enumerate() {
                     if x != 0.0 {
-                        dw_xh[k * h..(k + 1) * h].iter_mut().zip(dz).for_each(|(w, &g)| *w += x * g);
+                        dw_xh[k * h..(k + 1) * h].iter_mut().zip(&*dz).for_each(|(w, &g)| *w += x * g);
                     }
                 }
-                db.iter_mut().zip(dz).for_each(|(b, &g)| *b += g);
+                db.iter_mut().zip(&*dz).for_each(|(b, &g)| *b += g);
             }
             // dW_hh += h_{t−1}ᵀ·dz
-            gemm::transpose(n, h, prev, &mut self.h_t);
-            gemm::gemm(h, n, h, &self.h_t, &self.dz, dw_hh, true);
+            self.h_t.resize(m * h, 0.0);
+            gemm::transpose(m, h, &self.z, &mut self.h_t);
+            gemm::gemm(h, m, h, &self.h_t, &self.dz, dw_hh, true);
             if self.needs_input_grad {
                 // dx_t = dz·W_xhᵀ, row by row into the batch-major dx.
-                for i in 0..n {
+                for (r, &i) in rows.iter().enumerate() {
                     let row = &mut dx[(i * t_len + t) * v..(i * t_len + t + 1) * v];
-                    gemm::gemm_nt(1, h, v, &self.dz[i * h..(i + 1) * h], w_xh, row, false);
+                    gemm::gemm_nt(1, h, v, &self.dz[r * h..(r + 1) * h], w_xh, row, false);
                 }
             }
-            // dh ← dz·W_hhᵀ on real steps; padding passes dh through.
-            let mut carried = std::mem::take(&mut self.h_t);
-            carried.resize(n * h, 0.0);
-            gemm::gemm_nt(n, h, h, &self.dz, w_hh, &mut carried, false);
-            for i in 0..n {
-                if self.mask[i * t_len + t] {
-                    counted[i] += 1;
-                    let cut = self.truncate > 0 && counted[i] % self.truncate == 0;
-                    let dh = &mut self.dh[i * h..(i + 1) * h];
-                    if cut {
-                        dh.fill(0.0);
-                    } else {
-                        dh.copy_from_slice(&carried[i * h..(i + 1) * h]);
-                    }
+            // dh ← dz·W_hhᵀ on the real rows (cut every `truncate` real steps).
+            gemm::gemm_nt(m, h, h, &self.dz, w_hh, &mut self.z, false);
+            for (r, &i) in rows.iter().enumerate() {
+                counted[i] += 1;
+                let dh = &mut self.dh[i * h..(i + 1) * h];
+                if self.truncate > 0 && counted[i] % self.truncate == 0 {
+                    dh.fill(0.0);
+                } else {
+                    dh.copy_from_slice(&self.z[r * h..(r + 1) * h]);
                 }
             }
-            self.h_t = carried;
         }
+        self.rows = rows;
         self.dh0.clear();
         self.dh0.extend_from_slice(&self.dh);
     }
@@ -318,6 +320,12 @@ impl Rnn {
         }
         self.step_grad_norms = norms.iter().map(|&s| s.sqrt() as f32).collect();
     }
+}
+
+/// The rows of step `t` that are real (sequences still going), in order.
+fn active_rows(mask: &[bool], n: usize, t_len: usize, t: usize, rows: &mut Vec<usize>) {
+    rows.clear();
+    rows.extend((0..n).filter(|&i| mask[i * t_len + t]));
 }
 
 impl Layer for Rnn {

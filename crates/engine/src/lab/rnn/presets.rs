@@ -14,12 +14,12 @@ pub const PRESETS: &[RnnPreset] = &[
         story: "The classifier: one character at a time into 128 tanh units, the last state into 17 scores. \
                 It passes the naive-Bayes baseline's neighbourhood within a few epochs, then starts to overfit: watch \
                 the validation curve turn while the training accuracy keeps rising — early stopping keeps the best epoch.",
-        link: "lab=rnn&hidden=128&opt=adam&lr=0.001&bs=32&eval=200&patience=5&epochs=30",
+        link: "lab=rnn&hidden=128&gain=0.5&opt=adam&lr=0.001&bs=32&eval=200&patience=5&epochs=30",
     },
     RnnPreset {
         id: "vanish",
         title: "Vanishing gradient: W_hh too small",
-        story: "W_hh starts at a tenth of its usual scale (spectral radius ≈ 0.1): every step back in time multiplies the \
+        story: "W_hh starts at a tenth of N(0, 1/hidden) (spectral radius ≈ 0.1): every step back in time multiplies the \
                 gradient by W_hh and tanh′, so ‖∂L/∂h_t‖ falls by about ten times per character. Only the last few \
                 characters of a name learn — type a long name and hover its first letters.",
         link: "lab=rnn&hidden=128&init=normal&gain=0.1&opt=sgd&lr=0.05&bs=32&eval=200&name=Papadopoulos&epochs=0",
@@ -27,7 +27,7 @@ pub const PRESETS: &[RnnPreset] = &[
     RnnPreset {
         id: "explode",
         title: "Exploding gradient: W_hh too large, no clipping",
-        story: "W_hh starts at three times its usual scale (spectral radius ≈ 3): gradients through time grow by up to \
+        story: "W_hh starts at three times N(0, 1/hidden) (spectral radius ≈ 3): gradients through time grow by up to \
                 that factor per character, the gradient norm spikes, plain SGD jumps and the loss thrashes.",
         link: "lab=rnn&hidden=128&init=normal&gain=3&opt=sgd&lr=0.05&bs=32&eval=200&clip=0&epochs=0",
     },

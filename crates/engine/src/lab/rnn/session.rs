@@ -323,14 +323,24 @@ impl RnnLab {
     /// the gradient the output layer sent it), timed on `now_ms`'s clock. Restores everything.
     pub fn race(&mut self, now_ms: &mut dyn FnMut() -> f64) -> Race {
         let x = self.trainer.batch_x().clone();
-        let dy = self.trainer.model.layers.get(1).map(|l| l.input_grad().clone()).unwrap_or_else(|| tensor::zeros(&[0]));
+        let classes = self.trainer.batch_classes().to_vec();
+        // The gradient the output layer sends the RNN for this batch (recomputed: a probe may
+        // have run since the step); every gradient is put back afterwards.
+        let mut saved = Vec::new();
+        self.trainer.model.visit_params(&mut |_, _, _, g| saved.push(g.clone()));
+        let mut dy = tensor::zeros(&[0]);
+        if x.shape().first().copied().unwrap_or(0) > 0 {
+            let out = self.trainer.model.forward(&x, Mode::Train).clone();
+            let mut d = tensor::zeros(&[0]);
+            Loss::Softmax.value_and_grad(&out, crate::loss::Target::Classes(&classes), &mut d);
+            dy = self.trainer.model.layers[1].backward(&d).clone();
+        }
         let configured = self.config.implementation();
         let mut times = [0.0f64; 2];
         let mut results: Vec<(Vec<f32>, Vec<f32>)> = Vec::new();
         let n = x.shape().first().copied().unwrap_or(0);
         if n > 0 && dy.shape() == [n, self.config.hidden] {
             let rnn = self.rnn_mut();
-            let saved = (rnn.dw_xh.clone(), rnn.dw_hh.clone(), rnn.db.clone());
             // Repeated (the worker's clock is coarse): the mean of RACE_REPS runs each.
             for (r, imp) in [RnnImpl::Loop, RnnImpl::Batched].into_iter().enumerate() {
                 rnn.implementation = imp;
@@ -346,8 +356,13 @@ impl RnnLab {
                 results.push((out, grads));
             }
             rnn.implementation = configured;
-            (rnn.dw_xh, rnn.dw_hh, rnn.db) = saved;
         }
+        let mut saved = saved.into_iter();
+        self.trainer.model.visit_params(&mut |_, _, _, g| {
+            if let Some(s) = saved.next() {
+                *g = s;
+            }
+        });
         let diff = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
         let (max_out_diff, max_grad_diff) = match results.as_slice() {
             [a, b] => (diff(&a.0, &b.0), diff(&a.1, &b.1)),
