@@ -18,10 +18,11 @@
 //! truncated BPTT(k): after every k real steps (counted back from a sequence's end) the dh
 //! carried to earlier steps is cut to 0 — for many:1, only the last k characters learn.
 //! ```
-//! Two implementations of the same maths: `Batched` runs each time step for the whole batch as
-//! matrix products (time-major buffers, the blocked GEMM), `Loop` runs one sequence at a time
-//! with vector–matrix products, the way one first writes it. Forward they give the same bits;
-//! backward they sum the weight gradients in a different order (equal to ≤ 1e-5, tested).
+//! Two implementations of the same maths: `Batched` runs each time step for the sequences still
+//! going as one matrix product (time-major buffers, the blocked GEMM), and sums dW_hh over all
+//! steps as a single product at the end; `Loop` runs one sequence at a time with vector–matrix
+//! products, the way one first writes it. Forward they give the same bits; backward they sum in
+//! different orders (equal to ≤ 1e-5, tested).
 
 use super::gemm;
 use crate::init::Init;
@@ -72,6 +73,7 @@ pub struct Rnn {
     dz: Vec<f32>,
     h_t: Vec<f32>,
     rows: Vec<usize>,
+    w_hh_t: Vec<f32>,
 }
 
 impl Rnn {
@@ -108,6 +110,7 @@ impl Rnn {
             dz: Vec::new(),
             h_t: Vec::new(),
             rows: Vec::new(),
+            w_hh_t: Vec::new(),
         }
     }
 
@@ -203,8 +206,14 @@ impl Rnn {
         if !self.all_steps {
             self.dh.copy_from_slice(&dy[..n * h]);
         }
+        // W_hhᵀ once, so each step's dh is a blocked matrix product rather than dot products.
+        self.w_hh_t.resize(h * h, 0.0);
+        gemm::transpose(h, h, w_hh, &mut self.w_hh_t);
         let mut counted = vec![0usize; n];
         let mut rows = std::mem::take(&mut self.rows);
+        // Every real step's h_{t−1} and dz, stacked: dW_hh is one product of them at the end.
+        self.z.clear();
+        self.dz.clear();
         self.step_grad_norms.clear();
         self.step_grad_norms.resize(t_len, 0.0);
         for t in (0..t_len).rev() {
@@ -220,13 +229,14 @@ impl Rnn {
             let m = rows.len();
             let cur = &self.hs[(t + 1) * n * h..(t + 2) * n * h];
             let prev = &self.hs[t * n * h..(t + 1) * n * h];
-            self.dz.resize(m * h, 0.0);
-            self.z.resize(m * h, 0.0);
+            let base = self.dz.len();
+            self.dz.resize(base + m * h, 0.0);
+            self.z.resize(base + m * h, 0.0);
             for (r, &i) in rows.iter().enumerate() {
-                let (dz, dh, c) = (&mut self.dz[r * h..(r + 1) * h], &self.dh[i * h..(i + 1) * h], &cur[i * h..(i + 1) * h]);
+                let at = base + r * h;
+                let (dz, dh, c) = (&mut self.dz[at..at + h], &self.dh[i * h..(i + 1) * h], &cur[i * h..(i + 1) * h]);
                 dz.iter_mut().zip(dh).zip(c).for_each(|((z, &g), &y)| *z = g * (1.0 - y * y));
-                // h_{t−1} of the real rows, gathered (then transposed for dW_hh).
-                self.z[r * h..(r + 1) * h].copy_from_slice(&prev[i * h..(i + 1) * h]);
+                self.z[at..at + h].copy_from_slice(&prev[i * h..(i + 1) * h]);
                 // dW_xh += x_tᵀ·dz over the non-zero inputs; db += Σ dz.
                 for (k, &x) in xs[(i * t_len + t) * v..(i * t_len + t + 1) * v].iter().enumerate() {
                     if x != 0.0 {
@@ -235,29 +245,32 @@ impl Rnn {
                 }
                 db.iter_mut().zip(&*dz).for_each(|(b, &g)| *b += g);
             }
-            // dW_hh += h_{t−1}ᵀ·dz
-            self.h_t.resize(m * h, 0.0);
-            gemm::transpose(m, h, &self.z, &mut self.h_t);
-            gemm::gemm(h, m, h, &self.h_t, &self.dz, dw_hh, true);
+            let dz = &self.dz[base..base + m * h];
             if self.needs_input_grad {
                 // dx_t = dz·W_xhᵀ, row by row into the batch-major dx.
                 for (r, &i) in rows.iter().enumerate() {
                     let row = &mut dx[(i * t_len + t) * v..(i * t_len + t + 1) * v];
-                    gemm::gemm_nt(1, h, v, &self.dz[r * h..(r + 1) * h], w_xh, row, false);
+                    gemm::gemm_nt(1, h, v, &dz[r * h..(r + 1) * h], w_xh, row, false);
                 }
             }
             // dh ← dz·W_hhᵀ on the real rows (cut every `truncate` real steps).
-            gemm::gemm_nt(m, h, h, &self.dz, w_hh, &mut self.z, false);
+            self.h_t.resize(m * h, 0.0);
+            gemm::gemm(m, h, h, dz, &self.w_hh_t, &mut self.h_t, false);
             for (r, &i) in rows.iter().enumerate() {
                 counted[i] += 1;
                 let dh = &mut self.dh[i * h..(i + 1) * h];
                 if self.truncate > 0 && counted[i] % self.truncate == 0 {
                     dh.fill(0.0);
                 } else {
-                    dh.copy_from_slice(&self.z[r * h..(r + 1) * h]);
+                    dh.copy_from_slice(&self.h_t[r * h..(r + 1) * h]);
                 }
             }
         }
+        // dW_hh += Σ_t h_{t−1}ᵀ·dz_t, as one product over every real step.
+        let total = self.dz.len() / h.max(1);
+        self.h_t.resize(total * h, 0.0);
+        gemm::transpose(total, h, &self.z, &mut self.h_t);
+        gemm::gemm(h, total, h, &self.h_t, &self.dz, dw_hh, true);
         self.rows = rows;
         self.dh0.clear();
         self.dh0.extend_from_slice(&self.dh);
