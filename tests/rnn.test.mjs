@@ -56,6 +56,26 @@ test('the lab loads the names with progress, trains like the CLI, and a typed na
   await page.context().close();
 });
 
+test('generation: baby names load, the language model trains like the CLI, and sampled names appear and change with the temperature', async () => {
+  const errors = [];
+  const page = await openPage(browser, `${server.url}?lab=rnn&task=generate&eval=100&stop=200`, errors);
+  await page.setViewportSize({ width: 1400, height: 1000 });
+  await playTo(page, 200);
+  await page.waitForFunction(() => document.querySelectorAll('#gen-samples li').length === 10);
+  const native = cli(page.url(), 200);
+  assert.equal(f32(native.dev_nll), f32(await value(page, '#stat-dev-nll')), 'dev loss at step 200: CLI = browser');
+  assert.ok(f32(native.dev_nll) < f32(native.bigram_nll) + 0.3, `dev ${native.dev_nll}`);
+  const before = await page.locator('#gen-samples').textContent();
+  await page.fill('#ctl-temp', '0.5');
+  await page.locator('#ctl-temp').dispatchEvent('change');
+  await page.waitForFunction((b) => document.querySelector('#gen-samples').textContent !== b, before);
+  assert.match(page.url(), /temp=0.5/);
+  assert.ok(await countColor(page, '#gen-nll-chart', [234, 88, 12]) > 10, 'the dev loss is drawn');
+  await screenshot(page, 'rnn-generate');
+  assert.deepEqual(errors, []);
+  await page.context().close();
+});
+
 test('the vanishing-gradient preset restores its link and tells its story', async () => {
   const page = await openPage(browser, `${server.url}?lab=rnn`);
   await ready(page);

@@ -15,6 +15,7 @@ pub mod playground;
 pub mod playground_draw;
 pub mod playground_panels;
 pub mod rnn;
+pub mod rnn_generate;
 pub mod rnn_panels;
 
 use crate::client::LabState;

@@ -3,6 +3,7 @@
 //! the batched layer, and the classifier beside a naive-Bayes baseline.
 
 use super::cnn::LoadingBar;
+use super::rnn_generate::Generation;
 use super::rnn_panels::{AccuracyChart, Confusion, GradientThroughTime, RnnLossChart};
 use crate::client::LabState;
 use crate::components::controls::{options, Check, Field, Select};
@@ -11,7 +12,7 @@ use crate::components::presets::StoryPresets;
 use crate::components::stats_bar::StatsBar;
 use crate::components::Toolbar;
 use crate::format::short;
-use engine::lab::rnn::{Loop, RnnCommand, RnnConfig, RnnData, RnnView, PRESETS};
+use engine::lab::rnn::{Loop, RnnCommand, RnnConfig, RnnData, RnnView, Task, PRESETS};
 use engine::lab::{LabCommand, View};
 use engine::optim::OptimizerKind;
 use leptos::prelude::*;
@@ -36,6 +37,7 @@ fn RnnControls(state: LabState) -> impl IntoView {
         <aside class="controls">
             <section>
                 <h3>"Data"</h3>
+                <Select state key="task" label="task" options=options(&Task::ALL, Task::label) help="classify reads a name into a language; generate learns to spell names (baby names) and samples new ones"/>
                 <Select state key="data" label="dataset" options=options(&RnnData::ALL, RnnData::label)/>
                 <div class="seed-row">
                     <Field state key="seed" label="seed" step="1" help="initial weights, the order of the batches and the 85/15 split"/>
@@ -194,17 +196,21 @@ pub fn RnnLab(state: LabState) -> impl IntoView {
                     <p class="muted small" id="eval-progress">{move || format!("evaluating… {:.0}%", eval_progress() * 100.0)}</p>
                 </Show>
                 <StoryPresets state presets=PRESETS.iter().map(|p| (p.id, p.title, p.story, p.link)).collect()/>
-                <p class="muted small" id="data-summary">{summary}</p>
-                <div class="play-grid">
-                    <TypeAName state/>
-                    <GradientThroughTime state/>
-                </div>
-                <RacePanel state/>
-                <div class="play-grid">
-                    <div class="card"><RnnLossChart state/></div>
-                    <div class="card"><AccuracyChart state/></div>
-                </div>
-                <Confusion state/>
+                <Show when=move || config(&state).task == Task::Generate fallback=move || view! {
+                    <p class="muted small" id="data-summary">{summary}</p>
+                    <div class="play-grid">
+                        <TypeAName state/>
+                        <GradientThroughTime state/>
+                    </div>
+                    <RacePanel state/>
+                    <div class="play-grid">
+                        <div class="card"><RnnLossChart state/></div>
+                        <div class="card"><AccuracyChart state/></div>
+                    </div>
+                    <Confusion state/>
+                }>
+                    <Generation state/>
+                </Show>
             </section>
         </div>
     }

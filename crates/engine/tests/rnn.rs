@@ -143,3 +143,32 @@ fn pasted_names_are_checked_line_by_line_and_early_stopping_stops() {
     let best = l.best().expect("a best epoch");
     assert!(l.trainer().epoch >= best.epoch + 2);
 }
+
+#[test]
+fn generation_beats_the_bigram_counts_within_an_epoch_and_samples_names() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../static/data");
+    let mut a = Assets::default();
+    a.insert_text(TextFile::load_dir(TextSet::Baby, &dir).expect("static/data ships the baby names"));
+    let parsed = parse_link("lab=rnn&task=generate&eval=100000");
+    assert!(parsed.notices.is_empty(), "{:?}", parsed.notices);
+    let mut l = RnnLab::new(parsed.config.get::<RnnConfig>().unwrap().clone(), &a).unwrap();
+    let [bigram, trigram] = l.ngram_baselines().unwrap();
+    assert!((bigram - 2.456).abs() < 0.01 && (trigram - 2.242).abs() < 0.01, "{bigram} {trigram}");
+    while l.trainer().epoch < 1 {
+        l.train(1);
+    }
+    l.finish();
+    let dev = l.dev_nll().unwrap();
+    eprintln!("generation after 1 epoch: dev {dev:.4} (bigram {bigram:.4}, trigram {trigram:.4})");
+    assert!(dev < bigram, "{dev}");
+    let names = l.sample_names(20);
+    assert_eq!(names.len(), 20);
+    assert!(names.iter().all(|n| !n.is_empty() && n.chars().count() <= 24));
+    let v = l.report().view;
+    let g = v.gen.expect("the generation view");
+    assert_eq!(g.samples.len(), 10);
+    assert!((0.0..=1.0).contains(&g.new_share));
+    assert!(g.samples.iter().all(|s| s.steps.iter().all(|top| top.len() == 5)));
+    // A classification link refuses the baby names, and generation the surnames.
+    assert!(parse_link("lab=rnn&task=generate&data=names").notices.iter().any(|n| n.key == "data"));
+}

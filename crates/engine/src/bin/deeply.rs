@@ -36,6 +36,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Train a generation link (`lab=rnn&task=generate&…`) for S steps or E epochs, then print
+    /// N sampled names, one per line (at the link's `temp`, from its `prime`).
+    Sample {
+        #[arg(long)]
+        link: String,
+        /// How many names.
+        #[arg(long, default_value_t = 20)]
+        n: usize,
+        /// Optimiser steps first (default: 0 — the initial weights).
+        #[arg(long, conflicts_with = "epochs")]
+        steps: Option<u64>,
+        #[arg(long)]
+        epochs: Option<u64>,
+    },
     /// Benchmark a workload natively: the training loop alone, timed for a few seconds.
     ///
     /// Workloads: `w1` = a 2-8-8-1 tanh MLP with mini-batches of 10 (items = steps);
@@ -86,6 +100,28 @@ fn main() {
                 println!("{}", serde_json::to_string(&r).expect("plain data"));
             } else {
                 println!("{}: {:.0} items/s ({:.5} ms per step, {} steps, {})", r.workload, r.items_per_s, r.ms_per_step, r.steps, r.backend);
+            }
+        }
+        Command::Sample { link, n, steps, epochs } => {
+            let parsed = parse_link(&link);
+            for notice in &parsed.notices {
+                eprintln!("notice [{}]: {}", notice.key, notice.message);
+            }
+            let assets = load_assets(&parsed.config);
+            let mut session = lab::build_with(&parsed.config, &assets).unwrap_or_else(|e| fail(&e));
+            let mut calls = 0u64;
+            while steps.is_some_and(|s| session.steps() < s) || epochs.is_some_and(|e| session.epochs() < e) {
+                session.step(1);
+                calls += 1;
+                if calls > 100_000_000 {
+                    fail("training makes no progress");
+                }
+            }
+            let command = engine::lab::LabCommand::Rnn(engine::lab::rnn::RnnCommand::Sample { n });
+            match session.command(command, &mut || 0.0) {
+                Ok(Some(engine::lab::LabReply::Rnn(engine::lab::rnn::RnnReply::Samples { names }))) => names.iter().for_each(|name| println!("{name}")),
+                Ok(_) => fail("no samples"),
+                Err(notice) => fail(&format!("{} (use a link with lab=rnn&task=generate)", notice.message)),
             }
         }
         Command::Link { link } => {

@@ -32,6 +32,11 @@ pub trait Source {
     fn has_classes(&self) -> bool;
     /// Copies the rows `indices` into `x` (and `y`/`classes`), reusing their allocations.
     fn gather(&self, indices: &[usize], x: &mut Tensor, y: &mut Tensor, classes: &mut Vec<usize>);
+    /// For sequence targets: fills `mask` (one entry per class of `gather`, true on real steps)
+    /// and returns true; sources without padding return false.
+    fn mask(&self, _indices: &[usize], _mask: &mut Vec<bool>) -> bool {
+        false
+    }
 }
 
 impl Source for Dataset {

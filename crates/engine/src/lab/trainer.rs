@@ -44,6 +44,8 @@ pub struct Trainer {
     batch_x: Tensor,
     batch_y: Tensor,
     batch_classes: Vec<usize>,
+    /// Real steps of a batch of padded sequences (empty for other data).
+    batch_mask: Vec<bool>,
     dout: Tensor,
 }
 
@@ -72,6 +74,7 @@ impl Trainer {
             batch_x: tensor::zeros(&[0]),
             batch_y: tensor::zeros(&[0]),
             batch_classes: Vec::new(),
+            batch_mask: Vec::new(),
             dout: tensor::zeros(&[0]),
         };
         t.shuffle.shuffle(&mut t.order);
@@ -118,6 +121,7 @@ impl Trainer {
         let bs = self.batch_size.clamp(1, n);
         let end = (self.cursor + bs).min(n);
         data.gather(&self.order[self.cursor..end], &mut self.batch_x, &mut self.batch_y, &mut self.batch_classes);
+        let masked = data.mask(&self.order[self.cursor..end], &mut self.batch_mask);
         self.last_batch.clear();
         self.last_batch.extend_from_slice(&self.order[self.cursor..end]);
         self.cursor = end;
@@ -128,7 +132,13 @@ impl Trainer {
         }
         self.model.zero_grad();
         let out = self.model.forward(&self.batch_x, Mode::Train);
-        let target = if data.has_classes() { Target::Classes(&self.batch_classes) } else { Target::Values(&self.batch_y) };
+        let target = if masked {
+            Target::Masked { classes: &self.batch_classes, mask: &self.batch_mask }
+        } else if data.has_classes() {
+            Target::Classes(&self.batch_classes)
+        } else {
+            Target::Values(&self.batch_y)
+        };
         let loss = self.loss.value_and_grad(out, target, &mut self.dout);
         self.model.backward(&self.dout);
         let hyper = Hyper { lr: self.current_lr(), ..self.hyper };

@@ -70,7 +70,8 @@ impl Layer for Dense {
     fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, String> {
         match input {
             [n, k] if *k == self.inputs => Ok(vec![*n, self.outputs]),
-            _ => Err(format!("{} takes (n, {}), not {input:?}", self.name(), self.inputs)),
+            [n, t, k] if *k == self.inputs => Ok(vec![*n, *t, self.outputs]),
+            _ => Err(format!("{} takes (n, {}) or (n, t, {1}), not {input:?}", self.name(), self.inputs)),
         }
     }
 
@@ -78,11 +79,16 @@ impl Layer for Dense {
         format!("dense {}→{}", self.inputs, self.outputs)
     }
 
+    /// `(n, in)`, or `(n, t, in)` — every time step through the same layer (rows = n·t).
     fn forward(&mut self, x: &Tensor, _mode: Mode) -> &Tensor {
-        let (n, k_in, k_out) = (x.shape()[0], self.inputs, self.outputs);
-        assert_eq!(x.shape()[1], k_in, "dense input width");
+        let (k_in, k_out) = (self.inputs, self.outputs);
+        let shape = x.shape().to_vec();
+        assert!(shape.len() >= 2 && shape[shape.len() - 1] == k_in, "dense input width");
+        let n = x.len() / k_in.max(1);
         tensor::copy_into(&mut self.x, x);
-        tensor::resize(&mut self.y, &[n, k_out]);
+        let mut out_shape = shape.clone();
+        *out_shape.last_mut().expect("2 or 3 dims") = k_out;
+        tensor::resize(&mut self.y, &out_shape);
         let large = self.large(n);
         let (xs, w, b) = (tensor::slice(x), tensor::slice(&self.w), tensor::slice(&self.b));
         let y = tensor::slice_mut(&mut self.y);
@@ -107,8 +113,10 @@ impl Layer for Dense {
     }
 
     fn backward(&mut self, dy: &Tensor) -> &Tensor {
-        let (n, k_in, k_out) = (dy.shape()[0], self.inputs, self.outputs);
-        tensor::resize(&mut self.dx, &[n, k_in]);
+        let (k_in, k_out) = (self.inputs, self.outputs);
+        let n = dy.len() / k_out.max(1);
+        let x_shape = self.x.shape().to_vec();
+        tensor::resize(&mut self.dx, &x_shape);
         let (dys, xs, w) = (tensor::slice(dy), tensor::slice(&self.x), tensor::slice(&self.w));
         // dx = dy·Wᵀ: dx[i,k] = Σⱼ dy[i,j]·W[k,j]
         if self.needs_input_grad && k_out >= WIDE {
@@ -233,6 +241,23 @@ mod tests {
             assert!(Dense::new(k_in, k_out, Init::Zeros, 0.0, &mut Rng::new(0)).large(n), "{n}×{k_in}×{k_out} takes the GEMM path");
             assert_eq!(run(false), run(true), "{n}×{k_in}×{k_out}");
         }
+    }
+
+    #[test]
+    fn every_time_step_goes_through_the_same_layer() {
+        // (n, t, in) is the same as (n·t, in), row for row.
+        let mut d3 = Dense::new(4, 3, Init::Xavier, 0.0, &mut Rng::new(2));
+        let mut d2 = Dense::new(4, 3, Init::Xavier, 0.0, &mut Rng::new(2));
+        let x = gradcheck::random_input(&[2, 5, 4], 3, 0.0);
+        let flat = tensor::from_vec(&[10, 4], x.data().to_vec());
+        let y3 = d3.forward(&x, Mode::Train).clone();
+        assert_eq!(y3.shape(), &[2, 5, 3]);
+        assert_eq!(y3.data(), d2.forward(&flat, Mode::Train).data());
+        let dy = gradcheck::random_input(&[2, 5, 3], 4, 0.0);
+        let dx3 = d3.backward(&dy).clone();
+        let dx2 = d2.backward(&tensor::from_vec(&[10, 3], dy.data().to_vec())).clone();
+        assert_eq!((dx3.shape(), dx3.data()), (&[2, 5, 4][..], dx2.data()));
+        assert_eq!(d3.dw.data(), d2.dw.data());
     }
 
     #[test]

@@ -27,15 +27,40 @@ pub enum RnnData {
     Names,
     /// Random sequences of 10 of 57 symbols in 18 classes (the W4 benchmark's shape).
     Random,
+    /// US baby names of 2018 (shipped; the generation task).
+    Baby,
 }
 
 impl RnnData {
-    pub const ALL: [RnnData; 2] = [RnnData::Names, RnnData::Random];
+    pub const ALL: [RnnData; 3] = [RnnData::Names, RnnData::Random, RnnData::Baby];
 
     pub fn label(self) -> &'static str {
         match self {
             RnnData::Names => "surnames → 17 languages",
             RnnData::Random => "random sequences (benchmark W4)",
+            RnnData::Baby => "US baby names 2018 (generate)",
+        }
+    }
+}
+
+/// What the network learns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// many:1 — a name in, its language out.
+    #[default]
+    Classify,
+    /// many:many — every next character (a language model), then sampling new names.
+    Generate,
+}
+
+impl Task {
+    pub const ALL: [Task; 2] = [Task::Classify, Task::Generate];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Task::Classify => "classify (many:1)",
+            Task::Generate => "generate (many:many)",
         }
     }
 }
@@ -63,6 +88,7 @@ impl Loop {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RnnConfig {
+    pub task: Task,
     pub data: RnnData,
     pub hidden: usize,
     /// `W_hh`'s initialisation (normal: `N(0, 1/hidden)`), times `gain`.
@@ -89,6 +115,10 @@ pub struct RnnConfig {
     pub name: String,
     /// The hidden unit the probe name is coloured by.
     pub unit: usize,
+    /// Generation: the sampling temperature, the priming prefix, and how many names to show.
+    pub temp: f32,
+    pub prime: String,
+    pub samples: usize,
     /// Pause after this many epochs (0: never).
     pub epochs: u64,
     pub seed: u64,
@@ -100,6 +130,7 @@ impl Default for RnnConfig {
     /// The seed's classifier: hidden 128, Adam 1e-3; batches of 32; W_hh ~ N(0, 1/hidden) × 0.5.
     fn default() -> Self {
         RnnConfig {
+            task: Task::Classify,
             data: RnnData::Names,
             hidden: 128,
             init: Init::Normal,
@@ -119,6 +150,9 @@ impl Default for RnnConfig {
             patience: 0,
             name: "Kowalski".into(),
             unit: 0,
+            temp: 1.0,
+            prime: String::new(),
+            samples: 10,
             epochs: 30,
             seed: 1,
             stop: 0,
@@ -127,9 +161,14 @@ impl Default for RnnConfig {
 }
 
 impl RnnConfig {
+    /// The generation task's starting point: baby names, 10 epochs.
+    pub fn generate() -> RnnConfig {
+        RnnConfig { task: Task::Generate, data: RnnData::Baby, name: "emma".into(), epochs: 10, race: false, eval: 300, ..RnnConfig::default() }
+    }
+
     pub fn vocab(&self) -> usize {
         match self.data {
-            RnnData::Names => names::VOCAB,
+            RnnData::Names | RnnData::Baby => names::VOCAB,
             RnnData::Random => RANDOM_SHAPE.1,
         }
     }
@@ -160,9 +199,11 @@ impl RnnConfig {
         }
     }
 
-    /// The network: the RNN (its last state) and the dense output layer. Taps: `rnn`, `output`.
+    /// The network: the RNN (its last state, or every state to generate) and the dense output
+    /// layer (applied at every step to generate). Taps: `rnn`, `output`.
     pub fn build_model(&self, classes: usize, rng: &mut Rng) -> Sequential {
         let mut rnn = Rnn::new(self.vocab(), self.hidden, self.init, self.gain, rng);
+        rnn.all_steps = self.task == Task::Generate;
         rnn.truncate = self.truncate;
         rnn.implementation = self.implementation();
         let mut b = Sequential::builder();
@@ -185,7 +226,8 @@ fn notice(key: &str, message: impl Into<String>) -> Notice {
 
 impl LabParams for RnnConfig {
     const LAB: &'static str = "rnn";
-    const LIVE: &'static [&'static str] = &["lr", "mom", "l2", "bs", "opt", "clip", "eval", "patience", "name", "unit", "epochs", "stop", "race"];
+    const LIVE: &'static [&'static str] =
+        &["lr", "mom", "l2", "bs", "opt", "clip", "eval", "patience", "name", "unit", "epochs", "stop", "race", "temp", "prime", "samples"];
     const STOP_KEYS: &'static [&'static str] = &["stop", "epochs", "patience"];
 
     fn seed(&self) -> u64 {
@@ -200,7 +242,30 @@ impl LabParams for RnnConfig {
         Training { hyper: self.hyper(), batch_size: self.bs, optimizer: self.opt, schedule: Schedule::Constant, period: 1000 }
     }
 
+    /// `task=generate` starts from the generation recipe (baby names).
+    fn base(pairs: &mut Vec<(String, String)>, _notices: &mut Vec<Notice>) -> Self {
+        if pairs.iter().rev().find(|(k, _)| k == "task").is_some_and(|(_, v)| v == "generate") {
+            RnnConfig::generate()
+        } else {
+            RnnConfig::default()
+        }
+    }
+
     fn check(&self) -> Result<(), Notice> {
+        match (self.task, self.data) {
+            (Task::Generate, RnnData::Baby) | (Task::Classify, RnnData::Names | RnnData::Random) => {}
+            (Task::Generate, _) => return Err(notice("data", "generation trains on data=baby")),
+            (Task::Classify, _) => return Err(notice("data", "classification trains on data=names (or random)")),
+        }
+        if !(self.temp.is_finite() && (0.05..=5.0).contains(&self.temp)) {
+            return Err(notice("temp", "temp must be a temperature from 0.05 to 5"));
+        }
+        if self.prime.chars().count() > 20 {
+            return Err(notice("prime", "prime: at most 20 characters"));
+        }
+        if !(1..=50).contains(&self.samples) {
+            return Err(notice("samples", "samples must be from 1 to 50"));
+        }
         if !(1..=MAX_HIDDEN).contains(&self.hidden) {
             return Err(notice("hidden", format!("hidden must be from 1 to {MAX_HIDDEN} units")));
         }

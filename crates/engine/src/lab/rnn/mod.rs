@@ -3,6 +3,7 @@
 //! W_hh, clipping), the per-name loop raced against the batched layer, and a naive-Bayes baseline.
 
 pub mod config;
+pub mod generate;
 pub mod presets;
 pub mod session;
 pub mod view;

@@ -38,4 +38,13 @@ pub const PRESETS: &[RnnPreset] = &[
                 often and how hard it clips; the steps stay bounded and the loss comes down.",
         link: "lab=rnn&hidden=128&init=normal&gain=3&opt=sgd&lr=0.05&bs=32&eval=200&clip=1&epochs=0",
     },
+    RnnPreset {
+        id: "generate",
+        title: "Generate names (many:many)",
+        story: "The same RNN as a language model on 32,257 US baby names: at every character it predicts the next one (or \
+                the end of the name). The dev loss drops below the bigram and then the trigram counts within a few epochs; \
+                samples turn from noise into plausible new names. Lower the temperature for common names, raise it for \
+                stranger ones, or give the first letters.",
+        link: "lab=rnn&task=generate&data=baby&hidden=128&opt=adam&lr=0.001&bs=32&eval=300&epochs=10",
+    },
 ];

@@ -4,7 +4,8 @@
 //! early stopping, and reports the typed name's guesses and its gradient through time.
 
 use super::config::{RnnConfig, RnnData, RANDOM_SHAPE};
-use super::view::{Best, ClipMeter, EvalPoint, Guess, Probe, Race, RnnCommand, RnnReply, RnnView};
+use super::generate::{self, GenData, Seqs};
+use super::view::{Best, ClipMeter, EvalPoint, GenPoint, GenSample, GenView, Guess, Probe, Race, RnnCommand, RnnReply, RnnView};
 use crate::data::images::Assets;
 use crate::data::names::{self, Labelled, NaiveBayes, Split, TextSet};
 use crate::data::Source;
@@ -101,8 +102,24 @@ struct Evaluation {
     epoch_end: bool,
 }
 
+/// The generation task's state.
+struct Gen {
+    data: Arc<GenData>,
+    bigram: f32,
+    trigram: f32,
+    history: Vec<GenPoint>,
+    /// A dev evaluation under way: next position, NLL sum, characters.
+    running: Option<(usize, f64, usize)>,
+    samples: Vec<GenSample>,
+    /// Sampling draws from its own stream, so showing samples never changes the training.
+    rng: Rng,
+    /// Mini-batch loss sum and steps since the last point.
+    batch: (f64, u64),
+}
+
 pub struct RnnLab {
     config: RnnConfig,
+    gen: Option<Gen>,
     data: Arc<Labelled>,
     split: Split,
     /// Pasted data, kept across rebuilds until replaced.
@@ -138,6 +155,7 @@ impl RnnLab {
         let baseline = [nb.accuracy(&data, &split.test), balanced(&data, &split.test, |i| nb.predict(&data.names[i]))];
         RnnLab {
             config,
+            gen: None,
             data,
             split,
             custom,
@@ -158,6 +176,125 @@ impl RnnLab {
         }
     }
 
+    /// The generation task on `names` (split 80/10/10 by the seed).
+    pub fn create_gen(config: RnnConfig, names: Vec<Vec<usize>>) -> RnnLab {
+        let gen_data = Arc::new(GenData::new(names, config.seed));
+        let vocab = config.vocab();
+        let symbols = Labelled { classes: (0..vocab).map(|s| names::character(s).to_string()).collect(), ..Default::default() };
+        let mut lab = RnnLab::create(config.clone(), Arc::new(symbols), None);
+        let n = gen_data.split.train.len();
+        let model = config.build_model(vocab, &mut Rng::fork(config.seed, 1));
+        lab.trainer = Trainer::new(model, config.opt, config.hyper(), Loss::Softmax, config.bs, n, Rng::fork(config.seed, 2));
+        lab.trainer.set_record_every(10);
+        lab.baseline = [f32::NAN; 2];
+        let d = &gen_data;
+        lab.gen = Some(Gen {
+            bigram: generate::ngram_nll(&d.names, &d.split.train, &d.split.val, 2),
+            trigram: generate::ngram_nll(&d.names, &d.split.train, &d.split.val, 3),
+            data: gen_data.clone(),
+            history: Vec::new(),
+            running: None,
+            samples: Vec::new(),
+            rng: Rng::fork(config.seed, 9),
+            batch: (0.0, 0),
+        });
+        lab.resample();
+        lab
+    }
+
+    /// Draws the shown samples anew (after an evaluation, or a change of temperature or prefix).
+    fn resample(&mut self) {
+        let Some(g) = self.gen.as_mut() else { return };
+        let prime: Vec<usize> = names::encode(&self.config.prime).unwrap_or_default().into_iter().take(20).collect();
+        let vocab = self.config.vocab();
+        let data = g.data.clone();
+        g.samples =
+            (0..self.config.samples).map(|_| generate::sample(&mut self.trainer.model, &prime, self.config.temp, vocab, &mut g.rng, &data.train_set)).collect();
+    }
+
+    /// `n` sampled names (the CLI's `sample`).
+    pub fn sample_names(&mut self, n: usize) -> Vec<String> {
+        let Some(g) = self.gen.as_mut() else { return Vec::new() };
+        let prime: Vec<usize> = names::encode(&self.config.prime).unwrap_or_default();
+        let vocab = self.config.vocab();
+        let data = g.data.clone();
+        (0..n).map(|_| generate::sample(&mut self.trainer.model, &prime, self.config.temp, vocab, &mut g.rng, &data.train_set).name).collect()
+    }
+
+    /// The latest dev NLL (generation).
+    pub fn dev_nll(&self) -> Option<f32> {
+        self.gen.as_ref()?.history.last().map(|p| p.dev_nll)
+    }
+
+    /// Bigram and trigram dev NLL (generation).
+    pub fn ngram_baselines(&self) -> Option<[f32; 2]> {
+        self.gen.as_ref().map(|g| [g.bigram, g.trigram])
+    }
+
+    fn gen_eval_chunk(&mut self) {
+        let vocab = self.config.vocab();
+        let epoch = self.epoch_fraction();
+        let Some(g) = self.gen.as_mut() else { return };
+        let Some((next, mut sum, mut count)) = g.running.take() else { return };
+        let data = g.data.clone();
+        let dev = &data.split.val;
+        let end = (next + EVAL_CHUNK).min(dev.len());
+        let (s, c) = generate::nll_sum(&mut self.trainer.model, &data.names, &dev[next..end], vocab, &mut self.eval_x);
+        sum += s;
+        count += c;
+        if end < dev.len() {
+            g.running = Some((end, sum, count));
+            return;
+        }
+        let point = GenPoint {
+            step: self.trainer.step,
+            epoch,
+            train_nll: if g.batch.1 > 0 { (g.batch.0 / g.batch.1 as f64) as f32 } else { f32::NAN },
+            dev_nll: (sum / count.max(1) as f64) as f32,
+        };
+        g.batch = (0.0, 0);
+        g.history.push(point);
+        if g.history.len() > MAX_HISTORY {
+            let mut keep = true;
+            g.history.retain(|_| {
+                keep = !keep;
+                keep
+            });
+        }
+        self.resample();
+    }
+
+    fn gen_report(&mut self) -> Report<RnnView> {
+        let g = self.gen.as_ref().expect("generation");
+        let mut metrics = vec![Metric { name: "epoch_fraction".into(), value: self.epoch_fraction() }];
+        let last = g.history.last().cloned();
+        if let Some(p) = &last {
+            metrics.push(Metric { name: "dev_nll".into(), value: p.dev_nll });
+        }
+        let new_share = g.samples.iter().filter(|s| s.is_new).count() as f32 / g.samples.len().max(1) as f32;
+        metrics.extend([
+            Metric { name: "bigram_nll".into(), value: g.bigram },
+            Metric { name: "trigram_nll".into(), value: g.trigram },
+            Metric { name: "new_share".into(), value: new_share },
+        ]);
+        let gen = GenView { history: g.history.clone(), bigram: g.bigram, trigram: g.trigram, samples: g.samples.clone(), new_share };
+        let eval_progress = g.running.map(|(next, _, _)| next as f32 / g.data.split.val.len().max(1) as f32).unwrap_or(0.0);
+        let sizes = [g.data.split.train.len(), g.data.split.val.len(), g.data.split.test.len()];
+        let rnn = self.rnn();
+        let spectral_radius = crate::ops::rnn::spectral_radius(rnn.w_hh.data(), rnn.hidden);
+        let view = RnnView {
+            gen: Some(gen),
+            sizes,
+            step_grads: self.step_grads.clone(),
+            spectral_radius,
+            clip: self.clip_meter(),
+            eval_progress,
+            ..Default::default()
+        };
+        let (train_loss, test_loss) = last.map(|p| (p.train_nll, p.dev_nll)).unwrap_or((f32::NAN, f32::NAN));
+        Report { train_loss, test_loss, metrics, layers: self.trainer.layer_snapshots(), diagnoses: Vec::new(), view }
+    }
+
     pub fn history(&self) -> &[EvalPoint] {
         &self.history
     }
@@ -175,7 +312,8 @@ impl RnnLab {
     }
 
     fn epoch_fraction(&self) -> f32 {
-        (self.trainer.step as f64 * self.config.bs as f64 / self.split.train.len().max(1) as f64) as f32
+        let n = self.gen.as_ref().map_or(self.split.train.len(), |g| g.data.split.train.len());
+        (self.trainer.step as f64 * self.config.bs as f64 / n.max(1) as f64) as f32
     }
 
     fn rnn(&self) -> &Rnn {
@@ -187,6 +325,9 @@ impl RnnLab {
     }
 
     fn eval_chunk(&mut self) {
+        if self.gen.is_some() {
+            return self.gen_eval_chunk();
+        }
         let Some(mut e) = self.running_eval.take() else {
             return;
         };
@@ -251,19 +392,30 @@ impl RnnLab {
     }
 
     fn start_eval(&mut self, epoch_end: bool) {
+        if let Some(g) = self.gen.as_mut() {
+            g.running = Some((0, 0.0, 0));
+            return;
+        }
         let k = self.classes();
         self.running_eval = Some(Evaluation { confusion: vec![0; k * k], epoch_end, ..Default::default() });
     }
 
     /// Evaluates now, finishing any evaluation under way.
     pub fn evaluate_now(&mut self) {
-        if self.running_eval.is_none() {
+        if !self.evaluating() {
             let epoch_end = self.evaluated_epoch < self.trainer.epoch;
             self.evaluated_epoch = self.trainer.epoch;
             self.start_eval(epoch_end);
         }
-        while self.running_eval.is_some() {
+        while self.evaluating() {
             self.eval_chunk();
+        }
+    }
+
+    fn evaluating(&self) -> bool {
+        match &self.gen {
+            Some(g) => g.running.is_some(),
+            None => self.running_eval.is_some(),
         }
     }
 
@@ -429,7 +581,11 @@ impl Lab for RnnLab {
     type Reply = RnnReply;
 
     fn needs_text(config: &RnnConfig) -> Option<TextSet> {
-        (config.data == RnnData::Names).then_some(TextSet::Names)
+        match config.data {
+            RnnData::Names => Some(TextSet::Names),
+            RnnData::Baby => Some(TextSet::Baby),
+            RnnData::Random => None,
+        }
     }
 
     fn new(config: RnnConfig, assets: &Assets) -> Result<Self, String> {
@@ -439,6 +595,10 @@ impl Lab for RnnLab {
                 Labelled::parse(&file.text, None).map_err(|e| e.join("; "))?
             }
             RnnData::Random => random_data(),
+            RnnData::Baby => {
+                let file = assets.text(TextSet::Baby).ok_or_else(|| format!("the {} are not loaded", TextSet::Baby.label()))?;
+                return Ok(RnnLab::create_gen(config, names::parse_plain(&file.text)));
+            }
         };
         Ok(RnnLab::create(config, Arc::new(data), None))
     }
@@ -448,7 +608,11 @@ impl Lab for RnnLab {
     }
 
     fn set_config(&mut self, config: RnnConfig) {
+        let resample = (config.temp, &config.prime, config.samples) != (self.config.temp, &self.config.prime, self.config.samples);
         self.config = config;
+        if resample {
+            self.resample();
+        }
     }
 
     fn trainer(&self) -> &Trainer {
@@ -461,9 +625,30 @@ impl Lab for RnnLab {
 
     fn train(&mut self, n: u64) {
         for _ in 0..n {
-            if self.running_eval.is_some() {
+            if self.evaluating() {
                 self.eval_chunk();
                 return;
+            }
+            if let Some(g) = self.gen.as_ref() {
+                let data = g.data.clone();
+                let source = Seqs { names: &data.names, indices: &data.split.train, vocab: self.config.vocab() };
+                let loss = self.trainer.train_step(&source);
+                let g = self.gen.as_mut().expect("generation");
+                g.batch.0 += loss as f64;
+                g.batch.1 += 1;
+                let grads = self.rnn().step_grad_norms.clone();
+                self.step_grads = grads;
+                if let Some(norm) = self.trainer.last_pre_clip_norm {
+                    self.pre_clip.push(norm);
+                    if self.pre_clip.len() > 2 * CLIP_WINDOW {
+                        self.pre_clip.drain(..CLIP_WINDOW);
+                    }
+                }
+                if self.trainer.epoch > self.evaluated_epoch || self.trainer.step % self.config.eval == 0 {
+                    self.evaluated_epoch = self.trainer.epoch;
+                    self.start_eval(false);
+                }
+                continue;
             }
             let data = self.data.clone();
             let source = Names { data: &data, indices: &self.split.train, vocab: self.config.vocab() };
@@ -491,7 +676,7 @@ impl Lab for RnnLab {
     }
 
     fn stop_reason(&mut self) -> Option<String> {
-        if self.running_eval.is_some() {
+        if self.evaluating() {
             return None;
         }
         let c = &self.config;
@@ -510,7 +695,11 @@ impl Lab for RnnLab {
     }
 
     fn finish(&mut self) {
-        if self.history.last().is_none_or(|h| h.step != self.trainer.step) {
+        let last = match &self.gen {
+            Some(g) => g.history.last().map(|p| p.step),
+            None => self.history.last().map(|h| h.step),
+        };
+        if last != Some(self.trainer.step) {
             self.evaluate_now();
         }
     }
@@ -528,12 +717,19 @@ impl Lab for RnnLab {
                 self.config = next;
                 Ok(Applied::Live)
             }
-            "data" if next.data == RnnData::Names && self.config.data != RnnData::Names => {
-                Err("the surnames are loaded when the lab opens with data=names: reload the page with that link".into())
-            }
+            "data" | "task" if next.data != self.config.data && next.data != RnnData::Random => Err(format!(
+                "the {} are loaded when the lab opens with that link: open it with data={}",
+                if next.data == RnnData::Baby { "baby names" } else { "surnames" },
+                crate::lab::params::value_name(&next.data)
+            )),
             "data" => {
                 let data = if next.data == RnnData::Random { Arc::new(random_data()) } else { self.data.clone() };
                 *self = RnnLab::create(next, data, None);
+                Ok(Applied::Reset)
+            }
+            _ if self.gen.is_some() => {
+                let names = self.gen.as_ref().map(|g| g.data.names.clone()).unwrap_or_default();
+                *self = RnnLab::create_gen(next, names);
                 Ok(Applied::Reset)
             }
             _ => {
@@ -545,10 +741,18 @@ impl Lab for RnnLab {
 
     fn command(&mut self, command: RnnCommand, now_ms: &mut dyn FnMut() -> f64) -> Result<Option<RnnReply>, Notice> {
         match command {
+            RnnCommand::Race if self.gen.is_some() => Err(Notice::new("race", "the race runs in the classify task")),
             RnnCommand::Race => {
                 self.timed_race(now_ms);
                 Ok(None)
             }
+            RnnCommand::Sample { n } => {
+                if !(1..=1000).contains(&n) || self.gen.is_none() {
+                    return Err(Notice::new("samples", "sampling: 1 to 1000 names, in the generate task"));
+                }
+                Ok(Some(RnnReply::Samples { names: self.sample_names(n) }))
+            }
+            RnnCommand::SetData { .. } if self.gen.is_some() => Err(Notice::new("data", "pasting names is for the classify task")),
             RnnCommand::SetData { text } => {
                 if text.trim().is_empty() {
                     let shipped = self.custom.take().map(|_| ());
@@ -572,7 +776,8 @@ impl Lab for RnnLab {
 
     /// The automatic race (`race=true`): about every second, and at most ~10 % of the time.
     fn background(&mut self, now_ms: &mut dyn FnMut() -> f64) -> bool {
-        if !self.config.race || self.trainer.step == 0 || now_ms() - self.last_race_at < RACE_EVERY_MS.max(self.race_cost_ms / RACE_SHARE) {
+        if !self.config.race || self.gen.is_some() || self.trainer.step == 0 || now_ms() - self.last_race_at < RACE_EVERY_MS.max(self.race_cost_ms / RACE_SHARE)
+        {
             return false;
         }
         self.timed_race(now_ms);
@@ -580,6 +785,9 @@ impl Lab for RnnLab {
     }
 
     fn report(&mut self) -> Report<RnnView> {
+        if self.gen.is_some() {
+            return self.gen_report();
+        }
         let k = self.classes();
         let mut metrics = vec![Metric { name: "epoch_fraction".into(), value: self.epoch_fraction() }];
         let (mut train_loss, mut test_loss) = (f32::NAN, f32::NAN);
@@ -608,6 +816,7 @@ impl Lab for RnnLab {
         let rnn = self.rnn();
         let spectral_radius = crate::ops::rnn::spectral_radius(rnn.w_hh.data(), rnn.hidden);
         let view = RnnView {
+            gen: None,
             classes: self.data.classes.clone(),
             sizes: [self.split.train.len(), self.split.val.len(), self.split.test.len()],
             custom: self.custom.is_some(),

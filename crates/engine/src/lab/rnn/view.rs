@@ -80,8 +80,47 @@ pub struct ClipMeter {
     pub max_norm: f32,
 }
 
+/// One of the five likeliest next characters at a sampled step.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NextChar {
+    pub ch: String,
+    pub p: f32,
+}
+
+/// A sampled name, whether it is new (not in the training names), and each step's top five.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GenSample {
+    pub name: String,
+    pub is_new: bool,
+    pub steps: Vec<Vec<NextChar>>,
+}
+
+/// One evaluation of the language model: nats per character (end token included).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GenPoint {
+    pub step: u64,
+    pub epoch: f32,
+    /// Mini-batches since the previous point.
+    pub train_nll: f32,
+    pub dev_nll: f32,
+}
+
+/// The generation task's view.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GenView {
+    pub history: Vec<GenPoint>,
+    /// Dev NLL of the bigram and trigram counts (add-one smoothing) on the same split.
+    pub bigram: f32,
+    pub trigram: f32,
+    pub samples: Vec<GenSample>,
+    /// Share of the samples not in the training names.
+    pub new_share: f32,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RnnView {
+    /// Set for the generation task (then the classifier's fields are empty).
+    pub gen: Option<GenView>,
     pub classes: Vec<String>,
     /// Names in the training, validation and test splits.
     pub sizes: [usize; 3],
@@ -112,9 +151,12 @@ pub enum RnnCommand {
     Race,
     /// Train on pasted `name,label` lines instead (empty text: back to the shipped names).
     SetData { text: String },
+    /// Sample `n` names now (generation).
+    Sample { n: usize },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum RnnReply {
     DataSet { names: usize, classes: usize },
+    Samples { names: Vec<String> },
 }

@@ -1,0 +1,115 @@
+//! The RNN lab's generation task: names sampled live at a temperature from a priming prefix,
+//! each step's five likeliest next characters, the share of new names, and the dev loss against
+//! the bigram and trigram baselines.
+
+use super::rnn::with_view;
+use crate::client::LabState;
+use crate::components::chart::{self, ChartSpec, Series, BLUE, GREEN, GREY, ORANGE};
+use crate::components::controls::Field;
+use leptos::html;
+use leptos::prelude::*;
+
+#[component]
+fn NllChart(state: LabState) -> impl IntoView {
+    let canvas = NodeRef::<html::Canvas>::new();
+    Effect::new(move |_| {
+        let Some(c) = canvas.get() else { return };
+        let Some((series, end)) = with_view(&state, |v| {
+            let g = v.gen.as_ref()?;
+            let end = g.history.last().map(|p| p.epoch as f64).unwrap_or(0.0).max(0.1);
+            Some((
+                vec![
+                    Series::line("train (mini-batches)", BLUE, g.history.iter().map(|p| (p.epoch as f64, p.train_nll as f64)).collect(), 2),
+                    Series::line("dev", ORANGE, g.history.iter().map(|p| (p.epoch as f64, p.dev_nll as f64)).collect(), 2),
+                    Series::line("bigram (dev)", GREY, vec![(0.0, g.bigram as f64), (end, g.bigram as f64)], 1),
+                    Series::line("trigram (dev)", GREEN, vec![(0.0, g.trigram as f64), (end, g.trigram as f64)], 1),
+                ],
+                end,
+            ))
+        })
+        .flatten() else {
+            return;
+        };
+        state.draw_soon("gen-nll-chart", move || {
+            let spec = ChartSpec {
+                title: "Loss per character (the end token counts)",
+                x_label: "epoch",
+                y_label: "nats per character",
+                log_y: false,
+                x_range: Some((0.0, end)),
+                y_range: None,
+                band: None,
+                log_x: false,
+            };
+            chart::draw(&c, &spec, &series);
+        });
+    });
+    view! { <canvas id="gen-nll-chart" node_ref=canvas width="560" height="280"></canvas> }
+}
+
+#[component]
+pub fn Generation(state: LabState) -> impl IntoView {
+    let samples = move || {
+        with_view(&state, |v| {
+            v.gen.as_ref().map(|g| {
+                g.samples
+                    .iter()
+                    .map(|s| {
+                        let steps = s
+                            .steps
+                            .iter()
+                            .enumerate()
+                            .map(|(i, top)| {
+                                let options: Vec<String> =
+                                    top.iter().map(|c| format!("{} {:.0}%", if c.ch == "." { "⏎" } else { c.ch.as_str() }, c.p * 100.0)).collect();
+                                format!("step {}: {}", i + 1, options.join(" · "))
+                            })
+                            .collect::<Vec<_>>()
+                            .join("\n");
+                        view! {
+                            <li class:new-name=s.is_new title=steps>
+                                <code>{s.name.clone()}</code>
+                                {if s.is_new { " (new)" } else { " (in the training set)" }}
+                            </li>
+                        }
+                    })
+                    .collect_view()
+            })
+        })
+        .flatten()
+    };
+    let summary = move || {
+        with_view(&state, |v| {
+            v.gen.as_ref().map(|g| {
+                let dev = g.history.last().map(|p| format!("{:.3}", p.dev_nll)).unwrap_or_else(|| "–".into());
+                format!(
+                    "{} training · {} dev · {} test names · dev loss {dev} nats per character (bigram {:.3}, trigram {:.3}) · {:.0} % of these samples are new names",
+                    v.sizes[0],
+                    v.sizes[1],
+                    v.sizes[2],
+                    g.bigram,
+                    g.trigram,
+                    g.new_share * 100.0
+                )
+            })
+        })
+        .flatten()
+        .unwrap_or_default()
+    };
+    view! {
+        <div class="play-grid">
+            <div class="card" id="samples">
+                <h4 class="card-title">"Sampled names, live"</h4>
+                <div class="pad-row">
+                    <Field state key="temp" label="temperature" step="0.1" help="below 1: safer, more common names; above 1: wilder"/>
+                    <Field state key="prime" kind="text" label="starts with" help="a priming prefix (empty: from scratch)"/>
+                    <Field state key="samples" label="how many" step="1"/>
+                </div>
+                <ol class="gen-samples" id="gen-samples">{samples}</ol>
+                <p class="muted small">"Hover a name for the five likeliest next characters at each step (⏎ = end of name). New samples are drawn after every evaluation."</p>
+                <p class="muted small" id="gen-summary">{summary}</p>
+            </div>
+            <div class="card"><NllChart state/></div>
+        </div>
+    }
+}
