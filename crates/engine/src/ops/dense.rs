@@ -82,13 +82,15 @@ impl Layer for Dense {
     /// `(n, in)`, or `(n, t, in)` — every time step through the same layer (rows = n·t).
     fn forward(&mut self, x: &Tensor, _mode: Mode) -> &Tensor {
         let (k_in, k_out) = (self.inputs, self.outputs);
-        let shape = x.shape().to_vec();
-        assert!(shape.len() >= 2 && shape[shape.len() - 1] == k_in, "dense input width");
+        // Shapes on the stack: a step allocates nothing (tests/no_alloc.rs).
+        let nd = x.shape().len();
+        assert!((2..=3).contains(&nd) && x.shape()[nd - 1] == k_in, "dense input width");
+        let mut out_shape = [0usize; 3];
+        out_shape[..nd].copy_from_slice(x.shape());
+        out_shape[nd - 1] = k_out;
         let n = x.len() / k_in.max(1);
         tensor::copy_into(&mut self.x, x);
-        let mut out_shape = shape.clone();
-        *out_shape.last_mut().expect("2 or 3 dims") = k_out;
-        tensor::resize(&mut self.y, &out_shape);
+        tensor::resize(&mut self.y, &out_shape[..nd]);
         let large = self.large(n);
         let (xs, w, b) = (tensor::slice(x), tensor::slice(&self.w), tensor::slice(&self.b));
         let y = tensor::slice_mut(&mut self.y);
@@ -115,8 +117,10 @@ impl Layer for Dense {
     fn backward(&mut self, dy: &Tensor) -> &Tensor {
         let (k_in, k_out) = (self.inputs, self.outputs);
         let n = dy.len() / k_out.max(1);
-        let x_shape = self.x.shape().to_vec();
-        tensor::resize(&mut self.dx, &x_shape);
+        let nd = self.x.shape().len();
+        let mut x_shape = [0usize; 3];
+        x_shape[..nd].copy_from_slice(self.x.shape());
+        tensor::resize(&mut self.dx, &x_shape[..nd]);
         let (dys, xs, w) = (tensor::slice(dy), tensor::slice(&self.x), tensor::slice(&self.w));
         // dx = dy·Wᵀ: dx[i,k] = Σⱼ dy[i,j]·W[k,j]
         if self.needs_input_grad && k_out >= WIDE {
