@@ -14,7 +14,7 @@ use crate::components::Toolbar;
 use crate::format::short;
 use engine::lab::rnn::{Loop, RnnCommand, RnnConfig, RnnData, RnnView, Task, PRESETS};
 use engine::lab::{LabCommand, View};
-use engine::optim::OptimizerKind;
+use engine::optim::{OptimizerKind, Schedule};
 use leptos::prelude::*;
 
 pub(super) fn config(state: &LabState) -> RnnConfig {
@@ -63,6 +63,8 @@ fn RnnControls(state: LabState) -> impl IntoView {
                 <h3>"Training"</h3>
                 <Select state key="opt" label="optimizer" options=options(&OptimizerKind::ALL, OptimizerKind::label)/>
                 <Field state key="lr" label="learning rate" step="0.0005"/>
+                <Select state key="sched" label="schedule" options=options(&Schedule::ALL, Schedule::label)/>
+                <Field state key="period" label="period T (steps)" step="100"/>
                 <Field state key="bs" label="batch size" step="1"/>
                 <Field state key="clip" label="clip ‖∇‖ at" step="0.5" help="0 = no clipping"/>
                 <Field state key="truncate" label="truncate BPTT to" step="1" help="characters the gradient reaches back (0 = all)"/>

@@ -101,6 +101,9 @@ pub struct RnnConfig {
     pub bs: usize,
     /// Clip the global gradient norm to this (0: off).
     pub clip: f32,
+    /// Learning-rate schedule over `period` steps (step: halve every period; cosine: anneal).
+    pub sched: Schedule,
+    pub period: u64,
     /// Truncated BPTT: the gradient reaches back this many characters (0: all of them).
     pub truncate: usize,
     /// Which implementation trains the RNN layer.
@@ -143,6 +146,8 @@ impl Default for RnnConfig {
             l2: 0.0,
             bs: 32,
             clip: 0.0,
+            sched: Schedule::Constant,
+            period: 10_000,
             truncate: 0,
             run: Loop::Batched,
             race: true,
@@ -239,7 +244,7 @@ impl LabParams for RnnConfig {
     }
 
     fn training(&self) -> Training {
-        Training { hyper: self.hyper(), batch_size: self.bs, optimizer: self.opt, schedule: Schedule::Constant, period: 1000 }
+        Training { hyper: self.hyper(), batch_size: self.bs, optimizer: self.opt, schedule: self.sched, period: self.period }
     }
 
     /// `task=generate` starts from the generation recipe (baby names).
@@ -292,6 +297,9 @@ impl LabParams for RnnConfig {
         }
         if self.truncate > MAX_LEN {
             return Err(notice("truncate", format!("truncate must be from 0 (full BPTT) to {MAX_LEN} characters")));
+        }
+        if !(1..=10_000_000).contains(&self.period) {
+            return Err(notice("period", "period must be a whole number of steps from 1 to 10,000,000"));
         }
         if !(10..=1_000_000).contains(&self.eval) {
             return Err(notice("eval", "eval must be a number of steps from 10 to 1,000,000"));

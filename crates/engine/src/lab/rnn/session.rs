@@ -149,6 +149,7 @@ impl RnnLab {
         let classes = data.classes.len();
         let model = config.build_model(classes, &mut Rng::fork(config.seed, 1));
         let mut trainer = Trainer::new(model, config.opt, config.hyper(), Loss::Softmax, config.bs, split.train.len(), Rng::fork(config.seed, 2));
+        (trainer.schedule, trainer.schedule_period) = (config.sched, config.period);
         // Per-step gradient norms are recorded by the lab (the trainer's records stay sparse).
         trainer.set_record_every(10);
         let nb = NaiveBayes::train(&data, &split.train);
@@ -185,6 +186,7 @@ impl RnnLab {
         let n = gen_data.split.train.len();
         let model = config.build_model(vocab, &mut Rng::fork(config.seed, 1));
         lab.trainer = Trainer::new(model, config.opt, config.hyper(), Loss::Softmax, config.bs, n, Rng::fork(config.seed, 2));
+        (lab.trainer.schedule, lab.trainer.schedule_period) = (config.sched, config.period);
         lab.trainer.set_record_every(10);
         lab.baseline = [f32::NAN; 2];
         let d = &gen_data;
