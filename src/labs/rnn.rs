@@ -198,7 +198,7 @@ pub fn RnnLab(state: LabState) -> impl IntoView {
                     <p class="muted small" id="eval-progress">{move || format!("evaluating… {:.0}%", eval_progress() * 100.0)}</p>
                 </Show>
                 <StoryPresets state presets=PRESETS.iter().map(|p| (p.id, p.title, p.story, p.link)).collect()/>
-                <Show when=move || config(&state).task == Task::Generate fallback=move || view! {
+                <Show when=move || config(&state).task != Task::Classify fallback=move || view! {
                     <p class="muted small" id="data-summary">{summary}</p>
                     <div class="play-grid">
                         <TypeAName state/>

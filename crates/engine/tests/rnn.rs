@@ -172,3 +172,43 @@ fn generation_beats_the_bigram_counts_within_an_epoch_and_samples_names() {
     // A classification link refuses the baby names, and generation the surnames.
     assert!(parse_link("lab=rnn&task=generate&data=names").notices.iter().any(|n| n.key == "data"));
 }
+
+/// The lab's two targets on the shipped data, seed 1 (about 40 s each natively).
+#[test]
+fn targets_classifier_64_percent_and_generation_2_05_nats() {
+    let mut l = lab(preset("classify"));
+    while l.trainer().epoch < 20 {
+        l.train(1);
+    }
+    l.finish();
+    let best = l.best().expect("a best epoch").clone();
+    eprintln!("classifier: best epoch {}, validation {:.4}, test {:.4}", best.epoch, best.val_accuracy, best.test_accuracy);
+    assert!(best.test_accuracy >= 0.64, "{best:?}");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../static/data");
+    let mut a = Assets::default();
+    a.insert_text(TextFile::load_dir(TextSet::Baby, &dir).expect("static/data ships the baby names"));
+    let link = PRESETS.iter().find(|p| p.id == "generate").unwrap().link;
+    let mut g = RnnLab::new(parse_link(link).config.get::<RnnConfig>().unwrap().clone(), &a).unwrap();
+    while g.trainer().epoch < 20 {
+        g.train(1);
+    }
+    g.finish();
+    let dev = g.dev_nll().unwrap();
+    eprintln!("generation: dev {dev:.4} nats per character after 20 epochs");
+    assert!(dev <= 2.05, "{dev}");
+}
+
+#[test]
+fn one_to_one_is_a_bigram_model() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../static/data");
+    let mut a = Assets::default();
+    a.insert_text(TextFile::load_dir(TextSet::Baby, &dir).expect("static/data ships the baby names"));
+    let mut l = RnnLab::new(parse_link("lab=rnn&task=bigram").config.get::<RnnConfig>().unwrap().clone(), &a).unwrap();
+    while l.trainer().epoch < 1 {
+        l.train(1);
+    }
+    l.finish();
+    let (dev, [bigram, _]) = (l.dev_nll().unwrap(), l.ngram_baselines().unwrap());
+    eprintln!("1:1 after an epoch: {dev:.4} (bigram counts {bigram:.4})");
+    assert!((dev - bigram).abs() < 0.05, "{dev} vs {bigram}");
+}

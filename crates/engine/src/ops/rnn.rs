@@ -54,6 +54,9 @@ pub struct Rnn {
     pub all_steps: bool,
     /// Truncated BPTT: cut the carried gradient every `truncate` real steps (0: full BPTT).
     pub truncate: usize,
+    /// False: no recurrence — each step sees only its own input (`z_t = x_t·W_xh + b`), a 1:1
+    /// network (W_hh is unused and gets no gradient).
+    pub recurrent: bool,
     pub implementation: RnnImpl,
     /// ‖∂L/∂h_t‖ over the batch for t = 1..T, from the last backward pass.
     pub step_grad_norms: Vec<f32>,
@@ -96,6 +99,7 @@ impl Rnn {
             h0: tensor::zeros(&[hidden]),
             all_steps: false,
             truncate: 0,
+            recurrent: true,
             implementation: RnnImpl::Batched,
             step_grad_norms: Vec::new(),
             dh0: Vec::new(),
@@ -159,7 +163,9 @@ impl Rnn {
                 Self::add_input(w_xh, h, &xs[(i * t_len + t) * v..(i * t_len + t + 1) * v], z);
                 self.h_t[r * h..(r + 1) * h].copy_from_slice(&prev[i * h..(i + 1) * h]);
             }
-            gemm::gemm(m, h, h, &self.h_t, w_hh, &mut self.z, true);
+            if self.recurrent {
+                gemm::gemm(m, h, h, &self.h_t, w_hh, &mut self.z, true);
+            }
             let cur = &mut after[..n * h];
             cur.copy_from_slice(prev);
             for (r, &i) in rows.iter().enumerate() {
@@ -184,7 +190,7 @@ impl Rnn {
                 z.copy_from_slice(b);
                 Self::add_input(w_xh, h, &xs[(i * t_len + t) * v..(i * t_len + t + 1) * v], z);
                 // z += h_{t−1}·W_hh, summed over k in order (as the GEMM does).
-                for k in 0..h {
+                for k in (0..h).filter(|_| self.recurrent) {
                     let a = self.hs[p0 + k];
                     let w = &w_hh[k * h..(k + 1) * h];
                     z.iter_mut().zip(w).for_each(|(z, &w)| *z += a * w);
@@ -259,7 +265,7 @@ impl Rnn {
             for (r, &i) in rows.iter().enumerate() {
                 counted[i] += 1;
                 let dh = &mut self.dh[i * h..(i + 1) * h];
-                if self.truncate > 0 && counted[i] % self.truncate == 0 {
+                if !self.recurrent || (self.truncate > 0 && counted[i] % self.truncate == 0) {
                     dh.fill(0.0);
                 } else {
                     dh.copy_from_slice(&self.h_t[r * h..(r + 1) * h]);
@@ -270,7 +276,9 @@ impl Rnn {
         let total = self.dz.len() / h.max(1);
         self.h_t.resize(total * h, 0.0);
         gemm::transpose(total, h, &self.z, &mut self.h_t);
-        gemm::gemm(h, total, h, &self.h_t, &self.dz, dw_hh, true);
+        if self.recurrent {
+            gemm::gemm(h, total, h, &self.h_t, &self.dz, dw_hh, true);
+        }
         self.rows = rows;
         self.dh0.clear();
         self.dh0.extend_from_slice(&self.dh);
@@ -311,7 +319,7 @@ impl Rnn {
                     }
                 }
                 db.iter_mut().zip(&dz).for_each(|(b, &g)| *b += g);
-                for k in 0..h {
+                for k in (0..h).filter(|_| self.recurrent) {
                     let a = self.hs[p0 + k];
                     dw_hh[k * h..(k + 1) * h].iter_mut().zip(&dz).for_each(|(w, &g)| *w += a * g);
                 }
@@ -321,7 +329,7 @@ impl Rnn {
                     }
                 }
                 counted += 1;
-                if self.truncate > 0 && counted % self.truncate == 0 {
+                if !self.recurrent || (self.truncate > 0 && counted % self.truncate == 0) {
                     dh.fill(0.0);
                 } else {
                     for k in 0..h {
@@ -565,6 +573,20 @@ mod tests {
         looped.forward(&x, Mode::Train);
         looped.backward(&tensor::from_vec(&[1, 4], vec![1.0, -1.0, 0.5, 0.2]));
         assert!(looped.dx.data().iter().zip(&dx).all(|(a, b)| (a - b).abs() <= 1e-6));
+    }
+
+    #[test]
+    fn without_recurrence_each_step_sees_only_its_input() {
+        let x = one_hot(&[&[1, 2, 3], &[3]], 5);
+        for imp in [RnnImpl::Batched, RnnImpl::Loop] {
+            let mut r = Rnn::new(5, 4, Init::Xavier, 1.0, &mut Rng::new(4));
+            (r.recurrent, r.all_steps, r.implementation) = (false, true, imp);
+            let y = r.forward(&x, Mode::Train).clone();
+            // The last step of sequence 0 (input 3) equals sequence 1's only step (input 3).
+            assert_eq!(&y.data()[2 * 4..3 * 4], &y.data()[3 * 4..4 * 4], "{imp:?}");
+            r.backward(&gradcheck::random_input(&[2, 3, 4], 5, 0.0));
+            assert!(r.dw_hh.data().iter().all(|&g| g == 0.0) && r.dh0.iter().all(|&g| g == 0.0));
+        }
     }
 
     #[test]

@@ -52,15 +52,19 @@ pub enum Task {
     Classify,
     /// many:many — every next character (a language model), then sampling new names.
     Generate,
+    /// 1:1 — the next character from the current one alone (no recurrence: a bigram model as a
+    /// network), sampled like `generate`.
+    Bigram,
 }
 
 impl Task {
-    pub const ALL: [Task; 2] = [Task::Classify, Task::Generate];
+    pub const ALL: [Task; 3] = [Task::Classify, Task::Generate, Task::Bigram];
 
     pub fn label(self) -> &'static str {
         match self {
             Task::Classify => "classify (many:1)",
             Task::Generate => "generate (many:many)",
+            Task::Bigram => "next character only (1:1)",
         }
     }
 }
@@ -130,7 +134,8 @@ pub struct RnnConfig {
 }
 
 impl Default for RnnConfig {
-    /// The seed's classifier: hidden 128, Adam 1e-3; batches of 32; W_hh ~ N(0, 1/hidden) × 0.5.
+    /// The classifier: hidden 128, batches of 32, W_hh ~ N(0, 1/hidden) × 0.5, Adam at 0.002
+    /// annealed by a cosine over 20 epochs (13,800 steps of the shipped split), 20 epochs.
     fn default() -> Self {
         RnnConfig {
             task: Task::Classify,
@@ -141,13 +146,15 @@ impl Default for RnnConfig {
             // 61.7 %, 0.3 at 63.2 %, 0.7 at 62.5 %.
             gain: 0.5,
             opt: OptimizerKind::Adam,
-            lr: 0.001,
+            // Measured (seed 1, best validation epoch): constant 0.001 63.6 % test accuracy,
+            // cosine 0.001 over 30 epochs 63.8 %, cosine 0.002 over 20 epochs 64.3 %.
+            lr: 0.002,
             mom: 0.9,
             l2: 0.0,
             bs: 32,
             clip: 0.0,
-            sched: Schedule::Constant,
-            period: 10_000,
+            sched: Schedule::Cosine,
+            period: 13_800,
             truncate: 0,
             run: Loop::Batched,
             race: true,
@@ -158,7 +165,7 @@ impl Default for RnnConfig {
             temp: 1.0,
             prime: String::new(),
             samples: 10,
-            epochs: 30,
+            epochs: 20,
             seed: 1,
             stop: 0,
         }
@@ -166,9 +173,10 @@ impl Default for RnnConfig {
 }
 
 impl RnnConfig {
-    /// The generation task's starting point: baby names, 10 epochs.
+    /// The generation task's starting point: baby names, Adam 0.002 annealed by a cosine over
+    /// 20 epochs (16,140 steps of the 80 % split; dev loss 2.033, constant 0.001: 2.058).
     pub fn generate() -> RnnConfig {
-        RnnConfig { task: Task::Generate, data: RnnData::Baby, name: "emma".into(), epochs: 10, race: false, eval: 300, ..RnnConfig::default() }
+        RnnConfig { task: Task::Generate, data: RnnData::Baby, name: "emma".into(), period: 16_140, race: false, eval: 300, ..RnnConfig::default() }
     }
 
     pub fn vocab(&self) -> usize {
@@ -208,7 +216,8 @@ impl RnnConfig {
     /// layer (applied at every step to generate). Taps: `rnn`, `output`.
     pub fn build_model(&self, classes: usize, rng: &mut Rng) -> Sequential {
         let mut rnn = Rnn::new(self.vocab(), self.hidden, self.init, self.gain, rng);
-        rnn.all_steps = self.task == Task::Generate;
+        rnn.all_steps = self.task != Task::Classify;
+        rnn.recurrent = self.task != Task::Bigram;
         rnn.truncate = self.truncate;
         rnn.implementation = self.implementation();
         let mut b = Sequential::builder();
@@ -249,8 +258,11 @@ impl LabParams for RnnConfig {
 
     /// `task=generate` starts from the generation recipe (baby names).
     fn base(pairs: &mut Vec<(String, String)>, _notices: &mut Vec<Notice>) -> Self {
-        if pairs.iter().rev().find(|(k, _)| k == "task").is_some_and(|(_, v)| v == "generate") {
+        let task = pairs.iter().rev().find(|(k, _)| k == "task").map(|(_, v)| v.clone());
+        if task.as_deref() == Some("generate") {
             RnnConfig::generate()
+        } else if task.as_deref() == Some("bigram") {
+            RnnConfig { task: Task::Bigram, ..RnnConfig::generate() }
         } else {
             RnnConfig::default()
         }
@@ -258,8 +270,8 @@ impl LabParams for RnnConfig {
 
     fn check(&self) -> Result<(), Notice> {
         match (self.task, self.data) {
-            (Task::Generate, RnnData::Baby) | (Task::Classify, RnnData::Names | RnnData::Random) => {}
-            (Task::Generate, _) => return Err(notice("data", "generation trains on data=baby")),
+            (Task::Generate | Task::Bigram, RnnData::Baby) | (Task::Classify, RnnData::Names | RnnData::Random) => {}
+            (Task::Generate | Task::Bigram, _) => return Err(notice("data", "generation trains on data=baby")),
             (Task::Classify, _) => return Err(notice("data", "classification trains on data=names (or random)")),
         }
         if !(self.temp.is_finite() && (0.05..=5.0).contains(&self.temp)) {

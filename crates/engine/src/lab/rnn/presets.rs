@@ -10,11 +10,12 @@ pub struct RnnPreset {
 pub const PRESETS: &[RnnPreset] = &[
     RnnPreset {
         id: "classify",
-        title: "Names → language (hidden 128, Adam)",
-        story: "The classifier: one character at a time into 128 tanh units, the last state into 17 scores. \
-                It passes the naive-Bayes baseline's neighbourhood within a few epochs, then starts to overfit: watch \
-                the validation curve turn while the training accuracy keeps rising — early stopping keeps the best epoch.",
-        link: "lab=rnn&hidden=128&gain=0.5&opt=adam&lr=0.001&bs=32&eval=200&patience=5&epochs=30",
+        title: "Names → language (hidden 128, Adam, cosine)",
+        story: "The classifier: one character at a time into 128 tanh units, the last state into 17 scores, Adam with a \
+                learning rate annealed over 20 epochs. It climbs to about 64 % on the test names (naive Bayes: 68 %) while \
+                the training accuracy keeps rising well past it — the gap is overfitting; early stopping keeps the epoch \
+                with the best validation accuracy.",
+        link: "lab=rnn&hidden=128&gain=0.5&opt=adam&lr=0.002&sched=cosine&period=13800&bs=32&eval=200&patience=5&epochs=20",
     },
     RnnPreset {
         id: "vanish",
@@ -45,6 +46,14 @@ pub const PRESETS: &[RnnPreset] = &[
                 the end of the name). The dev loss drops below the bigram and then the trigram counts within a few epochs; \
                 samples turn from noise into plausible new names. Lower the temperature for common names, raise it for \
                 stranger ones, or give the first letters.",
-        link: "lab=rnn&task=generate&data=baby&hidden=128&opt=adam&lr=0.001&bs=32&eval=300&epochs=10",
+        link: "lab=rnn&task=generate&data=baby&hidden=128&opt=adam&lr=0.002&sched=cosine&period=16140&bs=32&eval=300&epochs=20",
+    },
+    RnnPreset {
+        id: "one-to-one",
+        title: "1:1 — no memory (a bigram model as a network)",
+        story: "The same network with its recurrence switched off: each step sees only the current character. It can only \
+                learn which letter tends to follow which, so its dev loss settles at the bigram counts' (about 2.46 nats) and \
+                its names look like letter soup with plausible pairs. Switch the task to generate to see what memory buys.",
+        link: "lab=rnn&task=bigram&data=baby&hidden=128&opt=adam&lr=0.002&sched=cosine&period=16140&bs=32&eval=300&epochs=20",
     },
 ];
