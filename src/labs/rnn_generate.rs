@@ -2,10 +2,13 @@
 //! each step's five likeliest next characters, the share of new names, and the dev loss against
 //! the bigram and trigram baselines.
 
+use super::rnn::config;
 use super::rnn::with_view;
 use crate::client::LabState;
 use crate::components::chart::{self, ChartSpec, Series, BLUE, GREEN, GREY, ORANGE};
-use crate::components::controls::Field;
+use crate::components::controls::{Field, Select};
+use engine::data::names::LANGUAGES;
+use engine::lab::rnn::Task;
 use leptos::html;
 use leptos::prelude::*;
 
@@ -100,6 +103,9 @@ pub fn Generation(state: LabState) -> impl IntoView {
         <div class="play-grid">
             <div class="card" id="samples">
                 <h4 class="card-title">"Sampled names, live"</h4>
+                <Show when=move || config(&state).task == Task::Language>
+                    <Select state key="lang" label="language" options=LANGUAGES.iter().map(|l| (l.to_string(), *l)).collect() help="the first input symbol: the network spells a surname of this language"/>
+                </Show>
                 <div class="pad-row">
                     <Field state key="temp" label="temperature" step="0.1" help="below 1: safer, more common names; above 1: wilder"/>
                     <Field state key="prime" kind="text" label="starts with" help="a priming prefix (empty: from scratch)"/>

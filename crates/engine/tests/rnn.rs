@@ -212,3 +212,25 @@ fn one_to_one_is_a_bigram_model() {
     eprintln!("1:1 after an epoch: {dev:.4} (bigram counts {bigram:.4})");
     assert!((dev - bigram).abs() < 0.05, "{dev} vs {bigram}");
 }
+
+#[test]
+fn one_to_many_spells_a_surname_given_its_language() {
+    let link = PRESETS.iter().find(|p| p.id == "one-to-many").unwrap().link;
+    let mut l = lab(link);
+    while l.trainer().epoch < 1 {
+        l.train(1);
+    }
+    l.finish();
+    let (dev, [bigram, _]) = (l.dev_nll().unwrap(), l.ngram_baselines().unwrap());
+    eprintln!("1:many after an epoch: {dev:.4} (bigram counts {bigram:.4})");
+    assert!(dev < bigram, "{dev} vs {bigram}");
+    let japanese = l.sample_names(30);
+    assert!(japanese.iter().all(|n| !n.contains('·')), "samples are characters: {japanese:?}");
+    // The language is an input: another one gives other names from the same weights.
+    let mut russian = lab(&link.replace("lang=Japanese", "lang=Russian"));
+    while russian.trainer().epoch < 1 {
+        russian.train(1);
+    }
+    assert_ne!(japanese, russian.sample_names(30));
+    assert!(parse_link("lab=rnn&task=language&lang=Klingon").notices.iter().any(|n| n.key == "lang"));
+}

@@ -19,6 +19,26 @@ pub const VOCAB: usize = 59;
 pub const OOV: usize = 58;
 /// Names are cut here (the longest shipped surname has 20 characters).
 pub const MAX_LEN: usize = 24;
+/// The languages of the shipped surnames (their classes, sorted).
+pub const LANGUAGES: [&str; 17] = [
+    "Arabic",
+    "Chinese",
+    "Czech",
+    "Dutch",
+    "English",
+    "French",
+    "German",
+    "Greek",
+    "Irish",
+    "Italian",
+    "Japanese",
+    "Korean",
+    "Polish",
+    "Portuguese",
+    "Russian",
+    "Spanish",
+    "Vietnamese",
+];
 /// Most lines of pasted data, and most bytes.
 pub const MAX_LINES: usize = 50_000;
 pub const MAX_BYTES: usize = 2 << 20;
@@ -339,6 +359,7 @@ mod tests {
         let names = TextFile::load_dir(TextSet::Names, &dir).unwrap();
         let data = Labelled::parse(&names.text, None).unwrap();
         assert_eq!((data.len(), data.classes.len()), (28_850, 17));
+        assert_eq!(data.classes, LANGUAGES);
         assert_eq!((decode(&data.names[0]).as_str(), data.classes[data.labels[0]].as_str()), ("Ali", "Arabic"));
         let count = |c: &str| data.labels.iter().filter(|&&l| data.classes[l] == c).count();
         assert_eq!((count("Vietnamese"), count("Korean"), count("German")), (122, 480, 2000));

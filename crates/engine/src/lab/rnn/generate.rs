@@ -19,19 +19,35 @@ pub fn dot() -> usize {
     names::symbol('.')
 }
 
-/// Names split 80 / 10 / 10 by the seed.
+/// Names split 80 / 10 / 10 by the seed, each with the symbol it starts from: `.` — or, to
+/// generate a name given its language (1:many), a start symbol per language after the
+/// characters (`VOCAB + class`).
 pub struct GenData {
     pub names: Vec<Vec<usize>>,
+    pub starts: Vec<usize>,
+    /// The languages of a labelled set (empty for plain names).
+    pub classes: Vec<String>,
     pub split: Split,
     pub train_set: HashSet<Vec<usize>>,
 }
 
 impl GenData {
     pub fn new(names: Vec<Vec<usize>>, seed: u64) -> GenData {
+        let starts = vec![dot(); names.len()];
+        GenData::with_starts(names, starts, Vec::new(), seed)
+    }
+
+    /// Labelled names, each starting from its language's symbol.
+    pub fn labelled(data: &names::Labelled, seed: u64) -> GenData {
+        let starts = data.labels.iter().map(|&c| names::VOCAB + c).collect();
+        GenData::with_starts(data.names.clone(), starts, data.classes.clone(), seed)
+    }
+
+    fn with_starts(names: Vec<Vec<usize>>, starts: Vec<usize>, classes: Vec<String>, seed: u64) -> GenData {
         // 10 % test, then 1/9 of the rest (10 % of all) for validation ("dev").
         let split = Split::new(names.len(), 0.1, 1.0 / 9.0, seed);
         let train_set = split.train.iter().map(|&i| names[i].clone()).collect();
-        GenData { names, split, train_set }
+        GenData { names, starts, classes, split, train_set }
     }
 }
 
@@ -39,6 +55,8 @@ impl GenData {
 /// classes (`n·T`, the name then `.`) and a mask of the real steps.
 pub struct Seqs<'a> {
     pub names: &'a [Vec<usize>],
+    /// The start symbol of each name (by name index).
+    pub starts: &'a [usize],
     pub indices: &'a [usize],
     pub vocab: usize,
 }
@@ -70,7 +88,7 @@ impl Source for Seqs<'_> {
             let name = &self.names[self.indices[r]];
             let len = name.len().min(MAX_LEN);
             for s in 0..=len {
-                let input = if s == 0 { dot() } else { name[s - 1] };
+                let input = if s == 0 { self.starts[self.indices[r]] } else { name[s - 1] };
                 xs[(i * t + s) * v + input.min(v - 1)] = 1.0;
                 classes[i * t + s] = if s < len { name[s] } else { dot() };
             }
@@ -91,8 +109,8 @@ impl Source for Seqs<'_> {
 
 /// Mean negative log-likelihood per character (end token included) of `names[indices]`, in
 /// nats, evaluated in chunks by the caller: returns (sum, count) for `indices`.
-pub fn nll_sum(model: &mut Sequential, names: &[Vec<usize>], indices: &[usize], vocab: usize, x: &mut Tensor) -> (f64, usize) {
-    let seqs = Seqs { names, indices, vocab };
+pub fn nll_sum(model: &mut Sequential, data: &GenData, indices: &[usize], vocab: usize, x: &mut Tensor) -> (f64, usize) {
+    let seqs = Seqs { names: &data.names, starts: &data.starts, indices, vocab };
     let rows: Vec<usize> = (0..indices.len()).collect();
     let (mut y, mut classes, mut mask) = (tensor::zeros(&[0]), Vec::new(), Vec::new());
     seqs.gather(&rows, x, &mut y, &mut classes);
@@ -100,7 +118,8 @@ pub fn nll_sum(model: &mut Sequential, names: &[Vec<usize>], indices: &[usize], 
     let out = model.forward(x, Mode::Eval);
     let mut sum = 0.0f64;
     let mut count = 0;
-    for ((row, &c), &real) in tensor::slice(out).chunks(vocab).zip(&classes).zip(&mask) {
+    // The output predicts characters only (inputs may also hold start symbols).
+    for ((row, &c), &real) in tensor::slice(out).chunks(names::VOCAB).zip(&classes).zip(&mask) {
         if real {
             sum -= log_softmax_at(row, c) as f64;
             count += 1;
@@ -146,9 +165,18 @@ pub fn ngram_nll(names: &[Vec<usize>], train: &[usize], eval: &[usize], n: usize
     (sum / count.max(1) as f64) as f32
 }
 
-/// Samples one name: `.` + `prime`, then characters drawn from the model at `temperature`
-/// until `.` or [`MAX_LEN`]; with each drawn step's five likeliest next characters.
-pub fn sample(model: &mut Sequential, prime: &[usize], temperature: f32, vocab: usize, rng: &mut Rng, train_set: &HashSet<Vec<usize>>) -> GenSample {
+/// Samples one name: the `start` symbol + `prime`, then characters drawn from the model at
+/// `temperature` until `.` or [`MAX_LEN`]; with each drawn step's five likeliest next characters.
+#[allow(clippy::too_many_arguments)]
+pub fn sample(
+    model: &mut Sequential,
+    start: usize,
+    prime: &[usize],
+    temperature: f32,
+    vocab: usize,
+    rng: &mut Rng,
+    train_set: &HashSet<Vec<usize>>,
+) -> GenSample {
     let d = dot();
     let mut text: Vec<usize> = prime.to_vec();
     let mut steps = Vec::new();
@@ -158,17 +186,18 @@ pub fn sample(model: &mut Sequential, prime: &[usize], temperature: f32, vocab: 
         tensor::resize(&mut x, &[1, t, vocab]);
         let xs = tensor::slice_mut(&mut x);
         xs.fill(0.0);
-        for (s, &c) in std::iter::once(&d).chain(&text).enumerate() {
+        for (s, &c) in std::iter::once(&start).chain(&text).enumerate() {
             xs[s * vocab + c.min(vocab - 1)] = 1.0;
         }
         let out = model.forward(&x, Mode::Eval);
-        let last = &tensor::slice(out)[(t - 1) * vocab..t * vocab];
+        let k = names::VOCAB;
+        let last = &tensor::slice(out)[(t - 1) * k..t * k];
         let scaled: Vec<f32> = last.iter().map(|&v| v / temperature).collect();
         let max = scaled.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let exps: Vec<f32> = scaled.iter().map(|&v| math::exp(v - max)).collect();
         let total: f32 = exps.iter().sum();
         let probs: Vec<f32> = exps.iter().map(|&e| e / total).collect();
-        let mut order: Vec<usize> = (0..vocab).collect();
+        let mut order: Vec<usize> = (0..k).collect();
         order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
         let top = order.iter().take(5).map(|&c| NextChar { ch: names::character(c).to_string(), p: probs[c] }).collect();
         let mut u = rng.uniform();
@@ -197,7 +226,7 @@ mod tests {
     #[test]
     fn sequences_predict_the_next_character_and_the_end() {
         let names = vec![names::encode("ava").unwrap(), names::encode("bo").unwrap()];
-        let s = Seqs { names: &names, indices: &[0, 1], vocab: names::VOCAB };
+        let s = Seqs { names: &names, starts: &[dot(), dot()], indices: &[0, 1], vocab: names::VOCAB };
         let (mut x, mut y, mut classes, mut mask) = (tensor::zeros(&[0]), tensor::zeros(&[0]), Vec::new(), Vec::new());
         s.gather(&[0, 1], &mut x, &mut y, &mut classes);
         assert!(s.mask(&[0, 1], &mut mask));

@@ -56,4 +56,12 @@ pub const PRESETS: &[RnnPreset] = &[
                 its names look like letter soup with plausible pairs. Switch the task to generate to see what memory buys.",
         link: "lab=rnn&task=bigram&data=baby&hidden=128&opt=adam&lr=0.002&sched=cosine&period=16140&bs=32&eval=300&epochs=20",
     },
+    RnnPreset {
+        id: "one-to-many",
+        title: "1:many — a surname given a language",
+        story: "The surnames again, read the other way: the first input is the language (one start symbol per language) \
+                and the network spells a surname of it, character by character. Pick Japanese, Russian or Irish and watch the \
+                samples take on their endings and letter pairs as it learns.",
+        link: "lab=rnn&task=language&data=names&hidden=128&opt=adam&lr=0.002&sched=cosine&period=14440&bs=32&eval=300&epochs=20&lang=Japanese",
+    },
 ];

@@ -3,7 +3,7 @@
 //! steps and at every epoch's end (in chunks), keeps the best epoch by validation accuracy for
 //! early stopping, and reports the typed name's guesses and its gradient through time.
 
-use super::config::{RnnConfig, RnnData, RANDOM_SHAPE};
+use super::config::{RnnConfig, RnnData, Task, RANDOM_SHAPE};
 use super::generate::{self, GenData, Seqs};
 use super::view::{Best, ClipMeter, EvalPoint, GenPoint, GenSample, GenView, Guess, Probe, Race, RnnCommand, RnnReply, RnnView};
 use crate::data::images::Assets;
@@ -179,7 +179,12 @@ impl RnnLab {
 
     /// The generation task on `names` (split 80/10/10 by the seed).
     pub fn create_gen(config: RnnConfig, names: Vec<Vec<usize>>) -> RnnLab {
-        let gen_data = Arc::new(GenData::new(names, config.seed));
+        let data = GenData::new(names, config.seed);
+        RnnLab::create_gen_from(config, data)
+    }
+
+    fn create_gen_from(config: RnnConfig, data: GenData) -> RnnLab {
+        let gen_data = Arc::new(data);
         let vocab = config.vocab();
         let symbols = Labelled { classes: (0..vocab).map(|s| names::character(s).to_string()).collect(), ..Default::default() };
         let mut lab = RnnLab::create(config.clone(), Arc::new(symbols), None);
@@ -210,8 +215,11 @@ impl RnnLab {
         let prime: Vec<usize> = names::encode(&self.config.prime).unwrap_or_default().into_iter().take(20).collect();
         let vocab = self.config.vocab();
         let data = g.data.clone();
-        g.samples =
-            (0..self.config.samples).map(|_| generate::sample(&mut self.trainer.model, &prime, self.config.temp, vocab, &mut g.rng, &data.train_set)).collect();
+        let start = self.start_symbol();
+        let g = self.gen.as_mut().expect("generation");
+        g.samples = (0..self.config.samples)
+            .map(|_| generate::sample(&mut self.trainer.model, start, &prime, self.config.temp, vocab, &mut g.rng, &data.train_set))
+            .collect();
     }
 
     /// `n` sampled names (the CLI's `sample`).
@@ -220,7 +228,17 @@ impl RnnLab {
         let prime: Vec<usize> = names::encode(&self.config.prime).unwrap_or_default();
         let vocab = self.config.vocab();
         let data = g.data.clone();
-        (0..n).map(|_| generate::sample(&mut self.trainer.model, &prime, self.config.temp, vocab, &mut g.rng, &data.train_set).name).collect()
+        let start = self.start_symbol();
+        let g = self.gen.as_mut().expect("generation");
+        (0..n).map(|_| generate::sample(&mut self.trainer.model, start, &prime, self.config.temp, vocab, &mut g.rng, &data.train_set).name).collect()
+    }
+
+    /// What samples start from: `.`, or the chosen language's symbol (1:many).
+    fn start_symbol(&self) -> usize {
+        match self.gen.as_ref().filter(|g| !g.data.classes.is_empty()) {
+            Some(g) => names::VOCAB + g.data.classes.iter().position(|c| *c == self.config.lang).unwrap_or(0),
+            None => generate::dot(),
+        }
     }
 
     /// The latest dev NLL (generation).
@@ -241,7 +259,7 @@ impl RnnLab {
         let data = g.data.clone();
         let dev = &data.split.val;
         let end = (next + EVAL_CHUNK).min(dev.len());
-        let (s, c) = generate::nll_sum(&mut self.trainer.model, &data.names, &dev[next..end], vocab, &mut self.eval_x);
+        let (s, c) = generate::nll_sum(&mut self.trainer.model, &data, &dev[next..end], vocab, &mut self.eval_x);
         sum += s;
         count += c;
         if end < dev.len() {
@@ -591,6 +609,12 @@ impl Lab for RnnLab {
     }
 
     fn new(config: RnnConfig, assets: &Assets) -> Result<Self, String> {
+        if config.task == Task::Language {
+            let file = assets.text(TextSet::Names).ok_or_else(|| format!("the {} are not loaded", TextSet::Names.label()))?;
+            let labelled = Labelled::parse(&file.text, None).map_err(|e| e.join("; "))?;
+            let data = GenData::labelled(&labelled, config.seed);
+            return Ok(RnnLab::create_gen_from(config, data));
+        }
         let data = match config.data {
             RnnData::Names => {
                 let file = assets.text(TextSet::Names).ok_or_else(|| format!("the {} are not loaded", TextSet::Names.label()))?;
@@ -610,7 +634,8 @@ impl Lab for RnnLab {
     }
 
     fn set_config(&mut self, config: RnnConfig) {
-        let resample = (config.temp, &config.prime, config.samples) != (self.config.temp, &self.config.prime, self.config.samples);
+        let resample =
+            (config.temp, &config.prime, config.samples, &config.lang) != (self.config.temp, &self.config.prime, self.config.samples, &self.config.lang);
         self.config = config;
         if resample {
             self.resample();
@@ -633,7 +658,7 @@ impl Lab for RnnLab {
             }
             if let Some(g) = self.gen.as_ref() {
                 let data = g.data.clone();
-                let source = Seqs { names: &data.names, indices: &data.split.train, vocab: self.config.vocab() };
+                let source = Seqs { names: &data.names, starts: &data.starts, indices: &data.split.train, vocab: self.config.vocab() };
                 let loss = self.trainer.train_step(&source);
                 let g = self.gen.as_mut().expect("generation");
                 g.batch.0 += loss as f64;
@@ -730,8 +755,14 @@ impl Lab for RnnLab {
                 Ok(Applied::Reset)
             }
             _ if self.gen.is_some() => {
-                let names = self.gen.as_ref().map(|g| g.data.names.clone()).unwrap_or_default();
-                *self = RnnLab::create_gen(next, names);
+                let g = self.gen.as_ref().expect("generation");
+                let data = if g.data.classes.is_empty() {
+                    GenData::new(g.data.names.clone(), next.seed)
+                } else {
+                    let labels = g.data.starts.iter().map(|&s| s - names::VOCAB).collect();
+                    GenData::labelled(&Labelled { names: g.data.names.clone(), labels, classes: g.data.classes.clone() }, next.seed)
+                };
+                *self = RnnLab::create_gen_from(next, data);
                 Ok(Applied::Reset)
             }
             _ => {
