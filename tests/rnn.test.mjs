@@ -30,6 +30,14 @@ test('the lab loads the names with progress, trains like the CLI, and a typed na
   await page.fill('#probe-name', 'Nguyen');
   await page.waitForFunction(() => document.querySelectorAll('#prefixes li').length === 6);
   assert.equal(await page.locator('#unrolled .unrolled-cell').count(), 6);
+  // Hovering a character: the bars show what drives the guess after that prefix; later ones fade.
+  await page.locator('#unrolled .unrolled-cell').nth(2).hover();
+  await page.waitForFunction(() => document.querySelector('#influence-note').textContent.includes('After "Ngu"'));
+  await page.waitForFunction(() => document.querySelectorAll('#unrolled .unrolled-cell.later').length === 3);
+  const hoveredBars = await page.$$eval('#unrolled .influence', (els) => els.map((e) => Number(e.dataset.g)));
+  assert.ok(hoveredBars.slice(0, 3).every((g) => g > 0) && hoveredBars.slice(3).every((g) => g === 0), `${hoveredBars}`);
+  await page.mouse.move(0, 0);
+  await page.waitForFunction(() => document.querySelectorAll('#unrolled .unrolled-cell.later').length === 0);
 
   // The charts draw: gradient through time (batch in blue, the typed name in orange), loss, accuracy.
   assert.ok(await countColor(page, '#rnn-grad-chart', [37, 99, 235]) > 20, 'the batch gradient through time');
@@ -72,6 +80,26 @@ test('generation: baby names load, the language model trains like the CLI, and s
   assert.match(page.url(), /temp=0.5/);
   assert.ok(await countColor(page, '#gen-nll-chart', [234, 88, 12]) > 10, 'the dev loss is drawn');
   await screenshot(page, 'rnn-generate');
+  assert.deepEqual(errors, []);
+  await page.context().close();
+});
+
+test('Shakespeare: the plays load with progress, the model trains like the CLI, and passages appear from the prime', async () => {
+  const errors = [];
+  const page = await openPage(browser, `${server.url}?lab=rnn&task=generate&data=shakespeare&eval=100&stop=200`, errors);
+  await page.setViewportSize({ width: 1400, height: 1000 });
+  await playTo(page, 200);
+  await page.waitForFunction(() => document.querySelectorAll('#gen-samples pre.passage').length === 2);
+  const passages = await page.$$eval('#gen-samples pre.passage', (els) => els.map((e) => e.textContent));
+  for (const p of passages) {
+    assert.ok(p.startsWith('MENENIUS:') && p.length === 'MENENIUS:'.length + 200, JSON.stringify(p));
+  }
+  assert.equal(await page.locator('#gen-samples pre.passage span[title]').count(), 400, 'every drawn character has its top five');
+  const native = cli(page.url(), 200);
+  assert.equal(f32(native.dev_nll), f32(await value(page, '#stat-dev-nll')), 'dev loss at step 200: CLI = browser');
+  assert.ok(f32(native.dev_nll) < f32(native.bigram_nll), `dev ${native.dev_nll} vs bigram ${native.bigram_nll}`);
+  assert.match(await page.locator('#gen-summary').textContent(), /38614 training · 4827 dev · 4827 test windows/);
+  await screenshot(page, 'rnn-shakespeare');
   assert.deepEqual(errors, []);
   await page.context().close();
 });

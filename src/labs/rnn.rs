@@ -28,6 +28,27 @@ pub(super) fn with_view<R>(state: &LabState, f: impl FnOnce(&RnnView) -> R) -> O
     })
 }
 
+/// What the paste box takes in each task: its summary, placeholder and help.
+fn paste_hint(c: &RnnConfig) -> (&'static str, &'static str, &'static str) {
+    match (c.task, c.data) {
+        (Task::Classify, _) => (
+            "paste your own names",
+            "Smith,English\nRossi,Italian\n…",
+            "One name,label per line (a tab works too). A bad line refuses the whole paste, with its line number; the data in use stays.",
+        ),
+        (_, RnnData::Play) => (
+            "paste your own text",
+            "Any text: a play, poems, code…",
+            "At least 1,000 characters; cut into windows of 25 and split in order (the last tenth is the dev and test text). Characters outside the plays' alphabet become ·.",
+        ),
+        _ => (
+            "paste your own names",
+            "ava\nzoe\n…",
+            "One name per line, at least 20 (cut at 24 characters). A line with a label or a bad line refuses the paste, with its line number; the data in use stays.",
+        ),
+    }
+}
+
 #[component]
 fn RnnControls(state: LabState) -> impl IntoView {
     let new_seed = move |_| state.set_value("seed", &((js_sys::Math::random() * 1e9) as u64).to_string());
@@ -44,11 +65,11 @@ fn RnnControls(state: LabState) -> impl IntoView {
                     <button id="regenerate" title="new weights, order and split from a new seed" on:click=new_seed>"new"</button>
                 </div>
                 <details class="lists" id="paste-data">
-                    <summary class="muted small">"paste your own names"</summary>
-                    <textarea id="paste-names" rows="6" placeholder="Smith,English\nRossi,Italian\n…" prop:value=move || pasted.get()
+                    <summary class="muted small">{move || paste_hint(&config(&state)).0}</summary>
+                    <textarea id="paste-names" rows="6" aria-label="pasted data" placeholder=move || paste_hint(&config(&state)).1 prop:value=move || pasted.get()
                         on:input=move |ev| pasted.set(event_target_value(&ev))></textarea>
                     <button id="paste-use" on:click=use_pasted>"Train on these"</button>
-                    <p class="muted small">"One name,label per line (a tab works too). A bad line refuses the whole paste, with its line number; the data in use stays."</p>
+                    <p class="muted small">{move || paste_hint(&config(&state)).2}</p>
                 </details>
             </section>
             <section>

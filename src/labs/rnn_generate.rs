@@ -17,7 +17,7 @@ fn NllChart(state: LabState) -> impl IntoView {
     let canvas = NodeRef::<html::Canvas>::new();
     Effect::new(move |_| {
         let Some(c) = canvas.get() else { return };
-        let Some((series, end)) = with_view(&state, |v| {
+        let Some((series, end, stream)) = with_view(&state, |v| {
             let g = v.gen.as_ref()?;
             let end = g.history.last().map(|p| p.epoch as f64).unwrap_or(0.0).max(0.1);
             Some((
@@ -28,6 +28,7 @@ fn NllChart(state: LabState) -> impl IntoView {
                     Series::line("trigram (dev)", GREEN, vec![(0.0, g.trigram as f64), (end, g.trigram as f64)], 1),
                 ],
                 end,
+                g.new_share.is_nan(),
             ))
         })
         .flatten() else {
@@ -35,7 +36,7 @@ fn NllChart(state: LabState) -> impl IntoView {
         };
         state.draw_soon("gen-nll-chart", move || {
             let spec = ChartSpec {
-                title: "Loss per character (the end token counts)",
+                title: if stream { "Loss per character (dev: the last plays)" } else { "Loss per character (the end token counts)" },
                 x_label: "epoch",
                 y_label: "nats per character",
                 log_y: false,
@@ -50,8 +51,42 @@ fn NllChart(state: LabState) -> impl IntoView {
     view! { <canvas id="gen-nll-chart" node_ref=canvas width="560" height="280"></canvas> }
 }
 
+/// A character as the top-five lists show it (a newline or a space would be invisible).
+fn shown(c: &str) -> &str {
+    match c {
+        "\n" => "⏎",
+        " " => "␣",
+        c => c,
+    }
+}
+
 #[component]
 pub fn Generation(state: LabState) -> impl IntoView {
+    let stream = move || with_view(&state, |v| v.gen.as_ref().is_some_and(|g| g.new_share.is_nan())).unwrap_or(false);
+    let passages = move || {
+        with_view(&state, |v| {
+            v.gen.as_ref().map(|g| {
+                g.samples
+                    .iter()
+                    .map(|s| {
+                        // The prime, then one span per drawn character titled with its step's top five.
+                        let chars: Vec<char> = s.name.chars().collect();
+                        let primed = chars.len().saturating_sub(s.steps.len());
+                        let drawn = chars[primed..]
+                            .iter()
+                            .zip(&s.steps)
+                            .map(|(c, top)| {
+                                let options: Vec<String> = top.iter().map(|o| format!("{} {:.0}%", shown(&o.ch), o.p * 100.0)).collect();
+                                view! { <span title=options.join(" · ")>{c.to_string()}</span> }
+                            })
+                            .collect_view();
+                        view! { <li><pre class="passage"><b>{chars[..primed].iter().collect::<String>()}</b>{drawn}</pre></li> }
+                    })
+                    .collect_view()
+            })
+        })
+        .flatten()
+    };
     let samples = move || {
         with_view(&state, |v| {
             v.gen.as_ref().map(|g| {
@@ -85,6 +120,12 @@ pub fn Generation(state: LabState) -> impl IntoView {
         with_view(&state, |v| {
             v.gen.as_ref().map(|g| {
                 let dev = g.history.last().map(|p| format!("{:.3}", p.dev_nll)).unwrap_or_else(|| "–".into());
+                if g.new_share.is_nan() {
+                    return format!(
+                        "{} training · {} dev · {} test windows of 25 characters · dev loss {dev} nats per character (bigram {:.3}, trigram {:.3})",
+                        v.sizes[0], v.sizes[1], v.sizes[2], g.bigram, g.trigram
+                    );
+                }
                 format!(
                     "{} training · {} dev · {} test names · dev loss {dev} nats per character (bigram {:.3}, trigram {:.3}) · {:.0} % of these samples are new names",
                     v.sizes[0],
@@ -102,17 +143,22 @@ pub fn Generation(state: LabState) -> impl IntoView {
     view! {
         <div class="play-grid">
             <div class="card" id="samples">
-                <h4 class="card-title">"Sampled names, live"</h4>
+                <h4 class="card-title">{move || if stream() { "Sampled passages, live" } else { "Sampled names, live" }}</h4>
                 <Show when=move || config(&state).task == Task::Language>
                     <Select state key="lang" label="language" options=LANGUAGES.iter().map(|l| (l.to_string(), *l)).collect() help="the first input symbol: the network spells a surname of this language"/>
                 </Show>
                 <div class="pad-row">
                     <Field state key="temp" label="temperature" step="0.1" help="below 1: safer, more common names; above 1: wilder"/>
                     <Field state key="prime" kind="text" label="starts with" help="a priming prefix (empty: from scratch)"/>
-                    <Field state key="samples" label="how many" step="1"/>
+                    <Field state key="samples" label="how many" step="1" help="names: 1 to 50; passages of Shakespeare: at most 5 are shown"/>
                 </div>
-                <ol class="gen-samples" id="gen-samples">{samples}</ol>
-                <p class="muted small">"Hover a name for the five likeliest next characters at each step (⏎ = end of name). New samples are drawn after every evaluation."</p>
+                <Show when=stream fallback=move || view! {
+                    <ol class="gen-samples" id="gen-samples">{samples}</ol>
+                    <p class="muted small">"Hover a name for the five likeliest next characters at each step (⏎ = end of name). New samples are drawn after every evaluation."</p>
+                }>
+                    <ol class="gen-passages" id="gen-samples">{passages}</ol>
+                    <p class="muted small">"Each passage starts from the prime (bold) and carries the network's state from character to character. Hover a character for the five likeliest at that step (⏎ = new line, ␣ = space)."</p>
+                </Show>
                 <p class="muted small" id="gen-summary">{summary}</p>
             </div>
             <div class="card"><NllChart state/></div>

@@ -147,26 +147,53 @@ fn tint(v: f32) -> String {
 #[component]
 pub fn GradientThroughTime(state: LabState) -> impl IntoView {
     let canvas = NodeRef::<html::Canvas>::new();
+    // The hovered (or focused) character: the bars then show what drives the guess after it.
+    let hovered = RwSignal::new(None::<usize>);
     let cells = move || {
         let unit = config(&state).unit;
+        let at = hovered.get();
         with_view(&state, |v| {
             let p = &v.probe;
-            let peak = p.input_grads.iter().copied().fold(0.0f32, f32::max).max(1e-12);
+            let len = p.name.chars().count();
+            let row = |l: usize| p.influence.get(l * len..(l + 1) * len).unwrap_or(&p.input_grads[..]);
+            let grads = match at.filter(|&l| l < len) {
+                Some(l) => row(l),
+                None => &p.input_grads[..],
+            };
+            let peak = grads.iter().copied().fold(0.0f32, f32::max).max(1e-12);
             p.name
                 .chars()
                 .enumerate()
                 .map(|(t, ch)| {
                     let h = p.states.get(t * p.hidden + unit).copied().unwrap_or(0.0);
-                    let g = p.input_grads.get(t).copied().unwrap_or(0.0);
+                    let g = grads.get(t).copied().unwrap_or(0.0);
+                    let after = at.is_some_and(|l| t > l);
                     view! {
-                        <div class="unrolled-cell" title=format!("h[{unit}] = {h:.3} · ‖∂L/∂x‖ = {}", short(g))>
+                        <div class="unrolled-cell" class:hovered=at == Some(t) class:later=after tabindex="0"
+                            title=format!("h[{unit}] = {h:.3} · ‖∂L/∂x‖ = {}", short(g))
+                            on:mouseenter=move |_| hovered.set(Some(t)) on:focus=move |_| hovered.set(Some(t))
+                            on:mouseleave=move |_| hovered.set(None) on:blur=move |_| hovered.set(None)>
                             <span class="unrolled-char" style:background=tint(h)>{ch.to_string()}</span>
-                            <span class="influence"><span style:height=format!("{:.0}%", (g / peak * 100.0).max(2.0))></span></span>
+                            <span class="influence" data-g=g.to_string()><span style:height=format!("{:.0}%", if after { 0.0 } else { (g / peak * 100.0).max(2.0) })></span></span>
                         </div>
                     }
                 })
                 .collect_view()
         })
+    };
+    let influence_note = move || {
+        with_view(&state, |v| {
+            let name: Vec<char> = v.probe.name.chars().collect();
+            match hovered.get().filter(|&l| l < name.len()) {
+                Some(l) => {
+                    let prefix: String = name[..=l].iter().collect();
+                    let guess = v.probe.prefixes.get(l).map(|g| format!("{} {:.0} %", g.class, g.p * 100.0)).unwrap_or_default();
+                    format!("After \"{prefix}\" the guess is {guess}: the bars show how strongly each of those characters drives it.")
+                }
+                None => "Hover a character to see what drives the guess after it.".to_string(),
+            }
+        })
+        .unwrap_or_default()
     };
     Effect::new(move |_| {
         let Some(c) = canvas.get() else { return };
@@ -215,6 +242,7 @@ pub fn GradientThroughTime(state: LabState) -> impl IntoView {
             <h4 class="card-title">"Backpropagation through time, for the typed name"</h4>
             <p class="muted small">{move || format!("Each cell is one step of the unrolled network, coloured by hidden unit {} (blue −1 … red +1); the bar under it is how strongly that character drives the output (‖∂L/∂x_t‖ for L = −log p(top guess)).", config(&state).unit)}</p>
             <div class="unrolled" id="unrolled">{cells}</div>
+            <p class="muted small" id="influence-note">{influence_note}</p>
             <canvas id="rnn-grad-chart" node_ref=canvas width="560" height="240"></canvas>
             <p class="muted small" id="clip-meter">{clip}</p>
         </div>

@@ -93,6 +93,14 @@ fn the_classifier_learns_beats_chance_and_its_loop_equals_its_batched_layer() {
     assert_eq!(p.top.len(), 3);
     assert!(p.top[0].p >= p.top[1].p && p.top.iter().map(|g| g.p).sum::<f32>() <= 1.0 + 1e-5);
     assert_eq!((p.prefixes.len(), p.states.len(), p.input_grads.len(), p.state_grads.len()), (8, 8 * 128, 8, 8));
+    // Hovering a character: how each earlier character drives the guess after that prefix.
+    assert_eq!(p.influence.len(), 8 * 8);
+    for l in 0..8 {
+        let row = &p.influence[l * 8..(l + 1) * 8];
+        assert!(row[..=l].iter().all(|&g| g > 0.0) && row[l + 1..].iter().all(|&g| g == 0.0), "prefix {l}: {row:?}");
+    }
+    assert_eq!(&p.influence[7 * 8..], &p.input_grads[..], "the last prefix is the name");
+    assert_ne!(p.influence[2 * 8..2 * 8 + 3], p.input_grads[..3], "\"Kow\" is guessed from other gradients than \"Kowalski\"");
     assert_eq!(v.confusion.len(), 17 * 17);
     assert_eq!(v.confusion.iter().sum::<u32>() as usize, v.sizes[2]);
 }
@@ -233,4 +241,81 @@ fn one_to_many_spells_a_surname_given_its_language() {
     }
     assert_ne!(japanese, russian.sample_names(30));
     assert!(parse_link("lab=rnn&task=language&lang=Klingon").notices.iter().any(|n| n.key == "lang"));
+}
+
+#[test]
+fn shakespeare_beats_the_trigram_counts_in_two_epochs_and_writes_passages() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../static/data");
+    let mut a = Assets::default();
+    a.insert_text(TextFile::load_dir(TextSet::Play, &dir).expect("static/data ships tiny Shakespeare"));
+    let link = preset("shakespeare");
+    let parsed = parse_link(link);
+    assert!(parsed.notices.is_empty(), "{:?}", parsed.notices);
+    let mut l = RnnLab::new(parsed.config.get::<RnnConfig>().unwrap().clone(), &a).unwrap();
+    let [bigram, trigram] = l.ngram_baselines().unwrap();
+    // On the last tenth of the text (plays never trained on), 79 symbols.
+    assert!((bigram - 2.536).abs() < 0.01 && (trigram - 2.169).abs() < 0.01, "{bigram} {trigram}");
+    let v = l.report().view;
+    assert_eq!(v.sizes, [38_614, 4_827, 4_827], "windows split in order");
+    while l.trainer().epoch < 2 {
+        l.train(1);
+    }
+    l.finish();
+    let dev = l.dev_nll().unwrap();
+    eprintln!("Shakespeare after 2 epochs: dev {dev:.4} (bigram {bigram:.4}, trigram {trigram:.4})");
+    assert!(dev < trigram - 0.05, "{dev}");
+    let g = l.report().view.gen.expect("the generation view");
+    assert!(g.new_share.is_nan(), "passages are not names: no share of new ones");
+    assert_eq!(g.samples.len(), 2);
+    for s in &g.samples {
+        assert!(s.name.starts_with("MENENIUS:"), "the prime starts the passage");
+        assert_eq!(s.steps.len(), 200);
+        // It has learnt words and lines: spaces, newlines, mostly letters.
+        let spaces = s.name.matches(' ').count();
+        assert!(spaces > 15 && s.name.contains('\n'), "{:?}", s.name);
+        assert!(!s.name.contains('·'));
+    }
+    // The same link samples the same passages (the CLI's `sample` equals the page's).
+    let run = || {
+        let mut l = RnnLab::new(parsed.config.get::<RnnConfig>().unwrap().clone(), &a).unwrap();
+        while l.trainer().step < 300 {
+            l.train(1);
+        }
+        l.sample_names(3)
+    };
+    assert_eq!(run(), run());
+    // Names and plays are different tasks: classification refuses the plays.
+    assert!(parse_link("lab=rnn&task=classify&data=shakespeare").notices.iter().any(|n| n.key == "data"));
+}
+
+#[test]
+fn generation_trains_on_pasted_names_or_text_checked_first() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../static/data");
+    let mut a = Assets::default();
+    a.insert_text(TextFile::load_dir(TextSet::Baby, &dir).unwrap());
+    a.insert_text(TextFile::load_dir(TextSet::Play, &dir).unwrap());
+    let open = |link: &str| RnnLab::new(parse_link(link).config.get::<RnnConfig>().unwrap().clone(), &a).unwrap();
+    let sizes = |l: &mut RnnLab| l.report().view.sizes;
+    let mut names = open("lab=rnn&task=generate&data=baby");
+    let shipped = sizes(&mut names);
+    let bad = names.command(RnnCommand::SetData { text: "ava\nbo,English\n".into() }, &mut || 0.0).unwrap_err();
+    assert!(bad.message.contains("line 2"), "{}", bad.message);
+    let few = names.command(RnnCommand::SetData { text: "ava\nbo\n".into() }, &mut || 0.0).unwrap_err();
+    assert!(few.message.contains("too few"), "{}", few.message);
+    assert_eq!(sizes(&mut names), shipped, "refused: the data in use stays");
+    let pasted: String = (0..40).map(|i| format!("zorba{i}\n")).collect();
+    names.command(RnnCommand::SetData { text: pasted }, &mut || 0.0).unwrap();
+    assert_eq!(sizes(&mut names).iter().sum::<usize>(), 40);
+    names.train(50);
+    assert!(names.trainer().step > 0);
+
+    let mut play = open("lab=rnn&task=generate&data=shakespeare");
+    let short = play.command(RnnCommand::SetData { text: "To be".into() }, &mut || 0.0).unwrap_err();
+    assert!(short.message.contains("5 characters"), "{}", short.message);
+    let text = "Shall I compare thee to a summer's day?\n".repeat(50);
+    play.command(RnnCommand::SetData { text }, &mut || 0.0).unwrap();
+    assert_eq!(sizes(&mut play).iter().sum::<usize>(), (40 * 50 - 1usize).div_ceil(24));
+    play.train(20);
+    let passage = &play.sample_names(1)[0];
+    assert!(passage.starts_with("MENENIUS:") && passage.chars().count() == 209, "{passage:?}");
 }

@@ -4,6 +4,7 @@ pub mod fit;
 pub mod images;
 pub mod mnist;
 pub mod names;
+pub mod play;
 pub mod playground;
 pub mod seq;
 

@@ -52,6 +52,9 @@ pub enum TextSet {
     Names,
     /// US first names of 2018, lower case.
     Baby,
+    /// Eight plays by Shakespeare (gzipped; the generation task's long text).
+    #[serde(rename = "shakespeare")]
+    Play,
 }
 
 impl TextSet {
@@ -59,6 +62,7 @@ impl TextSet {
         match self {
             TextSet::Names => "surnames by origin",
             TextSet::Baby => "US baby names 2018",
+            TextSet::Play => "tiny Shakespeare",
         }
     }
 
@@ -67,6 +71,7 @@ impl TextSet {
         match self {
             TextSet::Names => "names/names_top2000.tsv",
             TextSet::Baby => "names/baby_names_2018.txt",
+            TextSet::Play => "char-text/shakespeare_tiny.txt.gz",
         }
     }
 
@@ -75,6 +80,7 @@ impl TextSet {
         match self {
             TextSet::Names => 442_127.0,
             TextSet::Baby => 229_804.0,
+            TextSet::Play => 450_607.0,
         }
     }
 }
@@ -91,7 +97,8 @@ impl TextFile {
         if bytes.len() > MAX_BYTES.max(set.bytes() as usize * 2) {
             return Err(format!("{}: {} bytes is too large", set.label(), bytes.len()));
         }
-        let text = String::from_utf8(bytes.to_vec()).map_err(|e| format!("{}: not UTF-8 text ({e})", set.label()))?;
+        let bytes = if set.path().ends_with(".gz") { gunzip(bytes).map_err(|e| format!("{}: {e}", set.label()))? } else { bytes.to_vec() };
+        let text = String::from_utf8(bytes).map_err(|e| format!("{}: not UTF-8 text ({e})", set.label()))?;
         Ok(TextFile { set, text })
     }
 
@@ -102,6 +109,20 @@ impl TextFile {
         TextFile::parse(set, &bytes)
     }
 }
+
+/// A gzipped text, refused beyond [`MAX_TEXT`] bytes unpacked.
+fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes).take(MAX_TEXT as u64 + 1).read_to_end(&mut out).map_err(|e| format!("gzip: {e}"))?;
+    if out.len() > MAX_TEXT {
+        return Err(format!("more than {MAX_TEXT} bytes unpacked"));
+    }
+    Ok(out)
+}
+
+/// Most bytes of an unpacked text file.
+pub const MAX_TEXT: usize = 4 << 20;
 
 /// The symbol of one (normalised) character.
 pub fn symbol(c: char) -> usize {
@@ -214,6 +235,36 @@ fn clip(s: &str) -> String {
 /// Plain names, one per line (generation), encoded; empty lines skipped.
 pub fn parse_plain(text: &str) -> Vec<Vec<usize>> {
     text.lines().take(MAX_LINES).filter_map(encode).collect()
+}
+
+/// Pasted plain names, one per line, checked like [`Labelled::parse`]: a line with a label or
+/// longer than 100 characters is refused with its number (names are cut at [`MAX_LEN`]); empty
+/// lines are skipped.
+pub fn parse_plain_checked(text: &str) -> Result<Vec<Vec<usize>>, Vec<String>> {
+    if text.len() > MAX_BYTES {
+        return Err(vec![format!("the text is {} bytes; at most {MAX_BYTES}", text.len())]);
+    }
+    let mut errors = Vec::new();
+    let mut names = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let Some(symbols) = encode(line) else { continue };
+        if names.len() >= MAX_LINES {
+            errors.push(format!("more than {MAX_LINES} names: the rest are left out"));
+            break;
+        }
+        if line.contains(',') || line.contains('\t') {
+            errors.push(format!("line {}: \"{}\" has a label: this task takes one name per line", i + 1, clip(line)));
+        } else if line.trim().chars().count() > 100 {
+            errors.push(format!("line {}: longer than 100 characters", i + 1));
+        } else {
+            names.push(symbols);
+        }
+    }
+    if !errors.is_empty() {
+        errors.truncate(20);
+        return Err(errors);
+    }
+    Ok(names)
 }
 
 /// Indices of a seeded split: `test_share` of all for test, then `val_share` of the rest for
@@ -367,5 +418,19 @@ mod tests {
         let baby = parse_plain(&TextFile::load_dir(TextSet::Baby, &dir).unwrap().text);
         assert_eq!(baby.len(), 32_257);
         assert_eq!(baby[..3].iter().map(|n| decode(n)).collect::<Vec<_>>(), ["emma", "olivia", "ava"]);
+        let play = TextFile::load_dir(TextSet::Play, &dir).unwrap().text;
+        assert_eq!(play.len(), 1_158_412);
+        assert!(play.starts_with("THE TRAGEDY OF CORIOLANUS\n"));
+        let mut chars: Vec<char> = play.chars().collect();
+        chars.sort();
+        chars.dedup();
+        assert_eq!(chars.into_iter().collect::<String>(), crate::data::play::CHARS, "the alphabet is the text's");
+        // A gzip bomb or a corrupt file is refused with the set's name.
+        let err = TextFile::parse(TextSet::Play, b"not gzip").unwrap_err();
+        assert_eq!(parse_plain_checked("ava\n\n Émile \n"), Ok(vec![encode("ava").unwrap(), encode("Emile").unwrap()]));
+        assert_eq!(parse_plain_checked("ava\nbo,English\nx").unwrap_err(), ["line 2: \"bo,English\" has a label: this task takes one name per line"]);
+        assert_eq!(parse_plain_checked(&format!("ok\n{}", "y".repeat(101))).unwrap_err(), ["line 2: longer than 100 characters"]);
+        assert_eq!(parse_plain_checked(&"z".repeat(60)).unwrap()[0].len(), MAX_LEN, "cut");
+        assert!(err.starts_with("tiny Shakespeare: gzip"), "{err}");
     }
 }

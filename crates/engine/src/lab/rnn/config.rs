@@ -5,6 +5,7 @@
 //! they explode), `W_xh` Xavier, biases 0.
 
 use crate::data::names::{self, MAX_LEN};
+use crate::data::play;
 use crate::init::Init;
 use crate::lab::budget::{self, Cost};
 use crate::lab::params::{LabParams, Notice, Training};
@@ -29,16 +30,20 @@ pub enum RnnData {
     Random,
     /// US baby names of 2018 (shipped; the generation task).
     Baby,
+    /// Tiny Shakespeare, eight plays as one stream of characters (shipped; generation).
+    #[serde(rename = "shakespeare")]
+    Play,
 }
 
 impl RnnData {
-    pub const ALL: [RnnData; 3] = [RnnData::Names, RnnData::Random, RnnData::Baby];
+    pub const ALL: [RnnData; 4] = [RnnData::Names, RnnData::Random, RnnData::Baby, RnnData::Play];
 
     pub fn label(self) -> &'static str {
         match self {
             RnnData::Names => "surnames → 17 languages",
             RnnData::Random => "random sequences (benchmark W4)",
             RnnData::Baby => "US baby names 2018 (generate)",
+            RnnData::Play => "tiny Shakespeare (generate)",
         }
     }
 }
@@ -185,6 +190,13 @@ impl RnnConfig {
         RnnConfig { task: Task::Generate, data: RnnData::Baby, name: "emma".into(), period: 16_140, race: false, eval: 300, ..RnnConfig::default() }
     }
 
+    /// Tiny Shakespeare: the same network over 24-character windows of the plays (38,614
+    /// training windows: 1,207 steps of 32 per epoch), annealed over 10 epochs, passages sampled
+    /// at temperature 0.8 from a speaker's name.
+    pub fn shakespeare() -> RnnConfig {
+        RnnConfig { data: RnnData::Play, period: 12_070, epochs: 10, eval: 400, samples: 2, temp: 0.8, prime: "MENENIUS:".into(), ..RnnConfig::generate() }
+    }
+
     pub fn vocab(&self) -> usize {
         if self.task == Task::Language {
             // The characters, then one start symbol per language.
@@ -192,7 +204,17 @@ impl RnnConfig {
         }
         match self.data {
             RnnData::Names | RnnData::Baby => names::VOCAB,
+            RnnData::Play => play::VOCAB,
             RnnData::Random => RANDOM_SHAPE.1,
+        }
+    }
+
+    /// What a generating network predicts: the characters of its text (never a start symbol).
+    pub fn gen_outputs(&self) -> usize {
+        if self.data == RnnData::Play {
+            play::VOCAB
+        } else {
+            names::VOCAB
         }
     }
 
@@ -217,7 +239,7 @@ impl RnnConfig {
         let params = self.param_count(64) as f64;
         Cost {
             step_flops: Cost::TRAIN_FACTOR * forward * batch + 10.0 * params,
-            snapshot_flops: 3.0 * forward * MAX_LEN as f64 + 4.0 * params + 2.0 * (self.hidden as f64).powi(3) * 6.0,
+            snapshot_flops: 9.0 * forward * MAX_LEN as f64 + 4.0 * params + 2.0 * (self.hidden as f64).powi(3) * 6.0,
             bytes: budget::parameter_bytes(params) + 4.0 * activations * (3.0 * batch + 1000.0),
         }
     }
@@ -228,7 +250,7 @@ impl RnnConfig {
         let mut rnn = Rnn::new(self.vocab(), self.hidden, self.init, self.gain, rng);
         rnn.all_steps = self.task != Task::Classify;
         // Generation predicts characters (never a start symbol).
-        let classes = if self.task == Task::Classify { classes } else { names::VOCAB };
+        let classes = if self.task == Task::Classify { classes } else { self.gen_outputs() };
         rnn.recurrent = self.task != Task::Bigram;
         rnn.truncate = self.truncate;
         rnn.implementation = self.implementation();
@@ -268,10 +290,13 @@ impl LabParams for RnnConfig {
         Training { hyper: self.hyper(), batch_size: self.bs, optimizer: self.opt, schedule: self.sched, period: self.period }
     }
 
-    /// `task=generate` starts from the generation recipe (baby names).
+    /// `task=generate` starts from the generation recipe (baby names, or Shakespeare's).
     fn base(pairs: &mut Vec<(String, String)>, _notices: &mut Vec<Notice>) -> Self {
-        let task = pairs.iter().rev().find(|(k, _)| k == "task").map(|(_, v)| v.clone());
-        if task.as_deref() == Some("generate") {
+        let last = |key: &str| pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        let task = last("task");
+        if task.as_deref() == Some("generate") && last("data").as_deref() == Some("shakespeare") {
+            RnnConfig::shakespeare()
+        } else if task.as_deref() == Some("generate") {
             RnnConfig::generate()
         } else if task.as_deref() == Some("bigram") {
             RnnConfig { task: Task::Bigram, ..RnnConfig::generate() }
@@ -285,9 +310,11 @@ impl LabParams for RnnConfig {
 
     fn check(&self) -> Result<(), Notice> {
         match (self.task, self.data) {
-            (Task::Generate | Task::Bigram, RnnData::Baby) | (Task::Classify, RnnData::Names | RnnData::Random) | (Task::Language, RnnData::Names) => {}
+            (Task::Generate | Task::Bigram, RnnData::Baby | RnnData::Play)
+            | (Task::Classify, RnnData::Names | RnnData::Random)
+            | (Task::Language, RnnData::Names) => {}
             (Task::Language, _) => return Err(notice("data", "a surname given a language trains on data=names")),
-            (Task::Generate | Task::Bigram, _) => return Err(notice("data", "generation trains on data=baby")),
+            (Task::Generate | Task::Bigram, _) => return Err(notice("data", "generation trains on data=baby or data=shakespeare")),
             (Task::Classify, _) => return Err(notice("data", "classification trains on data=names (or random)")),
         }
         if !(self.temp.is_finite() && (0.05..=5.0).contains(&self.temp)) {

@@ -49,6 +49,15 @@ pub const PRESETS: &[RnnPreset] = &[
         link: "lab=rnn&task=generate&data=baby&hidden=128&opt=adam&lr=0.002&sched=cosine&period=16140&bs=32&eval=300&epochs=20",
     },
     RnnPreset {
+        id: "shakespeare",
+        title: "Write like Shakespeare (a character language model)",
+        story: "The same network reads eight plays as one stream, 24 characters at a time, and predicts every next \
+                character. The last tenth of the text is never trained on: the dev loss there falls below the trigram counts \
+                within the first epoch. Samples keep the state from character to character: first spaces and vowels, then \
+                words, speakers' names in capitals and lines of verse.",
+        link: "lab=rnn&task=generate&data=shakespeare&hidden=128&opt=adam&lr=0.002&sched=cosine&period=12070&bs=32&eval=400&epochs=10&temp=0.8&samples=2",
+    },
+    RnnPreset {
         id: "one-to-one",
         title: "1:1 — no memory (a bigram model as a network)",
         story: "The same network with its recurrence switched off: each step sees only the current character. It can only \

@@ -4,10 +4,11 @@
 //! early stopping, and reports the typed name's guesses and its gradient through time.
 
 use super::config::{RnnConfig, RnnData, Task, RANDOM_SHAPE};
-use super::generate::{self, GenData, Seqs};
+use super::generate::{self, GenData};
 use super::view::{Best, ClipMeter, EvalPoint, GenPoint, GenSample, GenView, Guess, Probe, Race, RnnCommand, RnnReply, RnnView};
 use crate::data::images::Assets;
 use crate::data::names::{self, Labelled, NaiveBayes, Split, TextSet};
+use crate::data::play;
 use crate::data::Source;
 use crate::lab::diagnose;
 use crate::lab::params::Notice;
@@ -101,6 +102,12 @@ struct Evaluation {
     confusion: Vec<u32>,
     epoch_end: bool,
 }
+
+/// Passages of Shakespeare shown at once (each is 200 characters with their top fives).
+pub const MAX_PASSAGES: usize = 5;
+
+/// The shortest pasted text the Shakespeare model trains on (characters).
+pub const MIN_PASTED_TEXT: usize = 1_000;
 
 /// The generation task's state.
 struct Gen {
@@ -196,8 +203,8 @@ impl RnnLab {
         lab.baseline = [f32::NAN; 2];
         let d = &gen_data;
         lab.gen = Some(Gen {
-            bigram: generate::ngram_nll(&d.names, &d.split.train, &d.split.val, 2),
-            trigram: generate::ngram_nll(&d.names, &d.split.train, &d.split.val, 3),
+            bigram: generate::ngram_nll(&d.names, &d.split.train, &d.split.val, 2, d.stream),
+            trigram: generate::ngram_nll(&d.names, &d.split.train, &d.split.val, 3, d.stream),
             data: gen_data.clone(),
             history: Vec::new(),
             running: None,
@@ -211,26 +218,33 @@ impl RnnLab {
 
     /// Draws the shown samples anew (after an evaluation, or a change of temperature or prefix).
     fn resample(&mut self) {
-        let Some(g) = self.gen.as_mut() else { return };
-        let prime: Vec<usize> = names::encode(&self.config.prime).unwrap_or_default().into_iter().take(20).collect();
-        let vocab = self.config.vocab();
-        let data = g.data.clone();
-        let start = self.start_symbol();
-        let g = self.gen.as_mut().expect("generation");
-        g.samples = (0..self.config.samples)
-            .map(|_| generate::sample(&mut self.trainer.model, start, &prime, self.config.temp, vocab, &mut g.rng, &data.train_set))
-            .collect();
+        let stream = self.gen.as_ref().is_some_and(|g| g.data.stream);
+        let n = if stream { self.config.samples.min(MAX_PASSAGES) } else { self.config.samples };
+        if let Some(samples) = self.draw_samples(n) {
+            self.gen.as_mut().expect("generation").samples = samples;
+        }
     }
 
-    /// `n` sampled names (the CLI's `sample`).
-    pub fn sample_names(&mut self, n: usize) -> Vec<String> {
-        let Some(g) = self.gen.as_mut() else { return Vec::new() };
-        let prime: Vec<usize> = names::encode(&self.config.prime).unwrap_or_default();
-        let vocab = self.config.vocab();
-        let data = g.data.clone();
+    /// `n` samples from the sampling stream: names, or passages of Shakespeare.
+    fn draw_samples(&mut self, n: usize) -> Option<Vec<GenSample>> {
+        let data = self.gen.as_ref()?.data.clone();
+        let (vocab, temp) = (self.config.vocab(), self.config.temp);
         let start = self.start_symbol();
-        let g = self.gen.as_mut().expect("generation");
-        (0..n).map(|_| generate::sample(&mut self.trainer.model, start, &prime, self.config.temp, vocab, &mut g.rng, &data.train_set).name).collect()
+        let model = &mut self.trainer.model;
+        let rng = &mut self.gen.as_mut().expect("generation").rng;
+        Some(if data.stream {
+            let prime = play::encode(&self.config.prime);
+            // Passages are long: at most MAX_PASSAGES are shown (the CLI asks for any number).
+            (0..n).map(|_| generate::sample_passage(model, &prime, temp, rng)).collect()
+        } else {
+            let prime: Vec<usize> = names::encode(&self.config.prime).unwrap_or_default().into_iter().take(20).collect();
+            (0..n).map(|_| generate::sample(model, start, &prime, temp, vocab, rng, &data.train_set)).collect()
+        })
+    }
+
+    /// `n` sampled names or passages (the CLI's `sample`).
+    pub fn sample_names(&mut self, n: usize) -> Vec<String> {
+        self.draw_samples(n).unwrap_or_default().into_iter().map(|s| s.name).collect()
     }
 
     /// What samples start from: `.`, or the chosen language's symbol (1:many).
@@ -291,12 +305,11 @@ impl RnnLab {
         if let Some(p) = &last {
             metrics.push(Metric { name: "dev_nll".into(), value: p.dev_nll });
         }
-        let new_share = g.samples.iter().filter(|s| s.is_new).count() as f32 / g.samples.len().max(1) as f32;
-        metrics.extend([
-            Metric { name: "bigram_nll".into(), value: g.bigram },
-            Metric { name: "trigram_nll".into(), value: g.trigram },
-            Metric { name: "new_share".into(), value: new_share },
-        ]);
+        let new_share = if g.data.stream { f32::NAN } else { g.samples.iter().filter(|s| s.is_new).count() as f32 / g.samples.len().max(1) as f32 };
+        metrics.extend([Metric { name: "bigram_nll".into(), value: g.bigram }, Metric { name: "trigram_nll".into(), value: g.trigram }]);
+        if !g.data.stream {
+            metrics.push(Metric { name: "new_share".into(), value: new_share });
+        }
         let gen = GenView { history: g.history.clone(), bigram: g.bigram, trigram: g.trigram, samples: g.samples.clone(), new_share };
         let eval_progress = g.running.map(|(next, _, _)| next as f32 / g.data.split.val.len().max(1) as f32).unwrap_or(0.0);
         let sizes = [g.data.split.train.len(), g.data.split.val.len(), g.data.split.test.len()];
@@ -313,6 +326,34 @@ impl RnnLab {
         };
         let (train_loss, test_loss) = last.map(|p| (p.train_nll, p.dev_nll)).unwrap_or((f32::NAN, f32::NAN));
         Report { train_loss, test_loss, metrics, layers: self.trainer.layer_snapshots(), diagnoses: Vec::new(), view }
+    }
+
+    /// Pasted data for generation: names one per line (a new 80/10/10 split), or any text for
+    /// the Shakespeare model (cut into windows, split in order). The data in use stays on refusal.
+    fn set_gen_data(&mut self, text: &str) -> Result<Option<RnnReply>, Notice> {
+        let g = self.gen.as_ref().expect("generation");
+        let data = if g.data.stream {
+            let chars = text.chars().count();
+            if chars < MIN_PASTED_TEXT || text.len() > names::MAX_TEXT {
+                return Err(Notice::new(
+                    "data",
+                    format!("pasted text refused, nothing changed: {chars} characters; paste {MIN_PASTED_TEXT} to {} (4 MB)", names::MAX_TEXT),
+                ));
+            }
+            GenData::play(text)
+        } else if !g.data.classes.is_empty() {
+            return Err(Notice::new("data", "a surname given a language trains on the shipped surnames; paste names in the generate or classify task"));
+        } else {
+            let pasted = names::parse_plain_checked(text)
+                .map_err(|errors| Notice::new("data", format!("pasted names refused, nothing changed: {}", errors.join("; "))))?;
+            if pasted.len() < 20 {
+                return Err(Notice::new("data", format!("{} names are too few to split into training, dev and test (at least 20)", pasted.len())));
+            }
+            GenData::new(pasted, self.config.seed)
+        };
+        let names = data.names.len();
+        *self = RnnLab::create_gen_from(self.config.clone(), data);
+        Ok(Some(RnnReply::DataSet { names, classes: 0 }))
     }
 
     pub fn history(&self) -> &[EvalPoint] {
@@ -453,33 +494,37 @@ impl RnnLab {
         let symbols: Vec<usize> = symbols.into_iter().map(|s| s.min(self.config.vocab() - 1)).collect();
         let classes = self.data.classes.clone();
         let guess = |p: &[f32], c: usize| Guess { class: classes[c].clone(), p: p[c] };
-        let prefixes = (1..=symbols.len())
-            .map(|l| {
-                let p = self.classify(&symbols[..l]);
-                guess(&p, argmax(&p))
-            })
-            .collect();
-        let p = self.classify(&symbols);
+        // Each prefix forward, then backward from −log p(its top guess) with the input gradient
+        // on: the guess after "K", "Ko", … and how strongly each character drives it. The last
+        // prefix is the whole name (its states and gradients are shown). Everything is restored.
+        let mut saved = Vec::new();
+        self.trainer.model.visit_params(&mut |_, _, _, g| saved.push(g.clone()));
+        self.rnn_mut().set_needs_input_grad(true);
+        let (len, v) = (symbols.len(), self.config.vocab());
+        let mut influence = vec![0.0f32; len * len];
+        let mut prefixes = Vec::with_capacity(len);
+        let mut p = Vec::new();
+        for l in 1..=len {
+            p = self.classify(&symbols[..l]);
+            let top_class = argmax(&p);
+            prefixes.push(guess(&p, top_class));
+            let mut d = tensor::zeros(&[1, p.len()]);
+            tensor::slice_mut(&mut d).iter_mut().enumerate().for_each(|(c, v)| *v = p[c] - if c == top_class { 1.0 } else { 0.0 });
+            self.trainer.model.zero_grad();
+            let mut g = d;
+            for layer in self.trainer.model.layers.iter_mut().rev() {
+                g = layer.backward(&g).clone();
+            }
+            for (s, row) in tensor::slice(&g).chunks(v).enumerate() {
+                influence[(l - 1) * len + s] = row.iter().map(|&a| a * a).sum::<f32>().sqrt();
+            }
+        }
         let mut order: Vec<usize> = (0..p.len()).collect();
         order.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
         let top = order.iter().take(3).map(|&c| guess(&p, c)).collect();
-        // Backward from −log p(top guess), with the input gradient on; then everything restored.
-        let mut saved = Vec::new();
-        self.trainer.model.visit_params(&mut |_, _, _, g| saved.push(g.clone()));
         let hidden = self.config.hidden;
-        let states: Vec<f32> = (1..=symbols.len()).flat_map(|t| self.rnn().state(t, 0).to_vec()).collect();
-        let mut d = tensor::zeros(&[1, p.len()]);
-        let top_class = order[0];
-        tensor::slice_mut(&mut d).iter_mut().enumerate().for_each(|(c, v)| *v = p[c] - if c == top_class { 1.0 } else { 0.0 });
-        self.rnn_mut().set_needs_input_grad(true);
-        self.trainer.model.zero_grad();
-        let layers = &mut self.trainer.model.layers;
-        let mut g = d;
-        for layer in layers.iter_mut().rev() {
-            g = layer.backward(&g).clone();
-        }
-        let v = self.config.vocab();
-        let input_grads = tensor::slice(&g).chunks(v).map(|row| row.iter().map(|&a| a * a).sum::<f32>().sqrt()).collect();
+        let states: Vec<f32> = (1..=len).flat_map(|t| self.rnn().state(t, 0).to_vec()).collect();
+        let input_grads = influence[(len - 1) * len..].to_vec();
         let state_grads = self.rnn().step_grad_norms.clone();
         self.rnn_mut().set_needs_input_grad(false);
         let mut saved = saved.into_iter();
@@ -488,7 +533,7 @@ impl RnnLab {
                 *g = s;
             }
         });
-        Probe { name: names::decode(&symbols), top, prefixes, states, hidden, state_grads, input_grads }
+        Probe { name: names::decode(&symbols), top, prefixes, states, hidden, state_grads, input_grads, influence }
     }
 
     /// The current mini-batch through the RNN layer as loops and batched (forward + backward with
@@ -604,6 +649,7 @@ impl Lab for RnnLab {
         match config.data {
             RnnData::Names => Some(TextSet::Names),
             RnnData::Baby => Some(TextSet::Baby),
+            RnnData::Play => Some(TextSet::Play),
             RnnData::Random => None,
         }
     }
@@ -624,6 +670,10 @@ impl Lab for RnnLab {
             RnnData::Baby => {
                 let file = assets.text(TextSet::Baby).ok_or_else(|| format!("the {} are not loaded", TextSet::Baby.label()))?;
                 return Ok(RnnLab::create_gen(config, names::parse_plain(&file.text)));
+            }
+            RnnData::Play => {
+                let file = assets.text(TextSet::Play).ok_or_else(|| format!("{} is not loaded", TextSet::Play.label()))?;
+                return Ok(RnnLab::create_gen_from(config, GenData::play(&file.text)));
             }
         };
         Ok(RnnLab::create(config, Arc::new(data), None))
@@ -658,7 +708,7 @@ impl Lab for RnnLab {
             }
             if let Some(g) = self.gen.as_ref() {
                 let data = g.data.clone();
-                let source = Seqs { names: &data.names, starts: &data.starts, indices: &data.split.train, vocab: self.config.vocab() };
+                let source = data.seqs(&data.split.train, self.config.vocab());
                 let loss = self.trainer.train_step(&source);
                 let g = self.gen.as_mut().expect("generation");
                 g.batch.0 += loss as f64;
@@ -746,7 +796,11 @@ impl Lab for RnnLab {
             }
             "data" | "task" if next.data != self.config.data && next.data != RnnData::Random => Err(format!(
                 "the {} are loaded when the lab opens with that link: open it with data={}",
-                if next.data == RnnData::Baby { "baby names" } else { "surnames" },
+                match next.data {
+                    RnnData::Baby => "baby names",
+                    RnnData::Play => "plays",
+                    _ => "surnames",
+                },
                 crate::lab::params::value_name(&next.data)
             )),
             "data" => {
@@ -756,7 +810,18 @@ impl Lab for RnnLab {
             }
             _ if self.gen.is_some() => {
                 let g = self.gen.as_ref().expect("generation");
-                let data = if g.data.classes.is_empty() {
+                let data = if g.data.stream {
+                    // Split in order, whatever the seed.
+                    let GenData { names, split, stream, .. } = &*g.data;
+                    GenData {
+                        names: names.clone(),
+                        split: split.clone(),
+                        stream: *stream,
+                        starts: Vec::new(),
+                        classes: Vec::new(),
+                        train_set: Default::default(),
+                    }
+                } else if g.data.classes.is_empty() {
                     GenData::new(g.data.names.clone(), next.seed)
                 } else {
                     let labels = g.data.starts.iter().map(|&s| s - names::VOCAB).collect();
@@ -785,7 +850,7 @@ impl Lab for RnnLab {
                 }
                 Ok(Some(RnnReply::Samples { names: self.sample_names(n) }))
             }
-            RnnCommand::SetData { .. } if self.gen.is_some() => Err(Notice::new("data", "pasting names is for the classify task")),
+            RnnCommand::SetData { text } if self.gen.is_some() => self.set_gen_data(&text),
             RnnCommand::SetData { text } => {
                 if text.trim().is_empty() {
                     let shipped = self.custom.take().map(|_| ());

@@ -54,6 +54,9 @@ pub struct Probe {
     pub state_grads: Vec<f32>,
     /// ‖∂L/∂x_t‖ per character: how strongly each character drives the output.
     pub input_grads: Vec<f32>,
+    /// The same after each prefix, `(characters × characters)` row by row: row `l` is
+    /// ‖∂L_l/∂x_s‖ for the guess after the first `l + 1` characters (zero for `s > l`).
+    pub influence: Vec<f32>,
 }
 
 /// The loop and the batched RNN layer on the same mini-batch (forward + backward).
