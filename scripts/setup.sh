@@ -7,15 +7,20 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 TRUNK_VERSION=0.21.14
 export PATH="$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
+# wgpu (Vulkan) wants a runtime directory; headless machines may have none.
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 
 say() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
 
-# Browser and driver for the end-to-end tests (Debian's; no browser download works here).
+# Browser and driver for the end-to-end tests (Debian's; no browser download works here), and
+# a Vulkan driver for crates/gpu.
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+# A Vulkan driver for the GPU executor's parity tests: lavapipe (the CPU), when no GPU driver is there.
+ls /usr/share/vulkan/icd.d/*.json >/dev/null 2>&1 || missing+=(mesa-vulkan-drivers)
 if [ ${#missing[@]} -gt 0 ]; then
   say "apt: installing ${missing[*]}"
   $SUDO apt-get update -q

@@ -10,6 +10,9 @@ step() { printf '\n\033[1;32m==> %s\033[0m\n' "$*"; }
 step "native: engine unit tests, link fuzzing, convergence, determinism, dependency check"
 cargo test --release -p deeply-engine
 
+step "GPU executor: every WGSL kernel against its engine op, an MLP on both backends (wgpu; lavapipe on CPU-only machines)"
+cargo test --release -p deeply-gpu
+
 step "wasm: the engine's bits in wasm32 equal native (wasm-bindgen-test under Node)"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   cargo test --target wasm32-unknown-unknown -p deeply-web --lib

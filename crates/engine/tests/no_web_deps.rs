@@ -1,5 +1,5 @@
 //! The engine must stay free of web crates: its normal dependency tree holds no wasm-bindgen,
-//! web-sys, js-sys or leptos (read from `cargo metadata`'s resolved graph).
+//! web-sys, js-sys, leptos or wgpu — the GPU executor is `crates/gpu` (read from `cargo metadata`'s resolved graph).
 
 use std::process::Command;
 
@@ -13,7 +13,7 @@ fn engine_dependency_tree_has_no_web_crate() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let tree = String::from_utf8_lossy(&out.stdout);
     assert!(tree.contains("ndarray"), "the tree was read: {tree}");
-    for banned in ["wasm-bindgen", "web-sys", "js-sys", "leptos"] {
+    for banned in ["wasm-bindgen", "web-sys", "js-sys", "leptos", "wgpu"] {
         assert!(
             !tree.lines().any(|l| l.starts_with(&format!("{banned} "))),
             "engine depends on {banned}:\n{tree}"

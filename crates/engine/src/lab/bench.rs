@@ -90,10 +90,36 @@ pub struct BenchResult {
 /// compiler takes over meanwhile), then trains in chunks until `seconds` have passed on
 /// `now_ms`'s clock.
 pub fn run(workload: Workload, seconds: f64, backend: &str, assets: &Assets, now_ms: &mut dyn FnMut() -> f64) -> Result<BenchResult, String> {
+    run_batch(workload, None, seconds, backend, assets, now_ms)
+}
+
+/// [`run`] with mini-batches of `batch` rows instead of the workload's (W2, W2bn, W3, W4).
+pub fn run_batch(
+    workload: Workload,
+    batch: Option<usize>,
+    seconds: f64,
+    backend: &str,
+    assets: &Assets,
+    now_ms: &mut dyn FnMut() -> f64,
+) -> Result<BenchResult, String> {
     if !(seconds.is_finite() && (0.001..=600.0).contains(&seconds)) {
         return Err(format!("a benchmark runs from 0.001 to 600 seconds, not {seconds}"));
     }
-    let mut session = workload.session(assets)?;
+    let items_per_step = match batch {
+        Some(_) if workload == Workload::W1 => return Err("W1's batch is part of the workload (10)".into()),
+        Some(b) if !(1..=1024).contains(&b) => return Err(format!("a batch of 1 to 1024 rows, not {b}")),
+        Some(b) => b as f64,
+        None => workload.items_per_step(),
+    };
+    let link = match batch {
+        Some(b) => format!("{}&bs={b}", workload.link()),
+        None => workload.link().to_string(),
+    };
+    let parsed = parse_link(&link);
+    if let Some(n) = parsed.notices.first() {
+        return Err(format!("{}: {}", n.key, n.message));
+    }
+    let mut session = build_with(&parsed.config, assets)?;
     let warm_until = now_ms() + seconds * 250.0;
     let first = if workload == Workload::W1 { 1_000 } else { 2 };
     session.step(2 * first);
@@ -111,7 +137,7 @@ pub fn run(workload: Workload, seconds: f64, backend: &str, assets: &Assets, now
             let ms_per_step = elapsed / steps as f64;
             return Ok(BenchResult {
                 workload: workload.name().into(),
-                items_per_s: workload.items_per_step() * 1000.0 / ms_per_step,
+                items_per_s: items_per_step * 1000.0 / ms_per_step,
                 ms_per_step,
                 backend: backend.into(),
                 steps,
@@ -153,5 +179,19 @@ mod tests {
         for bad in [f64::NAN, f64::INFINITY, -1.0, 1e9] {
             assert!(run(Workload::W1, bad, "test", &Assets::default(), &mut || 0.0).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_batch_override_is_checked_and_counts_its_rows() {
+        let mut t = 0.0;
+        let mut clock = || {
+            t += 5.0;
+            t
+        };
+        let a = Assets::default();
+        assert!(run_batch(Workload::W1, Some(20), 0.01, "test", &a, &mut clock).unwrap_err().contains("W1"));
+        assert!(run_batch(Workload::W4, Some(0), 0.01, "test", &a, &mut clock).unwrap_err().contains("1 to 1024"));
+        let r = run_batch(Workload::W4, Some(8), 0.01, "test", &a, &mut clock).unwrap();
+        assert!((r.items_per_s - 8.0 * 1000.0 / r.ms_per_step).abs() < 1e-6, "{r:?}");
     }
 }

@@ -66,6 +66,13 @@ enum Command {
         /// Print one JSON object: `workload`, `items_per_s`, `ms_per_step`, `backend`, `steps`.
         #[arg(long)]
         json: bool,
+        /// `cpu` (the engine) or `gpu` (wgpu on the first adapter: Vulkan, Metal, DX12; the
+        /// GPU executor trains MLPs, so `w2` for now). `backend` in the JSON names the adapter.
+        #[arg(long, default_value = "cpu")]
+        backend: String,
+        /// Mini-batch rows instead of the workload's own (w2, w2bn, w3, w4).
+        #[arg(long)]
+        batch: Option<usize>,
     },
     /// Check a share link: print the normalised link and any notices about its keys.
     Link {
@@ -85,7 +92,7 @@ fn metrics_json(s: &Snapshot) -> serde_json::Map<String, serde_json::Value> {
 fn main() {
     let cli = Cli::parse();
     match cli.command {
-        Command::Bench { workload, seconds, json } => {
+        Command::Bench { workload, seconds, json, backend, batch } => {
             let Some(w) = engine::lab::bench::Workload::parse(&workload) else {
                 eprintln!("unknown workload \"{workload}\" (the workloads: {})", engine::lab::bench::WORKLOADS);
                 std::process::exit(2);
@@ -95,7 +102,13 @@ fn main() {
                 assets = load_images(set);
             }
             let start = Instant::now();
-            let r = engine::lab::bench::run(w, seconds, "cpu-native", &assets, &mut || start.elapsed().as_secs_f64() * 1e3).unwrap_or_else(|e| fail(&e));
+            let mut clock = || start.elapsed().as_secs_f64() * 1e3;
+            let r = match backend.as_str() {
+                "cpu" => engine::lab::bench::run_batch(w, batch, seconds, "cpu-native", &assets, &mut clock),
+                "gpu" => gpu::Gpu::new_blocking().and_then(|g| gpu::bench::run(&g, w, batch, seconds, &assets, &mut clock)),
+                other => Err(format!("--backend {other}: cpu or gpu")),
+            }
+            .unwrap_or_else(|e| fail(&e));
             if json {
                 println!("{}", serde_json::to_string(&r).expect("plain data"));
             } else {

@@ -1,0 +1,291 @@
+//! Every GPU kernel against its engine op, at small and odd sizes (1, 3, 17, 64, 129), forward and
+//! backward, and 100 training steps of an MLP on both backends. Natively these run on whatever
+//! adapter wgpu finds — on CI machines lavapipe (Vulkan on the CPU, `mesa-vulkan-drivers`, which
+//! `scripts/setup.sh` installs). Without an adapter the tests fail with that message: never a
+//! silent skip.
+//!
+//! Tolerance: the normwise relative error `max|gpu − cpu| / max(max|cpu|, 1e-6)` ≤ 1e-4 (the GPU
+//! may fuse a multiply-add the CPU rounds twice, and `exp`/`tanh` differ in the last bits).
+
+use engine::init::Init;
+use engine::layer::Layer;
+use engine::loss::{Loss, Target};
+use engine::ops::{Activation, ActivationKind, Dense};
+use engine::optim::{self, Hyper, OptimizerKind};
+use engine::rng::Rng;
+use engine::sequential::Sequential;
+use engine::tensor::{self, Mode};
+use gpu::kernels::{AdamParams, SgdParams};
+use gpu::{Gpu, GpuMlp};
+
+const SIZES: [usize; 5] = [1, 3, 17, 64, 129];
+
+fn gpu() -> Gpu {
+    std::env::set_var("XDG_RUNTIME_DIR", std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| "/tmp".into()));
+    Gpu::new_blocking().unwrap_or_else(|e| panic!("{e}: install a Vulkan driver (bash scripts/setup.sh installs lavapipe, mesa-vulkan-drivers)"))
+}
+
+fn random(n: usize, rng: &mut Rng) -> Vec<f32> {
+    (0..n).map(|_| rng.normal()).collect()
+}
+
+fn assert_close(gpu: &[f32], cpu: &[f32], what: &str) {
+    assert_eq!(gpu.len(), cpu.len(), "{what}: lengths");
+    let scale = cpu.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
+    let err = gpu.iter().zip(cpu).fold(0.0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
+    assert!(err <= 1e-4, "{what}: relative error {err:e}");
+}
+
+#[test]
+fn the_adapter_is_named() {
+    let g = gpu();
+    eprintln!("adapter: {} (software: {})", g.adapter, g.software);
+    assert!(!g.adapter.is_empty());
+}
+
+#[test]
+fn matmul_and_its_transposed_variants_equal_the_engine_gemm() {
+    let g = gpu();
+    let mut rng = Rng::new(1);
+    for &m in &SIZES {
+        for &n in &SIZES {
+            for &k in &[1, 17, 129] {
+                let (a, b) = (random(m * k, &mut rng), random(k * n, &mut rng));
+                let mut want = vec![0.0; m * n];
+                engine::ops::gemm::gemm(m, k, n, &a, &b, &mut want, false);
+                // a stored transposed (k × m), b stored transposed (n × k): the same product.
+                let mut at = vec![0.0; m * k];
+                engine::ops::gemm::transpose(m, k, &a, &mut at);
+                let mut bt = vec![0.0; k * n];
+                engine::ops::gemm::transpose(k, n, &b, &mut bt);
+                let (ga, gb, gat, gbt, c) = (g.upload(&a), g.upload(&b), g.upload(&at), g.upload(&bt), g.zeros(m * n));
+                for (x, y, ta, tb) in [(&ga, &gb, false, false), (&gat, &gb, true, false), (&ga, &gbt, false, true), (&gat, &gbt, true, true)] {
+                    g.run(&[g.matmul(x, y, &c, (m, n, k), ta, tb, false)]);
+                    assert_close(&g.read(&c), &want, &format!("{m}×{k}·{k}×{n} transposed a {ta} b {tb}"));
+                }
+                // Accumulating adds to what is there.
+                g.run(&[g.matmul(&ga, &gb, &c, (m, n, k), false, false, true)]);
+                let twice: Vec<f32> = want.iter().map(|v| 2.0 * v).collect();
+                assert_close(&g.read(&c), &twice, "accumulate");
+            }
+        }
+    }
+}
+
+#[test]
+fn bias_and_activations_forward_and_backward_equal_the_engine() {
+    let g = gpu();
+    let mut rng = Rng::new(2);
+    for &rows in &SIZES {
+        for &cols in &[1, 3, 17, 129] {
+            let (z, b, dy) = (random(rows * cols, &mut rng), random(cols, &mut rng), random(rows * cols, &mut rng));
+            for kind in ActivationKind::ALL {
+                // The engine: z + b (as Dense adds it), then the activation.
+                let zb: Vec<f32> = z.iter().enumerate().map(|(i, &v)| v + b[i % cols]).collect();
+                let mut act = Activation::new(kind, 0.1);
+                let want_y = tensor::slice(act.forward(&tensor::from_vec(&[rows, cols], zb), Mode::Train)).to_vec();
+                let want_dz = tensor::slice(act.backward(&tensor::from_vec(&[rows, cols], dy.clone()))).to_vec();
+                let (gz, gb, gy, gdy, gdz) = (g.upload(&z), g.upload(&b), g.zeros(rows * cols), g.upload(&dy), g.zeros(rows * cols));
+                g.run(&[g.bias_act(&gz, &gb, &gy, (rows, cols), kind, 0.1), g.act_backward(&gdy, &gy, &gdz, rows * cols, kind, 0.1)]);
+                assert_close(&g.read(&gy), &want_y, &format!("{kind:?} forward {rows}×{cols}"));
+                assert_close(&g.read(&gdz), &want_dz, &format!("{kind:?} backward {rows}×{cols}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn column_sums_and_the_batch_loss_equal_the_engine() {
+    let g = gpu();
+    let mut rng = Rng::new(3);
+    for &rows in &SIZES {
+        for &cols in &SIZES {
+            let x = random(rows * cols, &mut rng);
+            let want: Vec<f32> = (0..cols).map(|j| (0..rows).map(|i| x[i * cols + j]).sum()).collect();
+            let (gx, s) = (g.upload(&x), g.zeros(cols));
+            g.run(&[g.column_sum(&gx, &s, (rows, cols))]);
+            assert_close(&g.read(&s), &want, &format!("column sums {rows}×{cols}"));
+        }
+    }
+    for &k in &[2, 3, 17, 129] {
+        for &n in &SIZES {
+            let z = random(n * k, &mut rng);
+            let labels: Vec<usize> = (0..n).map(|i| (i * 7 + 1) % k).collect();
+            let mut want_dz = tensor::zeros(&[0]);
+            let want = Loss::Softmax.value_and_grad(&tensor::from_vec(&[n, k], z.clone()), Target::Classes(&labels), &mut want_dz);
+            let labels32: Vec<u32> = labels.iter().map(|&c| c as u32).collect();
+            let (gz, gl, gdz, losses, loss) = (g.upload(&z), g.upload_u32(&labels32), g.zeros(n * k), g.zeros(n), g.zeros(1));
+            g.run(&[g.softmax_cross_entropy(&gz, &gl, &gdz, &losses, (n, k)), g.sum(&losses, &loss, n, 1.0 / n as f32)]);
+            assert_close(&g.read(&gdz), tensor::slice(&want_dz), &format!("softmax CE gradient {n}×{k}"));
+            assert_close(&g.read(&loss), &[want], &format!("softmax CE loss {n}×{k}"));
+        }
+    }
+}
+
+#[test]
+fn optimizer_updates_equal_the_engine_over_several_steps() {
+    let g = gpu();
+    let mut rng = Rng::new(4);
+    for &len in &SIZES {
+        for opt in [OptimizerKind::Sgd, OptimizerKind::Momentum, OptimizerKind::Nesterov, OptimizerKind::Adam] {
+            let h = Hyper { lr: 0.05, momentum: 0.9, l2: 0.01, l1: 0.0, clip: 0.0 };
+            let mut w = random(len, &mut rng);
+            let (gw, gg, s0, s1) = (g.upload(&w), g.zeros(len), g.zeros(len), g.zeros(len));
+            let mut cpu = opt.build();
+            let mut beta_t = (1.0f32, 1.0f32);
+            for step in 0..5 {
+                let grad = random(len, &mut rng);
+                // The engine adds L2 to the gradient, then updates.
+                let with_l2: Vec<f32> = grad.iter().zip(&w).map(|(g, w)| g + h.l2 * w).collect();
+                cpu.begin_step();
+                cpu.update(0, &mut w, &with_l2, &h);
+                g.write(&gg, &grad);
+                let d = match opt {
+                    OptimizerKind::Adam => {
+                        beta_t = (beta_t.0 * 0.9, beta_t.1 * 0.999);
+                        let p = AdamParams {
+                            len: len as u32,
+                            pad0: [0; 3],
+                            lr: h.lr,
+                            b1: 0.9,
+                            b2: 0.999,
+                            eps: 1e-8,
+                            c1: 1.0 - beta_t.0,
+                            c2: 1.0 - beta_t.1,
+                            l2: h.l2,
+                            pad1: 0.0,
+                        };
+                        g.adam_update(&gw, &gg, &s0, &s1, p)
+                    }
+                    _ => {
+                        let mode = [OptimizerKind::Sgd, OptimizerKind::Momentum, OptimizerKind::Nesterov].iter().position(|&o| o == opt).unwrap() as u32;
+                        g.sgd_update(&gw, &gg, &s0, SgdParams { len: len as u32, mode, pad0: [0; 2], lr: h.lr, mu: h.momentum, l2: h.l2, pad1: 0.0 })
+                    }
+                };
+                g.run(&[d]);
+                assert_close(&g.read(&gw), &w, &format!("{opt:?} step {step}, {len} weights"));
+            }
+        }
+    }
+}
+
+fn mlp(inputs: usize, hidden: &[usize], classes: usize, act: ActivationKind, seed: u64) -> Sequential {
+    let mut rng = Rng::new(seed);
+    let mut b = Sequential::builder();
+    let mut width = inputs;
+    for &h in hidden {
+        b.push(Dense::new(width, h, Init::He, 0.0, &mut rng));
+        b.push(Activation::new(act, 0.1));
+        width = h;
+    }
+    b.push(Dense::new(width, classes, Init::Xavier, 0.0, &mut rng));
+    b.build()
+}
+
+/// One CPU step of the engine's model: forward, softmax CE, backward, update. Returns the loss.
+fn cpu_step(model: &mut Sequential, opt: &mut dyn optim::Optimizer, h: &Hyper, x: &[f32], labels: &[usize], inputs: usize) -> f32 {
+    let x = tensor::from_vec(&[labels.len(), inputs], x.to_vec());
+    model.zero_grad();
+    let out = model.forward(&x, Mode::Train).clone();
+    let mut d = tensor::zeros(&[0]);
+    let loss = Loss::Softmax.value_and_grad(&out, Target::Classes(labels), &mut d);
+    model.backward(&d);
+    optim::apply(model, opt, h);
+    loss
+}
+
+#[test]
+fn dense_gradients_of_a_step_equal_the_engine_backward() {
+    let g = gpu();
+    let (inputs, n) = (17, 3);
+    let model = mlp(inputs, &[64, 17], 3, ActivationKind::Tanh, 5);
+    let mut cpu = mlp(inputs, &[64, 17], 3, ActivationKind::Tanh, 5);
+    let mut rng = Rng::new(6);
+    let x = random(n * inputs, &mut rng);
+    let labels = [0, 2, 1];
+    // lr 0: the step computes gradients and leaves the weights.
+    let h = Hyper { lr: 0.0, momentum: 0.0, l2: 0.0, l1: 0.0, clip: 0.0 };
+    let mut m = GpuMlp::new(&g, &model, n, OptimizerKind::Sgd, h).unwrap();
+    m.step(&x, &labels).unwrap();
+    let loss = cpu_step(&mut cpu, &mut *OptimizerKind::Sgd.build(), &h, &x, &labels, inputs);
+    assert_close(&[m.loss()], &[loss], "loss");
+    let mut want = Vec::new();
+    cpu.visit_params(&mut |_, _, _, gr| want.push(tensor::slice(gr).to_vec()));
+    let got: Vec<Vec<f32>> = m.gradients().into_iter().flat_map(|(dw, db)| [dw, db]).collect();
+    assert_eq!(got.len(), want.len());
+    for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+        assert_close(a, b, &format!("gradient of parameter {i}"));
+    }
+}
+
+#[test]
+fn an_mlp_trains_100_steps_on_both_backends_to_the_same_losses() {
+    let g = gpu();
+    let (inputs, classes, n) = (64, 10, 32);
+    for (opt, act) in [(OptimizerKind::Momentum, ActivationKind::Relu), (OptimizerKind::Adam, ActivationKind::Tanh)] {
+        let h = Hyper { lr: if opt == OptimizerKind::Adam { 0.002 } else { 0.05 }, momentum: 0.9, l2: 1e-4, l1: 0.0, clip: 0.0 };
+        let mut cpu = mlp(inputs, &[128, 64], classes, act, 7);
+        let mut gpu_model = GpuMlp::new(&g, &mlp(inputs, &[128, 64], classes, act, 7), n, opt, h).unwrap();
+        let mut cpu_opt = opt.build();
+        // A learnable task: the class is which of ten input blocks has the largest mean.
+        let mut rng = Rng::new(8);
+        let (mut first, mut last) = (0.0, 0.0);
+        for step in 0..100 {
+            let labels: Vec<usize> = (0..n).map(|_| (rng.uniform() * classes as f32) as usize % classes).collect();
+            let x: Vec<f32> = (0..n * inputs).map(|i| rng.normal() * 0.5 + if (i % inputs) / 6 == labels[i / inputs] { 1.0 } else { 0.0 }).collect();
+            let cpu_loss = cpu_step(&mut cpu, &mut *cpu_opt, &h, &x, &labels, inputs);
+            gpu_model.step(&x, &labels).unwrap();
+            let gpu_loss = gpu_model.loss();
+            // Rounding differences grow through training: 1e-3 relative over 100 steps.
+            assert!((gpu_loss - cpu_loss).abs() <= 1e-3 * cpu_loss.abs().max(1e-3), "{opt:?} step {step}: GPU {gpu_loss} vs CPU {cpu_loss}");
+            if step == 0 {
+                first = cpu_loss;
+            }
+            last = cpu_loss;
+        }
+        assert!(last < 0.5 * first, "{opt:?}: it learns ({first} → {last})");
+        // The weights come back to the CPU model (a backend switch keeps them).
+        let mut back = mlp(inputs, &[128, 64], classes, act, 99);
+        gpu_model.write_back(&mut back).unwrap();
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        back.visit_params(&mut |_, _, w, _| a.extend_from_slice(tensor::slice(w)));
+        cpu.visit_params(&mut |_, _, w, _| b.extend_from_slice(tensor::slice(w)));
+        assert_close(&a, &b, &format!("{opt:?}: weights after 100 steps"));
+    }
+}
+
+#[test]
+fn the_same_steps_replay_the_same_bits_on_the_gpu() {
+    let g = gpu();
+    let run = || {
+        let h = Hyper { lr: 0.01, momentum: 0.9, l2: 0.0, l1: 0.0, clip: 0.0 };
+        let mut m = GpuMlp::new(&g, &mlp(17, &[129], 3, ActivationKind::Relu, 1), 64, OptimizerKind::Adam, h).unwrap();
+        let mut rng = Rng::new(2);
+        let mut losses = Vec::new();
+        for _ in 0..10 {
+            let x = random(64 * 17, &mut rng);
+            let labels: Vec<usize> = (0..64).map(|i| i % 3).collect();
+            m.step(&x, &labels).unwrap();
+            losses.push(m.loss().to_bits());
+        }
+        losses
+    };
+    assert_eq!(run(), run());
+}
+
+#[test]
+fn what_the_gpu_cannot_run_is_refused_with_a_message() {
+    let g = gpu();
+    let h = Hyper { lr: 0.1, momentum: 0.0, l2: 0.0, l1: 0.0, clip: 0.0 };
+    let model = mlp(4, &[3], 2, ActivationKind::Relu, 1);
+    let err = |r: Result<GpuMlp, String>| r.err().expect("refused");
+    assert!(err(GpuMlp::new(&g, &model, 8, OptimizerKind::Adagrad, h)).contains("Adagrad"));
+    assert!(err(GpuMlp::new(&g, &model, 8, OptimizerKind::Sgd, Hyper { clip: 1.0, ..h })).contains("clipping"));
+    assert!(err(GpuMlp::new(&g, &model, 0, OptimizerKind::Sgd, h)).contains("batch"));
+    let mut m = GpuMlp::new(&g, &model, 2, OptimizerKind::Sgd, h).unwrap();
+    assert!(m.step(&[0.0; 8], &[0, 5]).unwrap_err().contains("class 5"));
+    assert!(m.step(&[0.0; 7], &[0, 1]).is_err());
+    let mut b = Sequential::builder();
+    b.push(Activation::new(ActivationKind::Relu, 0.0));
+    assert!(err(GpuMlp::new(&g, &b.build(), 2, OptimizerKind::Sgd, h)).contains("must follow a dense layer"));
+}
