@@ -16,9 +16,17 @@ pub enum Kernel {
     Sum,
     SgdUpdate,
     AdamUpdate,
+    Conv2dForward,
+    Conv2dBackwardInput,
+    Conv2dBackwardWeight,
+    PoolForward,
+    PoolBackward,
+    BatchnormForward,
+    BatchnormBackward,
+    Dropout,
 }
 
-const SOURCES: [(Kernel, &str); 8] = [
+const SOURCES: [(Kernel, &str); 16] = [
     (Kernel::Matmul, include_str!("../shaders/matmul.wgsl")),
     (Kernel::BiasActForward, include_str!("../shaders/bias_act_forward.wgsl")),
     (Kernel::ActBackward, include_str!("../shaders/act_backward.wgsl")),
@@ -27,7 +35,73 @@ const SOURCES: [(Kernel, &str); 8] = [
     (Kernel::Sum, include_str!("../shaders/sum.wgsl")),
     (Kernel::SgdUpdate, include_str!("../shaders/sgd_update.wgsl")),
     (Kernel::AdamUpdate, include_str!("../shaders/adam_update.wgsl")),
+    (Kernel::Conv2dForward, include_str!("../shaders/conv2d_forward.wgsl")),
+    (Kernel::Conv2dBackwardInput, include_str!("../shaders/conv2d_backward_input.wgsl")),
+    (Kernel::Conv2dBackwardWeight, include_str!("../shaders/conv2d_backward_weight.wgsl")),
+    (Kernel::PoolForward, include_str!("../shaders/pool_forward.wgsl")),
+    (Kernel::PoolBackward, include_str!("../shaders/pool_backward.wgsl")),
+    (Kernel::BatchnormForward, include_str!("../shaders/batchnorm_forward.wgsl")),
+    (Kernel::BatchnormBackward, include_str!("../shaders/batchnorm_backward.wgsl")),
+    (Kernel::Dropout, include_str!("../shaders/dropout.wgsl")),
 ];
+
+/// A convolution's shape: input `(n, c, h, w)`, `o` filters of `k × k`, stride `s`, padding `p`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvShape {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub o: usize,
+    pub k: usize,
+    pub s: usize,
+    pub p: usize,
+}
+
+impl ConvShape {
+    pub fn out(&self) -> (usize, usize) {
+        ((self.h + 2 * self.p - self.k) / self.s + 1, (self.w + 2 * self.p - self.k) / self.s + 1)
+    }
+
+    fn params(&self) -> [u32; 12] {
+        let (oh, ow) = self.out();
+        [self.n, self.c, self.h, self.w, self.o, self.k, self.s, self.p, oh, ow, 0, 0].map(|v| v as u32)
+    }
+}
+
+/// A pooling's shape: `planes = n·c` images of `h × w`, a `k × k` window, stride `s`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolShape {
+    pub planes: usize,
+    pub h: usize,
+    pub w: usize,
+    pub k: usize,
+    pub s: usize,
+    pub max: bool,
+}
+
+impl PoolShape {
+    pub fn out(&self) -> (usize, usize) {
+        ((self.h - self.k) / self.s + 1, (self.w - self.k) / self.s + 1)
+    }
+
+    fn params(&self) -> [u32; 8] {
+        let (oh, ow) = self.out();
+        [self.planes, self.h, self.w, self.k, self.s, oh, ow, usize::from(!self.max)].map(|v| v as u32)
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct BnParams {
+    n: u32,
+    c: u32,
+    inner: u32,
+    train: u32,
+    eps: f32,
+    momentum: f32,
+    pad: [f32; 2],
+}
 
 pub(crate) struct Kernels {
     pipelines: Vec<(Kernel, wgpu::ComputePipeline)>,
@@ -116,6 +190,12 @@ struct Shape {
     a: u32,
     b: u32,
     pad: [u32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Shape4 {
+    v: [u32; 4],
 }
 
 #[repr(C)]
@@ -222,6 +302,79 @@ impl Gpu {
     /// One SGD update of `w` from `g` (`v`: the velocity, unused by plain SGD).
     pub fn sgd_update(&self, w: &Buf, g: &Buf, v: &Buf, p: SgdParams) -> Dispatch {
         self.dispatch(Kernel::SgdUpdate, &p, &[w, g, v], groups_1d(p.len as usize, 256))
+    }
+
+    /// `y = conv(x, w) + b`, direct.
+    pub fn conv2d_forward(&self, x: &Buf, w: &Buf, b: &Buf, y: &Buf, s: ConvShape) -> Dispatch {
+        let (oh, ow) = s.out();
+        self.dispatch(Kernel::Conv2dForward, &s.params(), &[x, w, b, y], groups_1d(s.n * s.o * oh * ow, 256))
+    }
+
+    /// `dx` of a convolution from `dy`, gathered per input.
+    pub fn conv2d_backward_input(&self, dy: &Buf, w: &Buf, dx: &Buf, s: ConvShape) -> Dispatch {
+        self.dispatch(Kernel::Conv2dBackwardInput, &s.params(), &[dy, w, dx], groups_1d(s.n * s.c * s.h * s.w, 256))
+    }
+
+    /// `dW` and `db` of a convolution from `dy` and its input `x` (overwritten, not accumulated).
+    pub fn conv2d_backward_weight(&self, dy: &Buf, x: &Buf, dw: &Buf, db: &Buf, s: ConvShape) -> Dispatch {
+        self.dispatch(Kernel::Conv2dBackwardWeight, &s.params(), &[dy, x, dw, db], groups_1d(s.o * s.c * s.k * s.k + s.o, 64))
+    }
+
+    /// Max (with switches, a u32 buffer) or average pooling.
+    pub fn pool_forward(&self, x: &Buf, y: &Buf, switches: &Buf, s: PoolShape) -> Dispatch {
+        let (oh, ow) = s.out();
+        self.dispatch(Kernel::PoolForward, &s.params(), &[x, y, switches], groups_1d(s.planes * oh * ow, 256))
+    }
+
+    pub fn pool_backward(&self, dy: &Buf, switches: &Buf, dx: &Buf, s: PoolShape) -> Dispatch {
+        self.dispatch(Kernel::PoolBackward, &s.params(), &[dy, switches, dx], groups_1d(s.planes * s.h * s.w, 256))
+    }
+
+    /// Batch norm over `(n, c, inner)`; `stats` holds the running mean, running variance and the
+    /// batch's 1/√(σ² + ε) (3·c numbers).
+    #[allow(clippy::too_many_arguments)]
+    pub fn batchnorm_forward(
+        &self,
+        x: &Buf,
+        gamma: &Buf,
+        beta: &Buf,
+        y: &Buf,
+        xhat: &Buf,
+        stats: &Buf,
+        (n, c, inner): (usize, usize, usize),
+        train: bool,
+    ) -> Dispatch {
+        let p = BnParams {
+            n: n as u32,
+            c: c as u32,
+            inner: inner as u32,
+            train: train as u32,
+            eps: engine::ops::batchnorm::EPS,
+            momentum: engine::ops::batchnorm::MOMENTUM,
+            pad: [0.0; 2],
+        };
+        self.dispatch(Kernel::BatchnormForward, &p, &[x, gamma, beta, y, xhat, stats], groups_1d(c, 64))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn batchnorm_backward(
+        &self,
+        dy: &Buf,
+        xhat: &Buf,
+        gamma: &Buf,
+        stats: &Buf,
+        dx: &Buf,
+        dgamma: &Buf,
+        dbeta: &Buf,
+        (n, c, inner): (usize, usize, usize),
+    ) -> Dispatch {
+        let p = Shape4 { v: [n as u32, c as u32, inner as u32, 0] };
+        self.dispatch(Kernel::BatchnormBackward, &p, &[dy, xhat, gamma, stats, dx, dgamma, dbeta], groups_1d(c, 64))
+    }
+
+    /// `y = x ⊙ scale` (dropout's forward and backward).
+    pub fn dropout(&self, x: &Buf, scale: &Buf, y: &Buf, len: usize) -> Dispatch {
+        self.dispatch(Kernel::Dropout, &Shape4 { v: [len as u32, 0, 0, 0] }, &[x, scale, y], groups_1d(len, 256))
     }
 
     /// One Adam update of `w` from `g` with moments `m`, `v`.

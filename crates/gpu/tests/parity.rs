@@ -289,3 +289,121 @@ fn what_the_gpu_cannot_run_is_refused_with_a_message() {
     b.push(Activation::new(ActivationKind::Relu, 0.0));
     assert!(err(GpuMlp::new(&g, &b.build(), 2, OptimizerKind::Sgd, h)).contains("must follow a dense layer"));
 }
+
+#[test]
+fn convolution_forward_and_both_backward_passes_equal_the_engine() {
+    use engine::ops::Conv2d;
+    use gpu::kernels::ConvShape;
+    let g = gpu();
+    let mut rng = Rng::new(9);
+    // (n, c, h, w, o, k, stride, pad): odd sizes, strides and paddings, LeNet's first layer.
+    let shapes = [
+        (1, 1, 5, 5, 1, 1, 1, 0),
+        (3, 3, 17, 17, 6, 3, 1, 1),
+        (2, 1, 28, 28, 6, 5, 1, 2),
+        (3, 6, 14, 14, 16, 5, 1, 0),
+        (1, 3, 17, 13, 4, 3, 2, 1),
+        (2, 2, 9, 9, 3, 5, 2, 2),
+    ];
+    for (n, c, h, w, o, k, s, p) in shapes {
+        let mut conv = Conv2d::new(c, o, k, s, p, Init::He, &mut rng);
+        tensor::slice_mut(&mut conv.b).iter_mut().for_each(|b| *b = rng.normal());
+        let x = random(n * c * h * w, &mut rng);
+        let y = tensor::slice(conv.forward(&tensor::from_vec(&[n, c, h, w], x.clone()), Mode::Train)).to_vec();
+        let shape = ConvShape { n, c, h, w, o, k, s, p };
+        let (oh, ow) = shape.out();
+        let dy = random(n * o * oh * ow, &mut rng);
+        let dx = tensor::slice(conv.backward(&tensor::from_vec(&[n, o, oh, ow], dy.clone()))).to_vec();
+        let (gx, gw, gb, gy) = (g.upload(&x), g.upload(tensor::slice(&conv.w)), g.upload(tensor::slice(&conv.b)), g.zeros(y.len()));
+        let (gdy, gdx, gdw, gdb) = (g.upload(&dy), g.zeros(x.len()), g.zeros(conv.w.len()), g.zeros(o));
+        g.run(&[
+            g.conv2d_forward(&gx, &gw, &gb, &gy, shape),
+            g.conv2d_backward_input(&gdy, &gw, &gdx, shape),
+            g.conv2d_backward_weight(&gdy, &gx, &gdw, &gdb, shape),
+        ]);
+        let what = format!("conv {shape:?}");
+        assert_close(&g.read(&gy), &y, &format!("{what} forward"));
+        assert_close(&g.read(&gdx), &dx, &format!("{what} dx"));
+        assert_close(&g.read(&gdw), tensor::slice(&conv.dw), &format!("{what} dW"));
+        assert_close(&g.read(&gdb), tensor::slice(&conv.db), &format!("{what} db"));
+    }
+}
+
+#[test]
+fn max_and_average_pooling_equal_the_engine_with_their_switches() {
+    use engine::ops::{Pool2d, PoolKind};
+    use gpu::kernels::PoolShape;
+    let g = gpu();
+    let mut rng = Rng::new(10);
+    for (n, c, h, w, k, s) in [(1, 1, 2, 2, 2, 2), (3, 6, 28, 28, 2, 2), (2, 3, 17, 17, 3, 2), (1, 2, 9, 7, 3, 1), (2, 1, 5, 5, 1, 1)] {
+        for kind in [PoolKind::Max, PoolKind::Avg] {
+            let mut pool = Pool2d::new(kind, k, s);
+            // Ties on purpose (rounded values): the first maximum must win on both.
+            let x: Vec<f32> = (0..n * c * h * w).map(|_| (rng.normal() * 2.0).round()).collect();
+            let y = tensor::slice(pool.forward(&tensor::from_vec(&[n, c, h, w], x.clone()), Mode::Train)).to_vec();
+            let shape = PoolShape { planes: n * c, h, w, k, s, max: kind == PoolKind::Max };
+            let dy = random(y.len(), &mut rng);
+            let dx = tensor::slice(pool.backward(&tensor::from_vec(pool.output().shape(), dy.clone()))).to_vec();
+            let (gx, gy, sw, gdy, gdx) = (g.upload(&x), g.zeros(y.len()), g.upload_u32(&vec![0; y.len()]), g.upload(&dy), g.zeros(x.len()));
+            g.run(&[g.pool_forward(&gx, &gy, &sw, shape), g.pool_backward(&gdy, &sw, &gdx, shape)]);
+            assert_close(&g.read(&gy), &y, &format!("{kind:?} pool {shape:?} forward"));
+            assert_close(&g.read(&gdx), &dx, &format!("{kind:?} pool {shape:?} backward"));
+        }
+    }
+}
+
+#[test]
+fn batch_norm_forward_backward_and_running_statistics_equal_the_engine() {
+    use engine::ops::BatchNorm;
+    let g = gpu();
+    let mut rng = Rng::new(11);
+    // (n, c, inner): BatchNorm1d over features, and 2d over channels.
+    for (n, c, inner) in [(2, 1, 1), (3, 17, 1), (64, 129, 1), (17, 3, 1), (4, 6, 25), (3, 2, 9)] {
+        let mut bn = BatchNorm::new(c);
+        tensor::slice_mut(&mut bn.gamma).iter_mut().for_each(|v| *v = 1.0 + 0.3 * rng.normal());
+        tensor::slice_mut(&mut bn.beta).iter_mut().for_each(|v| *v = rng.normal());
+        let shape: Vec<usize> = if inner == 1 { vec![n, c] } else { vec![n, c, inner, 1] };
+        let x: Vec<f32> = (0..n * c * inner).map(|i| 3.0 + (i % 5) as f32 * rng.normal()).collect();
+        let (gamma, beta) = (tensor::slice(&bn.gamma).to_vec(), tensor::slice(&bn.beta).to_vec());
+        let y = tensor::slice(bn.forward(&tensor::from_vec(&shape, x.clone()), Mode::Train)).to_vec();
+        let dy = random(x.len(), &mut rng);
+        let dx = tensor::slice(bn.backward(&tensor::from_vec(&shape, dy.clone()))).to_vec();
+        let mut stats = vec![0.0; c];
+        stats.extend(vec![1.0; c]);
+        stats.extend(vec![0.0; c]);
+        let (gx, gg, gb, gy, xh, st) = (g.upload(&x), g.upload(&gamma), g.upload(&beta), g.zeros(x.len()), g.zeros(x.len()), g.upload(&stats));
+        let (gdy, gdx, dg, db) = (g.upload(&dy), g.zeros(x.len()), g.zeros(c), g.zeros(c));
+        g.run(&[
+            g.batchnorm_forward(&gx, &gg, &gb, &gy, &xh, &st, (n, c, inner), true),
+            g.batchnorm_backward(&gdy, &xh, &gg, &st, &gdx, &dg, &db, (n, c, inner)),
+        ]);
+        let what = format!("batch norm ({n}, {c}, {inner})");
+        assert_close(&g.read(&gy), &y, &format!("{what} forward"));
+        assert_close(&g.read(&gdx), &dx, &format!("{what} dx"));
+        assert_close(&g.read(&dg), tensor::slice(&bn.dgamma), &format!("{what} dγ"));
+        assert_close(&g.read(&db), tensor::slice(&bn.dbeta), &format!("{what} dβ"));
+        let s = g.read(&st);
+        assert_close(&s[..c], tensor::slice(&bn.running_mean), &format!("{what} running mean"));
+        assert_close(&s[c..2 * c], tensor::slice(&bn.running_var), &format!("{what} running variance"));
+        // Evaluation mode reads the running statistics.
+        let want_eval = tensor::slice(bn.forward(&tensor::from_vec(&shape, x.clone()), Mode::Eval)).to_vec();
+        g.run(&[g.batchnorm_forward(&gx, &gg, &gb, &gy, &xh, &st, (n, c, inner), false)]);
+        assert_close(&g.read(&gy), &want_eval, &format!("{what} evaluation"));
+    }
+}
+
+#[test]
+fn dropout_drops_the_units_the_engine_drops() {
+    use engine::ops::Dropout;
+    let g = gpu();
+    let mut rng = Rng::new(12);
+    for &len in &SIZES {
+        let x = random(len, &mut rng);
+        // The engine's mask, read off its forward on ones (its own seeded stream), then applied on the GPU.
+        let scale = tensor::slice(Dropout::new(0.3, 5).forward(&tensor::from_vec(&[len], vec![1.0; len]), Mode::Train)).to_vec();
+        let want = tensor::slice(Dropout::new(0.3, 5).forward(&tensor::from_vec(&[len], x.clone()), Mode::Train)).to_vec();
+        let (gx, gs, gy) = (g.upload(&x), g.upload(&scale), g.zeros(len));
+        g.run(&[g.dropout(&gx, &gs, &gy, len)]);
+        assert_close(&g.read(&gy), &want, &format!("dropout of {len}"));
+    }
+}
