@@ -13,8 +13,8 @@
 pub mod bench;
 mod context;
 pub mod kernels;
-pub mod mlp;
+pub mod net;
 
 pub use context::{Buf, Gpu};
 pub use kernels::Dispatch;
-pub use mlp::GpuMlp;
+pub use net::GpuNet;

@@ -16,7 +16,7 @@ use engine::rng::Rng;
 use engine::sequential::Sequential;
 use engine::tensor::{self, Mode};
 use gpu::kernels::{AdamParams, SgdParams};
-use gpu::{Gpu, GpuMlp};
+use gpu::{Gpu, GpuNet};
 
 const SIZES: [usize; 5] = [1, 3, 17, 64, 129];
 
@@ -205,13 +205,13 @@ fn dense_gradients_of_a_step_equal_the_engine_backward() {
     let labels = [0, 2, 1];
     // lr 0: the step computes gradients and leaves the weights.
     let h = Hyper { lr: 0.0, momentum: 0.0, l2: 0.0, l1: 0.0, clip: 0.0 };
-    let mut m = GpuMlp::new(&g, &model, n, OptimizerKind::Sgd, h).unwrap();
+    let mut m = GpuNet::new(&g, &model, &[inputs], n, OptimizerKind::Sgd, h).unwrap();
     m.step(&x, &labels).unwrap();
     let loss = cpu_step(&mut cpu, &mut *OptimizerKind::Sgd.build(), &h, &x, &labels, inputs);
     assert_close(&[m.loss()], &[loss], "loss");
     let mut want = Vec::new();
     cpu.visit_params(&mut |_, _, _, gr| want.push(tensor::slice(gr).to_vec()));
-    let got: Vec<Vec<f32>> = m.gradients().into_iter().flat_map(|(dw, db)| [dw, db]).collect();
+    let got: Vec<Vec<f32>> = m.params().into_iter().map(|(_, g)| g).collect();
     assert_eq!(got.len(), want.len());
     for (i, (a, b)) in got.iter().zip(&want).enumerate() {
         assert_close(a, b, &format!("gradient of parameter {i}"));
@@ -225,7 +225,7 @@ fn an_mlp_trains_100_steps_on_both_backends_to_the_same_losses() {
     for (opt, act) in [(OptimizerKind::Momentum, ActivationKind::Relu), (OptimizerKind::Adam, ActivationKind::Tanh)] {
         let h = Hyper { lr: if opt == OptimizerKind::Adam { 0.002 } else { 0.05 }, momentum: 0.9, l2: 1e-4, l1: 0.0, clip: 0.0 };
         let mut cpu = mlp(inputs, &[128, 64], classes, act, 7);
-        let mut gpu_model = GpuMlp::new(&g, &mlp(inputs, &[128, 64], classes, act, 7), n, opt, h).unwrap();
+        let mut gpu_model = GpuNet::new(&g, &mlp(inputs, &[128, 64], classes, act, 7), &[inputs], n, opt, h).unwrap();
         let mut cpu_opt = opt.build();
         // A learnable task: the class is which of ten input blocks has the largest mean.
         let mut rng = Rng::new(8);
@@ -259,7 +259,7 @@ fn the_same_steps_replay_the_same_bits_on_the_gpu() {
     let g = gpu();
     let run = || {
         let h = Hyper { lr: 0.01, momentum: 0.9, l2: 0.0, l1: 0.0, clip: 0.0 };
-        let mut m = GpuMlp::new(&g, &mlp(17, &[129], 3, ActivationKind::Relu, 1), 64, OptimizerKind::Adam, h).unwrap();
+        let mut m = GpuNet::new(&g, &mlp(17, &[129], 3, ActivationKind::Relu, 1), &[17], 64, OptimizerKind::Adam, h).unwrap();
         let mut rng = Rng::new(2);
         let mut losses = Vec::new();
         for _ in 0..10 {
@@ -278,16 +278,18 @@ fn what_the_gpu_cannot_run_is_refused_with_a_message() {
     let g = gpu();
     let h = Hyper { lr: 0.1, momentum: 0.0, l2: 0.0, l1: 0.0, clip: 0.0 };
     let model = mlp(4, &[3], 2, ActivationKind::Relu, 1);
-    let err = |r: Result<GpuMlp, String>| r.err().expect("refused");
-    assert!(err(GpuMlp::new(&g, &model, 8, OptimizerKind::Adagrad, h)).contains("Adagrad"));
-    assert!(err(GpuMlp::new(&g, &model, 8, OptimizerKind::Sgd, Hyper { clip: 1.0, ..h })).contains("clipping"));
-    assert!(err(GpuMlp::new(&g, &model, 0, OptimizerKind::Sgd, h)).contains("batch"));
-    let mut m = GpuMlp::new(&g, &model, 2, OptimizerKind::Sgd, h).unwrap();
+    let err = |r: Result<GpuNet, String>| r.err().expect("refused");
+    assert!(err(GpuNet::new(&g, &model, &[4], 8, OptimizerKind::Adagrad, h)).contains("Adagrad"));
+    assert!(err(GpuNet::new(&g, &model, &[4], 8, OptimizerKind::Sgd, Hyper { clip: 1.0, ..h })).contains("clipping"));
+    assert!(err(GpuNet::new(&g, &model, &[4], 0, OptimizerKind::Sgd, h)).contains("batch"));
+    assert!(err(GpuNet::new(&g, &model, &[5], 2, OptimizerKind::Sgd, h)).contains("dense"), "a wrong input shape is refused");
+    let mut m = GpuNet::new(&g, &model, &[4], 2, OptimizerKind::Sgd, h).unwrap();
     assert!(m.step(&[0.0; 8], &[0, 5]).unwrap_err().contains("class 5"));
     assert!(m.step(&[0.0; 7], &[0, 1]).is_err());
     let mut b = Sequential::builder();
     b.push(Activation::new(ActivationKind::Relu, 0.0));
-    assert!(err(GpuMlp::new(&g, &b.build(), 2, OptimizerKind::Sgd, h)).contains("must follow a dense layer"));
+    b.push(engine::ops::Rnn::new(4, 3, Init::Normal, 1.0, &mut Rng::new(1)));
+    assert!(err(GpuNet::new(&g, &b.build(), &[2, 4], 2, OptimizerKind::Sgd, h)).contains("does not run on the GPU"));
 }
 
 #[test]
@@ -406,4 +408,70 @@ fn dropout_drops_the_units_the_engine_drops() {
         g.run(&[g.dropout(&gx, &gs, &gy, len)]);
         assert_close(&g.read(&gy), &want, &format!("dropout of {len}"));
     }
+}
+
+/// MNIST from the shipped files, scaled like the labs.
+fn mnist() -> engine::data::images::ImagePair {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../static/data");
+    engine::data::images::ImagePair::load_dir(engine::data::images::ImageSet::Mnist, &dir).expect("static/data ships MNIST")
+}
+
+/// Trains a lab's model `steps` steps on both backends on the same MNIST batches; returns the
+/// largest relative loss difference and the first and last CPU losses.
+fn both_backends(g: &Gpu, link: &str, input: &[usize], batch: usize, steps: usize) -> (f32, f32, f32) {
+    use engine::data::Source;
+    use engine::lab::{batchnorm::BnConfig, cnn::CnnConfig, parse_link};
+    let config = parse_link(link).config;
+    let (mut cpu, opt, h, norm) = if let Some(c) = config.get::<CnnConfig>() {
+        (c.build_model(&mut Rng::fork(c.seed, 1)), c.opt, c.hyper(), c.norm)
+    } else {
+        let c = config.get::<BnConfig>().expect("a cnn or batchnorm link");
+        (c.build_model(engine::lab::batchnorm::Net::Bn, &mut Rng::fork(c.seed, 1)), c.opt, c.hyper(), c.norm)
+    };
+    let mut on_gpu = GpuNet::new(g, &cpu, input, batch, opt, h).unwrap();
+    let images = mnist();
+    let source = images.train_source(images.scaling(norm));
+    let mut cpu_opt = opt.build();
+    let (mut x, mut y, mut classes) = (tensor::zeros(&[0]), tensor::zeros(&[0]), Vec::new());
+    let (mut worst, mut first, mut last) = (0.0f32, 0.0, 0.0);
+    let inputs: usize = input.iter().product();
+    for step in 0..steps {
+        let rows: Vec<usize> = (step * batch..(step + 1) * batch).collect();
+        source.gather(&rows, &mut x, &mut y, &mut classes);
+        let flat = tensor::slice(&x).to_vec();
+        cpu.zero_grad();
+        let shaped = tensor::from_vec(&std::iter::once(batch).chain(input.iter().copied()).collect::<Vec<_>>(), flat.clone());
+        let out = cpu.forward(&shaped, Mode::Train).clone();
+        let mut d = tensor::zeros(&[0]);
+        let cpu_loss = Loss::Softmax.value_and_grad(&out, Target::Classes(&classes), &mut d);
+        cpu.backward(&d);
+        optim::apply(&mut cpu, &mut *cpu_opt, &h);
+        assert_eq!(flat.len(), batch * inputs);
+        on_gpu.step(&flat, &classes).unwrap();
+        let gpu_loss = on_gpu.loss();
+        worst = worst.max((gpu_loss - cpu_loss).abs() / cpu_loss.abs().max(1e-3));
+        if step == 0 {
+            first = cpu_loss;
+        }
+        last = cpu_loss;
+    }
+    (worst, first, last)
+}
+
+#[test]
+fn lenet5_trains_100_steps_on_both_backends_to_the_same_losses() {
+    let g = gpu();
+    let (worst, first, last) = both_backends(&g, "lab=cnn&model=lenet5&bs=16&seed=1", &[1, 28, 28], 16, 100);
+    eprintln!("LeNet-5, 100 steps of 16: largest relative loss difference {worst:e}; loss {first} → {last}");
+    assert!(worst <= 1e-3, "{worst}");
+    assert!(last < 0.5 * first, "it learns: {first} → {last}");
+}
+
+#[test]
+fn an_mlp_with_batch_norm_trains_100_steps_on_both_backends_to_the_same_losses() {
+    let g = gpu();
+    let (worst, first, last) = both_backends(&g, "lab=batchnorm&hidden=100,100&act=sigmoid&opt=sgd&lr=0.5&bs=32&seed=1", &[784], 32, 100);
+    eprintln!("MLP + BN, 100 steps of 32: largest relative loss difference {worst:e}; loss {first} → {last}");
+    assert!(worst <= 1e-3, "{worst}");
+    assert!(last < 0.5 * first, "it learns: {first} → {last}");
 }

@@ -23,16 +23,13 @@ pub struct Dropout {
 }
 
 impl Dropout {
+    /// The seed of the mask stream (a GPU replica draws the same masks from it).
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
     pub fn new(p: f32, seed: u64) -> Self {
-        Dropout {
-            p,
-            seed,
-            rng: Rng::new(seed),
-            repeat_mask: false,
-            scale: tensor::zeros(&[0]),
-            y: tensor::zeros(&[0]),
-            dx: tensor::zeros(&[0]),
-        }
+        Dropout { p, seed, rng: Rng::new(seed), repeat_mask: false, scale: tensor::zeros(&[0]), y: tensor::zeros(&[0]), dx: tensor::zeros(&[0]) }
     }
 }
 
