@@ -20,9 +20,10 @@ pub fn App() -> impl IntoView {
         let get = |key: &str| pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone());
         let workload = get("workload").unwrap_or_else(|| "w1".into());
         let seconds = get("seconds").and_then(|s| s.parse().ok()).unwrap_or(3.0);
+        let backend = get("backend").unwrap_or_else(|| "cpu".into());
         return view! {
             <header class="topbar"><div class="brand">"Deeply"<span class="tagline">"benchmark"</span></div></header>
-            <main><BenchPage workload seconds/></main>
+            <main><BenchPage workload seconds backend/></main>
         }
         .into_any();
     }

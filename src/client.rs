@@ -111,7 +111,7 @@ impl LabState {
                     self.history.set(Vec::new());
                     self.records.set(Vec::new());
                 }
-                Ok(Message::BenchDone { .. }) => {} // only the benchmark page asks for these
+                Ok(Message::BenchDone { .. } | Message::GpuUnavailable { .. }) => {} // only the benchmark page asks for these
                 Ok(Message::Loading { what, loaded, total }) => self.loading.set(Some((what, loaded, total))),
                 Ok(Message::LoadFailed { message }) => {
                     self.loading.set(None);

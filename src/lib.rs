@@ -6,6 +6,8 @@ pub mod client;
 pub mod components;
 pub mod fatal;
 pub mod format;
+#[cfg(target_arch = "wasm32")]
+pub mod gpu_worker;
 pub mod labs;
 pub mod loader;
 pub mod protocol;

@@ -58,6 +58,9 @@ pub enum Message {
     Config { query: String },
     /// A benchmark's result, or why it could not run.
     BenchDone { result: Result<engine::lab::bench::BenchResult, String> },
+    /// The GPU worker found no WebGPU adapter (or lost its device): why, so the page can say so
+    /// and run the benchmark on the CPU.
+    GpuUnavailable { reason: String },
     /// Data files are being fetched: bytes so far and in all (0 when not known yet).
     Loading { what: String, loaded: f64, total: f64 },
     /// Data could not be loaded.

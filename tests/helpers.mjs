@@ -38,14 +38,15 @@ export function serveDist() {
   })));
 }
 
-/** Debian's Chromium, headless, with the flags these machines need (see TOOLCHAIN.md). */
-export function launch() {
+/** Debian's Chromium, headless, with the flags these machines need (see TOOLCHAIN.md); WebGPU
+ *  (SwiftShader) unless `webgpu: false`. */
+export function launch({ webgpu = true } = {}) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     chromiumSandbox: false,
     headless: true,
     args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--disable-quic', '--no-first-run', '--enable-unsafe-webgpu',
+      '--disable-quic', '--no-first-run', ...(webgpu ? ['--enable-unsafe-webgpu'] : []),
       // For the memory tests: window.gc() and unrounded performance.memory.
       '--js-flags=--expose-gc', '--enable-precise-memory-info'],
   });
@@ -132,8 +133,8 @@ export function countColor(page, selector, [r, g, b]) {
 }
 
 /** Opens the benchmark page for `workload` and returns the JSON it writes into #bench-results. */
-export async function benchInPage(browser, serverUrl, workload, seconds) {
-  const page = await openPage(browser, `${serverUrl}?lab=bench&workload=${workload}&seconds=${seconds}`);
+export async function benchInPage(browser, serverUrl, workload, seconds, backend = 'cpu') {
+  const page = await openPage(browser, `${serverUrl}?lab=bench&workload=${workload}&seconds=${seconds}&backend=${backend}`);
   await page.waitForFunction(() => document.querySelector('#bench-results')?.textContent.length > 0, null, { timeout: 120000 });
   const result = JSON.parse(await page.locator('#bench-results').textContent());
   await page.context().close();

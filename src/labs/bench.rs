@@ -1,5 +1,7 @@
 //! The benchmark page (`?lab=bench&workload=w1`, or `w3`, which loads MNIST first): runs a workload in the training worker and
 //! writes `{"workload", "items_per_s", "ms_per_step", "backend"}` as JSON into `#bench-results`.
+//! `&backend=webgpu` runs it in the GPU worker (w2, w2bn, w3); without WebGPU the page says why
+//! and runs it on the CPU (`"fallback"` in the JSON).
 
 use crate::fatal;
 use crate::protocol::{decode, encode, Command, Message};
@@ -7,16 +9,19 @@ use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 use web_sys::{MessageEvent, Worker};
 
-#[component]
-pub fn BenchPage(workload: String, seconds: f64) -> impl IntoView {
-    let result = RwSignal::new(None::<Result<engine::lab::bench::BenchResult, String>>);
-    let loading = RwSignal::new(None::<String>);
-    let worker = match Worker::new("./worker_loader.js") {
+/// Starts a worker at `url` that runs `workload` for `seconds` once it is ready; its answers go
+/// to `result`, its loading progress to `loading`, and a missing WebGPU to `on_unavailable`.
+fn start_worker(
+    url: &str,
+    workload: String,
+    seconds: f64,
+    result: RwSignal<Option<Result<engine::lab::bench::BenchResult, String>>>,
+    loading: RwSignal<Option<String>>,
+    on_unavailable: impl Fn(String) + 'static,
+) {
+    let worker = match Worker::new(url) {
         Ok(w) => w,
-        Err(e) => {
-            fatal::show(&format!("Could not start the worker: {e:?}"));
-            return view! { <p>"no worker"</p> }.into_any();
-        }
+        Err(e) => return result.set(Some(Err(format!("could not start {url}: {e:?}")))),
     };
     let w2 = worker.clone();
     let name = workload.clone();
@@ -29,6 +34,10 @@ pub fn BenchPage(workload: String, seconds: f64) -> impl IntoView {
             loading.set(Some(format!("Loading {what}: {:.1} of {:.1} MB…", loaded / 1e6, total / 1e6)));
         }
         Ok(Message::LoadFailed { message }) => result.set(Some(Err(message))),
+        Ok(Message::GpuUnavailable { reason }) => {
+            w2.terminate();
+            on_unavailable(reason);
+        }
         Ok(Message::Error { message }) => fatal::show(&message),
         _ => {}
     });
@@ -43,9 +52,30 @@ pub fn BenchPage(workload: String, seconds: f64) -> impl IntoView {
     });
     worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
     on_error.forget();
+}
+
+/// `backend`: `cpu` (the training worker), `webgpu` or `auto` (the GPU worker; without WebGPU the
+/// page says why and runs on the CPU).
+#[component]
+pub fn BenchPage(workload: String, seconds: f64, backend: String) -> impl IntoView {
+    let result = RwSignal::new(None::<Result<engine::lab::bench::BenchResult, String>>);
+    let loading = RwSignal::new(None::<String>);
+    let fallback = RwSignal::new(None::<String>);
+    let on_cpu = {
+        let workload = workload.clone();
+        move |reason: String| {
+            fallback.set(Some(format!("WebGPU is not available here ({reason}): the benchmark ran on the CPU instead.")));
+            start_worker("./worker_loader.js", workload.clone(), seconds, result, loading, |_| {});
+        }
+    };
+    match backend.as_str() {
+        "webgpu" | "auto" => start_worker("./gpu_worker_loader.js", workload.clone(), seconds, result, loading, on_cpu),
+        _ => start_worker("./worker_loader.js", workload.clone(), seconds, result, loading, |_| {}),
+    }
     let json = move || match result.get() {
         Some(Ok(r)) => serde_json::json!({
-            "workload": r.workload, "items_per_s": r.items_per_s, "ms_per_step": r.ms_per_step, "backend": r.backend, "steps": r.steps
+            "workload": r.workload, "items_per_s": r.items_per_s, "ms_per_step": r.ms_per_step, "backend": r.backend, "steps": r.steps,
+            "fallback": fallback.get()
         })
         .to_string(),
         Some(Err(e)) => serde_json::json!({ "error": e }).to_string(),
@@ -60,6 +90,7 @@ pub fn BenchPage(workload: String, seconds: f64) -> impl IntoView {
         <div class="intro">
             <h1>"Benchmark"</h1>
             <p>"The training loop alone, in the same Web Worker the labs use: no snapshots, no drawing."</p>
+            <p class="notice" id="bench-fallback" hidden=move || fallback.get().is_none()>{move || fallback.get()}</p>
             <p class="bench-summary" id="bench-summary">{summary}</p>
             <pre id="bench-results">{json}</pre>
         </div>

@@ -16,7 +16,20 @@ use engine::tensor;
 
 /// Runs `workload` on `gpu` for `seconds` with mini-batches of `batch` (the workload's own when
 /// `None`): W2 and W2bn (MLPs on MNIST), W3 (LeNet-5). W1 and W4 (a tiny MLP, an RNN) stay on the CPU.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn run(gpu: &Gpu, workload: Workload, batch: Option<usize>, seconds: f64, assets: &Assets, now_ms: &mut dyn FnMut() -> f64) -> Result<BenchResult, String> {
+    pollster::block_on(run_async(gpu, workload, batch, seconds, assets, now_ms))
+}
+
+/// [`run`] for the browser's worker: readbacks are awaited, never blocked on.
+pub async fn run_async(
+    gpu: &Gpu,
+    workload: Workload,
+    batch: Option<usize>,
+    seconds: f64,
+    assets: &Assets,
+    now_ms: &mut dyn FnMut() -> f64,
+) -> Result<BenchResult, String> {
     if !(seconds.is_finite() && (0.001..=600.0).contains(&seconds)) {
         return Err(format!("a benchmark runs from 0.001 to 600 seconds, not {seconds}"));
     }
@@ -44,7 +57,7 @@ pub fn run(gpu: &Gpu, workload: Workload, batch: Option<usize>, seconds: f64, as
     let warm_until = now_ms() + seconds * 250.0;
     while now_ms() < warm_until {
         step(&mut net)?;
-        net.loss();
+        net.loss_async().await?;
     }
     let start = now_ms();
     let mut steps = 0u64;
@@ -54,7 +67,7 @@ pub fn run(gpu: &Gpu, workload: Workload, batch: Option<usize>, seconds: f64, as
         }
         steps += 8;
         // Wait for the GPU: its queue is part of the time.
-        let loss = net.loss();
+        let loss = net.loss_async().await?;
         if !loss.is_finite() {
             return Err(format!("the loss became {loss} on the GPU"));
         }

@@ -24,7 +24,12 @@ pub struct Buf {
 impl Gpu {
     /// The first adapter wgpu offers (a real GPU before a software one), with default limits.
     pub async fn new() -> Result<Gpu, String> {
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        if cfg!(target_arch = "wasm32") {
+            // The browser's WebGPU only (WebGL has no compute shaders).
+            descriptor.backends = wgpu::Backends::BROWSER_WEBGPU;
+        }
+        let instance = wgpu::Instance::new(descriptor);
         let options = wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::HighPerformance, ..Default::default() };
         let adapter = instance.request_adapter(&options).await.map_err(|e| format!("no GPU adapter: {e}"))?;
         let info = adapter.get_info();
@@ -95,9 +100,9 @@ impl Gpu {
         self.queue.submit([encoder.finish()]);
     }
 
-    /// Copies `buf` back (waits for the queue: native only; the browser maps asynchronously).
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn read(&self, buf: &Buf) -> Vec<f32> {
+    /// Copies `buf` back when the GPU has got there: the browser resolves the mapping on its own;
+    /// natively the device is polled until it has.
+    pub async fn read_async(&self, buf: &Buf) -> Result<Vec<f32>, String> {
         let bytes = (buf.len.max(1) * 4) as u64;
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
@@ -108,16 +113,23 @@ impl Gpu {
         let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
         encoder.copy_buffer_to_buffer(&buf.buffer, 0, &staging, 0, bytes);
         self.queue.submit([encoder.finish()]);
-        let (tx, rx) = std::sync::mpsc::channel();
+        let (tx, rx) = futures_channel::oneshot::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
             let _ = tx.send(r);
         });
+        #[cfg(not(target_arch = "wasm32"))]
         let _ = self.device.poll(wgpu::PollType::wait_indefinitely());
-        rx.recv().expect("the map callback ran").expect("the readback mapped");
-        let view = staging.slice(..).get_mapped_range().expect("the readback is mapped");
-        let out = bytemuck::cast_slice::<u8, f32>(&view).to_vec();
+        rx.await.map_err(|_| "the GPU dropped a readback (device lost?)".to_string())?.map_err(|e| format!("readback: {e}"))?;
+        let view = staging.slice(..).get_mapped_range().map_err(|e| format!("readback: {e:?}"))?;
+        let out: Vec<f32> = bytemuck::cast_slice::<u8, f32>(&view).iter().take(buf.len).copied().collect();
         drop(view);
         staging.unmap();
-        out.into_iter().take(buf.len).collect()
+        Ok(out)
+    }
+
+    /// [`Gpu::read_async`], waiting (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn read(&self, buf: &Buf) -> Vec<f32> {
+        pollster::block_on(self.read_async(buf)).expect("the readback mapped")
     }
 }

@@ -354,6 +354,11 @@ impl GpuNet {
         self.gpu.read(&self.loss)[0]
     }
 
+    /// The last step's mean loss, when the GPU has computed it.
+    pub async fn loss_async(&self) -> Result<f32, String> {
+        Ok(self.gpu.read_async(&self.loss).await?[0])
+    }
+
     /// Every trained tensor's value and gradient, in the engine's `visit_params` order (waits).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn params(&self) -> Vec<(Vec<f32>, Vec<f32>)> {
