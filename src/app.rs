@@ -2,6 +2,7 @@
 //! keyboard shortcuts.
 
 use crate::client::LabState;
+use crate::home::{Home, JourneyBar};
 use crate::labs::bench::BenchPage;
 use crate::labs::PAGES;
 use crate::share;
@@ -24,6 +25,17 @@ pub fn App() -> impl IntoView {
         return view! {
             <header class="topbar"><div class="brand">"Deeply"<span class="tagline">"benchmark"</span></div></header>
             <main><BenchPage workload seconds backend/></main>
+        }
+        .into_any();
+    }
+    if pairs.is_empty() {
+        // The root URL: the journey.
+        return view! {
+            <header class="topbar">
+                <a class="brand" href="./">"Deeply"<span class="tagline">"deep learning, trained live in your browser"</span></a>
+                <nav>{PAGES.iter().map(|p| view! { <a href=format!("?lab={}", p.key) id=format!("nav-{}", p.key)>{p.nav}</a> }).collect_view()}</nav>
+            </header>
+            <main><Home/></main>
         }
         .into_any();
     }
@@ -63,7 +75,7 @@ pub fn App() -> impl IntoView {
 
     view! {
         <header class="topbar">
-            <div class="brand">"Deeply"<span class="tagline">"deep learning, trained live in your browser"</span></div>
+            <a class="brand" href="./" title="the journey: every lab">"Deeply"<span class="tagline">"deep learning, trained live in your browser"</span></a>
             <nav>
                 {PAGES
                     .iter()
@@ -83,6 +95,7 @@ pub fn App() -> impl IntoView {
         <main>
             {PAGES.iter().find(|p| p.key == lab).map(|p| {
                 view! {
+                    <JourneyBar key=p.key/>
                     <div class="intro">
                         <h1>{p.title}</h1>
                         <p>{p.intro}</p>

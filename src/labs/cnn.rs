@@ -2,8 +2,8 @@
 //! im2col, the filters and feature maps, accuracy curves, a confusion matrix, the most
 //! confidently wrong test images, per-layer histograms and draw-a-digit.
 
-use super::cnn_panels::{AccuracyChart, CnnLayers, FiltersCard, ProbeCard, WrongCard};
 use super::cnn_editor::LayerEditor;
+use super::cnn_panels::{AccuracyChart, CnnLayers, FiltersCard, ProbeCard, WrongCard};
 use super::digit_pad::DigitPad;
 use crate::client::LabState;
 use crate::components::controls::{link_value, options, Check, Field, Select};
@@ -125,8 +125,7 @@ fn Confusion(state: LabState) -> impl IntoView {
                         .map(|p| {
                             let n = confusion[t * 10 + p];
                             // A style property, not a style attribute: the CSP allows no inline styles.
-                            let background =
-                                if t == p { String::new() } else { format!("rgba(220, 38, 38, {:.2})", (n as f32 / max as f32).sqrt() * 0.8) };
+                            let background = if t == p { String::new() } else { format!("rgba(220, 38, 38, {:.2})", (n as f32 / max as f32).sqrt() * 0.8) };
                             view! { <td class:diag=t == p style:background=background>{n}</td> }
                         })
                         .collect_view();
@@ -200,7 +199,8 @@ fn CnnControls(state: LabState) -> impl IntoView {
 
 #[component]
 pub fn CnnLab(state: LabState) -> impl IntoView {
-    let test_losses = Signal::derive(move || with_view(&state, |v| v.history.iter().map(|h| (h.step as f64, h.test_loss as f64)).collect()).unwrap_or_default());
+    let test_losses =
+        Signal::derive(move || with_view(&state, |v| v.history.iter().map(|h| (h.step as f64, h.test_loss as f64)).collect()).unwrap_or_default());
     let eval_progress = move || with_view(&state, |v| v.eval_progress).unwrap_or(0.0);
     view! {
         <div class="lab">
@@ -236,4 +236,3 @@ pub fn CnnLab(state: LabState) -> impl IntoView {
         </div>
     }
 }
-

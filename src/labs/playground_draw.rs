@@ -73,7 +73,11 @@ pub fn draw_heatmap(canvas: &HtmlCanvasElement, v: &PlaygroundView, show_test: b
                 let conf = ((value - 1.0 / v.classes as f32) / (1.0 - 1.0 / v.classes as f32)).clamp(0.0, 1.0);
                 mix([255, 255, 255], base, if discretize { 0.6 } else { 0.15 + 0.6 * conf })
             } else if discretize {
-                if value >= 0.5 { mix([255, 255, 255], BLUE, 0.55) } else { mix([255, 255, 255], ORANGE, 0.55) }
+                if value >= 0.5 {
+                    mix([255, 255, 255], BLUE, 0.55)
+                } else {
+                    mix([255, 255, 255], ORANGE, 0.55)
+                }
             } else {
                 mix([255, 255, 255], diverging(value), 0.75)
             };
@@ -135,11 +139,8 @@ pub fn graph_layout(v: &PlaygroundView, width: f64) -> GraphLayout {
     sizes.push(v.weights.last().map(|w| w.len() / sizes.last().copied().unwrap_or(1).max(1)).unwrap_or(1));
     let node = 34.0;
     let gap = (width - 60.0) / (sizes.len() - 1).max(1) as f64;
-    let columns = sizes
-        .iter()
-        .enumerate()
-        .map(|(c, &n)| (0..n).map(|i| (30.0 + c as f64 * gap, 24.0 + i as f64 * (node + 8.0) + node / 2.0)).collect())
-        .collect();
+    let columns =
+        sizes.iter().enumerate().map(|(c, &n)| (0..n).map(|i| (30.0 + c as f64 * gap, 24.0 + i as f64 * (node + 8.0) + node / 2.0)).collect()).collect();
     GraphLayout { columns, node }
 }
 

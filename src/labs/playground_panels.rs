@@ -179,7 +179,8 @@ fn ColorScale(state: LabState) -> impl IntoView {
 /// The confusion matrix (test points), and export / import of the whole state.
 #[component]
 pub fn ExportCard(state: LabState) -> impl IntoView {
-    let on_import = move |ev: leptos::ev::Event| read_file(state, "import", &ev, move |json| state.command(LabCommand::Playground(PlaygroundCommand::Import { json })));
+    let on_import =
+        move |ev: leptos::ev::Event| read_file(state, "import", &ev, move |json| state.command(LabCommand::Playground(PlaygroundCommand::Import { json })));
     Effect::new(move |_| {
         if let Some(LabReply::Playground(PlaygroundReply::Exported { json })) = state.reply.get() {
             download("deeply-playground.json", &json);
