@@ -45,8 +45,8 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
 fi
 
-# wasm-opt (binaryen 132, not Debian's 108) and playwright-core, pinned in package-lock.json.
-if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/playwright-core ]; then
-  say "npm: installing binaryen and playwright-core"
+# wasm-opt (binaryen 132, not Debian's 108), playwright-core and axe-core, pinned in package-lock.json.
+if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/axe-core ]; then
+  say "npm: installing binaryen, playwright-core and axe-core"
   npm ci --no-audit --no-fund
 fi

@@ -86,7 +86,7 @@ pub fn Home() -> impl IntoView {
         .map(|p| {
             view! {
                 <li class="journey-card" id=format!("card-{}", p.key)>
-                    <a href=format!("?lab={}", p.key) class="card-link" aria-label=format!("open {}", p.title)>
+                    <a href=format!("?lab={}", p.key) class="card-link">
                         {preview(p.key)}
                         <h2>{p.nav}</h2>
                         <ul class="learn">{p.learn.iter().map(|l| view! { <li>{*l}</li> }).collect_view()}</ul>

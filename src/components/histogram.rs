@@ -26,13 +26,23 @@ pub fn Histogram(title: String, stats: TensorStats, #[prop(default = "#2563eb")]
             }
         })
         .collect_view();
+    // What a screen reader says for the picture: the same numbers the caption and axes show.
+    let alt = format!(
+        "histogram of {title}: {} bins from {} to {}, the tallest holding {} values; mean {}, spread {}",
+        stats.bins.len(),
+        short(stats.min),
+        short(stats.max),
+        peak as u64,
+        short(stats.mean),
+        short(stats.std)
+    );
     let warn = (stats.non_finite > 0).then(|| view! { <span class="warn">{format!(" · {} NaN/∞", stats.non_finite)}</span> });
     view! {
         <figure class="hist">
             <figcaption>{title}</figcaption>
             <div class="hist-body">
                 <span class="hist-y" title="count of values in the tallest bar">{format!("{}", peak as u64)}</span>
-                <svg viewBox=format!("0 0 {W} {H}") preserveAspectRatio="none" role="img">
+                <svg viewBox=format!("0 0 {W} {H}") preserveAspectRatio="none" role="img" aria-label=alt>
                     <line x1="0" y1=format!("{H}") x2=format!("{W}") y2=format!("{H}") stroke="#94a3b8" stroke-width="1"/>
                     {bars}
                 </svg>

@@ -26,7 +26,7 @@ fn plane(title: &'static str, lines: &[Vec<Point>], id: &'static str) -> impl In
     view! {
         <figure class="plane" id=id>
             <figcaption>{title}</figcaption>
-            <svg viewBox="-110 -110 220 220" role="img">
+            <svg viewBox="-110 -110 220 220" role="img" aria-label=format!("{title}: {} lines in a square of half-width {extent:.2}", lines.len())>
                 <rect x="-100" y="-100" width="200" height="200" fill="#f8fafc" stroke="#e2e8f0"/>
                 <line x1="-100" y1="0" x2="100" y2="0" stroke="#94a3b8" stroke-width="0.8"/>
                 <line x1="0" y1="-100" x2="0" y2="100" stroke="#94a3b8" stroke-width="0.8"/>

@@ -36,7 +36,7 @@ pub fn Toolbar(state: LabState) -> impl IntoView {
                 {move || state.status.get()}
             </span>
             <span class="spacer"></span>
-            <input id="share-link" class="share" readonly prop:value=link on:focus=move |ev| {
+            <input id="share-link" class="share" aria-label="share link: this run's whole configuration" readonly prop:value=link on:focus=move |ev| {
                 use wasm_bindgen::JsCast;
                 if let Some(i) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) { i.select(); }
             }/>

@@ -43,6 +43,7 @@ fn set_convs(state: &LabState, convs: &[(usize, usize, usize, usize)]) {
 /// A small select bound to `value` (re-read after a refused change, so it shows what is kept).
 fn choice(
     id: String,
+    name: String,
     value: impl Fn() -> usize + Copy + Send + Sync + 'static,
     values: std::ops::RangeInclusive<usize>,
     label: fn(usize) -> String,
@@ -50,7 +51,7 @@ fn choice(
 ) -> impl IntoView {
     let options = values.map(|v| view! { <option value=v.to_string() selected=move || value() == v>{label(v)}</option> }).collect_view();
     view! {
-        <select id=id class="mini" prop:value=move || value().to_string()
+        <select id=id class="mini" aria-label=name prop:value=move || value().to_string()
             on:change=move |ev| on(event_target_value(&ev).parse().unwrap_or_else(|_| value()))>{options}</select>
     }
 }
@@ -80,9 +81,9 @@ pub fn LayerEditor(state: LabState) -> impl IntoView {
                             on:click=move |_| edit(i, Box::new(|c| c.0 = (c.0 + if c.0 >= 8 { 4 } else { 1 }).min(MAX_FILTERS)))>"+"</button>
                     </div>
                     <div class="layer-row conv-opts">
-                        {choice(format!("conv-kernel-{i}"), at(|c| c.1), 1..=9, |v| format!("{v}×{v}"), move |v| edit(i, Box::new(move |c| c.1 = v)))}
-                        {choice(format!("conv-pad-{i}"), at(|c| c.2), 0..=4, |v| format!("pad {v}"), move |v| edit(i, Box::new(move |c| c.2 = v)))}
-                        {choice(format!("conv-pool-{i}"), at(|c| c.3.max(1)), 1..=7, |v| if v <= 1 { "no pool".into() } else { format!("pool {v}") }, move |v| edit(i, Box::new(move |c| c.3 = v)))}
+                        {choice(format!("conv-kernel-{i}"), format!("conv {} kernel size", i + 1), at(|c| c.1), 1..=9, |v| format!("{v}×{v}"), move |v| edit(i, Box::new(move |c| c.1 = v)))}
+                        {choice(format!("conv-pad-{i}"), format!("conv {} padding", i + 1), at(|c| c.2), 0..=4, |v| format!("pad {v}"), move |v| edit(i, Box::new(move |c| c.2 = v)))}
+                        {choice(format!("conv-pool-{i}"), format!("conv {} pooling window", i + 1), at(|c| c.3.max(1)), 1..=7, |v| if v <= 1 { "no pool".into() } else { format!("pool {v}") }, move |v| edit(i, Box::new(move |c| c.3 = v)))}
                     </div>
                 }
             })

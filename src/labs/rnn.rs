@@ -140,7 +140,7 @@ fn TypeAName(state: LabState) -> impl IntoView {
     view! {
         <div class="card" id="type-a-name">
             <h4 class="card-title">"Type a name"</h4>
-            <input id="probe-name" type="text" maxlength="100" prop:value=move || state.value_of("name")
+            <input id="probe-name" type="text" aria-label="a name to classify" maxlength="100" prop:value=move || state.value_of("name")
                 on:input=move |ev| state.set_value("name", &event_target_value(&ev))/>
             <p class="muted small">"The current weights' top three guesses, live as it trains."</p>
             <div class="guesses">{top}</div>

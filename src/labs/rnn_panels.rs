@@ -107,7 +107,8 @@ pub fn Confusion(state: LabState) -> impl IntoView {
                     let cells = (0..k)
                         .map(|p| {
                             let n = confusion[t * k + p];
-                            let background = if t == p { String::new() } else { format!("rgba(220, 38, 38, {:.2})", (n as f32 / max as f32).sqrt() * 0.8) };
+                            // At most 60 % red: the dark count stays readable (contrast ≥ 4.5:1).
+                            let background = if t == p { String::new() } else { format!("rgba(220, 38, 38, {:.2})", (n as f32 / max as f32).sqrt() * 0.6) };
                             view! { <td class:diag=t == p style:background=background>{n}</td> }
                         })
                         .collect_view();
@@ -136,9 +137,9 @@ pub fn Confusion(state: LabState) -> impl IntoView {
 fn tint(v: f32) -> String {
     let a = v.clamp(-1.0, 1.0);
     if a >= 0.0 {
-        format!("rgba(220, 38, 38, {:.2})", a * 0.75)
+        format!("rgba(220, 38, 38, {:.2})", a * 0.6)
     } else {
-        format!("rgba(37, 99, 235, {:.2})", -a * 0.75)
+        format!("rgba(37, 99, 235, {:.2})", -a * 0.6)
     }
 }
 

@@ -1,0 +1,41 @@
+// Accessibility: axe-core (from npm) on the home page and every lab, idle and while training —
+// no serious or critical violation.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { serveDist, launch, openPage, ready } from './helpers.mjs';
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+let server, browser;
+before(async () => { server = await serveDist(); browser = await launch(); });
+after(async () => { await browser?.close(); await server?.close(); });
+
+/** Serious and critical violations on the page now: "rule (n): first targets". */
+async function violations(page) {
+  if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) await page.evaluate(AXE);
+  const found = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.nodes.length}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`));
+  return found;
+}
+
+test('the home page has no serious or critical accessibility violation', async () => {
+  const page = await openPage(browser, server.url);
+  await page.waitForSelector('#journey .journey-card');
+  assert.deepEqual(await violations(page), []);
+  await page.context().close();
+});
+
+for (const lab of ['fit', 'playground', 'cnn', 'batchnorm', 'rnn']) {
+  test(`lab=${lab}: no serious or critical accessibility violation, idle and while training`, async () => {
+    const page = await openPage(browser, `${server.url}?lab=${lab}&speed=max`);
+    await ready(page);
+    assert.deepEqual(await violations(page), [], 'idle');
+    await page.click('#play');
+    await page.waitForTimeout(2500);
+    assert.deepEqual(await violations(page), [], 'training');
+    await page.click('#play');
+    await page.context().close();
+  });
+}
