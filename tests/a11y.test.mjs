@@ -39,3 +39,21 @@ for (const lab of ['fit', 'playground', 'cnn', 'batchnorm', 'rnn']) {
     await page.context().close();
   });
 }
+
+test('every control select is wide enough for its longest option', async () => {
+  for (const lab of ['fit', 'playground', 'cnn', 'batchnorm', 'rnn']) {
+    const page = await openPage(browser, `${server.url}?lab=${lab}`);
+    await ready(page);
+    const cut = await page.evaluate(() => {
+      const ctx = document.createElement('canvas').getContext('2d');
+      return [...document.querySelectorAll('aside.controls select')].filter((s) => s.offsetParent !== null).flatMap((s) => {
+        ctx.font = getComputedStyle(s).font;
+        // The text box is the select's width less its padding and the arrow (~24 px).
+        const room = s.clientWidth - 24;
+        return [...s.options].filter((o) => ctx.measureText(o.text).width > room).map((o) => `${s.id}: "${o.text}"`);
+      });
+    });
+    assert.deepEqual(cut, [], `lab=${lab}: options cut off`);
+    await page.context().close();
+  }
+});

@@ -46,6 +46,9 @@ pub fn Select(
     options: Vec<(String, &'static str)>,
     #[prop(default = "")] help: &'static str,
 ) -> impl IntoView {
+    // Long option texts ("sin(x) on [−π, π]", "normal N(0, 1/hidden)") get the full width under
+    // their label instead of being cut off beside it.
+    let stacked = options.iter().any(|(_, text)| text.chars().count() > 18);
     let items = options
         .into_iter()
         .map(|(value, text)| {
@@ -54,7 +57,7 @@ pub fn Select(
         })
         .collect_view();
     view! {
-        <label class="field" title=help style:display=move || if state.hidden(key) { "none" } else { "" }>
+        <label class="field" class:stacked=stacked title=help style:display=move || if state.hidden(key) { "none" } else { "" }>
             <span>{label}</span>
             <select id=format!("ctl-{key}")
                 prop:value=move || state.value_of(key)

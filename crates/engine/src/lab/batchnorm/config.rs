@@ -57,7 +57,7 @@ impl ShownMode {
     pub fn label(self) -> &'static str {
         match self {
             ShownMode::Eval => "evaluation mode (running statistics)",
-            ShownMode::Train => "training mode (each test batch's statistics)",
+            ShownMode::Train => "training mode (batch statistics)",
         }
     }
 }
