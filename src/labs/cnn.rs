@@ -143,7 +143,8 @@ fn Confusion(state: LabState) -> impl IntoView {
             .into_any()
         })
     };
-    view! { <div class="card"><h4 class="card-title">"Confusion matrix"</h4>{table}</div> }
+    // Ten long class names (Fashion-MNIST) scroll inside the card instead of being cut off.
+    view! { <div class="card"><h4 class="card-title">"Confusion matrix"</h4><div class="table-scroll">{table}</div></div> }
 }
 
 /// The controls column: data, model (layer editor, link lists), training, evaluation and stop.

@@ -105,7 +105,8 @@ pub fn draw_filters(canvas: &HtmlCanvasElement, bank: &FilterBank) {
         }
     }
     let scale = if bank.channels > 1 { (30 / bank.k.max(1)).clamp(3, 6) } else { (72 / bank.k.max(1)).clamp(4, 18) };
-    paint_tiles(canvas, &tiles, bank.filters, scale, 2, 0, 0);
+    // A gap as wide as a weight cell (at least 6 px), so filters read as separate squares.
+    paint_tiles(canvas, &tiles, bank.filters, scale, scale.max(6), 0, 0);
 }
 
 /// One layer's feature maps for the probe image, each map on its own grey scale.
@@ -119,8 +120,9 @@ pub fn draw_maps(canvas: &HtmlCanvasElement, maps: &FeatureMaps) {
         .zip(&ranges)
         .map(|(values, &(lo, hi))| Tile { w: maps.side, h: maps.side, values, colors: Colors::Grey { lo, hi } })
         .collect();
-    let scale = (56 / maps.side.max(1)).clamp(2, 12);
-    paint_tiles(canvas, &tiles, 8, scale, 3, 0, 0);
+    // At least ~70 px a map, whatever its side (a 5×5 pooled map is drawn 14× up).
+    let scale = (72usize.div_ceil(maps.side.max(1))).clamp(3, 16);
+    paint_tiles(canvas, &tiles, 8, scale, 6, 0, 0);
 }
 
 /// A single 28×28 image given as bytes.
@@ -134,7 +136,8 @@ pub fn draw_image(canvas: &HtmlCanvasElement, pixels: &[u8], scale: usize) {
 pub const WRONG_COLS: usize = 6;
 pub const WRONG_SCALE: usize = 2;
 pub const WRONG_GAP: usize = 8;
-pub const WRONG_CAPTION: usize = 16;
+/// Two caption lines: the true class with an arrow, then the guess and its confidence.
+pub const WRONG_CAPTION: usize = 26;
 
 /// The most confidently wrong test images, captioned "true → predicted (confidence)".
 pub fn draw_wrong(canvas: &HtmlCanvasElement, wrong: &[WrongImage], classes: &[String]) {
@@ -143,18 +146,19 @@ pub fn draw_wrong(canvas: &HtmlCanvasElement, wrong: &[WrongImage], classes: &[S
     let cols = WRONG_COLS;
     paint_tiles(canvas, &tiles, cols, WRONG_SCALE, WRONG_GAP, 0, WRONG_CAPTION);
     let Some(ctx) = context(canvas) else { return };
-    ctx.set_font("11px system-ui, sans-serif");
+    ctx.set_font("10px system-ui, sans-serif");
     ctx.set_fill_style_str("#334155");
     let side = 28 * WRONG_SCALE;
     for (t, w) in wrong.iter().enumerate() {
         let (x, y) = tile_origin(t, cols.min(wrong.len()), side, side, WRONG_GAP, 0, WRONG_CAPTION);
         let name = |c: usize| classes.get(c).cloned().unwrap_or_default();
-        let _ = ctx.fill_text(&format!("{}→{} {:.0}%", short(&name(w.label)), short(&name(w.predicted)), w.confidence * 100.0), x, y + side as f64 + 12.0);
+        let _ = ctx.fill_text(&format!("{} →", short(&name(w.label))), x, y + side as f64 + 11.0);
+        let _ = ctx.fill_text(&format!("{} {:.0}%", short(&name(w.predicted)), w.confidence * 100.0), x, y + side as f64 + 22.0);
     }
 }
 
 fn short(name: &str) -> String {
-    name.chars().take(5).collect()
+    name.chars().take(7).collect()
 }
 
 /// Which wrong image is under canvas pixel (px, py).
