@@ -21,6 +21,8 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 # A Vulkan driver for the GPU executor's parity tests: lavapipe (the CPU), when no GPU driver is there.
 ls /usr/share/vulkan/icd.d/*.json >/dev/null 2>&1 || missing+=(mesa-vulkan-drivers)
+# python3 -m py_compile checks the PyTorch export.
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
 if [ ${#missing[@]} -gt 0 ]; then
   say "apt: installing ${missing[*]}"
   $SUDO apt-get update -q

@@ -26,6 +26,8 @@ pub enum Command {
     },
     /// A deliberate crash (`deeplyDebug.panicWorker()`), proving the error panel in tests.
     Panic,
+    /// The run as a PyTorch script (current weights); answered by `Exported` or `Rejected`.
+    ExportPytorch,
     /// Run a benchmark workload (`w1`, `w3`) for `seconds`; answered by `BenchDone`.
     Bench {
         workload: String,
@@ -58,6 +60,8 @@ pub enum Message {
     Config { query: String },
     /// A benchmark's result, or why it could not run.
     BenchDone { result: Result<engine::lab::bench::BenchResult, String> },
+    /// A file for the user to save (the PyTorch export).
+    Exported { filename: String, text: String },
     /// The GPU worker found no WebGPU adapter (or lost its device): why, so the page can say so
     /// and run the benchmark on the CPU.
     GpuUnavailable { reason: String },

@@ -141,6 +141,14 @@ impl Worker {
                 self.post(&Message::BenchDone { result });
             }
             Command::Panic => panic!("deliberate worker panic (deeplyDebug.panicWorker)"),
+            Command::ExportPytorch => {
+                let Some(s) = self.session.as_ref() else { return };
+                let config = s.config();
+                match engine::export::pytorch(&config, s.model()) {
+                    Ok(text) => self.post(&Message::Exported { filename: format!("deeply-{}-step{}.py", config.lab(), s.steps()), text }),
+                    Err(message) => self.post(&Message::Rejected { key: "export".into(), message }),
+                }
+            }
             Command::Set { key, value } => {
                 let Some(s) = self.session.as_mut() else {
                     return;
@@ -352,7 +360,9 @@ fn dispatch(worker: &Rc<RefCell<Worker>>, command: Command) {
         post(&Message::Loading { what: what.clone(), loaded: 0.0, total: 0.0 });
         let mut progress = |loaded, total| post(&Message::Loading { what: what.clone(), loaded, total });
         let result = match set {
-            Needed::Images(images) => crate::loader::fetch_images(&scope, images, &mut progress).await.map(|pair| move |a: &mut Assets| a.insert(pair)).map(boxed),
+            Needed::Images(images) => {
+                crate::loader::fetch_images(&scope, images, &mut progress).await.map(|pair| move |a: &mut Assets| a.insert(pair)).map(boxed)
+            }
             Needed::Text(text) => crate::loader::fetch_text(&scope, text, &mut progress).await.map(|file| move |a: &mut Assets| a.insert_text(file)).map(boxed),
         };
         {
@@ -385,7 +395,10 @@ fn dispatch(worker: &Rc<RefCell<Worker>>, command: Command) {
 
 /// The size of this wasm instance's linear memory.
 fn wasm_memory_bytes() -> f64 {
-    wasm_bindgen::memory().dyn_into::<js_sys::WebAssembly::Memory>().map(|m| m.buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as f64).unwrap_or(0.0)
+    wasm_bindgen::memory()
+        .dyn_into::<js_sys::WebAssembly::Memory>()
+        .map(|m| m.buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as f64)
+        .unwrap_or(0.0)
 }
 
 fn now(scope: &DedicatedWorkerGlobalScope) -> f64 {

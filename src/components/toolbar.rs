@@ -41,6 +41,12 @@ pub fn Toolbar(state: LabState) -> impl IntoView {
                 if let Some(i) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) { i.select(); }
             }/>
             <button id="copy-link" on:click=copy>{move || if copied.get() { "Copied ✓" } else { "Copy link" }}</button>
+            <Show when=move || state.config.with(|c| engine::export::supported(c).is_ok())>
+                <button id="export-pytorch" on:click=move |_| state.send(crate::protocol::Command::ExportPytorch)
+                    title="a Python script with this network, its current weights, the data preparation and the hyper-parameters: python run.py, or torchrun --nproc_per_node=N run.py">
+                    "Export PyTorch"
+                </button>
+            </Show>
         </div>
         <p class="keys muted small">"Keys: space = play/pause · s = step · r = reset"</p>
     }

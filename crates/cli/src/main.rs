@@ -74,6 +74,21 @@ enum Command {
         #[arg(long)]
         batch: Option<usize>,
     },
+    /// Write a run as a self-contained PyTorch script (stdout): the same layers and weights (after
+    /// S steps or E epochs here; the initial ones by default), data preparation and
+    /// hyper-parameters; `python run.py`, or `torchrun --nproc_per_node=N run.py` (DDP).
+    /// The MNIST labs (cnn, batchnorm) for now.
+    Export {
+        #[arg(long)]
+        link: String,
+        /// PyTorch (the only format so far).
+        #[arg(long)]
+        pytorch: bool,
+        #[arg(long, conflicts_with = "epochs")]
+        steps: Option<u64>,
+        #[arg(long)]
+        epochs: Option<u64>,
+    },
     /// Check a share link: print the normalised link and any notices about its keys.
     Link {
         /// The link to check.
@@ -136,6 +151,23 @@ fn main() {
                 Ok(_) => fail("no samples"),
                 Err(notice) => fail(&format!("{} (use a link with lab=rnn&task=generate)", notice.message)),
             }
+        }
+        Command::Export { link, pytorch, steps, epochs } => {
+            if !pytorch {
+                fail("say the format: --pytorch");
+            }
+            let parsed = parse_link(&link);
+            for notice in &parsed.notices {
+                eprintln!("notice [{}]: {}", notice.key, notice.message);
+            }
+            // Refused before any data loads when the lab has no export.
+            engine::export::supported(&parsed.config).unwrap_or_else(|e| fail(&e));
+            let assets = load_assets(&parsed.config);
+            let mut session = lab::build_with(&parsed.config, &assets).unwrap_or_else(|e| fail(&e));
+            while steps.is_some_and(|s| session.steps() < s) || epochs.is_some_and(|e| session.epochs() < e) {
+                session.step(1);
+            }
+            print!("{}", engine::export::pytorch(&session.config(), session.model()).unwrap_or_else(|e| fail(&e)));
         }
         Command::Link { link } => {
             let parsed = parse_link(&link);

@@ -14,6 +14,7 @@
 
 pub mod backend;
 pub mod data;
+pub mod export;
 pub mod gradcheck;
 pub mod init;
 pub mod lab;

@@ -38,10 +38,7 @@ impl Cost {
     /// (step work, snapshot work, memory).
     pub fn check(&self, blame: [&str; 3]) -> Result<(), Notice> {
         let over = |what: &str, key: &str, v: f64, max: f64, unit: &str, scale: f64| {
-            Notice::new(
-                key,
-                format!("{what} would need about {:.1} {unit} (the limit is {:.1} {unit}): make {key} smaller", v / scale, max / scale),
-            )
+            Notice::new(key, format!("{what} would need about {:.1} {unit} (the limit is {:.1} {unit}): make {key} smaller", v / scale, max / scale))
         };
         if self.step_flops > STEP_FLOPS {
             return Err(over("one training step", blame[0], self.step_flops, STEP_FLOPS, "GFLOP", 1e9));

@@ -140,6 +140,8 @@ pub trait LabSession: Send {
     fn stop_at(&self) -> u64;
     /// A reason to pause now: a stop condition was met (once; Play trains on past it).
     fn stop_reason(&mut self) -> Option<String>;
+    /// The network the run trains (for export; the Batch Norm lab's is its lead net).
+    fn model(&self) -> &crate::sequential::Sequential;
     /// The loss or a parameter is NaN or infinite.
     fn diverged(&mut self) -> bool;
     /// Why this session can't train at all (no training data…): Play and the CLI refuse with it.
@@ -196,6 +198,10 @@ impl<L: Registered> LabSession for Session<L> {
 
     fn steps(&self) -> u64 {
         self.lab.trainer().step
+    }
+
+    fn model(&self) -> &crate::sequential::Sequential {
+        &self.lab.trainer().model
     }
 
     fn epochs(&self) -> u64 {
