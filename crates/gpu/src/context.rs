@@ -88,14 +88,23 @@ impl Gpu {
 
     /// Records `dispatches` in one compute pass and submits them without waiting.
     pub fn run(&self, dispatches: &[Dispatch]) {
+        self.submit(&[dispatches], None);
+    }
+
+    /// Lists of dispatches in one compute pass, then optionally one number copied from a buffer
+    /// to a byte offset in another (a step's loss into the loss ring), in one submission.
+    pub fn submit(&self, lists: &[&[Dispatch]], copy: Option<(&Buf, &Buf, u64)>) {
         let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
-            for d in dispatches {
+            for d in lists.iter().flat_map(|l| l.iter()) {
                 pass.set_pipeline(self.kernels.pipeline(d.kernel));
                 pass.set_bind_group(0, &d.group, &[]);
                 pass.dispatch_workgroups(d.groups.0, d.groups.1, 1);
             }
+        }
+        if let Some((from, to, offset)) = copy {
+            encoder.copy_buffer_to_buffer(&from.buffer, 0, &to.buffer, offset, 4);
         }
         self.queue.submit([encoder.finish()]);
     }

@@ -19,6 +19,7 @@ pub enum Kernel {
     Conv2dForward,
     Conv2dBackwardInput,
     Conv2dBackwardWeight,
+    Conv2dBackwardWeightReduce,
     PoolForward,
     PoolBackward,
     BatchnormForward,
@@ -26,7 +27,7 @@ pub enum Kernel {
     Dropout,
 }
 
-const SOURCES: [(Kernel, &str); 16] = [
+const SOURCES: [(Kernel, &str); 17] = [
     (Kernel::Matmul, include_str!("../shaders/matmul.wgsl")),
     (Kernel::BiasActForward, include_str!("../shaders/bias_act_forward.wgsl")),
     (Kernel::ActBackward, include_str!("../shaders/act_backward.wgsl")),
@@ -38,6 +39,7 @@ const SOURCES: [(Kernel, &str); 16] = [
     (Kernel::Conv2dForward, include_str!("../shaders/conv2d_forward.wgsl")),
     (Kernel::Conv2dBackwardInput, include_str!("../shaders/conv2d_backward_input.wgsl")),
     (Kernel::Conv2dBackwardWeight, include_str!("../shaders/conv2d_backward_weight.wgsl")),
+    (Kernel::Conv2dBackwardWeightReduce, include_str!("../shaders/conv2d_backward_weight_reduce.wgsl")),
     (Kernel::PoolForward, include_str!("../shaders/pool_forward.wgsl")),
     (Kernel::PoolBackward, include_str!("../shaders/pool_backward.wgsl")),
     (Kernel::BatchnormForward, include_str!("../shaders/batchnorm_forward.wgsl")),
@@ -316,8 +318,23 @@ impl Gpu {
     }
 
     /// `dW` and `db` of a convolution from `dy` and its input `x` (overwritten, not accumulated).
-    pub fn conv2d_backward_weight(&self, dy: &Buf, x: &Buf, dw: &Buf, db: &Buf, s: ConvShape) -> Dispatch {
-        self.dispatch(Kernel::Conv2dBackwardWeight, &s.params(), &[dy, x, dw, db], groups_1d(s.o * s.c * s.k * s.k + s.o, 64))
+    /// dW and db in two dispatches: partial sums over chunks of about 4,096 output positions'
+    /// worth of images, then the chunks added in order (see the shaders' headers).
+    pub fn conv2d_backward_weight(&self, dy: &Buf, x: &Buf, dw: &Buf, db: &Buf, s: ConvShape) -> [Dispatch; 2] {
+        let (oh, ow) = s.out();
+        let chunk = (4096 / (oh * ow).max(1)).clamp(1, s.n.max(1));
+        let chunks = s.n.max(1).div_ceil(chunk);
+        let (weights, per) = (s.o * s.c * s.k * s.k, s.o * s.c * s.k * s.k + s.o);
+        // The partial sums: held by the dispatches' bind groups as long as they live.
+        let part = self.zeros(per * chunks);
+        let mut params = s.params();
+        params[10] = chunk as u32;
+        params[11] = chunks as u32;
+        let reduce = Shape4 { v: [weights as u32, s.o as u32, chunks as u32, 0] };
+        [
+            self.dispatch(Kernel::Conv2dBackwardWeight, &params, &[dy, x, &part], groups_1d(per * chunks, 64)),
+            self.dispatch(Kernel::Conv2dBackwardWeightReduce, &reduce, &[&part, dw, db], groups_1d(per, 64)),
+        ]
     }
 
     /// Max (with switches, a u32 buffer) or average pooling.

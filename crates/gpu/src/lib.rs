@@ -10,11 +10,13 @@
 //! matrix product over k, the bias gradient over the rows, the batch loss over the rows), so a
 //! run replays the same numbers on the same device.
 
+pub mod accel;
 pub mod bench;
 mod context;
 pub mod kernels;
 pub mod net;
 
+pub use accel::GpuAccelerator;
 pub use context::{Buf, Gpu};
 pub use kernels::Dispatch;
 pub use net::GpuNet;

@@ -82,13 +82,21 @@ pub struct GpuNet {
     labels: Buf,
     losses: Buf,
     loss: Buf,
+    /// Every step's mean loss, at `(step − 1) mod LOSS_RING`: read back with the weights.
+    ring: Buf,
+    classes: usize,
     opt: OptimizerKind,
     hyper: Hyper,
     beta_t: (f32, f32),
     forward_backward: Vec<Dispatch>,
+    /// The recording for a smaller last batch of an epoch (its row count), made when first needed.
+    tail: Option<(usize, Vec<Dispatch>)>,
     updates: Vec<Dispatch>,
     pub step: u64,
 }
+
+/// Steps whose losses the GPU keeps between two readbacks.
+pub const LOSS_RING: usize = 4096;
 
 impl GpuNet {
     /// The model's weights on `gpu`, for mini-batches of `batch` inputs of `input` (without the
@@ -111,10 +119,13 @@ impl GpuNet {
             labels: gpu.upload_u32(&vec![0; batch]),
             losses: gpu.zeros(batch),
             loss: gpu.zeros(1),
+            ring: gpu.zeros(LOSS_RING),
+            classes: 0,
             opt,
             hyper,
             beta_t: (1.0, 1.0),
             forward_backward: Vec::new(),
+            tail: None,
             updates: Vec::new(),
             step: 0,
         };
@@ -180,7 +191,9 @@ impl GpuNet {
                 net.nodes[i].grad_in = Some(grad);
             }
         }
-        net.record(shape[1]);
+        net.classes = shape[1];
+        net.forward_backward = net.record(batch);
+        net.record_updates();
         Ok(net)
     }
 
@@ -207,8 +220,11 @@ impl GpuNet {
         (self.params[param].w, self.params[param].g)
     }
 
-    fn record(&mut self, classes: usize) {
-        let (g, n, b) = (&self.gpu, self.batch, &self.bufs);
+    /// Forward, loss and backward for mini-batches of `n ≤ batch` rows (the buffers are sized for
+    /// `batch`; rows past `n` are never read by a reduction over the batch).
+    fn record(&self, n: usize) -> Vec<Dispatch> {
+        let (g, b, classes) = (&self.gpu, &self.bufs, self.classes);
+        let rows = |len: usize| len / self.batch * n;
         let mut d = Vec::new();
         let zero = g.zeros(1);
         for node in &self.nodes {
@@ -219,14 +235,14 @@ impl GpuNet {
                     d.push(g.matmul(x, w, &b[*z], (n, *outputs, *inputs), false, false, false));
                     d.push(g.bias_act(&b[*z], bias, y, (n, *outputs), ActivationKind::Identity, 0.0));
                 }
-                Op::Act { kind, alpha } => d.push(g.bias_act(x, &zero, y, (node.out_len, 1), *kind, *alpha)),
-                Op::Conv { shape, w, b: bias } => d.push(g.conv2d_forward(x, &b[self.params[*w].w], &b[self.params[*bias].w], y, *shape)),
-                Op::Pool { shape, switches } => d.push(g.pool_forward(x, y, &b[*switches], *shape)),
+                Op::Act { kind, alpha } => d.push(g.bias_act(x, &zero, y, (rows(node.out_len), 1), *kind, *alpha)),
+                Op::Conv { shape, w, b: bias } => d.push(g.conv2d_forward(x, &b[self.params[*w].w], &b[self.params[*bias].w], y, ConvShape { n, ..*shape })),
+                Op::Pool { shape, switches } => d.push(g.pool_forward(x, y, &b[*switches], PoolShape { planes: rows(shape.planes), ..*shape })),
                 Op::Flatten => {}
                 Op::Bn { c, inner, gamma, beta, xhat, stats, .. } => {
                     d.push(g.batchnorm_forward(x, &b[gamma.0], &b[beta.0], y, &b[*xhat], &b[*stats], (n, *c, *inner), true))
                 }
-                Op::Dropout { scale, .. } => d.push(g.dropout(x, &b[*scale], y, node.out_len)),
+                Op::Dropout { scale, .. } => d.push(g.dropout(x, &b[*scale], y, rows(node.out_len))),
             }
         }
         let last = self.nodes.last().expect("a layer");
@@ -244,18 +260,19 @@ impl GpuNet {
                 }
                 Op::Act { kind, alpha } => {
                     if let Some(dx) = node.grad_in {
-                        d.push(g.act_backward(dy, y, &b[dx], node.out_len, *kind, *alpha));
+                        d.push(g.act_backward(dy, y, &b[dx], rows(node.out_len), *kind, *alpha));
                     }
                 }
                 Op::Conv { shape, w, b: bias } => {
-                    d.push(g.conv2d_backward_weight(dy, x, &b[self.params[*w].g], &b[self.params[*bias].g], *shape));
+                    let shape = &ConvShape { n, ..*shape };
+                    d.extend(g.conv2d_backward_weight(dy, x, &b[self.params[*w].g], &b[self.params[*bias].g], *shape));
                     if let Some(dx) = node.grad_in {
                         d.push(g.conv2d_backward_input(dy, &b[self.params[*w].w], &b[dx], *shape));
                     }
                 }
                 Op::Pool { shape, switches } => {
                     if let Some(dx) = node.grad_in {
-                        d.push(g.pool_backward(dy, &b[*switches], &b[dx], *shape));
+                        d.push(g.pool_backward(dy, &b[*switches], &b[dx], PoolShape { planes: rows(shape.planes), ..*shape }));
                     }
                 }
                 Op::Flatten => {}
@@ -265,12 +282,16 @@ impl GpuNet {
                 }
                 Op::Dropout { scale, .. } => {
                     if let Some(dx) = node.grad_in {
-                        d.push(g.dropout(dy, &b[*scale], &b[dx], node.out_len));
+                        d.push(g.dropout(dy, &b[*scale], &b[dx], rows(node.out_len)));
                     }
                 }
             }
         }
-        self.forward_backward = d;
+        d
+    }
+
+    fn record_updates(&mut self) {
+        let (g, b) = (&self.gpu, &self.bufs);
         self.updates = self
             .params
             .iter()
@@ -317,24 +338,28 @@ impl GpuNet {
         Ok(())
     }
 
-    /// One training step on a mini-batch (`batch` inputs flat, `batch` classes), submitted
-    /// without waiting for the GPU.
+    /// One training step on a mini-batch of up to `batch` rows (inputs flat, one class per row),
+    /// submitted without waiting for the GPU.
     pub fn step(&mut self, x: &[f32], labels: &[usize]) -> Result<(), String> {
         let inputs = self.bufs[self.x].len / self.batch;
-        if x.len() != self.bufs[self.x].len || labels.len() != self.batch {
-            return Err(format!("a batch of {} × {inputs} with {} labels (expected {} rows)", x.len() / inputs.max(1), labels.len(), self.batch));
+        let n = labels.len();
+        if n == 0 || n > self.batch || x.len() != n * inputs {
+            return Err(format!("a batch of {} × {inputs} with {n} labels (1 to {} rows)", x.len() / inputs.max(1), self.batch));
         }
-        let classes = self.bufs[self.nodes.last().expect("a layer").output].len / self.batch;
-        if let Some(bad) = labels.iter().find(|&&c| c >= classes) {
-            return Err(format!("class {bad} of {classes}"));
+        if let Some(bad) = labels.iter().find(|&&c| c >= self.classes) {
+            return Err(format!("class {bad} of {}", self.classes));
+        }
+        if n < self.batch && self.tail.as_ref().is_none_or(|(rows, _)| *rows != n) {
+            self.tail = Some((n, self.record(n)));
         }
         self.gpu.write(&self.bufs[self.x], x);
         let labels: Vec<u32> = labels.iter().map(|&c| c as u32).collect();
         self.gpu.write_u32(&self.labels, &labels);
-        // Dropout masks from the layers' own streams, as the engine draws them.
+        // Dropout masks from the layers' own streams, as the engine draws them (for `n` rows).
         for node in &mut self.nodes {
             if let Op::Dropout { scale, mask, .. } = &mut node.op {
-                let ones = tensor::from_vec(&[node.out_len], vec![1.0; node.out_len]);
+                let len = node.out_len / self.batch * n;
+                let ones = tensor::from_vec(&[len], vec![1.0; len]);
                 self.gpu.write(&self.bufs[*scale], tensor::slice(mask.forward(&ones, Mode::Train)));
             }
         }
@@ -342,10 +367,74 @@ impl GpuNet {
             self.beta_t = (self.beta_t.0 * 0.9, self.beta_t.1 * 0.999);
             self.rewrite_update_params();
         }
-        self.gpu.run(&self.forward_backward);
-        self.gpu.run(&self.updates);
+        let forward_backward = match &self.tail {
+            Some((rows, d)) if *rows == n && n < self.batch => d,
+            _ => &self.forward_backward,
+        };
+        let slot = (self.step as usize % LOSS_RING) * 4;
+        self.gpu.submit(&[forward_backward, &self.updates], Some((&self.loss, &self.ring, slot as u64)));
         self.step += 1;
         Ok(())
+    }
+
+    /// The batch size the buffers were made for (smaller batches run too).
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    pub fn optimizer(&self) -> OptimizerKind {
+        self.opt
+    }
+
+    pub fn hyper(&self) -> Hyper {
+        self.hyper
+    }
+
+    /// What a readback copies, in order: the loss ring, every parameter's value, every
+    /// parameter's gradient, every batch norm's running statistics (mean, variance, scratch).
+    pub fn readback_sources(&self) -> Vec<&Buf> {
+        let mut out = vec![&self.ring];
+        out.extend(self.params.iter().map(|p| &self.bufs[p.w]));
+        out.extend(self.params.iter().map(|p| &self.bufs[p.g]));
+        out.extend(self.nodes.iter().filter_map(|n| match n.op {
+            Op::Bn { stats, .. } => Some(&self.bufs[stats]),
+            _ => None,
+        }));
+        out
+    }
+
+    /// Writes what [`GpuNet::readback_sources`] copied (`data`, in that order, without the ring)
+    /// into the engine model: values, gradients and running statistics.
+    pub fn write_into(&self, data: &[f32], model: &mut Sequential) -> Result<(), String> {
+        let total: usize = self.params.iter().map(|p| p.len).sum();
+        if data.len() < 2 * total {
+            return Err("a short readback".into());
+        }
+        let (values, rest) = data.split_at(total);
+        let (grads, mut stats) = rest.split_at(total);
+        let (mut at, mut fail) = (0usize, None);
+        model.visit_params(&mut |_, _, w, g| {
+            let len = w.len();
+            if at + len > total || g.len() != len {
+                fail = Some("the model's parameters changed shape");
+                return;
+            }
+            tensor::slice_mut(w).copy_from_slice(&values[at..at + len]);
+            tensor::slice_mut(g).copy_from_slice(&grads[at..at + len]);
+            at += len;
+        });
+        for layer in model.layers.iter_mut() {
+            if let Some(bn) = layer.as_any_mut().downcast_mut::<BatchNorm>() {
+                let c = bn.running_mean.len();
+                if stats.len() < 3 * c {
+                    return Err("the model has more batch-norm layers than the GPU's".into());
+                }
+                tensor::slice_mut(&mut bn.running_mean).copy_from_slice(&stats[..c]);
+                tensor::slice_mut(&mut bn.running_var).copy_from_slice(&stats[c..2 * c]);
+                stats = &stats[3 * c..];
+            }
+        }
+        fail.map_or(Ok(()), |e| Err(e.into()))
     }
 
     /// The last step's mean loss (waits for the GPU).
@@ -387,6 +476,10 @@ impl GpuNet {
             }
         }
         fail.map_or(Ok(()), |e| Err(e.into()))
+    }
+
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
     }
 
     pub fn adapter(&self) -> &str {

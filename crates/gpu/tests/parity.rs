@@ -298,7 +298,7 @@ fn convolution_forward_and_both_backward_passes_equal_the_engine() {
     use gpu::kernels::ConvShape;
     let g = gpu();
     let mut rng = Rng::new(9);
-    // (n, c, h, w, o, k, stride, pad): odd sizes, strides and paddings, LeNet's first layer.
+    // (n, c, h, w, o, k, stride, pad): odd sizes, strides and paddings, LeNet's first layer, a big batch.
     let shapes = [
         (1, 1, 5, 5, 1, 1, 1, 0),
         (3, 3, 17, 17, 6, 3, 1, 1),
@@ -306,6 +306,8 @@ fn convolution_forward_and_both_backward_passes_equal_the_engine() {
         (3, 6, 14, 14, 16, 5, 1, 0),
         (1, 3, 17, 13, 4, 3, 2, 1),
         (2, 2, 9, 9, 3, 5, 2, 2),
+        // A large batch: the weight gradient sums over chunks of images, then the chunks.
+        (300, 1, 28, 28, 6, 4, 1, 0),
     ];
     for (n, c, h, w, o, k, s, p) in shapes {
         let mut conv = Conv2d::new(c, o, k, s, p, Init::He, &mut rng);
@@ -318,11 +320,8 @@ fn convolution_forward_and_both_backward_passes_equal_the_engine() {
         let dx = tensor::slice(conv.backward(&tensor::from_vec(&[n, o, oh, ow], dy.clone()))).to_vec();
         let (gx, gw, gb, gy) = (g.upload(&x), g.upload(tensor::slice(&conv.w)), g.upload(tensor::slice(&conv.b)), g.zeros(y.len()));
         let (gdy, gdx, gdw, gdb) = (g.upload(&dy), g.zeros(x.len()), g.zeros(conv.w.len()), g.zeros(o));
-        g.run(&[
-            g.conv2d_forward(&gx, &gw, &gb, &gy, shape),
-            g.conv2d_backward_input(&gdy, &gw, &gdx, shape),
-            g.conv2d_backward_weight(&gdy, &gx, &gdw, &gdb, shape),
-        ]);
+        let [dw1, dw2] = g.conv2d_backward_weight(&gdy, &gx, &gdw, &gdb, shape);
+        g.run(&[g.conv2d_forward(&gx, &gw, &gb, &gy, shape), g.conv2d_backward_input(&gdy, &gw, &gdx, shape), dw1, dw2]);
         let what = format!("conv {shape:?}");
         assert_close(&g.read(&gy), &y, &format!("{what} forward"));
         assert_close(&g.read(&gdx), &dx, &format!("{what} dx"));

@@ -6,6 +6,7 @@
 //! What every lab shares lives in [`Session`]: counters, stop conditions, timing, live keys,
 //! "diverged" (one definition) and its diagnosis with a one-click fix.
 
+pub mod accel;
 pub mod batchnorm;
 pub mod bench;
 pub mod budget;
@@ -28,12 +29,13 @@ pub use params::{LabParams, Notice};
 pub use registry::{LabCommand, LabConfig, LabReply, Registered, View, LABS};
 
 use crate::data::images::{Assets, ImageSet};
+pub use accel::Accelerator;
 use diagnose::{Diagnosis, DiagnosisKind, Fix};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use snapshot::{LayerSnapshot, Metric};
 use std::fmt::Debug;
-use trainer::Trainer;
+pub use trainer::Trainer;
 
 /// A snapshot of any lab (its view is the registry's [`View`]).
 pub type Snapshot = snapshot::Snapshot<View>;
@@ -88,6 +90,11 @@ pub trait Lab: Sized + Send + 'static {
     fn set_config(&mut self, config: Self::Config);
     fn trainer(&self) -> &Trainer;
     fn trainer_mut(&mut self) -> &mut Trainer;
+    /// The shape of one input when this lab's steps can run on an accelerator (the GPU), or why
+    /// they cannot.
+    fn accelerator_input(&self) -> Result<Vec<usize>, String> {
+        Err("this lab trains on the CPU: its networks are small or recurrent, and the CPU runs them faster than a round trip to the GPU".into())
+    }
     /// Runs up to `n` optimiser steps (a lab may spend a call on other work, such as a chunk of
     /// a test evaluation, and run fewer).
     fn train(&mut self, n: u64);
@@ -157,6 +164,21 @@ pub trait LabSession: Send {
     /// A lab-specific command (refused when it is another lab's).
     fn command(&mut self, command: LabCommand, now_ms: &mut dyn FnMut() -> f64) -> Result<Option<LabReply>, Notice>;
     fn background(&mut self, now_ms: &mut dyn FnMut() -> f64) -> bool;
+    /// Hands the training steps to an accelerator that `make` builds from the trainer (its model,
+    /// batch size, optimiser) and one input's shape; replaces any accelerator (which must be in
+    /// sync: see [`LabSession::sync`]). Err: why this lab or setting can't, the run stays here.
+    fn accelerate(&mut self, make: &mut dyn FnMut(&Trainer, &[usize]) -> Result<Box<dyn Accelerator>, String>) -> Result<(), String>;
+    /// Back to the CPU from the model as it is (sync first to keep every step).
+    fn decelerate(&mut self);
+    /// The accelerator's name while one trains.
+    fn accelerator(&self) -> Option<String>;
+    /// Takes what the accelerator finished (starting the next readback); `wait` blocks (native).
+    /// True when the model holds every step taken.
+    fn sync(&mut self, wait: bool) -> bool;
+    /// The accelerator must be rebuilt (the batch size or optimiser changed).
+    fn needs_rebuild(&self) -> bool;
+    /// Why the accelerator was dropped, once; the run continues on the CPU.
+    fn accelerator_failure(&mut self) -> Option<String>;
 }
 
 /// The machinery every lab shares, around the lab itself.
@@ -231,7 +253,7 @@ impl<L: Registered> LabSession for Session<L> {
     /// One definition for every lab: the last mini-batch loss or any parameter is not finite.
     fn diverged(&mut self) -> bool {
         let t = self.lab.trainer_mut();
-        (t.step > 0 && !t.last_loss.is_finite()) || t.params_non_finite()
+        (t.known_steps() > 0 && !t.last_loss.is_finite()) || t.params_non_finite()
     }
 
     fn set(&mut self, key: &str, value: &str) -> Result<Applied, String> {
@@ -254,6 +276,8 @@ impl<L: Registered> LabSession for Session<L> {
     }
 
     fn snapshot(&mut self) -> Snapshot {
+        // Takes an accelerator's finished readback and asks for the next (at display rate).
+        let _ = self.lab.trainer_mut().sync(false);
         let report = self.lab.report();
         let diverged = self.diverged();
         let lr = self.lab.config().training().hyper.lr;
@@ -299,6 +323,40 @@ impl<L: Registered> LabSession for Session<L> {
 
     fn background(&mut self, now_ms: &mut dyn FnMut() -> f64) -> bool {
         self.lab.background(now_ms)
+    }
+
+    fn accelerate(&mut self, make: &mut dyn FnMut(&Trainer, &[usize]) -> Result<Box<dyn Accelerator>, String>) -> Result<(), String> {
+        let input = self.lab.accelerator_input()?;
+        let t = self.lab.trainer_mut();
+        if !t.in_sync() {
+            return Err("the model is not in sync with the device yet".into());
+        }
+        let accel = make(t, &input)?;
+        t.detach();
+        t.attach(accel);
+        Ok(())
+    }
+
+    fn decelerate(&mut self) {
+        self.lab.trainer_mut().detach();
+    }
+
+    fn accelerator(&self) -> Option<String> {
+        self.lab.trainer().accelerator_name()
+    }
+
+    fn sync(&mut self, wait: bool) -> bool {
+        let t = self.lab.trainer_mut();
+        let _ = t.sync(wait);
+        t.in_sync()
+    }
+
+    fn needs_rebuild(&self) -> bool {
+        self.lab.trainer().needs_rebuild()
+    }
+
+    fn accelerator_failure(&mut self) -> Option<String> {
+        self.lab.trainer_mut().take_failure()
     }
 }
 

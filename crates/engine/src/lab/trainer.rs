@@ -2,6 +2,7 @@
 //! backward, clipping and the optimiser step — with reusable buffers, so a step allocates nothing
 //! once the batch size is settled.
 
+use super::accel::{Accelerator, MAX_AHEAD};
 use super::snapshot::{LayerSnapshot, ParamSnapshot, StepRecord};
 use crate::data::{Dataset, Source, Targets};
 use crate::layer::Layer;
@@ -47,6 +48,18 @@ pub struct Trainer {
     /// Real steps of a batch of padded sequences (empty for other data).
     batch_mask: Vec<bool>,
     dout: Tensor,
+    /// Where the steps run when not here (the GPU); `None`: on this CPU.
+    accel: Option<Box<dyn Accelerator>>,
+    /// The step count the model's weights belong to (behind `step` while an accelerator works).
+    synced_step: u64,
+    /// The step count when the accelerator was attached (it counts its steps from 0).
+    accel_base: u64,
+    /// The accelerator must be rebuilt (batch size or optimiser changed) before the next step.
+    rebuild: bool,
+    /// Why the accelerator was dropped, until the driver reports it.
+    failure: Option<String>,
+    /// Sum and count of the losses read back since [`Trainer::take_synced_losses`].
+    synced_losses: (f64, u64),
 }
 
 impl Trainer {
@@ -76,6 +89,12 @@ impl Trainer {
             batch_classes: Vec::new(),
             batch_mask: Vec::new(),
             dout: tensor::zeros(&[0]),
+            accel: None,
+            synced_step: 0,
+            accel_base: 0,
+            rebuild: false,
+            failure: None,
+            synced_losses: (0.0, 0),
         };
         t.shuffle.shuffle(&mut t.order);
         t
@@ -117,6 +136,10 @@ impl Trainer {
     /// One optimiser step on the next mini-batch; returns its loss. The last batch of an epoch
     /// may be smaller; then the order is reshuffled.
     pub fn train_step(&mut self, data: &dyn Source) -> f32 {
+        if self.accel.is_some() && !self.may_submit() {
+            // The device is far enough ahead, or must be rebuilt: this step waits.
+            return self.last_loss;
+        }
         let n = self.order.len();
         let bs = self.batch_size.clamp(1, n);
         let end = (self.cursor + bs).min(n);
@@ -129,6 +152,18 @@ impl Trainer {
             self.cursor = 0;
             self.epoch += 1;
             self.shuffle.shuffle(&mut self.order);
+        }
+        if self.accel.is_some() {
+            let hyper = Hyper { lr: self.current_lr(), ..self.hyper };
+            let accel = self.accel.as_mut().expect("checked");
+            match accel.submit(tensor::slice(&self.batch_x), &self.batch_classes, &hyper) {
+                Ok(()) => {
+                    self.last_hyper = hyper;
+                    self.step += 1;
+                    return self.last_loss;
+                }
+                Err(why) => self.fail(why),
+            }
         }
         self.model.zero_grad();
         let out = self.model.forward(&self.batch_x, Mode::Train);
@@ -150,6 +185,118 @@ impl Trainer {
             self.record();
         }
         loss
+    }
+
+    /// Hands the steps to `accel` from now on (built from this model: same weights). The CPU
+    /// optimiser's state is not carried over; the device's starts fresh.
+    pub fn attach(&mut self, accel: Box<dyn Accelerator>) {
+        self.accel = Some(accel);
+        self.synced_step = self.step;
+        self.accel_base = self.step;
+        self.rebuild = false;
+    }
+
+    /// Trains on the CPU again from the model as it is (call [`Trainer::sync`] until
+    /// [`Trainer::in_sync`] first, to keep every step's weights). The optimiser's state starts
+    /// fresh: the device's momentum or Adam moments stay on the device.
+    pub fn detach(&mut self) {
+        if self.accel.take().is_some() {
+            self.optimizer = self.optimizer_kind.build();
+        }
+        self.synced_step = self.step;
+        self.rebuild = false;
+    }
+
+    /// The accelerator's name while one trains.
+    pub fn accelerator_name(&self) -> Option<String> {
+        self.accel.as_ref().map(|a| a.name())
+    }
+
+    /// The model holds the weights of every step taken.
+    pub fn in_sync(&self) -> bool {
+        self.accel.is_none() || self.synced_step == self.step
+    }
+
+    /// Steps run on an accelerator.
+    pub fn accelerated(&self) -> bool {
+        self.accel.is_some()
+    }
+
+    /// The steps whose results (loss, weights) are known here.
+    pub fn known_steps(&self) -> u64 {
+        if self.accel.is_some() {
+            self.synced_step
+        } else {
+            self.step
+        }
+    }
+
+    /// The accelerator was built for another batch size or optimiser: the driver builds a new
+    /// one (after the model is in sync); no step is taken meanwhile.
+    pub fn needs_rebuild(&self) -> bool {
+        self.rebuild
+    }
+
+    /// Steps are held back: the device is far ahead, or a rebuild is due.
+    pub fn waiting(&mut self) -> bool {
+        self.accel.is_some() && !self.may_submit()
+    }
+
+    /// Sum and count of the losses read back since the last call.
+    pub fn take_synced_losses(&mut self) -> (f64, u64) {
+        std::mem::take(&mut self.synced_losses)
+    }
+
+    /// Why the accelerator was dropped (once): the run goes on on the CPU.
+    pub fn take_failure(&mut self) -> Option<String> {
+        self.failure.take()
+    }
+
+    fn may_submit(&mut self) -> bool {
+        let bs = self.batch_size.clamp(1, self.order.len().max(1));
+        let (kind, hyper) = (self.optimizer_kind, self.hyper);
+        let Some(accel) = self.accel.as_mut() else { return true };
+        if !accel.fits(bs, kind, &hyper) {
+            self.rebuild = true;
+        }
+        !self.rebuild && accel.ahead() < MAX_AHEAD
+    }
+
+    fn fail(&mut self, why: String) {
+        let name = self.accelerator_name().unwrap_or_default();
+        let from = self.synced_step;
+        self.detach();
+        self.failure = Some(format!("{name} failed ({why}): training continues on the CPU from the weights of step {from}"));
+    }
+
+    /// Takes what the accelerator has finished: the model's weights and gradients, the losses of
+    /// the steps since the last sync (recorded as the CPU records them). `wait`: block until it
+    /// has (native drivers). Without an accelerator, nothing to do.
+    pub fn sync(&mut self, wait: bool) -> Result<(), String> {
+        let Some(accel) = self.accel.as_mut() else { return Ok(()) };
+        match accel.sync(&mut self.model, wait) {
+            Ok(None) => Ok(()),
+            Ok(Some(synced)) => {
+                let base = self.accel_base;
+                self.synced_step = base + synced.step;
+                for (step, loss) in synced.losses {
+                    let step = base + step;
+                    self.last_loss = loss;
+                    self.synced_losses = (self.synced_losses.0 + loss as f64, self.synced_losses.1 + 1);
+                    if step % self.record_every == 0 {
+                        let saved = std::mem::replace(&mut self.step, step);
+                        self.record();
+                        self.step = saved;
+                    }
+                }
+                // (Records of earlier steps carry the synced gradients: the only ones read back.)
+                Ok(())
+            }
+            Err(why) => {
+                self.fail(why.clone());
+                Err(why)
+            }
+        }
     }
 
     fn record(&mut self) {

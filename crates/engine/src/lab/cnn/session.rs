@@ -116,6 +116,9 @@ impl CnnLab {
         let Some(mut e) = self.running_eval.take() else {
             return;
         };
+        if e.next == 0 && self.trainer.accelerated() {
+            self.accelerated_train_stats();
+        }
         let images = self.images.clone();
         let test = images.test_source(self.scaling);
         // Test images per call of `train` while an evaluation is under way: 1,000, or fewer for
@@ -156,6 +159,22 @@ impl CnnLab {
         });
         thin(&mut self.history, MAX_HISTORY);
         (self.batch_right, self.batch_seen, self.batch_loss_sum, self.batch_count) = (0, 0, 0.0, 0);
+    }
+
+    /// On an accelerator the batches' outputs stay on the device: the training accuracy is that
+    /// of the last mini-batch (evaluation mode, synced weights), the loss the mean of the losses
+    /// read back since the last evaluation.
+    fn accelerated_train_stats(&mut self) {
+        let (sum, count) = self.trainer.take_synced_losses();
+        self.batch_loss_sum += sum;
+        self.batch_count += count;
+        let x = self.trainer.batch_x().clone();
+        let classes = self.trainer.batch_classes().to_vec();
+        if x.shape().first().is_some_and(|&n| n == classes.len() && n > 0) {
+            let out = self.trainer.model.forward(&x, Mode::Eval);
+            self.batch_right += tensor::slice(out).chunks(CLASSES).zip(&classes).filter(|(row, &c)| argmax(row) == c).count() as u64;
+            self.batch_seen += classes.len() as u64;
+        }
     }
 
     fn epoch_fraction(&self) -> f32 {
@@ -366,21 +385,38 @@ impl Lab for CnnLab {
         &mut self.trainer
     }
 
+    fn accelerator_input(&self) -> Result<Vec<usize>, String> {
+        Ok(vec![1, SIDE, SIDE])
+    }
+
     /// Trains up to `n` steps; while a test evaluation is due, a call evaluates one chunk instead.
     fn train(&mut self, n: u64) {
         for _ in 0..n {
             if self.running_eval.is_some() {
+                if !self.trainer.in_sync() {
+                    // The evaluation needs this step's weights: ask the device (the run waits).
+                    let _ = self.trainer.sync(false);
+                    if !self.trainer.in_sync() {
+                        return;
+                    }
+                }
                 self.eval_chunk();
                 return;
             }
             let images = self.images.clone();
+            let before = self.trainer.step;
             let loss = self.trainer.train_step(&images.train_source(self.scaling));
-            let out = self.trainer.model.output();
-            let right = tensor::slice(out).chunks(CLASSES).zip(self.trainer.batch_classes()).filter(|(row, &c)| argmax(row) == c).count();
-            self.batch_right += right as u64;
-            self.batch_seen += self.trainer.batch_classes().len() as u64;
-            self.batch_loss_sum += loss as f64;
-            self.batch_count += 1;
+            if self.trainer.step == before {
+                return; // the device is ahead: this call waits
+            }
+            if !self.trainer.accelerated() {
+                let out = self.trainer.model.output();
+                let right = tensor::slice(out).chunks(CLASSES).zip(self.trainer.batch_classes()).filter(|(row, &c)| argmax(row) == c).count();
+                self.batch_right += right as u64;
+                self.batch_seen += self.trainer.batch_classes().len() as u64;
+                self.batch_loss_sum += loss as f64;
+                self.batch_count += 1;
+            }
             if self.trainer.step % self.config.eval == 0 {
                 self.running_eval = Some(Evaluation { confusion: vec![0; CLASSES * CLASSES], ..Default::default() });
             }
