@@ -41,7 +41,7 @@ pub fn App() -> impl IntoView {
     }
     let parsed = parse_link(&href);
     let lab = parsed.config.lab();
-    let state = LabState::new(parsed.config, parsed.notices, parsed.hidden_controls, parsed.speed);
+    let state = LabState::new(parsed.config, parsed.notices, parsed.hidden_controls, parsed.speed, parsed.backend);
 
     let handle = window_event_listener(leptos::ev::keydown, move |ev: web_sys::KeyboardEvent| {
         let typing = ev

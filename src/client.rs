@@ -3,10 +3,10 @@
 //! draws only the latest snapshot however fast they arrive.
 
 use crate::fatal;
-use crate::protocol::{decode, encode, Command, Message};
+use crate::protocol::{decode, encode, Command, Message, Placement};
 use crate::share;
 use engine::lab::snapshot::StepRecord;
-use engine::lab::{LabCommand, LabConfig, LabParams, LabReply, Notice, Snapshot, Speed};
+use engine::lab::{Backend, LabCommand, LabConfig, LabParams, LabReply, Notice, Snapshot, Speed};
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 use web_sys::{MessageEvent, Worker};
@@ -43,6 +43,12 @@ pub struct LabState {
     pub reply: RwSignal<Option<LabReply>>,
     /// Steps per frame (kept in the link and remembered by the browser).
     pub speed: RwSignal<Speed>,
+    /// Where the link asks the steps to run (kept in the link when not `auto`).
+    pub backend: RwSignal<Backend>,
+    /// Where they run now, from the latest snapshot.
+    pub placement: RwSignal<Placement>,
+    /// The worker has a GPU path (the GPU worker: the browser offers WebGPU and the lab can use it).
+    pub gpu_worker: RwSignal<bool>,
     /// The worker's wasm memory in bytes, from its latest snapshot.
     pub worker_memory: RwSignal<f64>,
     /// Optimiser steps per second actually trained, measured between snapshots.
@@ -58,9 +64,12 @@ pub struct LabState {
 impl LabState {
     /// A lab page's state. `speed`: the link's, else the one this browser last chose, else the
     /// slow first-visit default.
-    pub fn new(config: LabConfig, notices: Vec<Notice>, hidden_controls: Vec<String>, speed: Option<Speed>) -> Self {
+    pub fn new(config: LabConfig, notices: Vec<Notice>, hidden_controls: Vec<String>, speed: Option<Speed>, backend: Backend) -> Self {
         let speed = speed.or_else(|| storage_get(SPEED_KEY).and_then(|s| Speed::parse(&s))).unwrap_or_default();
         let state = LabState {
+            backend: RwSignal::new(backend),
+            placement: RwSignal::new(Placement::default()),
+            gpu_worker: RwSignal::new(false),
             speed: RwSignal::new(speed),
             rate: RwSignal::new(None),
             worker_memory: RwSignal::new(0.0),
@@ -87,8 +96,13 @@ impl LabState {
     }
 
     fn spawn_worker(self) {
-        // Trunk's loader shim starts the worker's wasm.
-        let worker = match Worker::new("./worker_loader.js") {
+        // Labs whose networks can run on the GPU get the GPU worker where the browser has WebGPU
+        // (it trains on the CPU too, so a backend switch keeps the session); others the lighter
+        // CPU worker. Trunk's loader shim starts the worker's wasm.
+        let gpu = self.config.with_untracked(|c| engine::lab::accelerates(c)) && browser_has_webgpu();
+        self.gpu_worker.set(gpu);
+        let script = if gpu { "./gpu_worker_loader.js" } else { "./worker_loader.js" };
+        let worker = match Worker::new(script) {
             Ok(w) => w,
             Err(e) => {
                 fatal::show(&format!("Could not start the training worker: {e:?}"));
@@ -100,6 +114,8 @@ impl LabState {
                 Ok(Message::Ready) => {
                     self.ready.set(true);
                     let query = self.config.with_untracked(|c| c.to_query());
+                    let backend = self.backend.get_untracked();
+                    let query = if backend == Backend::Auto { query } else { format!("{query}&backend={}", backend.key()) };
                     self.send(Command::Start { query });
                     self.send(Command::Speed { steps_per_frame: self.speed.get_untracked().steps_per_frame() });
                 }
@@ -132,8 +148,11 @@ impl LabState {
                         self.sync_url();
                     }
                 }
-                Ok(Message::Snapshot { mut snapshot, running, reason, memory }) => {
+                Ok(Message::Snapshot { mut snapshot, running, reason, memory, placement }) => {
                     self.worker_memory.set(memory);
+                    if self.placement.with_untracked(|p| *p != placement) {
+                        self.placement.set(placement.clone());
+                    }
                     // Only the latest snapshot is drawn, but no step record may be lost.
                     self.mailbox.update_value(|slot| {
                         if let Some(Message::Snapshot { snapshot: older, .. }) = slot.take() {
@@ -141,7 +160,7 @@ impl LabState {
                             snapshot.records = older.records;
                             snapshot.records.extend(newer);
                         }
-                        *slot = Some(Message::Snapshot { snapshot, running, reason, memory });
+                        *slot = Some(Message::Snapshot { snapshot, running, reason, memory, placement });
                     });
                 }
                 Err(e) => web_sys::console::warn_1(&format!("unreadable worker message: {e}").into()),
@@ -260,6 +279,13 @@ impl LabState {
         self.send(Command::Speed { steps_per_frame: speed.steps_per_frame() });
     }
 
+    /// Where the steps run: kept in the link, sent to the worker (a switch keeps the weights).
+    pub fn set_backend(&self, backend: Backend) {
+        self.backend.set(backend);
+        self.sync_url();
+        self.send(Command::Backend { backend });
+    }
+
     /// Steps per second actually trained, from snapshots at least half a second apart.
     fn measure_rate(&self, step: u64, running: bool) {
         let now = web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or(0.0);
@@ -281,6 +307,10 @@ impl LabState {
     pub fn query(&self) -> String {
         let mut q = self.config.with(|c| c.to_query());
         q.push_str(&format!("&speed={}", self.speed.with(|s| s.key())));
+        let backend = self.backend.get();
+        if backend != Backend::Auto {
+            q.push_str(&format!("&backend={}", backend.key()));
+        }
         self.hidden_controls.with(|h| h.iter().for_each(|k| q.push_str(&format!("&{k}_hide=true"))));
         q
     }
@@ -346,6 +376,11 @@ impl LabState {
         self.records.set(Vec::new());
         self.send(Command::Reset);
     }
+}
+
+/// `navigator.gpu` exists (WebGPU may still have no adapter: the worker finds out).
+fn browser_has_webgpu() -> bool {
+    web_sys::window().and_then(|w| js_sys::Reflect::get(&w.navigator(), &"gpu".into()).ok()).is_some_and(|g| !g.is_undefined() && !g.is_null())
 }
 
 /// Where this browser remembers the chosen speed.

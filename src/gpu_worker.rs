@@ -1,13 +1,53 @@
-//! The GPU worker: a second Web Worker, loaded only when a link asks for `backend=webgpu`, that
-//! trains on the browser's WebGPU with `crates/gpu` (the CPU worker stays free of wgpu). Today it
-//! runs the benchmark workloads (`?lab=bench&workload=w3&backend=webgpu`); readbacks are awaited,
-//! never blocked on.
+//! The GPU worker: the training worker (`worker.rs`) with a WebGPU device from `crates/gpu`,
+//! loaded for labs whose networks can run on the GPU when the browser offers WebGPU (the CPU
+//! worker stays free of wgpu). It runs a lab's steps on the GPU or the CPU as the link's
+//! `backend` asks, and the benchmark workloads (`?lab=bench&workload=w3&backend=webgpu`).
+//! Readbacks are awaited, never blocked on.
 
-use crate::protocol::{decode, encode, Command, Message};
+use crate::protocol::{encode, Command, Message};
+use crate::worker::GpuProvider;
 use engine::data::images::Assets;
 use engine::lab::bench::Workload;
+use engine::lab::{Accelerator, Trainer};
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
-use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
+use web_sys::DedicatedWorkerGlobalScope;
+
+struct WebGpu(gpu::Gpu);
+
+impl GpuProvider for WebGpu {
+    fn name(&self) -> String {
+        self.0.adapter.clone()
+    }
+
+    fn software(&self) -> bool {
+        self.0.software
+    }
+
+    fn make(&self, trainer: &Trainer, input: &[usize]) -> Result<Box<dyn Accelerator>, String> {
+        gpu::GpuAccelerator::new(&self.0, trainer, input).map(|a| Box::new(a) as Box<dyn Accelerator>)
+    }
+}
+
+/// The browser's WebGPU device, named, or why there is none.
+async fn device(scope: &DedicatedWorkerGlobalScope) -> Result<gpu::Gpu, String> {
+    let has_webgpu = js_sys::Reflect::get(&scope.navigator(), &"gpu".into()).is_ok_and(|g| !g.is_undefined());
+    if !has_webgpu {
+        return Err("this browser offers no WebGPU: navigator.gpu is missing".into());
+    }
+    let mut gpu = gpu::Gpu::new().await?;
+    if gpu.adapter.is_empty() {
+        // wgpu keeps only the adapter's description (often empty); the browser knows more.
+        gpu.adapter = adapter_label(scope).await.unwrap_or_else(|| "WebGPU adapter".into());
+    }
+    // The browser may not say the adapter is a CPU one; its name does.
+    let lower = gpu.adapter.to_lowercase();
+    gpu.software |= ["swiftshader", "llvmpipe", "lavapipe", "software"].iter().any(|s| lower.contains(s));
+    if gpu.software && !gpu.adapter.contains("software") {
+        gpu.adapter.push_str(" (software)");
+    }
+    Ok(gpu)
+}
 
 fn post(scope: &DedicatedWorkerGlobalScope, m: &Message) {
     let _ = scope.post_message(&encode(m));
@@ -15,25 +55,13 @@ fn post(scope: &DedicatedWorkerGlobalScope, m: &Message) {
 
 async fn bench(scope: &DedicatedWorkerGlobalScope, workload: &str, seconds: f64) -> Result<engine::lab::bench::BenchResult, String> {
     let w = Workload::parse(workload).ok_or_else(|| format!("unknown workload \"{workload}\" (the workloads: {})", engine::lab::bench::WORKLOADS))?;
-    let has_webgpu = js_sys::Reflect::get(&scope.navigator(), &"gpu".into()).is_ok_and(|g| !g.is_undefined());
-    if !has_webgpu {
-        post(scope, &Message::GpuUnavailable { reason: "this browser offers no WebGPU: navigator.gpu is missing".into() });
-        return Err("no WebGPU".into());
-    }
-    let mut gpu = match gpu::Gpu::new().await {
+    let gpu = match device(scope).await {
         Ok(g) => g,
         Err(reason) => {
             post(scope, &Message::GpuUnavailable { reason });
             return Err("no WebGPU".into());
         }
     };
-    if gpu.adapter.is_empty() {
-        // wgpu keeps only the adapter's description (often empty); the browser knows more.
-        gpu.adapter = adapter_label(scope).await.unwrap_or_else(|| "WebGPU adapter".into());
-    }
-    if gpu.software && !gpu.adapter.contains("software") {
-        gpu.adapter.push_str(" (software)");
-    }
     let mut assets = Assets::default();
     if let Some(set) = w.needs_images() {
         let what = set.label().to_string();
@@ -60,34 +88,23 @@ async fn adapter_label(scope: &DedicatedWorkerGlobalScope) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(" "))
 }
 
-/// Entry point of the GPU worker binary.
+/// Entry point of the GPU worker binary: finds the device, then runs the training worker with it
+/// (benchmarks are taken here first).
 pub fn run() {
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
-    std::panic::set_hook(Box::new({
-        let scope = scope.clone();
-        move |info| {
-            let message = format!("The GPU worker crashed: {info}");
-            web_sys::console::error_1(&message.clone().into());
-            post(&scope, &Message::Error { message });
-        }
-    }));
-    let on_command = Closure::<dyn FnMut(MessageEvent)>::new({
-        let scope = scope.clone();
-        move |event: MessageEvent| match decode::<Command>(event.data()) {
-            Ok(Command::Bench { workload, seconds }) => {
-                let scope = scope.clone();
-                wasm_bindgen_futures::spawn_local(async move {
-                    let result = bench(&scope, &workload, seconds).await;
-                    if result.as_ref().err().map(String::as_str) != Some("no WebGPU") {
-                        post(&scope, &Message::BenchDone { result });
-                    }
-                });
-            }
-            Ok(_) => web_sys::console::warn_1(&"GPU worker: it runs benchmarks only".into()),
-            Err(e) => web_sys::console::warn_1(&format!("GPU worker: unreadable command: {e}").into()),
-        }
+    wasm_bindgen_futures::spawn_local(async move {
+        let gpu = device(&scope).await.map(|g| Rc::new(WebGpu(g)) as Rc<dyn GpuProvider>);
+        let intercept = Box::new(move |command: &Command| {
+            let Command::Bench { workload, seconds } = command else { return false };
+            let (scope, workload, seconds) = (scope.clone(), workload.clone(), *seconds);
+            wasm_bindgen_futures::spawn_local(async move {
+                let result = bench(&scope, &workload, seconds).await;
+                if result.as_ref().err().map(String::as_str) != Some("no WebGPU") {
+                    post(&scope, &Message::BenchDone { result });
+                }
+            });
+            true
+        });
+        crate::worker::run_with(gpu, intercept);
     });
-    scope.set_onmessage(Some(on_command.as_ref().unchecked_ref()));
-    on_command.forget();
-    post(&scope, &Message::Ready);
 }

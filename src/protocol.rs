@@ -41,6 +41,18 @@ pub enum Command {
     Speed {
         steps_per_frame: Option<u64>,
     },
+    /// Where the steps run (`auto`, `cpu`, `webgpu`); a switch mid-run keeps the weights.
+    Backend {
+        backend: engine::lab::Backend,
+    },
+}
+
+/// Where the steps run now, for the page: `gpu` names the adapter when they run on WebGPU;
+/// `note` says why they don't when that was asked for (or why auto chose the CPU).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Placement {
+    pub gpu: Option<String>,
+    pub note: Option<String>,
 }
 
 /// Worker → UI.
@@ -51,7 +63,7 @@ pub enum Message {
     Ready,
     /// The latest state; `running` says whether training continues.
     /// `memory`: the worker's wasm memory in bytes (it only grows: the tests check it stays flat).
-    Snapshot { snapshot: Box<Snapshot>, running: bool, reason: Option<String>, memory: f64 },
+    Snapshot { snapshot: Box<Snapshot>, running: bool, reason: Option<String>, memory: f64, placement: Placement },
     /// A `Set` was applied; `reset` says whether the session was rebuilt.
     Applied { key: String, reset: bool, query: String },
     /// A `Set` was refused.

@@ -5,13 +5,13 @@
 //! arrive promptly. A snapshot goes out at most every 33 ms, and when training pauses. At a paced
 //! speed (steps per frame) a chunk is that many steps, and the next one follows a frame later.
 
-use crate::protocol::{decode, encode, Command, Message};
+use crate::protocol::{decode, encode, Command, Message, Placement};
 use engine::data::images::{Assets, ImageSet};
 use engine::data::names::TextSet;
-use engine::lab::{self, parse_link, LabCommand, LabSession};
+use engine::lab::{self, parse_link, Accelerator, Backend, LabCommand, LabSession, Trainer};
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageChannel, MessageEvent};
 
@@ -20,8 +20,44 @@ const SNAPSHOT_MS: f64 = 1000.0 / 30.0;
 /// One displayed frame, for paced speeds.
 const FRAME_MS: i32 = 16;
 
+/// A GPU the worker can hand a lab's steps to. The GPU worker provides one (`gpu_worker.rs`); the
+/// CPU worker has none, so wgpu stays out of its binary.
+pub trait GpuProvider {
+    /// The adapter's name.
+    fn name(&self) -> String;
+    /// A software renderer (SwiftShader): slower than our CPU path, so `auto` does not pick it.
+    fn software(&self) -> bool;
+    /// An accelerator for this trainer (its model, batch size, optimiser) and input shape.
+    fn make(&self, trainer: &Trainer, input: &[usize]) -> Result<Box<dyn Accelerator>, String>;
+}
+
+/// What to do once the model holds every step the GPU took.
+#[derive(Clone, PartialEq)]
+enum AfterSync {
+    /// Place the session again (a rebuild for a new batch size or optimiser, a backend switch).
+    Place,
+    /// Just show the settled state (pause, step).
+    Show,
+    /// The run stopped (its stop step or condition): bring the final metrics up to date on the
+    /// settled weights, and say why.
+    Finish(String),
+}
+
+/// Waiting this long for the GPU to answer counts as a failure (the run goes on on the CPU).
+const SETTLE_TIMEOUT_MS: f64 = 5000.0;
+
 struct Worker {
     scope: DedicatedWorkerGlobalScope,
+    /// This worker, for the tasks it spawns (waiting for the GPU).
+    me: Weak<RefCell<Worker>>,
+    /// The GPU, or why there is none.
+    gpu: Result<Rc<dyn GpuProvider>, String>,
+    /// Where the link asks the steps to run.
+    backend: Backend,
+    /// Why the steps don't run where asked (or why auto chose the CPU).
+    backend_note: Option<String>,
+    /// Waiting for the GPU's last steps before a switch or a pause: no new steps meanwhile.
+    settling: bool,
     channel: MessageChannel,
     session: Option<Box<dyn LabSession>>,
     running: bool,
@@ -58,7 +94,8 @@ impl Worker {
             self.last_snapshot = now;
             let running = self.running;
             let memory = wasm_memory_bytes();
-            self.post(&Message::Snapshot { snapshot, running, reason, memory });
+            let placement = Placement { gpu: s.accelerator(), note: self.backend_note.clone() };
+            self.post(&Message::Snapshot { snapshot, running, reason, memory, placement });
         }
     }
 
@@ -87,9 +124,21 @@ impl Worker {
                     Ok(session) => self.session = Some(session),
                     Err(message) => return self.post(&Message::LoadFailed { message }),
                 }
+                self.backend = parsed.backend;
+                self.place();
                 self.recalibrate();
                 self.running = false;
                 self.send_snapshot(None);
+            }
+            Command::Backend { backend } => {
+                self.backend = backend;
+                if self.session.as_ref().is_some_and(|s| s.accelerator().is_some()) {
+                    // Off the GPU, or onto it again: first the steps it has taken.
+                    self.settle(AfterSync::Place);
+                } else {
+                    self.place();
+                    self.send_snapshot(None);
+                }
             }
             Command::Lab { command } => self.lab_command(command),
             Command::Speed { steps_per_frame } => self.pace = steps_per_frame.map(|k| k.clamp(1, 10_000)),
@@ -103,6 +152,9 @@ impl Worker {
             Command::Pause => {
                 self.running = false;
                 self.send_snapshot(Some("paused".into()));
+                if self.session.as_ref().is_some_and(|s| s.accelerator().is_some()) {
+                    self.settle(AfterSync::Show);
+                }
             }
             Command::Step => {
                 self.running = false;
@@ -117,6 +169,9 @@ impl Worker {
                     }
                 }
                 self.send_snapshot(None);
+                if self.session.as_ref().is_some_and(|s| s.accelerator().is_some()) {
+                    self.settle(AfterSync::Show);
+                }
             }
             Command::Reset => {
                 if let Some(s) = self.session.as_ref() {
@@ -125,6 +180,7 @@ impl Worker {
                         Err(message) => return self.post(&Message::LoadFailed { message }),
                     }
                 }
+                self.place();
                 self.recalibrate();
                 self.running = false;
                 self.send_snapshot(None);
@@ -160,6 +216,7 @@ impl Worker {
                         Ok(session) => self.session = Some(session),
                         Err(message) => return self.post(&Message::Rejected { key, message }),
                     }
+                    self.place();
                     self.running = false;
                     self.recalibrate();
                     let query = next.to_query();
@@ -173,6 +230,7 @@ impl Worker {
                         if reset {
                             self.running = false;
                             self.recalibrate();
+                            self.place();
                         }
                         // `query` is the session's whole config: a change may move other keys
                         // (the CNN's `model` sets every layer), and the page and its link follow.
@@ -215,7 +273,7 @@ impl Worker {
     /// One chunk of training.
     fn tick(&mut self) {
         self.tick_pending = false;
-        if !self.running {
+        if !self.running || self.settling {
             return;
         }
         let Some(s) = self.session.as_mut() else {
@@ -231,14 +289,27 @@ impl Worker {
         // of at least 1 ms, and the batch is sized to about 0.5 ms of work.
         let t0 = now(&self.scope);
         let (mut done, mut t1) = (0u64, t0);
+        let accelerated = s.accelerator().is_some();
+        let mut held = false;
         while done < limit {
             let k = self.batch.min(limit - done);
+            let at = s.steps();
             let loss = s.step(k);
             done += k;
             t1 = now(&self.scope);
-            if t1 - t0 >= CHUNK_MS || !loss.is_finite() {
+            // On the GPU a call takes no step while the device is far ahead: give the event loop
+            // its turn (the GPU's answers arrive there) instead of spinning.
+            held = accelerated && s.steps() == at;
+            if t1 - t0 >= CHUNK_MS || !loss.is_finite() || held {
                 break;
             }
+        }
+        if let Some(failure) = s.accelerator_failure() {
+            self.backend_note = Some(failure);
+        }
+        if s.needs_rebuild() {
+            self.settle(AfterSync::Place);
+            return;
         }
         let steps_done = s.steps();
         // Calls that evaluated the test set instead of training count their time, not a step.
@@ -252,6 +323,9 @@ impl Worker {
         }
         if stop > before && steps_done >= stop {
             self.running = false;
+            if accelerated {
+                return self.settle(AfterSync::Finish(format!("stopped at step {stop}")));
+            }
             s.finish();
             self.send_snapshot(Some(format!("stopped at step {stop}")));
             return;
@@ -263,6 +337,9 @@ impl Worker {
         }
         if let Some(reason) = self.session.as_mut().and_then(|s| s.stop_reason()) {
             self.running = false;
+            if accelerated {
+                return self.settle(AfterSync::Finish(reason));
+            }
             if let Some(s) = self.session.as_mut() {
                 s.finish();
             }
@@ -277,8 +354,105 @@ impl Worker {
         if t1 - self.last_snapshot >= interval {
             self.send_snapshot(None);
         }
-        self.schedule();
+        if held {
+            self.tick_pending = true;
+            let _ = self.scope.set_timeout_with_callback_and_timeout_and_arguments_0(&self.tick_later, 1);
+        } else {
+            self.schedule();
+        }
     }
+
+    /// Hands the session's steps to the GPU or keeps them here, as `backend` asks and the lab and
+    /// device allow; `backend_note` says why not where that matters. The model must be in sync.
+    fn place(&mut self) {
+        let Some(s) = self.session.as_mut() else { return };
+        let gpu = self.gpu.as_ref();
+        let wants = match self.backend {
+            Backend::Cpu => false,
+            Backend::Webgpu => true,
+            Backend::Auto => gpu.is_ok_and(|g| !g.software()),
+        };
+        self.backend_note = None;
+        if !wants {
+            s.decelerate();
+            if let (Backend::Auto, Ok(g)) = (self.backend, gpu) {
+                if s.accelerator_input().is_ok() {
+                    self.backend_note = Some(format!("auto chose the CPU: {} is a software renderer, slower than the CPU here", g.name()));
+                }
+            }
+            return;
+        }
+        let placed = match (s.accelerator_input(), gpu) {
+            (Err(why), _) => Err(why),
+            (Ok(_), Err(why)) => Err(format!("WebGPU is not available: {why} — training on the CPU")),
+            (Ok(_), Ok(g)) => s.accelerate(&mut |t, input| g.make(t, input)).map_err(|why| format!("WebGPU can't run this network: {why} — training on the CPU")),
+        };
+        if let Err(why) = placed {
+            s.decelerate();
+            if self.backend == Backend::Webgpu || s.accelerator_input().is_ok() {
+                self.backend_note = Some(why);
+            }
+        }
+    }
+
+    /// Stops taking steps until the model holds every step the GPU took (asking it for a
+    /// readback every few ms), then does `then`. A GPU that doesn't answer within
+    /// [`SETTLE_TIMEOUT_MS`] is dropped: the run goes on on the CPU from the last weights it sent.
+    fn settle(&mut self, then: AfterSync) {
+        if self.settling {
+            return;
+        }
+        self.settling = true;
+        let (me, scope) = (self.me.clone(), self.scope.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            let start = now(&scope);
+            loop {
+                sleep(&scope, 2).await;
+                let Some(worker) = me.upgrade() else { return };
+                let mut w = worker.borrow_mut();
+                let synced = w.session.as_mut().is_none_or(|s| s.sync(false));
+                let late = now(&scope) - start > SETTLE_TIMEOUT_MS;
+                if !synced && !late {
+                    continue;
+                }
+                if !synced {
+                    if let Some(s) = w.session.as_mut() {
+                        s.decelerate();
+                    }
+                    w.backend = Backend::Cpu;
+                    w.backend_note = Some("the GPU stopped answering — training on the CPU from the last weights it sent".into());
+                }
+                w.settling = false;
+                if let Some(failure) = w.session.as_mut().and_then(|s| s.accelerator_failure()) {
+                    w.backend_note = Some(failure);
+                }
+                let reason = match then {
+                    AfterSync::Place => {
+                        w.place();
+                        None
+                    }
+                    AfterSync::Show => (!w.running).then(|| "paused".to_string()),
+                    AfterSync::Finish(reason) => {
+                        if let Some(s) = w.session.as_mut() {
+                            s.finish();
+                        }
+                        Some(reason)
+                    }
+                };
+                w.send_snapshot(reason);
+                w.schedule();
+                return;
+            }
+        });
+    }
+}
+
+/// Resolves after `ms` milliseconds (the worker's event loop runs meanwhile).
+async fn sleep(scope: &DedicatedWorkerGlobalScope, ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let _ = scope.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
 
 /// What a fetched dataset does to the assets, boxed so both kinds share one type.
@@ -405,8 +579,15 @@ fn now(scope: &DedicatedWorkerGlobalScope) -> f64 {
     scope.performance().map(|p| p.now()).unwrap_or(0.0)
 }
 
-/// Entry point of the worker binary.
+/// Entry point of the worker binary (no GPU).
 pub fn run() {
+    // The page loads this worker for a GPU-capable lab only when the browser has no WebGPU.
+    run_with(Err("this browser offers no WebGPU (navigator.gpu is missing)".into()), Box::new(|_| false));
+}
+
+/// The worker, with a GPU or the reason there is none; `intercept` may take a command first
+/// (the GPU worker's benchmarks) and returns whether it did.
+pub fn run_with(gpu: Result<Rc<dyn GpuProvider>, String>, intercept: Box<dyn Fn(&Command) -> bool>) {
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
     std::panic::set_hook(Box::new({
         let scope = scope.clone();
@@ -419,6 +600,11 @@ pub fn run() {
     let channel = MessageChannel::new().expect("MessageChannel");
     let worker = Rc::new(RefCell::new(Worker {
         scope: scope.clone(),
+        me: Weak::new(),
+        gpu,
+        backend: Backend::Auto,
+        backend_note: None,
+        settling: false,
         channel: channel.clone(),
         session: None,
         running: false,
@@ -441,6 +627,7 @@ pub fn run() {
         },
     }));
 
+    worker.borrow_mut().me = Rc::downgrade(&worker);
     let on_tick = Closure::<dyn FnMut(MessageEvent)>::new({
         let worker = worker.clone();
         move |_| worker.borrow_mut().tick()
@@ -451,6 +638,7 @@ pub fn run() {
     let on_command = Closure::<dyn FnMut(MessageEvent)>::new({
         let worker = worker.clone();
         move |event: MessageEvent| match decode::<Command>(event.data()) {
+            Ok(command) if intercept(&command) => {}
             Ok(command) => dispatch(&worker, command),
             Err(e) => web_sys::console::warn_1(&format!("worker: unreadable command: {e}").into()),
         }

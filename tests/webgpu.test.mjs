@@ -2,7 +2,7 @@
 // Chromium that is SwiftShader, a software adapter: correctness, never speed).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { serveDist, launch, openPage, benchInPage, screenshot } from './helpers.mjs';
+import { serveDist, launch, openPage, benchInPage, screenshot, ready, paused, waitForStep, value, f32, cli } from './helpers.mjs';
 
 let server;
 before(async () => { server = await serveDist(); });
@@ -36,6 +36,59 @@ test('without WebGPU the same link says so and runs on the CPU', async () => {
     assert.match(r.fallback, /WebGPU is not available here/);
     assert.match(await page.locator('#bench-fallback').textContent(), /ran on the CPU instead/);
     await screenshot(page, 'bench-webgpu-fallback');
+    assert.deepEqual(errors, []);
+    await page.context().close();
+  } finally {
+    await browser.close();
+  }
+});
+
+test('the CNN lab trains on WebGPU in the worker, names the adapter, its test accuracy rises, and a switch to the CPU keeps the run', async () => {
+  const browser = await launch();
+  try {
+    const errors = [];
+    const link = 'lab=cnn&model=small&bs=32&eval=100&stop=200&seed=2';
+    const page = await openPage(browser, `${server.url}?${link}&backend=webgpu`, errors);
+    await ready(page);
+    await page.waitForFunction(() => /on WebGPU · .*swiftshader/i.test(document.querySelector('#backend-active')?.textContent), null, { timeout: 60000 });
+    await page.click('#play');
+    await waitForStep(page, 's === 200', 120000);
+    await paused(page);
+    const accuracy = f32(await value(page, '#stat-test-accuracy'));
+    const native = cli(link, 200);
+    assert.ok(accuracy > 0.8, `test accuracy after 200 steps on WebGPU: ${accuracy}`);
+    assert.ok(Math.abs(accuracy - f32(native.test_accuracy)) <= 0.02, `WebGPU ${accuracy} vs CLI (CPU) ${native.test_accuracy}`);
+    assert.equal(await page.locator('#backend-note').count(), 0, 'no note when WebGPU runs as asked');
+    assert.match(await page.locator('#share-link').inputValue(), /backend=webgpu/);
+    await screenshot(page, 'cnn-webgpu');
+    // Switch to the CPU mid-run: the same run continues from the GPU's weights.
+    await page.selectOption('#backend', 'cpu');
+    await page.waitForFunction(() => document.querySelector('#backend-active')?.textContent === 'on the CPU');
+    await page.click('#play');
+    await waitForStep(page, 's > 230', 60000);
+    await page.click('#play');
+    await paused(page);
+    assert.ok(f32(await value(page, '#stat-test-accuracy')) > 0.8, 'the weights came along');
+    assert.match(await page.locator('#share-link').inputValue(), /backend=cpu/);
+    assert.deepEqual(errors, []);
+    await page.context().close();
+  } finally {
+    await browser.close();
+  }
+});
+
+test('without WebGPU, a CNN link asking for it says so next to the picker and trains on the CPU', async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const errors = [];
+    const page = await openPage(browser, `${server.url}?lab=cnn&model=small&stop=20&backend=webgpu`, errors);
+    await ready(page);
+    await page.waitForSelector('#backend-note');
+    assert.match(await page.locator('#backend-note').textContent(), /WebGPU is not available.*training on the CPU/);
+    assert.equal(await page.locator('#backend-active').textContent(), 'on the CPU');
+    await page.click('#play');
+    await waitForStep(page, 's === 20', 60000);
+    await screenshot(page, 'cnn-webgpu-fallback');
     assert.deepEqual(errors, []);
     await page.context().close();
   } finally {

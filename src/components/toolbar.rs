@@ -2,7 +2,7 @@
 
 use crate::client::LabState;
 use crate::share;
-use engine::lab::Speed;
+use engine::lab::{Backend, Speed};
 use leptos::prelude::*;
 
 #[component]
@@ -32,6 +32,9 @@ pub fn Toolbar(state: LabState) -> impl IntoView {
                     }).collect_view()}
                 </select>
             </label>
+            <Show when=move || state.config.with(engine::lab::accelerates)>
+                <BackendPicker state/>
+            </Show>
             <span class="status" id="status">
                 {move || state.status.get()}
             </span>
@@ -49,5 +52,33 @@ pub fn Toolbar(state: LabState) -> impl IntoView {
             </Show>
         </div>
         <p class="keys muted small">"Keys: space = play/pause · s = step · r = reset"</p>
+    }
+}
+
+/// Where the steps run: the link's choice, and what runs them now (with why not, when asked
+/// for WebGPU and it is missing or failed).
+#[component]
+fn BackendPicker(state: LabState) -> impl IntoView {
+    let active = move || {
+        state.placement.with(|p| match &p.gpu {
+            Some(name) => format!("on WebGPU · {name}"),
+            None => "on the CPU".to_string(),
+        })
+    };
+    view! {
+        <label class="speed" title="Where the training steps run. auto: the GPU when this browser has a hardware WebGPU adapter, else the CPU. The CPU and the GPU agree to about 1e-3 (relative loss); a switch mid-run keeps the weights (the optimiser's momentum restarts).">
+            <span class="muted small">"backend"</span>
+            <select id="backend" on:change=move |ev| {
+                if let Some(b) = Backend::parse(&event_target_value(&ev)) { state.set_backend(b) }
+            }>
+                {Backend::ALL.into_iter().map(|b| view! {
+                    <option value=b.key() selected=move || state.backend.get() == b>{b.label()}</option>
+                }).collect_view()}
+            </select>
+        </label>
+        <span id="backend-active" class="small" class:gpu=move || state.placement.with(|p| p.gpu.is_some())>{active}</span>
+        <Show when=move || state.placement.with(|p| p.note.is_some())>
+            <span id="backend-note" class="notice small" role="status">{move || state.placement.with(|p| p.note.clone())}</span>
+        </Show>
     }
 }

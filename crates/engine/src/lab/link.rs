@@ -59,6 +59,44 @@ impl Speed {
     }
 }
 
+/// Where a run's steps execute: `auto` (WebGPU when the browser has a hardware adapter and the
+/// lab's network runs there, else the CPU), `cpu`, or `webgpu` (asked for: when missing or failing,
+/// the page says so and trains on the CPU). Placement only: CPU and GPU agree to a stated tolerance,
+/// and the same link on the same device replays the same numbers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    #[default]
+    Auto,
+    Cpu,
+    Webgpu,
+}
+
+impl Backend {
+    pub const ALL: [Backend; 3] = [Backend::Auto, Backend::Cpu, Backend::Webgpu];
+
+    /// The `backend` link value.
+    pub fn key(self) -> &'static str {
+        match self {
+            Backend::Auto => "auto",
+            Backend::Cpu => "cpu",
+            Backend::Webgpu => "webgpu",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Backend> {
+        Backend::ALL.into_iter().find(|b| b.key() == value)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Backend::Auto => "auto (GPU if fast)",
+            Backend::Cpu => "CPU",
+            Backend::Webgpu => "WebGPU",
+        }
+    }
+}
+
 pub struct ParsedLink {
     pub config: LabConfig,
     pub notices: Vec<Notice>,
@@ -67,6 +105,8 @@ pub struct ParsedLink {
     pub hidden_controls: Vec<String>,
     /// The `speed` key (pacing, not part of the lab's config), if the link has a valid one.
     pub speed: Option<Speed>,
+    /// The `backend` key (placement, not part of the lab's config); `auto` when absent or bad.
+    pub backend: Backend,
 }
 
 /// The `key=value` pairs of a URL or a bare query; both the query and the fragment are read
@@ -101,7 +141,13 @@ pub fn parse_link(input: &str) -> ParsedLink {
         }
         parsed
     });
-    let mut rest: Vec<(String, String)> = pairs.into_iter().filter(|(k, _)| k != "lab" && k != "speed").collect();
+    let backend = pairs.iter().rev().find(|(k, _)| k == "backend").map_or(Backend::Auto, |(_, v)| {
+        Backend::parse(v).unwrap_or_else(|| {
+            notices.push(Notice::new("backend", format!("backend=\"{}\" is not valid: it is auto, cpu or webgpu; using auto", clip(v))));
+            Backend::Auto
+        })
+    });
+    let mut rest: Vec<(String, String)> = pairs.into_iter().filter(|(k, _)| k != "lab" && k != "speed" && k != "backend").collect();
     let mut hide = Vec::new();
     rest.retain(|(k, v)| match k.strip_suffix("_hide") {
         Some(control) => {
@@ -134,12 +180,23 @@ pub fn parse_link(input: &str) -> ParsedLink {
             hidden_controls.push(k);
         }
     }
-    ParsedLink { config, notices, hidden_controls, speed }
+    ParsedLink { config, notices, hidden_controls, speed, backend }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backend_is_read_beside_the_config_and_a_bad_one_falls_back_to_auto() {
+        let p = parse_link("lab=cnn&backend=webgpu&lr=0.01");
+        assert_eq!((p.backend, p.notices.len()), (Backend::Webgpu, 0));
+        assert_eq!(parse_link("lab=cnn").backend, Backend::Auto);
+        let bad = parse_link("lab=cnn&backend=cuda");
+        assert_eq!(bad.backend, Backend::Auto);
+        assert!(bad.notices.iter().any(|n| n.key == "backend" && n.message.contains("auto, cpu or webgpu")), "{:?}", bad.notices);
+        assert!(!bad.config.to_query().contains("backend"), "not a config key");
+    }
 
     #[test]
     fn speed_is_read_beside_the_config() {

@@ -24,7 +24,7 @@ pub mod space;
 pub mod tf_link;
 pub mod trainer;
 
-pub use link::{parse_link, ParsedLink, Speed};
+pub use link::{parse_link, Backend, ParsedLink, Speed};
 pub use params::{LabParams, Notice};
 pub use registry::{LabCommand, LabConfig, LabReply, Registered, View, LABS};
 
@@ -168,6 +168,8 @@ pub trait LabSession: Send {
     /// batch size, optimiser) and one input's shape; replaces any accelerator (which must be in
     /// sync: see [`LabSession::sync`]). Err: why this lab or setting can't, the run stays here.
     fn accelerate(&mut self, make: &mut dyn FnMut(&Trainer, &[usize]) -> Result<Box<dyn Accelerator>, String>) -> Result<(), String>;
+    /// One input's shape when this lab's steps can run on an accelerator, or why they can't.
+    fn accelerator_input(&self) -> Result<Vec<usize>, String>;
     /// Back to the CPU from the model as it is (sync first to keep every step).
     fn decelerate(&mut self);
     /// The accelerator's name while one trains.
@@ -337,6 +339,10 @@ impl<L: Registered> LabSession for Session<L> {
         Ok(())
     }
 
+    fn accelerator_input(&self) -> Result<Vec<usize>, String> {
+        self.lab.accelerator_input()
+    }
+
     fn decelerate(&mut self) {
         self.lab.trainer_mut().detach();
     }
@@ -369,6 +375,11 @@ pub fn build(config: &LabConfig) -> Box<dyn LabSession> {
 /// Builds the session a config describes with the loaded datasets.
 pub fn build_with(config: &LabConfig, assets: &Assets) -> Result<Box<dyn LabSession>, String> {
     config.build(assets)
+}
+
+/// Whether the config's lab can hand its steps to an accelerator (the GPU).
+pub fn accelerates(config: &LabConfig) -> bool {
+    config.lab() == "cnn"
 }
 
 /// The image dataset a config trains on, if any (the driver loads it first).
