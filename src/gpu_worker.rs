@@ -7,8 +7,11 @@
 use crate::protocol::{encode, Command, Message};
 use crate::worker::GpuProvider;
 use engine::data::images::Assets;
+use engine::lab::accel::{RaceLane, RaceProbe};
 use engine::lab::bench::Workload;
 use engine::lab::{Accelerator, Trainer};
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use web_sys::DedicatedWorkerGlobalScope;
@@ -26,6 +29,15 @@ impl GpuProvider for WebGpu {
 
     fn make(&self, trainer: &Trainer, input: &[usize]) -> Result<Box<dyn Accelerator>, String> {
         gpu::GpuAccelerator::new(&self.0, trainer, input).map(|a| Box::new(a) as Box<dyn Accelerator>)
+    }
+
+    fn race(&self, probe: RaceProbe) -> Pin<Box<dyn Future<Output = Result<RaceLane, String>>>> {
+        let gpu = self.0.clone();
+        Box::pin(async move {
+            let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+            let clock = scope.performance().ok_or("no performance clock")?;
+            gpu::race::lane(&gpu, &probe, &mut || clock.now()).await
+        })
     }
 }
 

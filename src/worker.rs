@@ -8,6 +8,7 @@
 use crate::protocol::{decode, encode, Command, Message, Placement};
 use engine::data::images::{Assets, ImageSet};
 use engine::data::names::TextSet;
+use engine::lab::accel::{RaceLane, RaceProbe};
 use engine::lab::{self, parse_link, Accelerator, Backend, LabCommand, LabSession, Trainer};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -29,6 +30,8 @@ pub trait GpuProvider {
     fn software(&self) -> bool;
     /// An accelerator for this trainer (its model, batch size, optimiser) and input shape.
     fn make(&self, trainer: &Trainer, input: &[usize]) -> Result<Box<dyn Accelerator>, String>;
+    /// The GPU's lane of the CNN race on the mini-batch the CPU lanes raced.
+    fn race(&self, probe: RaceProbe) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<RaceLane, String>>>>;
 }
 
 /// What to do once the model holds every step the GPU took.
@@ -58,6 +61,8 @@ struct Worker {
     backend_note: Option<String>,
     /// Waiting for the GPU's last steps before a switch or a pause: no new steps meanwhile.
     settling: bool,
+    /// The GPU's race lane is running.
+    race_pending: bool,
     channel: MessageChannel,
     session: Option<Box<dyn LabSession>>,
     running: bool,
@@ -262,6 +267,7 @@ impl Worker {
                 if let Some(reply) = reply {
                     self.post(&Message::Lab { reply });
                 }
+                self.race_on_gpu();
                 if !self.running {
                     self.send_snapshot(None);
                 }
@@ -350,6 +356,7 @@ impl Worker {
         if let Some(s) = self.session.as_mut() {
             s.background(&mut || now(&scope));
         }
+        self.race_on_gpu();
         let interval = self.session.as_ref().map_or(SNAPSHOT_MS, |s| s.snapshot_interval_ms().max(SNAPSHOT_MS));
         if t1 - self.last_snapshot >= interval {
             self.send_snapshot(None);
@@ -360,6 +367,36 @@ impl Worker {
         } else {
             self.schedule();
         }
+    }
+
+    /// Runs the GPU's lane of the last race, when there is a GPU and it is idle (while it trains,
+    /// its queued steps would count in the lane's time: the lane waits for a pause).
+    fn race_on_gpu(&mut self) {
+        let Ok(gpu) = self.gpu.clone() else { return };
+        let Some(s) = self.session.as_mut() else { return };
+        if self.race_pending || (self.running && s.accelerator().is_some()) {
+            return;
+        }
+        let Some(probe) = s.take_race_probe() else { return };
+        self.race_pending = true;
+        let me = self.me.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let lane = gpu.race(probe).await;
+            let Some(worker) = me.upgrade() else { return };
+            let mut w = worker.borrow_mut();
+            w.race_pending = false;
+            match lane {
+                Ok(lane) => {
+                    if let Some(s) = w.session.as_mut() {
+                        s.set_race_lane(lane);
+                    }
+                    if !w.running {
+                        w.send_snapshot(None);
+                    }
+                }
+                Err(why) => web_sys::console::warn_1(&format!("the GPU's race lane failed: {why}").into()),
+            }
+        });
     }
 
     /// Hands the session's steps to the GPU or keeps them here, as `backend` asks and the lab and
@@ -385,7 +422,9 @@ impl Worker {
         let placed = match (s.accelerator_input(), gpu) {
             (Err(why), _) => Err(why),
             (Ok(_), Err(why)) => Err(format!("WebGPU is not available: {why} — training on the CPU")),
-            (Ok(_), Ok(g)) => s.accelerate(&mut |t, input| g.make(t, input)).map_err(|why| format!("WebGPU can't run this network: {why} — training on the CPU")),
+            (Ok(_), Ok(g)) => {
+                s.accelerate(&mut |t, input| g.make(t, input)).map_err(|why| format!("WebGPU can't run this network: {why} — training on the CPU"))
+            }
         };
         if let Err(why) = placed {
             s.decelerate();
@@ -605,6 +644,7 @@ pub fn run_with(gpu: Result<Rc<dyn GpuProvider>, String>, intercept: Box<dyn Fn(
         backend: Backend::Auto,
         backend_note: None,
         settling: false,
+        race_pending: false,
         channel: channel.clone(),
         session: None,
         running: false,

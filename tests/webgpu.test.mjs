@@ -60,6 +60,13 @@ test('the CNN lab trains on WebGPU in the worker, names the adapter, its test ac
     assert.ok(Math.abs(accuracy - f32(native.test_accuracy)) <= 0.02, `WebGPU ${accuracy} vs CLI (CPU) ${native.test_accuracy}`);
     assert.equal(await page.locator('#backend-note').count(), 0, 'no note when WebGPU runs as asked');
     assert.match(await page.locator('#share-link').inputValue(), /backend=webgpu/);
+    // The race gains a third lane: the same mini-batch on the GPU.
+    await page.click('#race-now');
+    await page.waitForSelector('#race-gpu-ms', { timeout: 60000 });
+    assert.equal(await page.locator('.race-row').count(), 3, 'loops, im2col and WebGPU');
+    assert.ok(Number(await page.locator('#race-gpu-ms').getAttribute('data-ms')) > 0);
+    assert.ok(Number(await page.locator('#race-gpu-diff').getAttribute('data-diff')) < 1e-3, 'GPU outputs = im2col outputs');
+    assert.match(await page.locator('#race-gpu').textContent(), /swiftshader/i);
     await screenshot(page, 'cnn-webgpu');
     // Switch to the CPU mid-run: the same run continues from the GPU's weights.
     await page.selectOption('#backend', 'cpu');

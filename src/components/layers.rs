@@ -8,7 +8,9 @@ use leptos::prelude::*;
 
 /// A healthy update:data ratio sits around 1e-3.
 fn ratio_class(r: f32) -> &'static str {
-    if !(1e-5..1e-1).contains(&r) {
+    if r.is_nan() {
+        "unknown"
+    } else if !(1e-5..1e-1).contains(&r) {
         "bad"
     } else if (1e-4..1e-2).contains(&r) {
         "good"
@@ -30,7 +32,7 @@ pub fn LayerCard(index: usize, layer: LayerSnapshot, #[prop(default = "activatio
             <header>
                 <h4>{format!("Layer {}", index + 1)}<span class="muted">{format!(" · {}", layer.name)}</span></h4>
                 <span class=format!("ratio {}", ratio_class(ratio)) title="‖ΔW‖ / ‖W‖ of the last step; about 1e-3 is healthy">
-                    {format!("update:data {}", short(ratio))}
+                    {if ratio.is_nan() { "update:data – (on the GPU)".to_string() } else { format!("update:data {}", short(ratio)) }}
                 </span>
             </header>
             <div class="hists">

@@ -68,6 +68,16 @@ pub(super) fn LoadingBar(state: LabState) -> impl IntoView {
     }
 }
 
+/// "3.2× faster" or "5.8× slower": a lane of `ms` against one of `than_ms`.
+fn versus(than_ms: f64, ms: f64) -> String {
+    let ratio = than_ms / ms.max(1e-3);
+    if ratio >= 1.0 {
+        format!("{ratio:.1}× faster")
+    } else {
+        format!("{:.1}× slower", 1.0 / ratio.max(1e-9))
+    }
+}
+
 #[component]
 fn RacePanel(state: LabState) -> impl IntoView {
     let race = move || with_view(&state, |v| v.race.clone()).flatten();
@@ -75,22 +85,37 @@ fn RacePanel(state: LabState) -> impl IntoView {
         match race() {
         None => view! { <p class="muted small" id="race-empty">"Press Play (or “Race now”): the current mini-batch goes through both convolutions, forward and backward, and both are timed."</p> }.into_any(),
         Some(r) => {
-            let slow = r.naive_ms.max(1e-9);
+            let slow = r.naive_ms.max(r.gpu.as_ref().map_or(0.0, |g| g.ms)).max(1e-9);
             let speedup = r.naive_ms / r.im2col_ms.max(1e-3);
+            let width = move |ms: f64| format!("{:.2}%", (ms / slow * 100.0).clamp(0.5, 100.0));
             view! {
                 <div class="race-bars">
                     <div class="race-row"><span class="race-name">"naive loops"</span>
-                        <span class="race-bar naive"><span style:width="100%"></span></span>
+                        <span class="race-bar naive"><span style:width=width(r.naive_ms)></span></span>
                         <span class="race-ms" id="race-naive-ms" data-ms=r.naive_ms.to_string()>{format!("{:.1} ms", r.naive_ms)}</span></div>
                     <div class="race-row"><span class="race-name">"im2col + GEMM"</span>
-                        <span class="race-bar fast"><span style:width=format!("{:.2}%", (r.im2col_ms / slow * 100.0).clamp(0.5, 100.0))></span></span>
+                        <span class="race-bar fast"><span style:width=width(r.im2col_ms)></span></span>
                         <span class="race-ms" id="race-im2col-ms" data-ms=r.im2col_ms.to_string()>{format!("{:.1} ms", r.im2col_ms)}</span></div>
+                    {r.gpu.clone().map(|g| view! {
+                        <div class="race-row" title=format!("{}: the same mini-batch on the GPU, from the submission until the outputs are read back", g.device)>
+                            <span class="race-name">"WebGPU"</span>
+                            <span class="race-bar gpu"><span style:width=width(g.ms)></span></span>
+                            <span class="race-ms" id="race-gpu-ms" data-ms=g.ms.to_string()>{format!("{:.1} ms", g.ms)}</span></div>
+                    })}
                 </div>
                 <p class="race-summary">
                     <strong id="race-speedup">{format!("{speedup:.1}× faster")}</strong>
                     " · largest |difference| of the outputs "<span id="race-diff" data-diff=r.max_diff.to_string()>{short(r.max_diff)}</span>
                     {format!(" · batch of {} at step {}", r.batch, r.step)}
                 </p>
+                {r.gpu.map(|g| { let slower = g.ms > r.im2col_ms; view! {
+                    <p class="race-summary" id="race-gpu">
+                        <strong id="race-gpu-speedup" class:slower=slower>{format!("WebGPU: {} than the loops, {} than im2col", versus(r.naive_ms, g.ms), versus(r.im2col_ms, g.ms))}</strong>
+                        " · largest |difference| from im2col "<span id="race-gpu-diff" data-diff=g.max_diff.to_string()>{short(g.max_diff)}</span>
+                        {format!(" · {}", g.device)}
+                        {g.device.contains("software").then_some(" — a software adapter: right for correctness, never for speed")}
+                    </p>
+                }})}
             }
             .into_any()
         }
@@ -98,7 +123,7 @@ fn RacePanel(state: LabState) -> impl IntoView {
     };
     view! {
         <div class="card race" id="race">
-            <h4 class="card-title">"The race: loops vs im2col (the same mini-batch, every conv layer, forward + backward)"</h4>
+            <h4 class="card-title">{move || if state.gpu_worker.get() { "The race: loops vs im2col vs WebGPU (the same mini-batch, every conv layer, forward + backward)" } else { "The race: loops vs im2col (the same mini-batch, every conv layer, forward + backward)" }}</h4>
             {body}
             <div class="pad-row">
                 <button id="race-now" on:click=move |_| state.command(LabCommand::Cnn(CnnCommand::Race))>"Race now"</button>

@@ -15,6 +15,7 @@ pub mod bench;
 mod context;
 pub mod kernels;
 pub mod net;
+pub mod race;
 
 pub use accel::GpuAccelerator;
 pub use context::{Buf, Gpu};

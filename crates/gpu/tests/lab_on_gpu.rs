@@ -151,3 +151,22 @@ fn what_the_gpu_cannot_run_is_refused_with_a_message_and_the_run_stays_on_the_cp
     let why = accelerate(fit.as_mut(), &g).expect_err("the fit lab trains on the CPU");
     assert!(why.contains("CPU"), "{why}");
 }
+
+#[test]
+fn the_race_gains_a_gpu_lane_on_the_same_mini_batch() {
+    let (g, assets) = (gpu(), assets());
+    let mut s = session("lab=cnn&model=lenet5&bs=16&seed=3&race=false", &assets);
+    train_to(s.as_mut(), 3);
+    let start = std::time::Instant::now();
+    let mut clock = || start.elapsed().as_secs_f64() * 1000.0;
+    s.command(lab::LabCommand::Cnn(engine::lab::cnn::CnnCommand::Race), &mut clock).unwrap();
+    let probe = s.take_race_probe().expect("a race leaves its mini-batch for a GPU lane");
+    assert_eq!(probe.layers.len(), 2, "LeNet-5's two conv layers");
+    assert!(s.take_race_probe().is_none(), "taken once");
+    let lane = pollster::block_on(gpu::race::lane(&g, &probe, &mut clock)).unwrap();
+    assert!(lane.ms > 0.0 && !lane.device.is_empty());
+    assert!(lane.max_diff < 1e-3, "GPU vs im2col outputs: {}", lane.max_diff);
+    s.set_race_lane(lane.clone());
+    let engine::lab::View::Cnn(view) = s.snapshot().view else { panic!("a CNN view") };
+    assert_eq!(view.race.expect("a race").gpu, Some(lane));
+}

@@ -38,6 +38,34 @@ pub trait Accelerator: Send {
     fn sync(&mut self, model: &mut Sequential, wait: bool) -> Result<Option<Synced>, String>;
 }
 
+/// The same mini-batch through every conv layer, for an accelerator's lane in the CNN race: per
+/// layer its shape and weights, the input it saw and the output gradient it got in the CPU
+/// race, and the CPU's (im2col) output to compare with.
+#[derive(Clone, Debug, Default)]
+pub struct RaceProbe {
+    pub layers: Vec<RaceLayer>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RaceLayer {
+    /// Input `(n, c, h, w)`, `o` filters of `k × k`, stride, padding.
+    pub shape: [usize; 8],
+    pub w: Vec<f32>,
+    pub b: Vec<f32>,
+    pub x: Vec<f32>,
+    pub dy: Vec<f32>,
+    pub y: Vec<f32>,
+}
+
+/// An accelerator's lane of the race: its time for every conv layer forward and backward (from
+/// the submission to the outputs read back) and its largest difference from the CPU's outputs.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RaceLane {
+    pub device: String,
+    pub ms: f64,
+    pub max_diff: f32,
+}
+
 /// The most steps the trainer submits ahead of what the device has finished.
 pub const MAX_AHEAD: u64 = 64;
 

@@ -95,6 +95,12 @@ pub trait Lab: Sized + Send + 'static {
     fn accelerator_input(&self) -> Result<Vec<usize>, String> {
         Err("this lab trains on the CPU: its networks are small or recurrent, and the CPU runs them faster than a round trip to the GPU".into())
     }
+    /// The last race's mini-batch, once, for an accelerator's lane (the CNN lab's race).
+    fn take_race_probe(&mut self) -> Option<accel::RaceProbe> {
+        None
+    }
+    /// Adds an accelerator's lane to the last race.
+    fn set_race_lane(&mut self, _lane: accel::RaceLane) {}
     /// Runs up to `n` optimiser steps (a lab may spend a call on other work, such as a chunk of
     /// a test evaluation, and run fewer).
     fn train(&mut self, n: u64);
@@ -181,6 +187,9 @@ pub trait LabSession: Send {
     fn needs_rebuild(&self) -> bool;
     /// Why the accelerator was dropped, once; the run continues on the CPU.
     fn accelerator_failure(&mut self) -> Option<String>;
+    /// The last race's mini-batch (once), for a GPU lane; see [`Lab::take_race_probe`].
+    fn take_race_probe(&mut self) -> Option<accel::RaceProbe>;
+    fn set_race_lane(&mut self, lane: accel::RaceLane);
 }
 
 /// The machinery every lab shares, around the lab itself.
@@ -363,6 +372,14 @@ impl<L: Registered> LabSession for Session<L> {
 
     fn accelerator_failure(&mut self) -> Option<String> {
         self.lab.trainer_mut().take_failure()
+    }
+
+    fn take_race_probe(&mut self) -> Option<accel::RaceProbe> {
+        self.lab.take_race_probe()
+    }
+
+    fn set_race_lane(&mut self, lane: accel::RaceLane) {
+        self.lab.set_race_lane(lane)
     }
 }
 

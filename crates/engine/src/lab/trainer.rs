@@ -321,6 +321,11 @@ impl Trainer {
     /// The update:data ratio `‖Δw‖ / ‖w‖` of the last step, per parameter tensor.
     pub fn ratios(&mut self) -> Vec<f32> {
         let mut out = Vec::new();
+        if self.accel.is_some() {
+            // The update is made on the device and never read back: unknown, not zero.
+            self.model.visit_params(&mut |_, _, _, _| out.push(f32::NAN));
+            return out;
+        }
         let norms = optim::update_norms(&mut self.model, self.optimizer.as_ref(), &self.last_hyper);
         self.model.visit_params(&mut |_, _, w, _| {
             let wn = tensor::slice(w).iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt();

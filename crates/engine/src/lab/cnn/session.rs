@@ -7,6 +7,7 @@ use super::config::{CnnConfig, CLASSES, SIDE};
 use super::view::{AccuracyPoint, CnnCommand, CnnReply, CnnView, FeatureMaps, FilterBank, Probe, Race, WrongImage};
 use crate::data::images::{scale_into, Assets, ImagePair, ImageSet};
 use crate::data::Source;
+use crate::lab::accel::{RaceLane, RaceLayer, RaceProbe};
 use crate::lab::diagnose::{self, Diagnosis};
 use crate::lab::params::Notice;
 use crate::lab::snapshot::Metric;
@@ -55,6 +56,8 @@ pub struct CnnLab {
     batch_loss_sum: f64,
     batch_count: u64,
     race: Option<Race>,
+    /// The last race's mini-batch per conv layer, until a driver with a GPU takes it.
+    race_probe: Option<RaceProbe>,
     /// When the last race ended and how long it took, on the driver's clock (ms).
     last_race_at: f64,
     race_cost_ms: f64,
@@ -83,6 +86,7 @@ impl CnnLab {
             batch_loss_sum: 0.0,
             batch_count: 0,
             race: None,
+            race_probe: None,
             last_race_at: f64::NEG_INFINITY,
             race_cost_ms: 0.0,
             eval_x: tensor::zeros(&[0]),
@@ -206,6 +210,7 @@ impl CnnLab {
         let classes = self.trainer.batch_classes()[..n].to_vec();
         let mut times = [0.0f64; 2];
         let mut outputs: Vec<Vec<Tensor>> = vec![Vec::new(), Vec::new()];
+        let mut probe = RaceProbe::default();
         // The last step's gradients, put back afterwards (snapshots show them).
         let mut saved: Vec<Tensor> = Vec::new();
         self.trainer.model.visit_params(&mut |_, _, _, g| saved.push(g.clone()));
@@ -221,13 +226,21 @@ impl CnnLab {
                     if conv {
                         times[r] += now_ms() - t0;
                         outputs[r].push(out.clone());
+                        if imp == ConvImpl::Im2col {
+                            probe.layers.push(race_layer(layer.as_any().downcast_ref::<Conv2d>().expect("a conv"), &h, &out));
+                        }
                     }
                     h = out;
                 }
                 let mut d = tensor::zeros(&[0]);
                 Loss::Softmax.value_and_grad(&h, crate::loss::Target::Classes(&classes), &mut d);
                 layers.iter_mut().for_each(|l| l.zero_grad());
+                let mut convs_left = probe.layers.len();
                 for (layer, &conv) in layers.iter_mut().zip(&is_conv).rev() {
+                    if conv && imp == ConvImpl::Im2col && convs_left > 0 {
+                        convs_left -= 1;
+                        probe.layers[convs_left].dy = tensor::slice(&d).to_vec();
+                    }
                     let t0 = now_ms();
                     let dx = layer.backward(&d).clone();
                     if conv {
@@ -250,8 +263,10 @@ impl CnnLab {
             .zip(&outputs[1])
             .flat_map(|(a, b)| tensor::slice(a).iter().zip(tensor::slice(b)).map(|(p, q)| (p - q).abs()))
             .fold(0.0f32, f32::max);
-        let race = Race { step: self.trainer.step, batch: x.shape().first().copied().unwrap_or(0), naive_ms: times[0], im2col_ms: times[1], max_diff };
+        let race =
+            Race { step: self.trainer.step, batch: x.shape().first().copied().unwrap_or(0), naive_ms: times[0], im2col_ms: times[1], max_diff, gpu: None };
         self.race = Some(race.clone());
+        self.race_probe = (!probe.layers.is_empty()).then_some(probe);
         race
     }
 
@@ -387,6 +402,16 @@ impl Lab for CnnLab {
 
     fn accelerator_input(&self) -> Result<Vec<usize>, String> {
         Ok(vec![1, SIDE, SIDE])
+    }
+
+    fn take_race_probe(&mut self) -> Option<RaceProbe> {
+        self.race_probe.take()
+    }
+
+    fn set_race_lane(&mut self, lane: RaceLane) {
+        if let Some(r) = self.race.as_mut() {
+            r.gpu = Some(lane);
+        }
     }
 
     /// Trains up to `n` steps; while a test evaluation is due, a call evaluates one chunk instead.
@@ -527,6 +552,19 @@ impl Lab for CnnLab {
     /// 12 per second: each carries feature maps, filters and images for the page to paint.
     fn snapshot_interval_ms(&self) -> f64 {
         1000.0 / 12.0
+    }
+}
+
+/// One conv layer of the race for a GPU lane: shape, weights, the input and (im2col) output.
+fn race_layer(c: &Conv2d, x: &Tensor, y: &Tensor) -> RaceLayer {
+    let sh = x.shape();
+    RaceLayer {
+        shape: [sh[0], sh[1], sh[2], sh[3], c.c_out, c.k, c.stride, c.pad],
+        w: tensor::slice(&c.w).to_vec(),
+        b: tensor::slice(&c.b).to_vec(),
+        x: tensor::slice(x).to_vec(),
+        dy: Vec::new(),
+        y: tensor::slice(y).to_vec(),
     }
 }
 

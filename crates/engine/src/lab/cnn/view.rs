@@ -65,6 +65,9 @@ pub struct Race {
     pub im2col_ms: f64,
     /// The largest |difference| between the two implementations' outputs.
     pub max_diff: f32,
+    /// The GPU's lane on the same mini-batch, when the page trains in the GPU worker.
+    #[serde(default)]
+    pub gpu: Option<crate::lab::accel::RaceLane>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
