@@ -87,3 +87,15 @@ fn a_cnn_run_is_deterministic_and_races_do_not_change_it() {
     let race = view.race.expect("a race result");
     assert!(race.max_diff <= 1e-4 && race.naive_ms > 0.0 && race.im2col_ms > 0.0, "{race:?}");
 }
+
+/// The page picks the GPU worker from `accelerates(config)` before any session exists; it must
+/// name exactly the labs whose sessions take an accelerator.
+#[test]
+fn the_page_s_gpu_capable_labs_are_the_labs_that_take_an_accelerator() {
+    let a = assets();
+    for link in ["lab=fit", "lab=playground", "lab=cnn", "lab=batchnorm"] {
+        let config = parse_link(link).config;
+        let session = build_with(&config, &a).unwrap();
+        assert_eq!(engine::lab::accelerates(&config), session.accelerator_input().is_ok(), "{link}");
+    }
+}
