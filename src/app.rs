@@ -34,6 +34,7 @@ pub fn App() -> impl IntoView {
             <header class="topbar">
                 <a class="brand" href="./">"Deeply"<span class="tagline">"deep learning, trained live in your browser"</span></a>
                 <nav>{PAGES.iter().map(|p| view! { <a href=format!("?lab={}", p.key) id=format!("nav-{}", p.key)>{p.nav}</a> }).collect_view()}</nav>
+                <crate::theme::ThemeToggle/>
             </header>
             <main><Home/></main>
         }
@@ -82,6 +83,7 @@ pub fn App() -> impl IntoView {
                     .map(|p| view! { <a class:active=lab == p.key href=format!("?lab={}", p.key) id=format!("nav-{}", p.key)>{p.nav}</a> })
                     .collect_view()}
             </nav>
+            <crate::theme::ThemeToggle/>
         </header>
         <Show when=move || state.notices.with(|n| !n.is_empty())>
             <div class="notices" id="notices" role="alert">

@@ -128,7 +128,10 @@ impl LabState {
                     self.records.set(Vec::new());
                 }
                 Ok(Message::BenchDone { .. } | Message::GpuUnavailable { .. }) => {} // only the benchmark page asks for these
-                Ok(Message::Exported { filename, text }) => crate::share::download(&filename, &text, "text/x-python"),
+                Ok(Message::Exported { filename, text }) => {
+                    let mime = if filename.ends_with(".json") { "application/json" } else { "text/x-python" };
+                    crate::share::download(&filename, &text, mime)
+                }
                 Ok(Message::Loading { what, loaded, total }) => self.loading.set(Some((what, loaded, total))),
                 Ok(Message::LoadFailed { message }) => {
                     self.loading.set(None);

@@ -13,6 +13,7 @@ pub mod labs;
 pub mod loader;
 pub mod protocol;
 pub mod share;
+pub mod theme;
 pub mod worker;
 
 #[cfg(test)]

@@ -28,6 +28,12 @@ pub enum Command {
     Panic,
     /// The run as a PyTorch script (current weights); answered by `Exported` or `Rejected`.
     ExportPytorch,
+    /// The run as JSON (link, counters, weights); answered by `Exported` or `Rejected`.
+    ExportRun,
+    /// Opens a run saved by `ExportRun` (any lab); answered by `Config` or `Rejected`.
+    ImportRun {
+        json: String,
+    },
     /// Run a benchmark workload (`w1`, `w3`) for `seconds`; answered by `BenchDone`.
     Bench {
         workload: String,

@@ -49,3 +49,27 @@ pub fn download(name: &str, text: &str, mime: &str) {
     }
     let _ = web_sys::Url::revoke_object_url(&url);
 }
+
+/// Reads the file chosen in an `<input type="file">`, then hands its text to `then`; a file over
+/// `max_bytes` is refused with a notice (under `key`) before it is read.
+pub fn read_file(state: crate::client::LabState, key: &'static str, ev: &leptos::ev::Event, max_bytes: f64, then: impl FnOnce(String) + 'static) {
+    use leptos::prelude::*;
+    use wasm_bindgen::JsCast;
+    let Some(input) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) else {
+        return;
+    };
+    let Some(file) = input.files().and_then(|f| f.get(0)) else {
+        return;
+    };
+    input.set_value("");
+    if file.size() > max_bytes {
+        let message = format!("\"{}\" is {:.1} MB: files up to {} MB are read", file.name(), file.size() / 1048576.0, max_bytes / 1048576.0);
+        state.notices.update(|n| n.push(engine::lab::Notice { key: key.into(), message }));
+        return;
+    }
+    leptos::task::spawn_local(async move {
+        if let Ok(text) = wasm_bindgen_futures::JsFuture::from(file.text()).await {
+            then(text.as_string().unwrap_or_default());
+        }
+    });
+}

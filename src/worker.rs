@@ -210,6 +210,31 @@ impl Worker {
                     Err(message) => self.post(&Message::Rejected { key: "export".into(), message }),
                 }
             }
+            Command::ExportRun => {
+                if self.session.as_ref().is_some_and(|s| s.accelerator().is_some()) && !self.session.as_mut().is_some_and(|s| s.sync(false)) {
+                    // The GPU's last steps first: the file holds the weights of the step it names.
+                    self.post(&Message::Rejected { key: "export".into(), message: "the GPU is still finishing its steps: pause, then export".into() });
+                    return;
+                }
+                let Some(s) = self.session.as_mut() else { return };
+                let (lab, steps) = (s.config().lab(), s.steps());
+                match s.export_run() {
+                    Ok(text) => self.post(&Message::Exported { filename: format!("deeply-{lab}-step{steps}.json"), text }),
+                    Err(message) => self.post(&Message::Rejected { key: "export".into(), message }),
+                }
+            }
+            Command::ImportRun { json } => match engine::lab::saved::open(&json, &self.assets) {
+                Ok(session) => {
+                    self.session = Some(session);
+                    self.running = false;
+                    self.recalibrate();
+                    self.place();
+                    let query = self.session.as_ref().map(|s| s.config().to_query()).unwrap_or_default();
+                    self.post(&Message::Config { query });
+                    self.send_snapshot(Some("run opened from the file — press Play to train on".into()));
+                }
+                Err(message) => self.post(&Message::Rejected { key: "import".into(), message }),
+            },
             Command::Set { key, value } => {
                 let Some(s) = self.session.as_mut() else {
                     return;
@@ -540,6 +565,7 @@ fn data_needed(worker: &Worker, command: &Command) -> Option<Needed> {
             let w = engine::lab::bench::Workload::parse(workload)?;
             Needed::of(&parse_link(w.link()).config)
         }
+        Command::ImportRun { json } => Needed::of(&engine::lab::saved::SavedRun::parse(json).ok()?.config()),
         _ => None,
     }
     .filter(|set| !set.loaded(&worker.assets))

@@ -57,3 +57,16 @@ test('every control select is wide enough for its longest option', async () => {
     await page.context().close();
   }
 });
+
+test('dark mode and a 375 px phone keep every lab free of serious or critical violations (contrast included)', async () => {
+  for (const [options, what] of [[{ colorScheme: 'dark', viewport: { width: 1400, height: 1000 } }, 'dark'], [{ viewport: { width: 375, height: 812 }, isMobile: true }, 'phone']]) {
+    for (const lab of ['fit', 'playground', 'cnn', 'batchnorm', 'rnn']) {
+      const context = await browser.newContext(options);
+      const page = await context.newPage();
+      await page.goto(`${server.url}?lab=${lab}&speed=max`);
+      await ready(page);
+      assert.deepEqual(await violations(page), [], `${lab}, ${what}`);
+      await context.close();
+    }
+  }
+});

@@ -2,7 +2,7 @@
 // the lab's layers and hyper-parameters; labs without an export show no button.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { serveDist, launch, openPage, ready } from './helpers.mjs';
+import { serveDist, launch, openPage, ready, stepOf } from './helpers.mjs';
 
 let server, browser;
 before(async () => { server = await serveDist(); browser = await launch(); });
@@ -27,4 +27,55 @@ test('the CNN lab exports its run as a PyTorch script; the fit lab offers no exp
   await ready(page);
   assert.equal(await page.locator('#export-pytorch').count(), 0);
   await page.context().close();
+});
+
+async function downloaded(page, button) {
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click(button)]);
+  const chunks = [];
+  for await (const c of await download.createReadStream()) chunks.push(c);
+  return { name: download.suggestedFilename(), text: Buffer.concat(chunks).toString('utf8') };
+}
+
+test('Save run → Open run restores every lab\'s settings, step and weights; a bad or foreign file is refused', async () => {
+  const links = ['lab=fit&lr=0.05&seed=9&stop=40', 'lab=cnn&model=small&seed=9&stop=40', 'lab=batchnorm&seed=9&stop=40', 'lab=rnn&seed=9&stop=40'];
+  for (const link of links) {
+    const lab = link.match(/lab=(\w+)/)[1];
+    const errors = [];
+    const page = await openPage(browser, `${server.url}?${link}`, errors);
+    await ready(page);
+    await page.click('#play');
+    await page.waitForFunction(() => document.querySelector('#stat-step')?.textContent === '40', null, { timeout: 60000 });
+    await page.waitForFunction(() => document.querySelector('#play').textContent.includes('Play'));
+    const saved = await downloaded(page, '#export-run');
+    assert.equal(saved.name, `deeply-${lab}-step40.json`);
+    const run = JSON.parse(saved.text);
+    assert.equal(run.format, 'deeply-run-1');
+    assert.equal(run.networks.length, lab === 'batchnorm' ? 2 : 1);
+    // A fresh page of the lab with other settings opens the file: the run's settings and step.
+    await page.goto(`${server.url}?lab=${lab}&seed=1&speed=max`);
+    await ready(page);
+    await page.setInputFiles('#import-run', { name: saved.name, mimeType: 'application/json', buffer: Buffer.from(saved.text) });
+    await page.waitForFunction(() => document.querySelector('#stat-step')?.textContent === '40', null, { timeout: 60000 });
+    assert.match(await page.locator('#share-link').inputValue(), /seed=9/);
+    const again = await downloaded(page, '#export-run');
+    assert.equal(again.text, saved.text, `${lab}: the same link, counters and weights, bit for bit`);
+    // It trains on (a stop condition met at the saved step pauses once; Play again goes past it).
+    for (let i = 0; i < 3 && await stepOf(page) <= 40; i++) {
+      await page.click('#play');
+      await page.waitForTimeout(1500);
+    }
+    assert.ok(await stepOf(page) > 40, `${lab}: the opened run trains on (${await page.locator('#status').textContent()} ${await page.locator('#play').textContent()})`);
+    assert.deepEqual(errors, [], lab);
+    if (lab === 'fit') {
+      if ((await page.locator('#play').textContent()).includes('Pause')) await page.click('#play');
+      await page.setInputFiles('#import-run', { name: 'x.json', mimeType: 'application/json', buffer: Buffer.from('{"format": 1}') });
+      await page.waitForSelector('#notices');
+      assert.match(await page.locator('#notices').textContent(), /not a Deeply run/);
+      await page.click('#notices button');
+      const cnnRun = JSON.stringify({ ...JSON.parse(saved.text), link: 'lab=cnn' });
+      await page.setInputFiles('#import-run', { name: 'y.json', mimeType: 'application/json', buffer: Buffer.from(cnnRun) });
+      await page.waitForFunction(() => /open it on that lab/.test(document.querySelector('#notices')?.textContent));
+    }
+    await page.context().close();
+  }
 });

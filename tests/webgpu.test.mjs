@@ -2,7 +2,7 @@
 // Chromium that is SwiftShader, a software adapter: correctness, never speed).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { serveDist, launch, openPage, benchInPage, screenshot, ready, paused, waitForStep, value, f32, cli } from './helpers.mjs';
+import { serveDist, launch, openPage, benchInPage, screenshot, ready, paused, waitForStep, value, f32, cli, fpsWhileTraining } from './helpers.mjs';
 
 let server;
 before(async () => { server = await serveDist(); });
@@ -96,6 +96,23 @@ test('without WebGPU, a CNN link asking for it says so next to the picker and tr
     await page.click('#play');
     await waitForStep(page, 's === 20', 60000);
     await screenshot(page, 'cnn-webgpu-fallback');
+    assert.deepEqual(errors, []);
+    await page.context().close();
+  } finally {
+    await browser.close();
+  }
+});
+
+test('the page stays smooth (≥ 55 frames per second) while the CNN trains on WebGPU', async () => {
+  const browser = await launch();
+  try {
+    const errors = [];
+    const page = await openPage(browser, `${server.url}?lab=cnn&model=lenet5&backend=webgpu`, errors);
+    await ready(page);
+    await page.waitForFunction(() => /on WebGPU/.test(document.querySelector('#backend-active')?.textContent), null, { timeout: 60000 });
+    const fps = await fpsWhileTraining(page);
+    console.log(`# ${fps.toFixed(1)} fps while LeNet-5 trains on WebGPU (SwiftShader)`);
+    assert.ok(fps >= 55, `${fps} fps`);
     assert.deepEqual(errors, []);
     await page.context().close();
   } finally {

@@ -3,6 +3,7 @@
 pub mod chart;
 pub mod controls;
 pub mod diagnoses;
+pub mod drawer;
 pub mod histogram;
 pub mod layers;
 pub mod loss_chart;
@@ -11,5 +12,6 @@ pub mod space;
 pub mod stats_bar;
 pub mod toolbar;
 
+pub use drawer::ControlsDrawer;
 pub use loss_chart::LossChart;
 pub use toolbar::Toolbar;

@@ -44,6 +44,35 @@ pub fn Toolbar(state: LabState) -> impl IntoView {
                 if let Some(i) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) { i.select(); }
             }/>
             <button id="copy-link" on:click=copy>{move || if copied.get() { "Copied ✓" } else { "Copy link" }}</button>
+            <Show when=move || state.config.with(|c| c.lab() != "playground")>
+                <button id="export-run" on:click=move |_| state.send(crate::protocol::Command::ExportRun)
+                    title="save this run as a file: the link, the step counters and every weight — Open run… restores it">
+                    "Save run"
+                </button>
+                <label class="button-like" title="open a run saved with Save run (any lab): its settings, counters and weights">
+                    "Open run…"
+                    <input id="import-run" type="file" accept=".json,application/json" on:change=move |ev| {
+                        crate::share::read_file(state, "import", &ev, engine::lab::saved::MAX_BYTES as f64, move |json| {
+                            // Checked here first: a refusal names the file's problem, and another
+                            // lab's run says where to open it (this page draws this lab).
+                            let here = state.config.with_untracked(|c| c.lab());
+                            let refusal = match engine::lab::saved::SavedRun::parse(&json) {
+                                Err(message) => Some(message),
+                                Ok(run) if run.config().lab() != here => Some(format!("this file is a {} run: open it on that lab's page", run.config().lab())),
+                                Ok(_) => None,
+                            };
+                            match refusal {
+                                Some(message) => state.notices.update(|n| n.push(engine::lab::Notice { key: "import".into(), message })),
+                                None => {
+                                    state.history.set(Vec::new());
+                                    state.records.set(Vec::new());
+                                    state.send(crate::protocol::Command::ImportRun { json })
+                                }
+                            }
+                        })
+                    }/>
+                </label>
+            </Show>
             <Show when=move || state.config.with(|c| engine::export::supported(c).is_ok())>
                 <button id="export-pytorch" on:click=move |_| state.send(crate::protocol::Command::ExportPytorch)
                     title="a Python script with this network, its current weights, the data preparation and the hyper-parameters: python run.py, or torchrun --nproc_per_node=N run.py">

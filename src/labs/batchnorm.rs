@@ -43,7 +43,7 @@ fn architecture(c: &BnConfig) -> String {
 fn BnControls(state: LabState) -> impl IntoView {
     let new_seed = move |_| state.set_value("seed", &((js_sys::Math::random() * 1e9) as u64).to_string());
     view! {
-        <aside class="controls">
+        <crate::components::ControlsDrawer>
             <section>
                 <h3>"Data"</h3>
                 <Select state key="data" label="dataset" options=options(&ImageSet::ALL, ImageSet::label)/>
@@ -85,7 +85,7 @@ fn BnControls(state: LabState) -> impl IntoView {
                 <Field state key="epochs" label="stop after epochs" step="1" help="0 = off"/>
                 <Field state key="stop" label="stop at step" step="1" help="0 = off"/>
             </section>
-        </aside>
+        </crate::components::ControlsDrawer>
     }
 }
 

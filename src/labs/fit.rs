@@ -46,7 +46,7 @@ pub fn FitLab(state: LabState) -> impl IntoView {
 
     view! {
         <div class="lab">
-            <aside class="controls">
+            <crate::components::ControlsDrawer>
                 <section>
                     <h3>"Data"</h3>
                     <Select state key="fn" label="target" options=options(&FitTarget::ALL, FitTarget::label)/>
@@ -92,7 +92,7 @@ pub fn FitLab(state: LabState) -> impl IntoView {
                     </div>
                     <Field state key="stop" label="pause at step" step="1" help="0 = never"/>
                 </section>
-            </aside>
+            </crate::components::ControlsDrawer>
             <section class="workspace">
                 <Toolbar state/>
                 <Diagnoses state/>

@@ -13,7 +13,6 @@ use engine::lab::{LabCommand, Notice, View};
 use engine::ops::ActivationKind;
 use engine::optim::{OptimizerKind, Schedule};
 use leptos::prelude::*;
-use wasm_bindgen::JsCast;
 
 pub(super) fn config(state: &LabState) -> PlaygroundConfig {
     state.config_as::<PlaygroundConfig>().unwrap_or_default()
@@ -26,30 +25,12 @@ pub(super) fn with_view<R>(state: &LabState, f: impl FnOnce(&PlaygroundView) -> 
     })
 }
 
-/// Reads a chosen file's text, then hands it to `then`.
 /// The largest file read (a CSV of 2,000 points or an export is far smaller).
-const MAX_FILE_BYTES: f64 = 8.0 * 1024.0 * 1024.0;
+pub(super) const MAX_FILE_BYTES: f64 = 8.0 * 1024.0 * 1024.0;
 
-/// Reads a chosen file's text, then hands it to `then`; a file over the size cap is refused with
-/// a notice before it is read.
+/// Reads a chosen file's text (up to [`MAX_FILE_BYTES`]), then hands it to `then`.
 pub(super) fn read_file(state: LabState, key: &'static str, ev: &leptos::ev::Event, then: impl FnOnce(String) + 'static) {
-    let Some(input) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) else {
-        return;
-    };
-    let Some(file) = input.files().and_then(|f| f.get(0)) else {
-        return;
-    };
-    input.set_value("");
-    if file.size() > MAX_FILE_BYTES {
-        let message = format!("\"{}\" is {:.1} MB: files up to {} MB are read", file.name(), file.size() / 1048576.0, MAX_FILE_BYTES / 1048576.0);
-        state.notices.update(|n| n.push(Notice { key: key.into(), message }));
-        return;
-    }
-    leptos::task::spawn_local(async move {
-        if let Ok(text) = wasm_bindgen_futures::JsFuture::from(file.text()).await {
-            then(text.as_string().unwrap_or_default());
-        }
-    });
+    crate::share::read_file(state, key, ev, MAX_FILE_BYTES, then)
 }
 
 pub(super) fn download(name: &str, text: &str) {
@@ -113,11 +94,11 @@ fn PlaygroundControls(state: LabState, new_class: RwSignal<u8>) -> impl IntoView
         });
     };
     let new_seed = move |_| state.set_value("seed", &((js_sys::Math::random() * 1e9) as u64).to_string());
-    let feature = |key: &'static str, label: &'static str| view! { <Check state key label/> };
+    let feature = move |key: &'static str, label: &'static str| view! { <Check state key label/> };
     let is_custom = move || config(&state).data == PlayData::Custom;
     let act_opts = options(&ActivationKind::ALL, ActivationKind::label);
     view! {
-            <aside class="controls">
+            <crate::components::ControlsDrawer>
                 <section>
                     <h3>"Data"</h3>
                     <Select state key="data" label="dataset" options=options(&PlayData::ALL, PlayData::label)/>
@@ -173,7 +154,7 @@ fn PlaygroundControls(state: LabState, new_class: RwSignal<u8>) -> impl IntoView
                     <Field state key="stopepochs" label="after epochs" step="1" help="0 = off"/>
                     <Field state key="stop" label="at step" step="1" help="0 = off"/>
                 </section>
-            </aside>
+            </crate::components::ControlsDrawer>
     }
 }
 

@@ -55,7 +55,7 @@ fn RnnControls(state: LabState) -> impl IntoView {
     let pasted = RwSignal::new(String::new());
     let use_pasted = move |_| state.command(LabCommand::Rnn(RnnCommand::SetData { text: pasted.get_untracked() }));
     view! {
-        <aside class="controls">
+        <crate::components::ControlsDrawer>
             <section>
                 <h3>"Data"</h3>
                 <Select state key="task" label="task" options=options(&Task::ALL, Task::label) help="classify reads a name into a language; generate learns to spell names (baby names) and samples new ones"/>
@@ -98,7 +98,7 @@ fn RnnControls(state: LabState) -> impl IntoView {
                 <Field state key="epochs" label="stop after epochs" step="1" help="0 = off"/>
                 <Field state key="stop" label="stop at step" step="1" help="0 = off"/>
             </section>
-        </aside>
+        </crate::components::ControlsDrawer>
     }
 }
 

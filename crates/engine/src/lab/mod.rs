@@ -19,6 +19,7 @@ pub mod playground;
 pub mod presets;
 pub mod registry;
 pub mod rnn;
+pub mod saved;
 pub mod snapshot;
 pub mod space;
 pub mod tf_link;
@@ -94,6 +95,11 @@ pub trait Lab: Sized + Send + 'static {
     /// they cannot.
     fn accelerator_input(&self) -> Result<Vec<usize>, String> {
         Err("this lab trains on the CPU: its networks are small or recurrent, and the CPU runs them faster than a round trip to the GPU".into())
+    }
+    /// Every trained network's trainer, the lead first (the Batch Norm lab has two): what a
+    /// saved run holds.
+    fn trainers_mut(&mut self) -> Vec<&mut Trainer> {
+        vec![self.trainer_mut()]
     }
     /// The last race's mini-batch, once, for an accelerator's lane (the CNN lab's race).
     fn take_race_probe(&mut self) -> Option<accel::RaceProbe> {
@@ -187,6 +193,10 @@ pub trait LabSession: Send {
     fn needs_rebuild(&self) -> bool;
     /// Why the accelerator was dropped, once; the run continues on the CPU.
     fn accelerator_failure(&mut self) -> Option<String>;
+    /// The run as a file (JSON: the link, the counters, every network's weights).
+    fn export_run(&mut self) -> Result<String, String>;
+    /// Puts a saved run's networks and counters into this session (built from its link).
+    fn restore(&mut self, run: &saved::SavedRun) -> Result<(), String>;
     /// The last race's mini-batch (once), for a GPU lane; see [`Lab::take_race_probe`].
     fn take_race_probe(&mut self) -> Option<accel::RaceProbe>;
     fn set_race_lane(&mut self, lane: accel::RaceLane);
@@ -264,7 +274,7 @@ impl<L: Registered> LabSession for Session<L> {
     /// One definition for every lab: the last mini-batch loss or any parameter is not finite.
     fn diverged(&mut self) -> bool {
         let t = self.lab.trainer_mut();
-        (t.known_steps() > 0 && !t.last_loss.is_finite()) || t.params_non_finite()
+        (t.has_loss() && !t.last_loss.is_finite()) || t.params_non_finite()
     }
 
     fn set(&mut self, key: &str, value: &str) -> Result<Applied, String> {
@@ -376,6 +386,19 @@ impl<L: Registered> LabSession for Session<L> {
 
     fn take_race_probe(&mut self) -> Option<accel::RaceProbe> {
         self.lab.take_race_probe()
+    }
+
+    fn export_run(&mut self) -> Result<String, String> {
+        let config = self.config();
+        let counters = (self.lab.trainer().step, self.lab.trainer().epoch);
+        saved::SavedRun::of(&config, counters, self.lab.trainers_mut())
+    }
+
+    fn restore(&mut self, run: &saved::SavedRun) -> Result<(), String> {
+        if self.config().lab() != run.config().lab() {
+            return Err(format!("the file is a {} run, not a {} one", run.config().lab(), self.config().lab()));
+        }
+        run.restore(self.lab.trainers_mut())
     }
 
     fn set_race_lane(&mut self, lane: accel::RaceLane) {

@@ -60,6 +60,8 @@ pub struct Trainer {
     failure: Option<String>,
     /// Sum and count of the losses read back since [`Trainer::take_synced_losses`].
     synced_losses: (f64, u64),
+    /// The step this trainer started from (0, or a saved run's): no loss is known before it.
+    resumed_at: u64,
 }
 
 impl Trainer {
@@ -95,6 +97,7 @@ impl Trainer {
             rebuild: false,
             failure: None,
             synced_losses: (0.0, 0),
+            resumed_at: 0,
         };
         t.shuffle.shuffle(&mut t.order);
         t
@@ -220,6 +223,16 @@ impl Trainer {
     /// Steps run on an accelerator.
     pub fn accelerated(&self) -> bool {
         self.accel.is_some()
+    }
+
+    /// Continues a saved run: its counters (the weights are restored by the caller).
+    pub fn resume_at(&mut self, step: u64, epoch: u64) {
+        (self.step, self.epoch, self.synced_step, self.resumed_at) = (step, epoch, step, step);
+    }
+
+    /// A mini-batch loss has been computed here (not just restored counters).
+    pub fn has_loss(&self) -> bool {
+        self.known_steps() > self.resumed_at
     }
 
     /// The steps whose results (loss, weights) are known here.

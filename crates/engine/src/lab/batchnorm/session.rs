@@ -598,6 +598,10 @@ impl Lab for BnLab {
         &mut self.nets[lead]
     }
 
+    fn trainers_mut(&mut self) -> Vec<&mut Trainer> {
+        self.nets.iter_mut().collect()
+    }
+
     /// Trains up to `n` steps of both nets; while a test evaluation is due, a call evaluates one
     /// chunk instead.
     fn train(&mut self, n: u64) {

@@ -288,8 +288,7 @@ impl PlaygroundLab {
     /// Restores a model state exported by `export` (same config), with the step counters.
     pub fn restore(&mut self, state: &ModelState, step: u64, epoch: u64) -> Result<(), String> {
         self.trainer.model.restore(state)?;
-        self.trainer.step = step;
-        self.trainer.epoch = epoch;
+        self.trainer.resume_at(step, epoch);
         Ok(())
     }
 }

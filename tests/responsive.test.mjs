@@ -1,0 +1,72 @@
+// A page anyone can use: every lab at a 375 × 812 phone (no horizontal scrolling, the controls in
+// a drawer) and in dark mode (following the system, or the remembered toggle). Screenshots land
+// in tests/output/ (looked at).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { serveDist, launch, screenshot } from './helpers.mjs';
+
+const LABS = ['fit', 'playground', 'cnn', 'batchnorm', 'rnn'];
+let server, browser;
+before(async () => { server = await serveDist(); browser = await launch(); });
+after(async () => { await browser?.close(); await server?.close(); });
+
+async function open(url, options) {
+  const context = await browser.newContext(options);
+  const page = await context.newPage();
+  const errors = [];
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(url);
+  return { page, context, errors };
+}
+
+const overflow = (page) => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+
+test('at 375 × 812 every page fits the width, and the controls open as a drawer', async () => {
+  for (const lab of ['', ...LABS]) {
+    const { page, context, errors } = await open(`${server.url}${lab ? `?lab=${lab}` : ''}`, { viewport: { width: 375, height: 812 }, hasTouch: true, isMobile: true });
+    await page.waitForSelector(lab ? '#play:not([disabled])' : '.journey, .home, main');
+    if (lab) {
+      await page.waitForFunction(() => document.querySelector('#stat-step')?.textContent === '0', null, { timeout: 60000 });
+      assert.equal(await page.locator('#controls-body').isVisible(), false, `${lab}: the controls start closed`);
+      await page.click('.drawer-toggle');
+      assert.equal(await page.locator('#controls-body').isVisible(), true, `${lab}: the drawer opens`);
+      assert.equal(await page.locator('.drawer-toggle').getAttribute('aria-expanded'), 'true');
+    }
+    await page.waitForTimeout(300);
+    assert.ok(await overflow(page) <= 0, `${lab || 'home'}: ${await overflow(page)} px of horizontal scrolling at 375 px`);
+    await screenshot(page, `phone-${lab || 'home'}`);
+    assert.deepEqual(errors, [], lab);
+    await context.close();
+  }
+});
+
+test('dark mode follows the system, the toggle overrides it and is remembered', async () => {
+  const bg = (page) => page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
+  const theme = (page) => page.evaluate(() => document.documentElement.dataset.theme);
+  for (const lab of LABS) {
+    const { page, context, errors } = await open(`${server.url}?lab=${lab}&speed=max`, { viewport: { width: 1400, height: 1000 }, colorScheme: 'dark' });
+    await page.waitForSelector('#play:not([disabled])');
+    assert.equal(await theme(page), 'dark', `${lab} follows the system's dark scheme`);
+    await page.click('#play');
+    await page.waitForFunction(() => Number(document.querySelector('#stat-step')?.textContent) > 20, null, { timeout: 60000 });
+    await page.click('#play');
+    await page.waitForTimeout(500);
+    await screenshot(page, `dark-${lab}`);
+    assert.deepEqual(errors, [], lab);
+    await context.close();
+  }
+  const { page, context } = await open(`${server.url}?lab=fit`, { colorScheme: 'light' });
+  await page.waitForSelector('#theme-toggle');
+  assert.equal(await theme(page), 'light');
+  const light = await bg(page);
+  await page.click('#theme-toggle'); // system → dark
+  assert.equal(await theme(page), 'dark');
+  assert.notEqual(await bg(page), light, 'the page itself turns dark');
+  await page.reload();
+  await page.waitForSelector('#theme-toggle');
+  assert.equal(await theme(page), 'dark', 'the choice is remembered');
+  await page.click('#theme-toggle'); // dark → light
+  assert.equal(await theme(page), 'light');
+  await context.close();
+});
