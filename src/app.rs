@@ -44,22 +44,24 @@ pub fn App() -> impl IntoView {
     let lab = parsed.config.lab();
     let state = LabState::new(parsed.config, parsed.notices, parsed.hidden_controls, parsed.speed, parsed.backend);
 
+    let shortcuts = RwSignal::new(false);
     let handle = window_event_listener(leptos::ev::keydown, move |ev: web_sys::KeyboardEvent| {
-        let typing = ev
-            .target()
-            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-            .map(|e| matches!(e.tag_name().as_str(), "INPUT" | "SELECT" | "TEXTAREA"))
-            .unwrap_or(false);
+        let tag = ev.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()).map(|e| e.tag_name()).unwrap_or_default();
+        let typing = matches!(tag.as_str(), "INPUT" | "SELECT" | "TEXTAREA");
         if typing || ev.ctrl_key() || ev.meta_key() || ev.alt_key() {
             return;
         }
         match ev.key().as_str() {
+            // Space on a focused button, link or summary presses that (the browser's own action).
+            " " if matches!(tag.as_str(), "BUTTON" | "A" | "SUMMARY" | "LABEL") => {}
             " " => {
                 ev.prevent_default();
                 state.toggle_play();
             }
             "s" => state.step_once(),
             "r" => state.reset(),
+            "?" => shortcuts.update(|s| *s = !*s),
+            "Escape" => shortcuts.set(false),
             _ => {}
         }
     });
@@ -92,6 +94,22 @@ pub fn App() -> impl IntoView {
                     <ul>{notices}</ul>
                 </div>
                 <button class="ghost" on:click=move |_| state.notices.set(Vec::new()) title="dismiss">"✕"</button>
+            </div>
+        </Show>
+        <Show when=move || shortcuts.get()>
+            <div class="shortcuts-backdrop" on:click=move |_| shortcuts.set(false)>
+                <div class="shortcuts" id="shortcuts" role="dialog" aria-modal="true" aria-labelledby="shortcuts-title" on:click=|ev| ev.stop_propagation()>
+                    <h2 id="shortcuts-title">"Keyboard shortcuts"</h2>
+                    <dl>
+                        <dt><kbd>"space"</kbd></dt><dd>"play / pause (on a focused button: press that button)"</dd>
+                        <dt><kbd>"s"</kbd></dt><dd>"one training step, then pause"</dd>
+                        <dt><kbd>"r"</kbd></dt><dd>"reset: the same seed, the same initial weights"</dd>
+                        <dt><kbd>"?"</kbd></dt><dd>"show or hide this list"</dd>
+                        <dt><kbd>"Esc"</kbd></dt><dd>"close it"</dd>
+                        <dt><kbd>"Tab"</kbd></dt><dd>"move between controls (the focused one is outlined)"</dd>
+                    </dl>
+                    <button id="shortcuts-close" on:click=move |_| shortcuts.set(false)>"Close"</button>
+                </div>
             </div>
         </Show>
         <main>

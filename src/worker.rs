@@ -46,8 +46,9 @@ enum AfterSync {
     Finish(String),
 }
 
-/// Waiting this long for the GPU to answer counts as a failure (the run goes on on the CPU).
-const SETTLE_TIMEOUT_MS: f64 = 5000.0;
+/// Waiting this long for the GPU to answer counts as a failure (the run goes on on the CPU). A
+/// software adapter on a busy machine can take seconds for a few queued steps: be patient.
+const SETTLE_TIMEOUT_MS: f64 = 30_000.0;
 
 struct Worker {
     scope: DedicatedWorkerGlobalScope,
@@ -484,7 +485,7 @@ impl Worker {
                         s.decelerate();
                     }
                     w.backend = Backend::Cpu;
-                    w.backend_note = Some("the GPU stopped answering — training on the CPU from the last weights it sent".into());
+                    w.backend_note = Some("the GPU did not answer for 30 s — training on the CPU from the last weights it sent".into());
                 }
                 w.settling = false;
                 if let Some(failure) = w.session.as_mut().and_then(|s| s.accelerator_failure()) {

@@ -70,3 +70,15 @@ test('dark mode and a 375 px phone keep every lab free of serious or critical vi
     }
   }
 });
+
+test('every control says why you would change it (its tooltip)', async () => {
+  for (const lab of ['fit', 'playground', 'cnn', 'batchnorm', 'rnn']) {
+    const page = await openPage(browser, `${server.url}?lab=${lab}`);
+    await ready(page);
+    const bare = await page.evaluate(() => [...document.querySelectorAll('.controls label.field')]
+      .filter((l) => l.offsetParent !== null && (l.getAttribute('title') || '').length < 25)
+      .map((l) => l.textContent.trim().slice(0, 40)));
+    assert.deepEqual(bare, [], `${lab}: controls without a why`);
+    await page.context().close();
+  }
+});

@@ -195,3 +195,16 @@ test('NaN pauses the CNN lab too, with the shared diagnosis and its one-click fi
   assert.deepEqual(errors, []);
   await page.context().close();
 });
+
+test('a long epoch shows its progress and the time left', async () => {
+  const page = await openPage(browser, `${server.url}?lab=cnn&model=lenet5`);
+  await ready(page);
+  await page.click('#play');
+  await page.waitForSelector('#epoch-progress', { timeout: 30000 });
+  assert.match(await page.locator('#epoch-eta').textContent(), /^epoch 1: \d+ % · about \d+ (s|min \d\d s) left$/);
+  const pct = Number(await page.locator('#epoch-progress').getAttribute('aria-valuenow'));
+  assert.ok(pct >= 0 && pct <= 100, `${pct}`);
+  await page.click('#play');
+  await page.waitForSelector('#epoch-progress', { state: 'detached' });
+  await page.context().close();
+});

@@ -116,6 +116,24 @@ test('keyboard: space plays and pauses, s steps, r resets', async () => {
   await page.context().close();
 });
 
+test('keyboard: ? lists the shortcuts and Esc closes them; space on a focused button presses that button', async () => {
+  const page = await openPage(browser, `${server.url}?lab=fit`);
+  await ready(page);
+  await page.keyboard.press('?');
+  await page.waitForSelector('#shortcuts');
+  assert.match(await page.locator('#shortcuts').textContent(), /play \/ pause.*one training step.*reset/s);
+  await screenshot(page, 'fit-shortcuts');
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('#shortcuts', { state: 'detached' });
+  await page.focus('#step');
+  await page.keyboard.press(' ');
+  await waitForStep(page, 's === 1');
+  await page.waitForTimeout(400);
+  assert.equal(await stepOf(page), 1, 'the focused Step button was pressed: one step, no play');
+  assert.match(await page.locator('#play').textContent(), /Play/);
+  await page.context().close();
+});
+
 test('a crash in the worker or the UI shows the error panel with its message', async () => {
   const page = await openPage(browser, `${server.url}?lab=fit`);
   await ready(page);

@@ -14,8 +14,16 @@ pub const GREEN: RGBColor = RGBColor(5, 150, 105);
 /// Distinct colours for many series (units, parameter tensors).
 pub fn palette(i: usize) -> RGBColor {
     const P: [RGBColor; 10] = [
-        RGBColor(37, 99, 235), RGBColor(234, 88, 12), RGBColor(5, 150, 105), RGBColor(147, 51, 234), RGBColor(220, 38, 38),
-        RGBColor(14, 165, 233), RGBColor(202, 138, 4), RGBColor(219, 39, 119), RGBColor(71, 85, 105), RGBColor(22, 163, 74),
+        RGBColor(37, 99, 235),
+        RGBColor(234, 88, 12),
+        RGBColor(5, 150, 105),
+        RGBColor(147, 51, 234),
+        RGBColor(220, 38, 38),
+        RGBColor(14, 165, 233),
+        RGBColor(202, 138, 4),
+        RGBColor(219, 39, 119),
+        RGBColor(71, 85, 105),
+        RGBColor(22, 163, 74),
     ];
     P[i % P.len()]
 }
@@ -56,7 +64,13 @@ pub struct ChartSpec<'a> {
 
 /// A step count for a log axis' ticks: 1, 10, 100, 1k, 10k, 1M…, with a digit where needed.
 fn step_label(v: f64) -> String {
-    let (value, unit) = if v >= 1e6 { (v / 1e6, "M") } else if v >= 1e3 { (v / 1e3, "k") } else { (v, "") };
+    let (value, unit) = if v >= 1e6 {
+        (v / 1e6, "M")
+    } else if v >= 1e3 {
+        (v / 1e3, "k")
+    } else {
+        (v, "")
+    };
     let digits = if value >= 10.0 || (value - value.round()).abs() < 0.05 { 0 } else { 1 };
     format!("{value:.digits$}{unit}")
 }
@@ -132,7 +146,13 @@ pub fn draw(canvas: &HtmlCanvasElement, spec: &ChartSpec, series: &[Series]) {
         let at = |x: f64| x.max(1.0).log10();
         let moved: Vec<Series> = series
             .iter()
-            .map(|s| Series { label: s.label.clone(), color: s.color, dots: s.dots, width: s.width, points: s.points.iter().map(|&(x, y)| (at(x), y)).collect() })
+            .map(|s| Series {
+                label: s.label.clone(),
+                color: s.color,
+                dots: s.dots,
+                width: s.width,
+                points: s.points.iter().map(|&(x, y)| (at(x), y)).collect(),
+            })
             .collect();
         let x_range = spec.x_range.map(|(a, b)| (at(a), at(b).max(at(a) + 1.0)));
         // Labels at the decades only (1, 10, 100, 1k…): in-between ticks read as noise.
@@ -149,11 +169,7 @@ fn draw_on(canvas: &HtmlCanvasElement, spec: &ChartSpec, series: &[Series], x_ti
     let x = spec.x_range.or_else(|| bounds(series, |p| p.0, false)).unwrap_or((0.0, 1.0));
     let y = spec.y_range.or_else(|| bounds(series, |p| p.1, spec.log_y)).unwrap_or(if spec.log_y { (1e-4, 1.0) } else { (-1.0, 1.0) });
     let mut builder = ChartBuilder::on(&root);
-    builder
-        .caption(spec.title, ("sans-serif", 16).into_font().color(&INK))
-        .margin(10)
-        .x_label_area_size(38)
-        .y_label_area_size(64);
+    builder.caption(spec.title, ("sans-serif", 16).into_font().color(&INK)).margin(10).x_label_area_size(38).y_label_area_size(64);
     if spec.log_y {
         let (lo, hi) = (y.0 * 0.8, y.1 * 1.25);
         let Ok(mut chart) = builder.build_cartesian_2d(x.0..x.1, (lo..hi).log_scale()) else { return };

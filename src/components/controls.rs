@@ -27,7 +27,7 @@ pub fn Field(
     #[prop(default = "")] help: &'static str,
 ) -> impl IntoView {
     view! {
-        <label class="field" title=help style:display=move || if state.hidden(key) { "none" } else { "" }>
+        <label class="field" title=super::why::title(key, help) style:display=move || if state.hidden(key) { "none" } else { "" }>
             <span>{label}</span>
             <input id=format!("ctl-{key}") type=kind step=step
                 prop:value=move || state.value_of(key)
@@ -57,7 +57,7 @@ pub fn Select(
         })
         .collect_view();
     view! {
-        <label class="field" class:stacked=stacked title=help style:display=move || if state.hidden(key) { "none" } else { "" }>
+        <label class="field" class:stacked=stacked title=super::why::title(key, help) style:display=move || if state.hidden(key) { "none" } else { "" }>
             <span>{label}</span>
             <select id=format!("ctl-{key}")
                 prop:value=move || state.value_of(key)
@@ -73,7 +73,7 @@ pub fn Select(
 #[component]
 pub fn Check(state: LabState, key: &'static str, label: &'static str, #[prop(default = "")] help: &'static str) -> impl IntoView {
     view! {
-        <label class="field check" title=help style:display=move || if state.hidden(key) { "none" } else { "" }>
+        <label class="field check" title=super::why::title(key, help) style:display=move || if state.hidden(key) { "none" } else { "" }>
             <input id=format!("ctl-{key}") type="checkbox"
                 prop:checked=move || state.value_of(key) == "true"
                 on:change=move |ev| state.set_value(key, if event_target_checked(&ev) { "true" } else { "false" })/>

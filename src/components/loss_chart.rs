@@ -53,16 +53,7 @@ pub fn LossChart(
         };
         let log_x = mode == "log";
         state.draw_soon("loss-chart", move || {
-            let spec = ChartSpec {
-                title: &title,
-                x_label,
-                y_label: &y_label,
-                log_y: true,
-                x_range: Some((x_range, last)),
-                y_range: None,
-                band: None,
-                log_x,
-            };
+            let spec = ChartSpec { title: &title, x_label, y_label: &y_label, log_y: true, x_range: Some((x_range, last)), y_range: None, band: None, log_x };
             chart::draw(&canvas, &spec, &series);
         });
     });

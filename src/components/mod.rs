@@ -11,6 +11,7 @@ pub mod presets;
 pub mod space;
 pub mod stats_bar;
 pub mod toolbar;
+pub mod why;
 
 pub use drawer::ControlsDrawer;
 pub use loss_chart::LossChart;

@@ -37,9 +37,11 @@ pub fn StoryPresets(state: LabState, presets: Vec<Story>) -> impl IntoView {
         .enumerate()
         .map(|(i, p)| view! { <a class="preset-chip" class:active=move || active.get() == Some(i) href=format!("?{}", p.3) id=format!("preset-{}", p.0)>{p.1}</a> })
         .collect_view();
-    let story = move || match active.get() {
+    let story = move || {
+        match active.get() {
         Some(i) => view! { <p class="preset-story" id="preset-story"><strong>{presets[i].1}": "</strong>{presets[i].2}</p> }.into_any(),
         None => view! { <p class="muted small" id="preset-story">"Each experiment is a share link: pick one to load its settings, then press Play. Its story appears here."</p> }.into_any(),
+    }
     };
     view! {
         <div class="card" id="story-presets">

@@ -33,21 +33,20 @@ pub fn StatsBar(state: LabState) -> impl IntoView {
     };
     let metrics = move || {
         snap.with(|s| {
-            s.as_ref()
-                .map(|s| {
-                    s.metrics
-                        .iter()
-                        .map(|m| {
-                            let (label, help) = metric_label(&m.name);
-                            view! {
-                                <div class="stat" title=help>
-                                    <span class="stat-label">{label}</span>
-                                    <span class="stat-value" id=format!("stat-{}", m.name.replace('_', "-")) data-value=exact(m.value)>{short(m.value)}</span>
-                                </div>
-                            }
-                        })
-                        .collect_view()
-                })
+            s.as_ref().map(|s| {
+                s.metrics
+                    .iter()
+                    .map(|m| {
+                        let (label, help) = metric_label(&m.name);
+                        view! {
+                            <div class="stat" title=help>
+                                <span class="stat-label">{label}</span>
+                                <span class="stat-value" id=format!("stat-{}", m.name.replace('_', "-")) data-value=exact(m.value)>{short(m.value)}</span>
+                            </div>
+                        }
+                    })
+                    .collect_view()
+            })
         })
     };
     let help = RwSignal::new(false);
@@ -85,6 +84,41 @@ pub fn StatsBar(state: LabState) -> impl IntoView {
             <button class="ghost help-toggle" id="stats-help-toggle" title="what these numbers mean" aria-expanded=move || help.get().to_string()
                 on:click=move |_| help.update(|h| *h = !*h)>"?"</button>
         </div>
+        <EpochProgress state/>
+    }
+}
+
+/// How far the current epoch is, and when it ends at the measured speed — shown while a run
+/// whose epochs take more than a few seconds trains.
+#[component]
+fn EpochProgress(state: LabState) -> impl IntoView {
+    // (share done, seconds left, epoch number)
+    let progress = move || {
+        let rate = state.rate.get().filter(|r| *r > 0.0 && state.running.get())?;
+        state.snapshot.with(|s| {
+            let s = s.as_ref()?;
+            let epoch_seconds = s.steps_per_epoch as f64 / rate;
+            (epoch_seconds > 5.0).then(|| (s.epoch_progress, (1.0 - s.epoch_progress as f64) * epoch_seconds, s.epoch + 1))
+        })
+    };
+    view! {
+        <Show when=move || progress().is_some()>
+            <div class="epoch-progress" id="epoch-progress" role="progressbar" aria-valuemin="0" aria-valuemax="100"
+                aria-valuenow=move || progress().map(|p| format!("{:.0}", p.0 * 100.0))>
+                <span class="epoch-bar"><span style:width=move || progress().map(|p| format!("{:.1}%", p.0 * 100.0))></span></span>
+                <span class="small muted" id="epoch-eta">{move || progress().map(|(done, left, epoch)| format!("epoch {epoch}: {:.0} % · about {} left", done * 100.0, duration(left)))}</span>
+            </div>
+        </Show>
+    }
+}
+
+/// "42 s", "3 min 05 s", "1 h 12 min".
+fn duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min {:02} s", s / 60, s % 60),
+        _ => format!("{} h {:02} min", s / 3600, s % 3600 / 60),
     }
 }
 

@@ -80,7 +80,7 @@ pub fn Toolbar(state: LabState) -> impl IntoView {
                 </button>
             </Show>
         </div>
-        <p class="keys muted small">"Keys: space = play/pause · s = step · r = reset"</p>
+        <p class="keys muted small">"Keys: space = play/pause · s = step · r = reset · ? = all shortcuts"</p>
     }
 }
 

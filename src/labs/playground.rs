@@ -111,12 +111,12 @@ fn PlaygroundControls(state: LabState, new_class: RwSignal<u8>) -> impl IntoView
                     </div>
                     <div class="own-data">
                         <p class="muted small">{move || if is_custom() { "Click the output plot to add a point of the chosen class." } else { "Choose “your own points” to click points in, or load a CSV of x,y,label." }}</p>
-                        <label class="field"><span>"class to add"</span>
+                        <label class="field" title="The class a click on the output plot adds: draw your own problem, point by point"><span>"class to add"</span>
                             <select id="new-class" on:change=move |ev| new_class.set(event_target_value(&ev).parse().unwrap_or(1))>
                                 <option value="1">"blue (1)"</option><option value="0">"orange (0)"</option>
                             </select>
                         </label>
-                        <label class="field file"><span>"load CSV"</span><input id="csv-file" type="file" accept=".csv,text/csv,text/plain" on:change=on_csv/></label>
+                        <label class="field file" title="Your own data: a CSV of x,y,label lines (label 0 or 1), up to 2,000 points"><span>"load CSV"</span><input id="csv-file" type="file" accept=".csv,text/csv,text/plain" on:change=on_csv/></label>
                     </div>
                 </section>
                 <section>

@@ -66,8 +66,9 @@ pub struct RaceLane {
     pub max_diff: f32,
 }
 
-/// The most steps the trainer submits ahead of what the device has finished.
-pub const MAX_AHEAD: u64 = 64;
+/// The most steps the trainer submits ahead of what the device has finished: enough to keep a
+/// GPU busy, few enough that a pause or a snapshot on a slow (software) GPU waits only briefly.
+pub const MAX_AHEAD: u64 = 16;
 
 #[cfg(test)]
 mod tests {

@@ -313,6 +313,8 @@ impl<L: Registered> LabSession for Session<L> {
             lab: <L::Config as LabParams>::LAB.into(),
             step: t.step,
             epoch: t.epoch,
+            epoch_progress: t.epoch_progress(),
+            steps_per_epoch: t.steps_per_epoch(),
             loss: t.last_loss,
             train_loss: report.train_loss,
             test_loss: report.test_loss,

@@ -11,6 +11,12 @@ pub struct Snapshot<V> {
     pub lab: String,
     pub step: u64,
     pub epoch: u64,
+    /// The share of the current epoch done (0–1), and the steps an epoch takes: the page's
+    /// progress bar and its time estimate.
+    #[serde(default)]
+    pub epoch_progress: f32,
+    #[serde(default)]
+    pub steps_per_epoch: u64,
     /// Loss of the last mini-batch.
     pub loss: f32,
     /// Loss over the whole training set (evaluation mode).

@@ -356,6 +356,16 @@ impl Trainer {
         ratios.into_iter().zip(kinds).filter(|(_, k)| *k == crate::layer::ParamKind::Weight).map(|(r, _)| r).collect()
     }
 
+    /// The share of the current epoch's examples used so far.
+    pub fn epoch_progress(&self) -> f32 {
+        self.cursor as f32 / self.order.len().max(1) as f32
+    }
+
+    /// Steps in one epoch at the current batch size (the last batch may be smaller).
+    pub fn steps_per_epoch(&self) -> u64 {
+        self.order.len().div_ceil(self.batch_size.clamp(1, self.order.len().max(1))) as u64
+    }
+
     /// The learning rate the next step uses.
     pub fn current_lr(&self) -> f32 {
         self.schedule.lr(self.hyper.lr, self.step, self.schedule_period)
