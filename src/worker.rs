@@ -403,6 +403,11 @@ impl Worker {
         if self.race_pending || (self.running && s.accelerator().is_some()) {
             return;
         }
+        // A software adapter runs on the same CPU cores as the page: race it only when the run
+        // was put on it (its lane is for correctness there, and it would cost the page frames).
+        if gpu.software() && s.accelerator().is_none() {
+            return;
+        }
         let Some(probe) = s.take_race_probe() else { return };
         self.race_pending = true;
         let me = self.me.clone();

@@ -92,21 +92,23 @@ pub fn StatsBar(state: LabState) -> impl IntoView {
 /// whose epochs take more than a few seconds trains.
 #[component]
 fn EpochProgress(state: LabState) -> impl IntoView {
-    // (share done, seconds left, epoch number)
-    let progress = move || {
+    // (whole percent done, whole seconds left, epoch number): a memo, so the bar's DOM changes
+    // only when what it shows does (a few times a second), not with every snapshot.
+    let progress = Memo::new(move |_| {
         let rate = state.rate.get().filter(|r| *r > 0.0 && state.running.get())?;
         state.snapshot.with(|s| {
             let s = s.as_ref()?;
             let epoch_seconds = s.steps_per_epoch as f64 / rate;
-            (epoch_seconds > 5.0).then(|| (s.epoch_progress, (1.0 - s.epoch_progress as f64) * epoch_seconds, s.epoch + 1))
+            let left = ((1.0 - s.epoch_progress as f64) * epoch_seconds).round() as u64;
+            (epoch_seconds > 5.0).then(|| ((s.epoch_progress * 100.0).floor() as u32, left, s.epoch + 1))
         })
-    };
+    });
     view! {
-        <Show when=move || progress().is_some()>
+        <Show when=move || progress.with(|p| p.is_some())>
             <div class="epoch-progress" id="epoch-progress" role="progressbar" aria-valuemin="0" aria-valuemax="100"
-                aria-valuenow=move || progress().map(|p| format!("{:.0}", p.0 * 100.0))>
-                <span class="epoch-bar"><span style:width=move || progress().map(|p| format!("{:.1}%", p.0 * 100.0))></span></span>
-                <span class="small muted" id="epoch-eta">{move || progress().map(|(done, left, epoch)| format!("epoch {epoch}: {:.0} % · about {} left", done * 100.0, duration(left)))}</span>
+                aria-valuenow=move || progress.get().map(|p| p.0.to_string())>
+                <span class="epoch-bar"><span style:width=move || progress.get().map(|p| format!("{}%", p.0))></span></span>
+                <span class="small muted" id="epoch-eta">{move || progress.get().map(|(done, left, epoch)| format!("epoch {epoch}: {done} % · about {} left", duration(left as f64)))}</span>
             </div>
         </Show>
     }

@@ -123,7 +123,7 @@ fn RacePanel(state: LabState) -> impl IntoView {
     };
     view! {
         <div class="card race" id="race">
-            <h4 class="card-title">{move || if state.gpu_worker.get() { "The race: loops vs im2col vs WebGPU (the same mini-batch, every conv layer, forward + backward)" } else { "The race: loops vs im2col (the same mini-batch, every conv layer, forward + backward)" }}</h4>
+            <h4 class="card-title">{move || if race().is_some_and(|r| r.gpu.is_some()) { "The race: loops vs im2col vs WebGPU (the same mini-batch, every conv layer, forward + backward)" } else { "The race: loops vs im2col (the same mini-batch, every conv layer, forward + backward)" }}</h4>
             {body}
             <div class="pad-row">
                 <button id="race-now" on:click=move |_| state.command(LabCommand::Cnn(CnnCommand::Race))>"Race now"</button>
