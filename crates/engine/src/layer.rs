@@ -29,7 +29,7 @@ impl<T: Layer + 'static> AsAny for T {
 /// A layer: `forward` caches what `backward` needs; `backward(dy)` returns `dx` and **adds** into
 /// every parameter's gradient (a vector–Jacobian product). Outputs live in buffers owned by the
 /// layer and are reused between steps, so a training step allocates nothing once shapes settle.
-pub trait Layer: Send + AsAny {
+pub trait Layer: Send + AsAny + dyn_clone::DynClone {
     /// A short human name, e.g. `dense 1→16` or `tanh`.
     fn name(&self) -> String;
     /// The output shape for an input of shape `input`, or why that input can't be taken
@@ -56,6 +56,8 @@ pub trait Layer: Send + AsAny {
         self.visit_params(&mut |_, _, _, g| crate::tensor::slice_mut(g).fill(0.0));
     }
 }
+
+dyn_clone::clone_trait_object!(Layer);
 
 /// `(n, rest…)` unchanged: the output shape of element-wise layers.
 pub fn same_shape(input: &[usize]) -> Result<Vec<usize>, String> {

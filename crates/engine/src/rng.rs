@@ -7,6 +7,7 @@ use crate::math;
 use rand_core::{RngCore, SeedableRng};
 use rand_pcg::Pcg32;
 
+#[derive(Clone)]
 pub struct Rng {
     inner: Pcg32,
 }

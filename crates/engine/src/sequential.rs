@@ -8,6 +8,7 @@ use crate::layer::{Layer, ParamKind};
 use crate::tensor::{self, Mode, Tensor};
 use serde::{Deserialize, Serialize};
 
+#[derive(Clone)]
 pub struct Sequential {
     pub layers: Vec<Box<dyn Layer>>,
     /// `(name, index of the layer whose output it is)`, in the order they were named.
@@ -111,6 +112,16 @@ impl Sequential {
     }
 
     /// Parameters and buffers, copied out.
+    /// The bytes its tensors hold: parameters, gradients, buffers and each layer's last output
+    /// and input gradient (what a copy of the model copies).
+    pub fn heap_bytes(&mut self) -> usize {
+        let mut n = 0;
+        self.visit_params(&mut |_, _, w, g| n += w.len() + g.len());
+        self.visit_buffers(&mut |_, b| n += b.len());
+        n += self.layers.iter().map(|l| l.output().len() + l.input_grad().len()).sum::<usize>();
+        n * std::mem::size_of::<f32>()
+    }
+
     pub fn state(&mut self) -> ModelState {
         let mut state = ModelState::default();
         self.visit_params(&mut |_, _, w, _| state.parameters.push(tensor::slice(w).to_vec()));

@@ -86,6 +86,7 @@ impl FitTarget {
 }
 
 /// Train and test sets (standardised if asked), plus the scalers to map back for display.
+#[derive(Clone)]
 pub struct FitData {
     pub train: Dataset,
     pub test: Dataset,

@@ -107,6 +107,8 @@ pub struct ParsedLink {
     pub speed: Option<Speed>,
     /// The `backend` key (placement, not part of the lab's config); `auto` when absent or bad.
     pub backend: Backend,
+    /// A fork the run makes when it reaches its step (`fork=500&branch=lr:0.1`), when valid.
+    pub fork: Option<super::timeline::ForkSpec>,
 }
 
 /// The `key=value` pairs of a URL or a bare query; both the query and the fragment are read
@@ -147,7 +149,10 @@ pub fn parse_link(input: &str) -> ParsedLink {
             Backend::Auto
         })
     });
-    let mut rest: Vec<(String, String)> = pairs.into_iter().filter(|(k, _)| k != "lab" && k != "speed" && k != "backend").collect();
+    let last = |key: &str| pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    let (fork, branch) = (last("fork"), last("branch"));
+    let mut rest: Vec<(String, String)> =
+        pairs.into_iter().filter(|(k, _)| !["lab", "speed", "backend", "fork", "branch"].contains(&k.as_str())).collect();
     let mut hide = Vec::new();
     rest.retain(|(k, v)| match k.strip_suffix("_hide") {
         Some(control) => {
@@ -180,7 +185,11 @@ pub fn parse_link(input: &str) -> ParsedLink {
             hidden_controls.push(k);
         }
     }
-    ParsedLink { config, notices, hidden_controls, speed, backend }
+    let fork = super::timeline::ForkSpec::parse(&config, fork.as_deref(), branch.as_deref()).unwrap_or_else(|n| {
+        notices.push(n);
+        None
+    });
+    ParsedLink { config, notices, hidden_controls, speed, backend, fork }
 }
 
 #[cfg(test)]

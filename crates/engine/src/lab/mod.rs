@@ -23,6 +23,7 @@ pub mod saved;
 pub mod snapshot;
 pub mod space;
 pub mod tf_link;
+pub mod timeline;
 pub mod trainer;
 
 pub use link::{parse_link, Backend, ParsedLink, Speed};
@@ -68,7 +69,7 @@ pub struct Report<V> {
 
 /// One lab: its config, view and command types, and how it trains. Implemented once per lab
 /// folder and listed once in [`registry`].
-pub trait Lab: Sized + Send + 'static {
+pub trait Lab: Sized + Send + Clone + 'static {
     type Config: LabParams + Into<LabConfig>;
     type View: Clone + Debug + Default + PartialEq + Serialize + DeserializeOwned + Into<View>;
     /// Lab-specific commands from the page (the playground's points, the CNN's race…).
@@ -153,6 +154,8 @@ pub trait LabSession: Send {
     fn step(&mut self, n: u64) -> f32;
     /// Optimiser steps taken so far.
     fn steps(&self) -> u64;
+    /// The last mini-batch loss (NaN before the first step).
+    fn last_loss(&self) -> f32;
     /// Completed passes over the training set.
     fn epochs(&self) -> u64;
     /// The configured step to pause at (0: never).
@@ -200,9 +203,20 @@ pub trait LabSession: Send {
     /// The last race's mini-batch (once), for a GPU lane; see [`Lab::take_race_probe`].
     fn take_race_probe(&mut self) -> Option<accel::RaceProbe>;
     fn set_race_lane(&mut self, lane: accel::RaceLane);
+    /// A copy of the whole run as it is now — weights, the optimiser's state, the data order,
+    /// every random stream, the lab's own state — so continuing the copy takes the same steps bit
+    /// for bit (a time-travel checkpoint). Refused while the steps run on an accelerator (its
+    /// queue and moments live on the device).
+    fn checkpoint(&mut self) -> Result<Box<dyn LabSession>, String>;
+    /// About the bytes a checkpoint of this session holds (its networks and their training state;
+    /// the datasets are shared, not copied).
+    fn checkpoint_bytes(&mut self) -> usize;
+    /// Takes the step records no snapshot has reported yet (a fork's branch shows only its curve).
+    fn take_records(&mut self) -> Vec<snapshot::StepRecord>;
 }
 
 /// The machinery every lab shares, around the lab itself.
+#[derive(Clone)]
 pub struct Session<L: Lab> {
     pub lab: L,
     ms_per_step: f64,
@@ -241,6 +255,10 @@ impl<L: Registered> LabSession for Session<L> {
 
     fn steps(&self) -> u64 {
         self.lab.trainer().step
+    }
+
+    fn last_loss(&self) -> f32 {
+        self.lab.trainer().last_loss
     }
 
     fn model(&self) -> &crate::sequential::Sequential {
@@ -405,6 +423,21 @@ impl<L: Registered> LabSession for Session<L> {
 
     fn set_race_lane(&mut self, lane: accel::RaceLane) {
         self.lab.set_race_lane(lane)
+    }
+
+    fn checkpoint(&mut self) -> Result<Box<dyn LabSession>, String> {
+        if self.lab.trainers_mut().iter().any(|t| t.accelerated()) {
+            return Err("time travel keeps checkpoints of runs on the CPU: switch the backend to CPU".into());
+        }
+        Ok(Box::new(self.clone()))
+    }
+
+    fn checkpoint_bytes(&mut self) -> usize {
+        self.lab.trainers_mut().into_iter().map(|t| t.heap_bytes()).sum()
+    }
+
+    fn take_records(&mut self) -> Vec<snapshot::StepRecord> {
+        std::mem::take(&mut self.lab.trainer_mut().records)
     }
 }
 

@@ -126,6 +126,13 @@ macro_rules! labs {
                 }
             }
 
+            /// The keys that change a run without rebuilding it (learning rate, batch size…).
+            pub fn live_keys(&self) -> &'static [&'static str] {
+                match self {
+                    $(LabConfig::$variant(_) => <<$lab as Lab>::Config as LabParams>::LIVE,)*
+                }
+            }
+
             pub fn seed(&self) -> u64 {
                 match self {
                     $(LabConfig::$variant(c) => c.seed(),)*

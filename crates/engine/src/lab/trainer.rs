@@ -15,6 +15,17 @@ use crate::tensor::{self, Mode, Tensor};
 
 const RECORDS_PER_OCTAVE: u64 = 1000;
 
+/// The trainer's accelerator. A clone of a trainer (a time-travel checkpoint, taken in sync)
+/// trains on the CPU: a device's queue and moments belong to one run.
+struct Slot(Option<Box<dyn Accelerator>>);
+
+impl Clone for Slot {
+    fn clone(&self) -> Self {
+        Slot(None)
+    }
+}
+
+#[derive(Clone)]
 pub struct Trainer {
     pub model: Sequential,
     pub optimizer: Box<dyn Optimizer>,
@@ -49,7 +60,7 @@ pub struct Trainer {
     batch_mask: Vec<bool>,
     dout: Tensor,
     /// Where the steps run when not here (the GPU); `None`: on this CPU.
-    accel: Option<Box<dyn Accelerator>>,
+    accel: Slot,
     /// The step count the model's weights belong to (behind `step` while an accelerator works).
     synced_step: u64,
     /// The step count when the accelerator was attached (it counts its steps from 0).
@@ -91,7 +102,7 @@ impl Trainer {
             batch_classes: Vec::new(),
             batch_mask: Vec::new(),
             dout: tensor::zeros(&[0]),
-            accel: None,
+            accel: Slot(None),
             synced_step: 0,
             accel_base: 0,
             rebuild: false,
@@ -139,7 +150,7 @@ impl Trainer {
     /// One optimiser step on the next mini-batch; returns its loss. The last batch of an epoch
     /// may be smaller; then the order is reshuffled.
     pub fn train_step(&mut self, data: &dyn Source) -> f32 {
-        if self.accel.is_some() && !self.may_submit() {
+        if self.accel.0.is_some() && !self.may_submit() {
             // The device is far enough ahead, or must be rebuilt: this step waits.
             return self.last_loss;
         }
@@ -156,9 +167,9 @@ impl Trainer {
             self.epoch += 1;
             self.shuffle.shuffle(&mut self.order);
         }
-        if self.accel.is_some() {
+        if self.accel.0.is_some() {
             let hyper = Hyper { lr: self.current_lr(), ..self.hyper };
-            let accel = self.accel.as_mut().expect("checked");
+            let accel = self.accel.0.as_mut().expect("checked");
             match accel.submit(tensor::slice(&self.batch_x), &self.batch_classes, &hyper) {
                 Ok(()) => {
                     self.last_hyper = hyper;
@@ -193,7 +204,7 @@ impl Trainer {
     /// Hands the steps to `accel` from now on (built from this model: same weights). The CPU
     /// optimiser's state is not carried over; the device's starts fresh.
     pub fn attach(&mut self, accel: Box<dyn Accelerator>) {
-        self.accel = Some(accel);
+        self.accel = Slot(Some(accel));
         self.synced_step = self.step;
         self.accel_base = self.step;
         self.rebuild = false;
@@ -203,7 +214,7 @@ impl Trainer {
     /// [`Trainer::in_sync`] first, to keep every step's weights). The optimiser's state starts
     /// fresh: the device's momentum or Adam moments stay on the device.
     pub fn detach(&mut self) {
-        if self.accel.take().is_some() {
+        if self.accel.0.take().is_some() {
             self.optimizer = self.optimizer_kind.build();
         }
         self.synced_step = self.step;
@@ -212,17 +223,17 @@ impl Trainer {
 
     /// The accelerator's name while one trains.
     pub fn accelerator_name(&self) -> Option<String> {
-        self.accel.as_ref().map(|a| a.name())
+        self.accel.0.as_ref().map(|a| a.name())
     }
 
     /// The model holds the weights of every step taken.
     pub fn in_sync(&self) -> bool {
-        self.accel.is_none() || self.synced_step == self.step
+        self.accel.0.is_none() || self.synced_step == self.step
     }
 
     /// Steps run on an accelerator.
     pub fn accelerated(&self) -> bool {
-        self.accel.is_some()
+        self.accel.0.is_some()
     }
 
     /// Continues a saved run: its counters (the weights are restored by the caller).
@@ -237,7 +248,7 @@ impl Trainer {
 
     /// The steps whose results (loss, weights) are known here.
     pub fn known_steps(&self) -> u64 {
-        if self.accel.is_some() {
+        if self.accel.0.is_some() {
             self.synced_step
         } else {
             self.step
@@ -252,7 +263,7 @@ impl Trainer {
 
     /// Steps are held back: the device is far ahead, or a rebuild is due.
     pub fn waiting(&mut self) -> bool {
-        self.accel.is_some() && !self.may_submit()
+        self.accel.0.is_some() && !self.may_submit()
     }
 
     /// Sum and count of the losses read back since the last call.
@@ -268,7 +279,7 @@ impl Trainer {
     fn may_submit(&mut self) -> bool {
         let bs = self.batch_size.clamp(1, self.order.len().max(1));
         let (kind, hyper) = (self.optimizer_kind, self.hyper);
-        let Some(accel) = self.accel.as_mut() else { return true };
+        let Some(accel) = self.accel.0.as_mut() else { return true };
         if !accel.fits(bs, kind, &hyper) {
             self.rebuild = true;
         }
@@ -286,7 +297,7 @@ impl Trainer {
     /// the steps since the last sync (recorded as the CPU records them). `wait`: block until it
     /// has (native drivers). Without an accelerator, nothing to do.
     pub fn sync(&mut self, wait: bool) -> Result<(), String> {
-        let Some(accel) = self.accel.as_mut() else { return Ok(()) };
+        let Some(accel) = self.accel.0.as_mut() else { return Ok(()) };
         match accel.sync(&mut self.model, wait) {
             Ok(None) => Ok(()),
             Ok(Some(synced)) => {
@@ -334,7 +345,7 @@ impl Trainer {
     /// The update:data ratio `‖Δw‖ / ‖w‖` of the last step, per parameter tensor.
     pub fn ratios(&mut self) -> Vec<f32> {
         let mut out = Vec::new();
-        if self.accel.is_some() {
+        if self.accel.0.is_some() {
             // The update is made on the device and never read back: unknown, not zero.
             self.model.visit_params(&mut |_, _, _, _| out.push(f32::NAN));
             return out;
@@ -411,6 +422,20 @@ impl Trainer {
     }
 
     /// True when a parameter holds NaN or ±∞.
+    /// About the bytes a copy of this trainer holds: the model's tensors, the optimiser's state
+    /// (up to two values per weight: Adam's moments), the mini-batch buffers and the order.
+    pub fn heap_bytes(&mut self) -> usize {
+        let mut weights = 0;
+        self.model.visit_params(&mut |_, _, w, _| weights += w.len());
+        let slots = match self.optimizer_kind {
+            OptimizerKind::Sgd => 0,
+            OptimizerKind::Adam => 2,
+            _ => 1,
+        };
+        let batch = self.batch_x.len() + self.batch_y.len() + self.dout.len();
+        self.model.heap_bytes() + (slots * weights + batch + self.order.len() * 2) * std::mem::size_of::<f32>()
+    }
+
     pub fn params_non_finite(&mut self) -> bool {
         let mut bad = false;
         self.model.visit_params(&mut |_, _, w, _| bad |= tensor::slice(w).iter().any(|v| !v.is_finite()));

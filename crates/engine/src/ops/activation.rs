@@ -43,6 +43,7 @@ impl ActivationKind {
     }
 }
 
+#[derive(Clone)]
 pub struct Activation {
     pub kind: ActivationKind,
     /// Slope for negative inputs (LeakyReLU only).

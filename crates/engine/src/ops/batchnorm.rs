@@ -43,6 +43,7 @@ fn offset(channels: usize, i: usize, j: usize, inner: usize) -> usize {
     (i * channels + j) * inner
 }
 
+#[derive(Clone)]
 pub struct BatchNorm {
     /// Features (1d) or channels (2d).
     pub channels: usize,

@@ -26,6 +26,7 @@ pub enum ConvImpl {
     Im2col,
 }
 
+#[derive(Clone)]
 pub struct Conv2d {
     pub c_in: usize,
     pub c_out: usize,

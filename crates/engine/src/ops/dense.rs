@@ -20,6 +20,7 @@ const WIDE: usize = 64;
 /// From this many weights on (in × out), `x·W` and `xᵀ·dy` go through the blocked GEMM.
 const LARGE: usize = 4096;
 
+#[derive(Clone)]
 pub struct Dense {
     pub inputs: usize,
     pub outputs: usize,

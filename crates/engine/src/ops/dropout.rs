@@ -11,6 +11,7 @@ use crate::layer::Layer;
 use crate::rng::Rng;
 use crate::tensor::{self, Mode, Tensor};
 
+#[derive(Clone)]
 pub struct Dropout {
     pub p: f32,
     seed: u64,

@@ -11,6 +11,7 @@ use crate::layer::{Layer, ParamKind};
 use crate::rng::Rng;
 use crate::tensor::{self, Mode, Tensor};
 
+#[derive(Clone)]
 pub struct Polynomial {
     pub degree: usize,
     pub c: Tensor,

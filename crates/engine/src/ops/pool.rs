@@ -17,6 +17,7 @@ pub enum PoolKind {
     Avg,
 }
 
+#[derive(Clone)]
 pub struct Pool2d {
     pub kind: PoolKind,
     pub k: usize,
@@ -143,6 +144,7 @@ impl Layer for Pool2d {
 }
 
 /// `(n, …)` → `(n, product of the rest)`; backward restores the shape.
+#[derive(Clone)]
 pub struct Flatten {
     in_shape: Vec<usize>,
     y: Tensor,

@@ -39,6 +39,7 @@ pub enum RnnImpl {
     Loop,
 }
 
+#[derive(Clone)]
 pub struct Rnn {
     pub inputs: usize,
     pub hidden: usize,

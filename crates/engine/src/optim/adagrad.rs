@@ -6,6 +6,7 @@
 
 use super::{state, Hyper, Optimizer};
 
+#[derive(Clone)]
 pub struct Adagrad {
     pub eps: f32,
     sum: Vec<Vec<f32>>,

@@ -8,6 +8,7 @@
 
 use super::{state, Hyper, Optimizer};
 
+#[derive(Clone)]
 pub struct Adam {
     pub beta1: f32,
     pub beta2: f32,

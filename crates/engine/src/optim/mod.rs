@@ -70,7 +70,7 @@ impl OptimizerKind {
     }
 }
 
-pub trait Optimizer: Send {
+pub trait Optimizer: Send + dyn_clone::DynClone {
     /// Called once per step, before the parameter updates (Adam counts steps here).
     fn begin_step(&mut self) {}
     /// Updates parameter number `index` in place from its gradient.
@@ -79,6 +79,8 @@ pub trait Optimizer: Send {
     /// that update's gradient `g` (computed when a snapshot asks, not in every step).
     fn update_norm(&self, index: usize, g: &[f32], h: &Hyper) -> f32;
 }
+
+dyn_clone::clone_trait_object!(Optimizer);
 
 /// Grows a per-parameter state vector on first use (state is created lazily so optimizers need
 /// not know the model up front).

@@ -8,6 +8,7 @@
 
 use super::{state, Hyper, Optimizer};
 
+#[derive(Clone)]
 pub struct Sgd {
     use_momentum: bool,
     nesterov: bool,

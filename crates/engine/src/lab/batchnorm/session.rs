@@ -82,6 +82,7 @@ struct Column {
     series: Vec<f32>,
 }
 
+#[derive(Clone)]
 pub struct BnLab {
     config: BnConfig,
     images: Arc<ImagePair>,

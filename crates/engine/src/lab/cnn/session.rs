@@ -41,6 +41,7 @@ struct Evaluation {
     wrong: Vec<(f32, usize, usize, usize)>,
 }
 
+#[derive(Clone)]
 pub struct CnnLab {
     config: CnnConfig,
     images: Arc<ImagePair>,

@@ -18,6 +18,7 @@ use crate::tensor::{self, Mode};
 /// Points on the fit chart.
 const CURVE_POINTS: usize = 241;
 
+#[derive(Clone)]
 pub struct FitLab {
     config: FitConfig,
     pub(crate) data: FitData,

@@ -23,6 +23,7 @@ pub const MAX_IMPORT_BYTES: usize = 8 << 20;
 /// Step and epoch counters above this can't be shown exactly by the page (JavaScript numbers).
 pub const MAX_COUNTER: u64 = 1 << 53;
 
+#[derive(Clone)]
 pub struct PlaygroundLab {
     pub(crate) config: PlaygroundConfig,
     train_points: Vec<Point>,

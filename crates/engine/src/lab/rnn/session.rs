@@ -110,6 +110,7 @@ pub const MAX_PASSAGES: usize = 5;
 pub const MIN_PASTED_TEXT: usize = 1_000;
 
 /// The generation task's state.
+#[derive(Clone)]
 struct Gen {
     data: Arc<GenData>,
     bigram: f32,
@@ -124,6 +125,7 @@ struct Gen {
     batch: (f64, u64),
 }
 
+#[derive(Clone)]
 pub struct RnnLab {
     config: RnnConfig,
     gen: Option<Gen>,
