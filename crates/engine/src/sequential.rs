@@ -219,6 +219,7 @@ mod tests {
     use crate::rng::Rng;
 
     /// A layer with a buffer: counts the examples it has seen in training mode.
+    #[derive(Clone)]
     struct Counter {
         seen: Tensor,
         y: Tensor,
