@@ -42,7 +42,7 @@ pub fn App() -> impl IntoView {
     }
     let parsed = parse_link(&href);
     let lab = parsed.config.lab();
-    let state = LabState::new(parsed.config, parsed.notices, parsed.hidden_controls, parsed.speed, parsed.backend);
+    let state = LabState::new(parsed.config, parsed.notices, parsed.hidden_controls, parsed.speed, parsed.backend, parsed.fork);
 
     let shortcuts = RwSignal::new(false);
     let handle = window_event_listener(leptos::ev::keydown, move |ev: web_sys::KeyboardEvent| {
@@ -70,6 +70,8 @@ pub fn App() -> impl IntoView {
     // A bounded list: a link with thousands of bad keys shows the first few and a count.
     let notices = move || {
         state.notices.with(|n| {
+            // Time travel's refusals show in its panel.
+            let n: Vec<&engine::lab::Notice> = n.iter().filter(|n| n.key != "timeline").collect();
             let shown = n.iter().take(MAX_NOTICES_SHOWN).map(|n| view! { <li><code>{n.key.clone()}</code>": "{n.message.clone()}</li> }).collect_view();
             let more = (n.len() > MAX_NOTICES_SHOWN).then(|| view! { <li id="notices-more">{format!("… and {} more", n.len() - MAX_NOTICES_SHOWN)}</li> });
             (shown, more)
@@ -87,7 +89,7 @@ pub fn App() -> impl IntoView {
             </nav>
             <crate::theme::ThemeToggle/>
         </header>
-        <Show when=move || state.notices.with(|n| !n.is_empty())>
+        <Show when=move || state.notices.with(|n| n.iter().any(|n| n.key != "timeline"))>
             <div class="notices" id="notices" role="alert">
                 <div>
                     <strong>"Some settings could not be used; defaults were kept:"</strong>

@@ -6,6 +6,7 @@ use crate::fatal;
 use crate::protocol::{decode, encode, Command, Message, Placement};
 use crate::share;
 use engine::lab::snapshot::StepRecord;
+use engine::lab::timeline::{ForkSpec, TimelineView};
 use engine::lab::{Backend, LabCommand, LabConfig, LabParams, LabReply, Notice, Snapshot, Speed};
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
@@ -49,6 +50,12 @@ pub struct LabState {
     pub placement: RwSignal<Placement>,
     /// The worker has a GPU path (the GPU worker: the browser offers WebGPU and the lab can use it).
     pub gpu_worker: RwSignal<bool>,
+    /// Time travel: the checkpoints kept and the fork (its records are in `branch`).
+    pub timeline: RwSignal<TimelineView>,
+    /// Branch B's `(step, mini-batch loss)` since the fork.
+    pub branch: RwSignal<Vec<(u64, f32)>>,
+    /// The fork kept in the link (`fork=…&branch=…`): the one trained, or the link's, still ahead.
+    pub fork: RwSignal<Option<ForkSpec>>,
     /// The worker's wasm memory in bytes, from its latest snapshot.
     pub worker_memory: RwSignal<f64>,
     /// Optimiser steps per second actually trained, measured between snapshots.
@@ -64,7 +71,7 @@ pub struct LabState {
 impl LabState {
     /// A lab page's state. `speed`: the link's, else the one this browser last chose, else the
     /// slow first-visit default.
-    pub fn new(config: LabConfig, notices: Vec<Notice>, hidden_controls: Vec<String>, speed: Option<Speed>, backend: Backend) -> Self {
+    pub fn new(config: LabConfig, notices: Vec<Notice>, hidden_controls: Vec<String>, speed: Option<Speed>, backend: Backend, fork: Option<ForkSpec>) -> Self {
         let speed = speed.or_else(|| storage_get(SPEED_KEY).and_then(|s| Speed::parse(&s))).unwrap_or_default();
         let state = LabState {
             backend: RwSignal::new(backend),
@@ -73,6 +80,9 @@ impl LabState {
             speed: RwSignal::new(speed),
             rate: RwSignal::new(None),
             worker_memory: RwSignal::new(0.0),
+            timeline: RwSignal::new(TimelineView::default()),
+            branch: RwSignal::new(Vec::new()),
+            fork: RwSignal::new(fork),
             rate_mark: StoredValue::new_local(None),
             hidden_controls: RwSignal::new(hidden_controls),
             config: RwSignal::new(config),
@@ -115,7 +125,10 @@ impl LabState {
                     self.ready.set(true);
                     let query = self.config.with_untracked(|c| c.to_query());
                     let backend = self.backend.get_untracked();
-                    let query = if backend == Backend::Auto { query } else { format!("{query}&backend={}", backend.key()) };
+                    let mut query = if backend == Backend::Auto { query } else { format!("{query}&backend={}", backend.key()) };
+                    if let Some(f) = self.fork.get_untracked() {
+                        query.push_str(&format!("&{}", f.query()));
+                    }
                     self.send(Command::Start { query });
                     self.send(Command::Speed { steps_per_frame: self.speed.get_untracked().steps_per_frame() });
                 }
@@ -151,19 +164,47 @@ impl LabState {
                         self.sync_url();
                     }
                 }
-                Ok(Message::Snapshot { mut snapshot, running, reason, memory, placement }) => {
+                Ok(Message::Rewound { step }) => {
+                    // A snapshot of the abandoned future must not be drawn.
+                    self.mailbox.set_value(None);
+                    self.records.update(|r| r.retain(|p| p.step <= step));
+                    self.history.update(|h| h.retain(|p| p.step <= step));
+                    self.branch.set(Vec::new());
+                }
+                Ok(Message::KeptBranch { query }) => {
+                    self.mailbox.set_value(None);
+                    let at = self.timeline.with_untracked(|t| t.branch.as_ref().map_or(0, |b| b.spec.at));
+                    let b = self.branch.get_untracked();
+                    self.records.update(|r| {
+                        r.retain(|p| p.step <= at);
+                        r.extend(b.iter().filter(|p| p.0 > at).map(|&(step, loss)| StepRecord { step, loss, grads: Vec::new() }));
+                    });
+                    self.history.update(|h| h.retain(|p| p.step <= at));
+                    self.branch.set(Vec::new());
+                    self.config.set(engine::lab::parse_link(&query).config);
+                    self.fork.set(None);
+                    self.sync_url();
+                }
+                Ok(Message::Snapshot { mut snapshot, running, reason, memory, placement, mut timeline }) => {
                     self.worker_memory.set(memory);
                     if self.placement.with_untracked(|p| *p != placement) {
                         self.placement.set(placement.clone());
                     }
                     // Only the latest snapshot is drawn, but no step record may be lost.
                     self.mailbox.update_value(|slot| {
-                        if let Some(Message::Snapshot { snapshot: older, .. }) = slot.take() {
+                        if let Some(Message::Snapshot { snapshot: older, timeline: older_timeline, .. }) = slot.take() {
                             let newer = std::mem::take(&mut snapshot.records);
                             snapshot.records = older.records;
                             snapshot.records.extend(newer);
+                            if let (Some(old), Some(new)) = (older_timeline.branch, timeline.branch.as_mut()) {
+                                if old.spec == new.spec {
+                                    let newer = std::mem::take(&mut new.records);
+                                    new.records = old.records;
+                                    new.records.extend(newer);
+                                }
+                            }
                         }
-                        *slot = Some(Message::Snapshot { snapshot, running, reason, memory, placement });
+                        *slot = Some(Message::Snapshot { snapshot, running, reason, memory, placement, timeline });
                     });
                 }
                 Err(e) => web_sys::console::warn_1(&format!("unreadable worker message: {e}").into()),
@@ -234,9 +275,10 @@ impl LabState {
 
     /// Publishes the latest snapshot (called once per animation frame).
     fn publish(self) {
-        let Some(Message::Snapshot { snapshot, running, reason, .. }) = self.mailbox.try_update_value(|m| m.take()).flatten() else {
+        let Some(Message::Snapshot { snapshot, running, reason, mut timeline, .. }) = self.mailbox.try_update_value(|m| m.take()).flatten() else {
             return;
         };
+        self.publish_timeline(&mut timeline);
         let mut snapshot = snapshot;
         let point = HistoryPoint { step: snapshot.step, train_loss: snapshot.train_loss, test_loss: snapshot.test_loss };
         let restarted = self.history.with_untracked(|h| h.last().is_some_and(|last| last.step > point.step)) || point.step == 0;
@@ -272,6 +314,47 @@ impl LabState {
         self.measure_rate(snapshot.step, running);
         self.running.set(running);
         self.snapshot.set(Some(*snapshot));
+    }
+
+    /// Keeps branch B's records, the fork in the link, and the checkpoints for the scrubber.
+    fn publish_timeline(self, timeline: &mut TimelineView) {
+        match timeline.branch.as_mut() {
+            Some(b) => {
+                let fresh = std::mem::take(&mut b.records);
+                self.branch.update(|r| {
+                    r.extend(fresh);
+                    if r.len() > MAX_HISTORY {
+                        let kept: Vec<(u64, f32)> = r.iter().step_by(2).cloned().collect();
+                        *r = kept;
+                    }
+                });
+            }
+            None if self.branch.with_untracked(|r| !r.is_empty()) => self.branch.set(Vec::new()),
+            None => {}
+        }
+        let fork = timeline.branch.as_ref().map(|b| b.spec.clone()).or_else(|| timeline.pending.clone());
+        if self.fork.with_untracked(|f| *f != fork) {
+            self.fork.set(fork);
+            self.sync_url();
+        }
+        if self.timeline.with_untracked(|t| t != timeline) {
+            self.timeline.set(std::mem::take(timeline));
+        }
+    }
+
+    /// Back to the checkpoint at `step`.
+    pub fn rewind(&self, step: u64) {
+        self.send(Command::Rewind { step });
+    }
+
+    /// Forks at a checkpoint with one value changed in branch B.
+    pub fn fork_at(&self, spec: ForkSpec) {
+        self.send(Command::Fork { spec });
+    }
+
+    /// Ends the fork, keeping B (or A).
+    pub fn keep(&self, b: bool) {
+        self.send(Command::Keep { b });
     }
 
     /// Sets the speed: remembered by this browser, kept in the link, sent to the worker.
@@ -313,6 +396,9 @@ impl LabState {
         let backend = self.backend.get();
         if backend != Backend::Auto {
             q.push_str(&format!("&backend={}", backend.key()));
+        }
+        if let Some(f) = self.fork.get() {
+            q.push_str(&format!("&{}", f.query()));
         }
         self.hidden_controls.with(|h| h.iter().for_each(|k| q.push_str(&format!("&{k}_hide=true"))));
         q

@@ -2,6 +2,7 @@
 //! plain JS objects (serde-wasm-bindgen), which keeps NaN and ±∞ intact — a diverged loss must
 //! reach the UI as NaN, not as JSON's `null`.
 
+use engine::lab::timeline::{ForkSpec, TimelineView};
 use engine::lab::{LabCommand, LabReply, Snapshot};
 use serde::{Deserialize, Serialize};
 
@@ -51,6 +52,18 @@ pub enum Command {
     Backend {
         backend: engine::lab::Backend,
     },
+    /// Back to the checkpoint at `step` (paused there; Play continues bit for bit as before).
+    Rewind {
+        step: u64,
+    },
+    /// Forks at the checkpoint `spec.at`: A goes on as it was, B with `spec.key` set to `spec.value`.
+    Fork {
+        spec: ForkSpec,
+    },
+    /// Ends a fork, keeping branch B as the run (`b`) or A.
+    Keep {
+        b: bool,
+    },
 }
 
 /// Where the steps run now, for the page: `gpu` names the adapter when they run on WebGPU;
@@ -69,7 +82,12 @@ pub enum Message {
     Ready,
     /// The latest state; `running` says whether training continues.
     /// `memory`: the worker's wasm memory in bytes (it only grows: the tests check it stays flat).
-    Snapshot { snapshot: Box<Snapshot>, running: bool, reason: Option<String>, memory: f64, placement: Placement },
+    /// `timeline`: the checkpoints kept and a fork's branch B (its new records).
+    Snapshot { snapshot: Box<Snapshot>, running: bool, reason: Option<String>, memory: f64, placement: Placement, timeline: TimelineView },
+    /// The run went back to the checkpoint at `step` (or forked there): later records are gone.
+    Rewound { step: u64 },
+    /// Branch B became the run: its link (the page's curve becomes B's).
+    KeptBranch { query: String },
     /// A `Set` was applied; `reset` says whether the session was rebuilt.
     Applied { key: String, reset: bool, query: String },
     /// A `Set` was refused.

@@ -9,6 +9,7 @@ use crate::protocol::{decode, encode, Command, Message, Placement};
 use engine::data::images::{Assets, ImageSet};
 use engine::data::names::TextSet;
 use engine::lab::accel::{RaceLane, RaceProbe};
+use engine::lab::timeline::Timeline;
 use engine::lab::{self, parse_link, Accelerator, Backend, LabCommand, LabSession, Trainer};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -66,6 +67,8 @@ struct Worker {
     race_pending: bool,
     channel: MessageChannel,
     session: Option<Box<dyn LabSession>>,
+    /// The session's checkpoints and fork (time travel).
+    timeline: Option<Timeline>,
     running: bool,
     tick_pending: bool,
     /// Steps between two reads of the clock, adapted to the measured speed.
@@ -101,7 +104,11 @@ impl Worker {
             let running = self.running;
             let memory = wasm_memory_bytes();
             let placement = Placement { gpu: s.accelerator(), note: self.backend_note.clone() };
-            self.post(&Message::Snapshot { snapshot, running, reason, memory, placement });
+            let mut timeline = self.timeline.as_mut().map(|t| t.view()).unwrap_or_default();
+            if s.accelerator().is_some() {
+                timeline.off = Some("time travel keeps checkpoints of runs on the CPU: switch the backend to CPU".into());
+            }
+            self.post(&Message::Snapshot { snapshot, running, reason, memory, placement, timeline });
         }
     }
 
@@ -113,6 +120,48 @@ impl Worker {
             } else {
                 let _ = self.channel.port2().post_message(&JsValue::NULL);
             }
+        }
+    }
+
+    /// A new timeline for a new session (with a link's fork to make when the run reaches it).
+    fn new_timeline(&mut self, pending: Option<engine::lab::timeline::ForkSpec>) {
+        self.timeline = self.session.as_mut().map(|s| Timeline::new(s.as_mut(), pending));
+    }
+
+    /// The session was rebuilt: its timeline starts again (a link's fork still waits).
+    fn reset_timeline(&mut self) {
+        match (self.session.as_mut(), self.timeline.as_mut()) {
+            (Some(s), Some(t)) => t.reset(s.as_mut()),
+            _ => self.new_timeline(None),
+        }
+    }
+
+    /// After steps outside a tick: a due checkpoint, the link's fork, branch B's steps.
+    fn advance_timeline(&mut self) {
+        let (Some(s), Some(t)) = (self.session.as_mut(), self.timeline.as_mut()) else { return };
+        if s.accelerator().is_none() {
+            if let Err(n) = t.advance(s.as_mut()) {
+                self.post(&Message::Rejected { key: n.key, message: n.message });
+            }
+        }
+    }
+
+    /// Goes back to a checkpoint (or forks there): the session continues from it, paused.
+    fn travel(&mut self, go: impl FnOnce(&mut Timeline) -> Result<Box<dyn LabSession>, String>, step: u64, said: String) {
+        if self.session.as_ref().is_some_and(|s| s.accelerator().is_some()) {
+            let message = "time travel works on runs on the CPU: switch the backend to CPU first".to_string();
+            return self.post(&Message::Rejected { key: "timeline".into(), message });
+        }
+        let Some(t) = self.timeline.as_mut() else { return };
+        match go(t) {
+            Ok(session) => {
+                self.session = Some(session);
+                self.running = false;
+                self.recalibrate();
+                self.post(&Message::Rewound { step });
+                self.send_snapshot(Some(said));
+            }
+            Err(message) => self.post(&Message::Rejected { key: "timeline".into(), message }),
         }
     }
 
@@ -130,6 +179,7 @@ impl Worker {
                     Ok(session) => self.session = Some(session),
                     Err(message) => return self.post(&Message::LoadFailed { message }),
                 }
+                self.new_timeline(parsed.fork);
                 self.backend = parsed.backend;
                 self.place();
                 self.recalibrate();
@@ -174,6 +224,7 @@ impl Worker {
                         }
                     }
                 }
+                self.advance_timeline();
                 self.send_snapshot(None);
                 if self.session.as_ref().is_some_and(|s| s.accelerator().is_some()) {
                     self.settle(AfterSync::Show);
@@ -186,6 +237,7 @@ impl Worker {
                         Err(message) => return self.post(&Message::LoadFailed { message }),
                     }
                 }
+                self.reset_timeline();
                 self.place();
                 self.recalibrate();
                 self.running = false;
@@ -201,6 +253,26 @@ impl Worker {
                     None => Err(format!("unknown workload \"{workload}\" (the workloads: {})", engine::lab::bench::WORKLOADS)),
                 };
                 self.post(&Message::BenchDone { result });
+            }
+            Command::Rewind { step } => self.travel(|t| t.rewind(step), step, format!("back at step {step} — Play continues as the run did, bit for bit")),
+            Command::Fork { spec } => {
+                let (at, said) = (spec.at, format!("forked at step {}: B has {} = {} — Play trains both on the same batches", spec.at, spec.key, spec.value));
+                self.travel(|t| t.fork(spec), at, said)
+            }
+            Command::Keep { b } => {
+                let Some(t) = self.timeline.as_mut() else { return };
+                if b {
+                    if let Some(session) = t.keep_branch() {
+                        let query = session.config().to_query();
+                        self.session = Some(session);
+                        self.running = false;
+                        self.recalibrate();
+                        self.post(&Message::KeptBranch { query });
+                    }
+                } else {
+                    t.drop_branch();
+                }
+                self.send_snapshot(None);
             }
             Command::Panic => panic!("deliberate worker panic (deeplyDebug.panicWorker)"),
             Command::ExportPytorch => {
@@ -227,6 +299,7 @@ impl Worker {
             Command::ImportRun { json } => match engine::lab::saved::open(&json, &self.assets) {
                 Ok(session) => {
                     self.session = Some(session);
+                    self.new_timeline(None);
                     self.running = false;
                     self.recalibrate();
                     self.place();
@@ -247,6 +320,7 @@ impl Worker {
                         Ok(session) => self.session = Some(session),
                         Err(message) => return self.post(&Message::Rejected { key, message }),
                     }
+                    self.reset_timeline();
                     self.place();
                     self.running = false;
                     self.recalibrate();
@@ -261,6 +335,7 @@ impl Worker {
                         if reset {
                             self.running = false;
                             self.recalibrate();
+                            self.reset_timeline();
                             self.place();
                         }
                         // `query` is the session's whole config: a change may move other keys
@@ -288,6 +363,7 @@ impl Worker {
                 if changed != query || s.steps() < steps {
                     self.running = false;
                     self.recalibrate();
+                    self.reset_timeline();
                     self.post(&Message::Config { query: changed });
                 }
                 if let Some(reply) = reply {
@@ -323,11 +399,19 @@ impl Worker {
         let (mut done, mut t1) = (0u64, t0);
         let accelerated = s.accelerator().is_some();
         let mut held = false;
+        let mut fork_failed = None;
         while done < limit {
-            let k = self.batch.min(limit - done);
+            // Cut where a checkpoint or the link's fork is due (only runs on the CPU keep them).
+            let room = self.timeline.as_ref().filter(|_| !accelerated).map_or(u64::MAX, |t| t.room(s.steps()));
+            let k = self.batch.min(limit - done).min(room);
             let at = s.steps();
             let loss = s.step(k);
             done += k;
+            if let Some(t) = self.timeline.as_mut().filter(|_| !accelerated) {
+                if let Err(n) = t.advance(s.as_mut()) {
+                    fork_failed = Some(n);
+                }
+            }
             t1 = now(&self.scope);
             // On the GPU a call takes no step while the device is far ahead: give the event loop
             // its turn (the GPU's answers arrive there) instead of spinning.
@@ -338,6 +422,9 @@ impl Worker {
         }
         if let Some(failure) = s.accelerator_failure() {
             self.backend_note = Some(failure);
+        }
+        if let Some(n) = fork_failed {
+            let _ = self.scope.post_message(&encode(&Message::Rejected { key: n.key, message: n.message }));
         }
         if s.needs_rebuild() {
             self.settle(AfterSync::Place);
@@ -679,6 +766,7 @@ pub fn run_with(gpu: Result<Rc<dyn GpuProvider>, String>, intercept: Box<dyn Fn(
         race_pending: false,
         channel: channel.clone(),
         session: None,
+        timeline: None,
         running: false,
         tick_pending: false,
         batch: 1,

@@ -10,9 +10,11 @@ pub mod loss_chart;
 pub mod presets;
 pub mod space;
 pub mod stats_bar;
+pub mod timeline;
 pub mod toolbar;
 pub mod why;
 
 pub use drawer::ControlsDrawer;
 pub use loss_chart::LossChart;
+pub use timeline::TimeTravel;
 pub use toolbar::Toolbar;

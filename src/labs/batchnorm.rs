@@ -162,6 +162,7 @@ pub fn BatchNormLab(state: LabState) -> impl IntoView {
                 <Difference state/>
                 <div class="play-grid">
                     <div class="card"><PairLossChart state/></div>
+                    <crate::components::TimeTravel state/>
                     <div class="card"><AccuracyChart state/></div>
                 </div>
                 <PercentileCharts state/>

@@ -243,6 +243,7 @@ pub fn CnnLab(state: LabState) -> impl IntoView {
                 <RacePanel state/>
                 <div class="play-grid">
                     <div class="card"><LossChart state title="Loss (log scale)" y_label="cross-entropy" evaluations=("test (10,000 images)", test_losses)/></div>
+                    <crate::components::TimeTravel state/>
                     <div class="card"><AccuracyChart state/></div>
                 </div>
                 <div class="play-grid">

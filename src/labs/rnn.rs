@@ -234,6 +234,7 @@ pub fn RnnLab(state: LabState) -> impl IntoView {
                 }>
                     <Generation state/>
                 </Show>
+                <crate::components::TimeTravel state/>
             </section>
         </div>
     }

@@ -102,10 +102,7 @@ impl Sequential {
     }
 
     /// Visits each parameter with the index of the layer that owns it.
-    pub fn visit_params_indexed(
-        &mut self,
-        f: &mut dyn FnMut(usize, &'static str, ParamKind, &mut Tensor, &mut Tensor),
-    ) {
+    pub fn visit_params_indexed(&mut self, f: &mut dyn FnMut(usize, &'static str, ParamKind, &mut Tensor, &mut Tensor)) {
         for (i, layer) in self.layers.iter_mut().enumerate() {
             layer.visit_params(&mut |name, kind, w, g| f(i, name, kind, w, g));
         }

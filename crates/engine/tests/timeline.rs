@@ -114,7 +114,10 @@ fn a_fork_trains_on_the_same_batches_and_differs_by_its_value_alone() {
     let expected: Vec<(u64, f32)> = reference.take_records().iter().map(|r| (r.step, r.loss)).collect();
     b_losses.retain(|(step, _)| *step > at);
     assert!(!b_losses.is_empty());
-    assert_eq!(b_losses.iter().map(|(s, l)| (*s, l.to_bits())).collect::<Vec<_>>(), expected.iter().filter(|(s, _)| *s > at).map(|(s, l)| (*s, l.to_bits())).collect::<Vec<_>>());
+    assert_eq!(
+        b_losses.iter().map(|(s, l)| (*s, l.to_bits())).collect::<Vec<_>>(),
+        expected.iter().filter(|(s, _)| *s > at).map(|(s, l)| (*s, l.to_bits())).collect::<Vec<_>>()
+    );
     assert_ne!(a_losses.last().unwrap().1, reference.last_loss().to_bits(), "the branches differ");
 
     // Keeping B makes it the run, with the checkpoints up to the fork.

@@ -151,8 +151,7 @@ pub fn parse_link(input: &str) -> ParsedLink {
     });
     let last = |key: &str| pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone());
     let (fork, branch) = (last("fork"), last("branch"));
-    let mut rest: Vec<(String, String)> =
-        pairs.into_iter().filter(|(k, _)| !["lab", "speed", "backend", "fork", "branch"].contains(&k.as_str())).collect();
+    let mut rest: Vec<(String, String)> = pairs.into_iter().filter(|(k, _)| !["lab", "speed", "backend", "fork", "branch"].contains(&k.as_str())).collect();
     let mut hide = Vec::new();
     rest.retain(|(k, v)| match k.strip_suffix("_hide") {
         Some(control) => {

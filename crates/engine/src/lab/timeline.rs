@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 /// The most memory the checkpoints of one run may hold (estimated per checkpoint by
 /// [`LabSession::checkpoint_bytes`]).
-pub const MAX_BYTES: usize = 64 << 20;
+pub const MAX_BYTES: usize = 64_000_000;
 /// The most checkpoints kept.
 pub const MAX_CHECKPOINTS: usize = 40;
 /// Steps between checkpoints at the start of a run (doubles each time the ring is thinned).
@@ -69,6 +69,11 @@ impl ForkSpec {
             ));
         }
         config.with_value(&self.key, &self.value).map(|_| ()).map_err(|n| Notice::new("branch", n.message))
+    }
+
+    /// The link's part for this fork, `fork=…&branch=…` (encoded).
+    pub fn query(&self) -> String {
+        serde_urlencoded::to_string(self.pairs()).expect("plain pairs")
     }
 
     /// The link's pairs for this fork.
@@ -272,7 +277,7 @@ impl Timeline {
             self.off = Some(format!(
                 "this network's checkpoints would take {:.0} MB each; time travel keeps at most {} MB",
                 bytes as f64 / 1e6,
-                MAX_BYTES >> 20
+                MAX_BYTES / 1_000_000
             ));
             return;
         }
