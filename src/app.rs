@@ -122,6 +122,7 @@ pub fn App() -> impl IntoView {
                         <h1>{p.title}</h1>
                         <p>{p.intro}</p>
                     </div>
+                    {(!engine::lab::tours::tour(p.key).is_empty()).then(|| view! { <crate::components::Tour lab=p.key/> })}
                     {(p.view)(state)}
                 }
             })}

@@ -12,9 +12,11 @@ pub mod space;
 pub mod stats_bar;
 pub mod timeline;
 pub mod toolbar;
+pub mod tour;
 pub mod why;
 
 pub use drawer::ControlsDrawer;
 pub use loss_chart::LossChart;
 pub use timeline::TimeTravel;
 pub use toolbar::Toolbar;
+pub use tour::Tour;

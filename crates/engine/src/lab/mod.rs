@@ -24,6 +24,7 @@ pub mod snapshot;
 pub mod space;
 pub mod tf_link;
 pub mod timeline;
+pub mod tours;
 pub mod trainer;
 
 pub use link::{parse_link, Backend, ParsedLink, Speed};
