@@ -56,6 +56,8 @@ pub struct LabState {
     pub branch: RwSignal<Vec<(u64, f32)>>,
     /// The fork kept in the link (`fork=…&branch=…`): the one trained, or the link's, still ahead.
     pub fork: RwSignal<Option<ForkSpec>>,
+    /// The backprop view's latest trace (or why there is none), while its panel is open.
+    pub vjp: RwSignal<Option<Result<engine::lab::vjp::VjpView, String>>>,
     /// The worker's wasm memory in bytes, from its latest snapshot.
     pub worker_memory: RwSignal<f64>,
     /// Optimiser steps per second actually trained, measured between snapshots.
@@ -80,6 +82,7 @@ impl LabState {
             speed: RwSignal::new(speed),
             rate: RwSignal::new(None),
             worker_memory: RwSignal::new(0.0),
+            vjp: RwSignal::new(None),
             timeline: RwSignal::new(TimelineView::default()),
             branch: RwSignal::new(Vec::new()),
             fork: RwSignal::new(fork),
@@ -151,6 +154,7 @@ impl LabState {
                     self.status.set(Some(message));
                 }
                 Ok(Message::Lab { reply }) => self.reply.set(Some(reply)),
+                Ok(Message::Traced { result }) => self.vjp.set(Some(result)),
                 Ok(Message::Rejected { key, message }) => self.notices.update(|n| n.push(Notice { key, message })),
                 Ok(Message::Applied { reset, query, .. }) => {
                     if reset {

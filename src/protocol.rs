@@ -3,6 +3,7 @@
 //! reach the UI as NaN, not as JSON's `null`.
 
 use engine::lab::timeline::{ForkSpec, TimelineView};
+use engine::lab::vjp::VjpView;
 use engine::lab::{LabCommand, LabReply, Snapshot};
 use serde::{Deserialize, Serialize};
 
@@ -64,6 +65,10 @@ pub enum Command {
     Keep {
         b: bool,
     },
+    /// The last mini-batch as a chain of VJPs, showing row `example`; answered by `Traced`.
+    Trace {
+        example: usize,
+    },
 }
 
 /// Where the steps run now, for the page: `gpu` names the adapter when they run on WebGPU;
@@ -107,6 +112,8 @@ pub enum Message {
     LoadFailed { message: String },
     /// A lab's answer to one of its own commands.
     Lab { reply: LabReply },
+    /// The backprop view of the last mini-batch, or why there is none.
+    Traced { result: Result<VjpView, String> },
     /// The worker failed (a panic); it can no longer train.
     Error { message: String },
 }

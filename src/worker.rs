@@ -283,6 +283,15 @@ impl Worker {
                     Err(message) => self.post(&Message::Rejected { key: "export".into(), message }),
                 }
             }
+            Command::Trace { example } => {
+                // A GPU run's weights live on the device until synced: trace what the CPU holds.
+                let result = match self.session.as_ref() {
+                    Some(s) if s.accelerator().is_some() => Err("the steps run on the GPU: the backprop view traces CPU runs".to_string()),
+                    Some(s) => s.trace(example),
+                    None => Err("no session yet".to_string()),
+                };
+                self.post(&Message::Traced { result });
+            }
             Command::ExportRun => {
                 if self.session.as_ref().is_some_and(|s| s.accelerator().is_some()) && !self.session.as_mut().is_some_and(|s| s.sync(false)) {
                     // The GPU's last steps first: the file holds the weights of the step it names.

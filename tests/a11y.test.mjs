@@ -36,6 +36,12 @@ for (const lab of ['fit', 'playground', 'cnn', 'batchnorm', 'rnn']) {
     await page.waitForTimeout(2500);
     assert.deepEqual(await violations(page), [], 'training');
     await page.click('#play');
+    if (await page.locator('#backprop-toggle').count()) {
+      // The backprop view, open on a trace.
+      await page.click('#backprop-toggle');
+      await page.waitForSelector('#vjp-detail');
+      assert.deepEqual(await violations(page), [], 'backprop view open');
+    }
     await page.context().close();
   });
 }

@@ -1,5 +1,6 @@
 //! Reusable UI pieces: charts, histograms, controls, the layer panel.
 
+pub mod backprop;
 pub mod chart;
 pub mod controls;
 pub mod diagnoses;
@@ -15,6 +16,7 @@ pub mod toolbar;
 pub mod tour;
 pub mod why;
 
+pub use backprop::Backprop;
 pub use drawer::ControlsDrawer;
 pub use loss_chart::LossChart;
 pub use timeline::TimeTravel;

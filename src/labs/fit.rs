@@ -101,6 +101,7 @@ pub fn FitLab(state: LabState) -> impl IntoView {
                     <div class="card wide"><canvas id="fit-chart" node_ref=fit_canvas width="1240" height="380"></canvas></div>
                     <div class="card"><LossChart state title=loss_title y_label=loss_units width=620 height=320/></div>
                     <crate::components::TimeTravel state/>
+                    <crate::components::Backprop state/>
                     <div class="card"><canvas id="grad-chart" node_ref=grad_canvas width="620" height="320"></canvas></div>
                     <div class="card" class:hidden=move || !has_units()><canvas id="units-chart" node_ref=units_canvas width="620" height="320"></canvas></div>
                 </div>

@@ -176,6 +176,7 @@ pub fn PlaygroundLab(state: LabState) -> impl IntoView {
                 <div class="play-grid">
                     <div class="card"><LossChart state title="Loss (log scale)" y_label="loss" height=300/></div>
                     <crate::components::TimeTravel state/>
+                    <crate::components::Backprop state/>
                     <ExportCard state/>
                 </div>
             </section>

@@ -89,6 +89,18 @@ enum Command {
         #[arg(long)]
         epochs: Option<u64>,
     },
+    /// Train S steps, then print the last mini-batch traced as a chain of vector–Jacobian
+    /// products (JSON, the page's backprop view): per layer the shapes, rules, norms of x, y, dy,
+    /// dx, dW and example E's numbers. The fit and playground labs.
+    Vjp {
+        #[arg(long)]
+        link: String,
+        #[arg(long)]
+        steps: u64,
+        /// The row of the mini-batch to show.
+        #[arg(long, default_value_t = 0)]
+        example: usize,
+    },
     /// Check a share link: print the normalised link and any notices about its keys.
     Link {
         /// The link to check.
@@ -168,6 +180,21 @@ fn main() {
                 session.step(1);
             }
             print!("{}", engine::export::pytorch(&session.config(), session.model()).unwrap_or_else(|e| fail(&e)));
+        }
+        Command::Vjp { link, steps, example } => {
+            let parsed = parse_link(&link);
+            for notice in &parsed.notices {
+                eprintln!("notice [{}]: {}", notice.key, notice.message);
+            }
+            let mut session = lab::build_with(&parsed.config, &load_assets(&parsed.config)).unwrap_or_else(|e| fail(&e));
+            if let Some(why) = session.cannot_train() {
+                fail(&format!("this link can't train: {why}"));
+            }
+            while session.steps() < steps {
+                session.step(1);
+            }
+            let view = session.trace(example).unwrap_or_else(|e| fail(&e));
+            println!("{}", serde_json::to_string(&view).expect("plain data"));
         }
         Command::Link { link } => {
             let parsed = parse_link(&link);

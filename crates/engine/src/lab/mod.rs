@@ -26,6 +26,7 @@ pub mod tf_link;
 pub mod timeline;
 pub mod tours;
 pub mod trainer;
+pub mod vjp;
 
 pub use link::{parse_link, Backend, ParsedLink, Speed};
 pub use params::{LabParams, Notice};
@@ -126,6 +127,11 @@ pub trait Lab: Sized + Send + Clone + 'static {
     fn pause_reason(&mut self) -> Option<String> {
         None
     }
+    /// The last mini-batch traced layer by layer as vector–Jacobian products (the fit and
+    /// playground labs), showing row `example`; or why not.
+    fn trace(&self, _example: usize) -> Result<vjp::VjpView, String> {
+        Err("the layer-by-layer backprop view is in the fit and playground labs".into())
+    }
     /// Why this session can't train at all (e.g. no training data), in words for the learner.
     fn cannot_train(&self) -> Option<String> {
         None
@@ -214,6 +220,8 @@ pub trait LabSession: Send {
     fn checkpoint_bytes(&mut self) -> usize;
     /// Takes the step records no snapshot has reported yet (a fork's branch shows only its curve).
     fn take_records(&mut self) -> Vec<snapshot::StepRecord>;
+    /// The last mini-batch as a chain of VJPs (see [`Lab::trace`]).
+    fn trace(&self, example: usize) -> Result<vjp::VjpView, String>;
 }
 
 /// The machinery every lab shares, around the lab itself.
@@ -439,6 +447,10 @@ impl<L: Registered> LabSession for Session<L> {
 
     fn take_records(&mut self) -> Vec<snapshot::StepRecord> {
         std::mem::take(&mut self.lab.trainer_mut().records)
+    }
+
+    fn trace(&self, example: usize) -> Result<vjp::VjpView, String> {
+        self.lab.trace(example)
     }
 }
 

@@ -134,6 +134,11 @@ impl Trainer {
         &self.batch_x
     }
 
+    /// The targets of the last mini-batch (regression, binary labels).
+    pub fn batch_y(&self) -> &Tensor {
+        &self.batch_y
+    }
+
     /// The classes of the last mini-batch (classification).
     pub fn batch_classes(&self) -> &[usize] {
         &self.batch_classes

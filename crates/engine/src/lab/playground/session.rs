@@ -312,6 +312,10 @@ impl Lab for PlaygroundLab {
         self.config = config;
     }
 
+    fn trace(&self, example: usize) -> Result<crate::lab::vjp::VjpView, String> {
+        crate::lab::vjp::trace(&self.trainer, example)
+    }
+
     fn trainer(&self) -> &Trainer {
         &self.trainer
     }
