@@ -216,8 +216,14 @@ impl LabState {
         });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         on_message.forget(); // the worker lives as long as the page
-        let on_error = Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |e: web_sys::ErrorEvent| {
-            fatal::show(&fatal::worker_failed(&e.message(), &self.config.with_untracked(|c| c.to_query())));
+        let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
+            // A script that could not load (offline before a first visit cached it) fires a plain
+            // Event with no message, not an ErrorEvent.
+            let message = js_sys::Reflect::get(&e, &"message".into())
+                .ok()
+                .and_then(|m| m.as_string())
+                .unwrap_or_else(|| "its script could not be loaded (offline, or the server stopped)".to_string());
+            fatal::show(&fatal::worker_failed(&message, &self.config.with_untracked(|c| c.to_query())));
         });
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         on_error.forget();

@@ -15,11 +15,8 @@ const MAX_FILE_BYTES: usize = 48 << 20;
 
 /// Reads one file, calling `progress(bytes_so_far_of_this_file, content_length)` as it arrives.
 async fn fetch_bytes(scope: &DedicatedWorkerGlobalScope, url: &str, progress: &mut dyn FnMut(f64, f64)) -> Result<Vec<u8>, String> {
-    let response: Response = JsFuture::from(scope.fetch_with_str(url))
-        .await
-        .map_err(|e| format!("{url}: {e:?}"))?
-        .dyn_into()
-        .map_err(|_| format!("{url}: not a response"))?;
+    let response: Response =
+        JsFuture::from(scope.fetch_with_str(url)).await.map_err(|e| format!("{url}: {e:?}"))?.dyn_into().map_err(|_| format!("{url}: not a response"))?;
     if !response.ok() {
         return Err(format!("{url}: HTTP {}", response.status()));
     }
@@ -46,7 +43,23 @@ async fn fetch_bytes(scope: &DedicatedWorkerGlobalScope, url: &str, progress: &m
         }
     }
     progress(bytes.len() as f64, total.max(bytes.len() as f64));
+    keep_offline(scope, url, &bytes).await;
     Ok(bytes)
+}
+
+/// The cache the service worker (`www/sw.js`) answers data requests from when offline.
+const DATA_CACHE: &str = "deeply-data-v1";
+
+/// Keeps a copy of a fetched data file for offline visits. Done here, not only in the service
+/// worker, because a first visit's worker may fetch before the service worker controls the
+/// page. Best effort: no cache (a private window, an insecure origin) just means no offline copy.
+async fn keep_offline(scope: &DedicatedWorkerGlobalScope, url: &str, bytes: &[u8]) {
+    let Ok(caches) = scope.caches() else { return };
+    let Ok(cache) = JsFuture::from(caches.open(DATA_CACHE)).await else { return };
+    let cache: web_sys::Cache = cache.unchecked_into();
+    let mut copy = bytes.to_vec();
+    let Ok(response) = Response::new_with_opt_u8_array(Some(&mut copy)) else { return };
+    let _ = JsFuture::from(cache.put_with_str(url, &response)).await;
 }
 
 /// Fetches and parses the four files of an image dataset; `progress(loaded, total)` counts

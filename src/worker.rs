@@ -278,7 +278,7 @@ impl Worker {
             Command::ExportPytorch => {
                 let Some(s) = self.session.as_ref() else { return };
                 let config = s.config();
-                match engine::export::pytorch(&config, s.model()) {
+                match s.pytorch() {
                     Ok(text) => self.post(&Message::Exported { filename: format!("deeply-{}-step{}.py", config.lab(), s.steps()), text }),
                     Err(message) => self.post(&Message::Rejected { key: "export".into(), message }),
                 }

@@ -8,7 +8,7 @@ let server, browser;
 before(async () => { server = await serveDist(); browser = await launch(); });
 after(async () => { await browser?.close(); await server?.close(); });
 
-test('the CNN lab exports its run as a PyTorch script; the fit lab offers no export', async () => {
+test('the CNN, fit and playground labs export their runs as PyTorch scripts; the RNN lab offers no export', async () => {
   const errors = [];
   const page = await openPage(browser, `${server.url}?lab=cnn&model=lenet5&lr=0.02`, errors);
   await ready(page);
@@ -23,7 +23,21 @@ test('the CNN lab exports its run as a PyTorch script; the fit lab offers no exp
   assert.deepEqual(layers.filter((l) => l.type === 'Linear').map((l) => [l.in, l.out]), [[400, 120], [120, 84], [84, 10]]);
   assert.ok(script.includes('DistributedDataParallel') && script.includes('if __name__ == "__main__":'));
   assert.deepEqual(errors, []);
-  await page.goto(`${server.url}?lab=fit`);
+  for (const [link, linear, loss] of [['lab=fit&hidden=5,3&n=80', [[1, 5], [5, 3], [3, 1]], 'mse'],
+    ['lab=playground&data=spiral3&hidden=4', [[4, 4], [4, 3]], 'cross_entropy']]) {
+    await page.goto(`${server.url}?${link}`);
+    await ready(page);
+    const { name, text } = await downloaded(page, '#export-pytorch');
+    assert.match(name, /^deeply-(fit|playground)-step0\.py$/);
+    const hyper = JSON.parse(text.match(/HYPER = json\.loads\(r'''([\s\S]*?)'''\)/)[1]);
+    const data = JSON.parse(text.match(/DATA = json\.loads\(r'''([\s\S]*?)'''\)/)[1]);
+    const layers = JSON.parse(text.match(/LAYERS = json\.loads\(r'''([\s\S]*?)'''\)/)[1]);
+    assert.equal(hyper.loss, loss, link);
+    assert.equal(hyper.data, 'inline');
+    assert.deepEqual(layers.filter((l) => l.type === 'Linear').map((l) => [l.in, l.out]), linear, link);
+    assert.equal(data.train.shape[1], linear[0][0], 'one input column per feature');
+  }
+  await page.goto(`${server.url}?lab=rnn`);
   await ready(page);
   assert.equal(await page.locator('#export-pytorch').count(), 0);
   await page.context().close();

@@ -34,7 +34,8 @@ export function serveDist() {
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({
     url: `http://127.0.0.1:${server.address().port}/`,
-    close: () => new Promise((r) => server.close(r)),
+    // Keep-alive sockets too: a closed server must look like no network (the offline test).
+    close: () => new Promise((r) => { server.close(r); server.closeAllConnections(); }),
   })));
 }
 

@@ -77,7 +77,7 @@ enum Command {
     /// Write a run as a self-contained PyTorch script (stdout): the same layers and weights (after
     /// S steps or E epochs here; the initial ones by default), data preparation and
     /// hyper-parameters; `python run.py`, or `torchrun --nproc_per_node=N run.py` (DDP).
-    /// The MNIST labs (cnn, batchnorm) for now.
+    /// The fit, playground, cnn and batchnorm labs.
     Export {
         #[arg(long)]
         link: String,
@@ -179,7 +179,7 @@ fn main() {
             while steps.is_some_and(|s| session.steps() < s) || epochs.is_some_and(|e| session.epochs() < e) {
                 session.step(1);
             }
-            print!("{}", engine::export::pytorch(&session.config(), session.model()).unwrap_or_else(|e| fail(&e)));
+            print!("{}", session.pytorch().unwrap_or_else(|e| fail(&e)));
         }
         Command::Vjp { link, steps, example } => {
             let parsed = parse_link(&link);

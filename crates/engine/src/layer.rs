@@ -49,6 +49,11 @@ pub trait Layer: Send + AsAny + dyn_clone::DynClone {
     /// of the model (e.g. batch norm's running mean and variance) — always in the same order.
     /// Export, restore and rebuilds that keep the weights carry buffers along with parameters.
     fn visit_buffers(&mut self, _f: &mut dyn FnMut(&'static str, &mut Tensor)) {}
+    /// Bytes of the caches and scratch buffers kept between calls (inputs, im2col columns,
+    /// transposes, masks) beyond `output` and `input_grad`: a copy of the layer copies them too.
+    fn scratch_bytes(&self) -> usize {
+        0
+    }
     /// Whether `backward` must compute `dx` (the first layer of a model need not: nothing reads it).
     fn set_needs_input_grad(&mut self, _needed: bool) {}
     /// Sets every parameter gradient to zero.

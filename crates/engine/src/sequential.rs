@@ -109,14 +109,14 @@ impl Sequential {
     }
 
     /// Parameters and buffers, copied out.
-    /// The bytes its tensors hold: parameters, gradients, buffers and each layer's last output
-    /// and input gradient (what a copy of the model copies).
+    /// The bytes its tensors hold: parameters, gradients, buffers and each layer's last output,
+    /// input gradient, caches and scratch (what a copy of the model copies).
     pub fn heap_bytes(&mut self) -> usize {
         let mut n = 0;
         self.visit_params(&mut |_, _, w, g| n += w.len() + g.len());
         self.visit_buffers(&mut |_, b| n += b.len());
         n += self.layers.iter().map(|l| l.output().len() + l.input_grad().len()).sum::<usize>();
-        n * std::mem::size_of::<f32>()
+        n * std::mem::size_of::<f32>() + self.layers.iter().map(|l| l.scratch_bytes()).sum::<usize>()
     }
 
     pub fn state(&mut self) -> ModelState {
@@ -157,6 +157,10 @@ impl Sequential {
 }
 
 impl Layer for Sequential {
+    fn scratch_bytes(&self) -> usize {
+        self.layers.iter().map(|l| l.scratch_bytes() + (l.output().len() + l.input_grad().len()) * std::mem::size_of::<f32>()).sum()
+    }
+
     fn name(&self) -> String {
         self.layers.iter().map(|l| l.name()).collect::<Vec<_>>().join(" → ")
     }

@@ -33,7 +33,7 @@ fn lenet5_exports_a_script_that_compiles_and_declares_its_layers_and_hyper_param
     let config = parse_link(link).config;
     let c = config.get::<CnnConfig>().unwrap();
     let model = c.build_model(&mut Rng::fork(c.seed, 1));
-    let script = pytorch(&config, &model).unwrap();
+    let script = pytorch(&config, &model, None).unwrap();
     compiles(&script, "lenet5");
     let hyper = declared(&script, "HYPER");
     assert_eq!(hyper["optimizer"], "momentum");
@@ -63,7 +63,7 @@ fn the_batch_norm_lab_exports_its_lead_net_with_batch_norm_layers() {
     let config = parse_link("lab=batchnorm&hidden=100,100&act=sigmoid&opt=adam&lr=0.001").config;
     let c = config.get::<BnConfig>().unwrap();
     let model = c.build_model(Net::Bn, &mut Rng::new(1));
-    let script = pytorch(&config, &model).unwrap();
+    let script = pytorch(&config, &model, None).unwrap();
     compiles(&script, "bn");
     let layers = declared(&script, "LAYERS");
     let kinds: Vec<&str> = layers.as_array().unwrap().iter().map(|l| l["type"].as_str().unwrap()).collect();
@@ -71,4 +71,76 @@ fn the_batch_norm_lab_exports_its_lead_net_with_batch_norm_layers() {
     assert_eq!(kinds.iter().filter(|k| **k == "Sigmoid").count(), 2);
     assert_eq!(declared(&script, "HYPER")["optimizer"], "adam");
     assert_eq!(declared(&script, "HYPER")["input"], serde_json::json!([784]));
+}
+
+/// DATA's set `part`: (input shape, classes or value shape).
+fn data_shape(script: &str, part: &str) -> (Vec<u64>, Value) {
+    let data = declared(script, "DATA");
+    let shape = data[part]["shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    (shape, data[part]["y"].clone())
+}
+
+#[test]
+fn the_fit_lab_exports_its_network_and_its_points() {
+    let link = "lab=fit&hidden=12,8&act=tanh&opt=adam&lr=0.005&l2=0.001&clip=2&bs=16&n=120&loss=l1&stop=900";
+    let mut s = engine::lab::build(&parse_link(link).config);
+    s.step(20);
+    let script = s.pytorch().unwrap();
+    compiles(&script, "fit");
+    let hyper = declared(&script, "HYPER");
+    assert_eq!((hyper["data"].as_str(), hyper["loss"].as_str(), hyper["metric"].as_str()), (Some("inline"), Some("l1"), Some("loss")));
+    assert_eq!((hyper["lr"].as_f64(), hyper["l2"].as_f64(), hyper["clip"].as_f64()), (Some(0.005), Some(0.001), Some(2.0)));
+    assert_eq!((hyper["batch_size"].as_u64(), hyper["steps"].as_u64(), hyper["optimizer"].as_str()), (Some(16), Some(900), Some("adam")));
+    let layers = declared(&script, "LAYERS");
+    let linear: Vec<(u64, u64)> =
+        layers.as_array().unwrap().iter().filter(|l| l["type"] == "Linear").map(|l| (l["in"].as_u64().unwrap(), l["out"].as_u64().unwrap())).collect();
+    assert_eq!(linear, [(1, 12), (12, 8), (8, 1)]);
+    assert_eq!(layers.as_array().unwrap().iter().filter(|l| l["type"] == "Tanh").count(), 2);
+    // The exported weights are the run's after 20 steps.
+    let first = &layers[0];
+    let bytes = base64_decode(first["weight"].as_str().unwrap());
+    let d = s.model().layers_of::<engine::ops::Dense>().next().unwrap();
+    assert_eq!(bytes[..12], engine::tensor::slice(&d.w)[..12], "a 1→12 layer's W is its own transpose");
+    let (train, y) = data_shape(&script, "train");
+    assert_eq!(train, [120, 1]);
+    assert_eq!(y["shape"], serde_json::json!([120, 1]));
+    assert_eq!(data_shape(&script, "test").0, [60, 1]);
+
+    let poly = engine::lab::build(&parse_link("lab=fit&model=poly&degree=5").config).pytorch().unwrap();
+    compiles(&poly, "poly");
+    let layers = declared(&poly, "LAYERS");
+    assert_eq!((layers[0]["type"].as_str(), layers[0]["degree"].as_u64()), (Some("Polynomial"), Some(5)));
+}
+
+#[test]
+fn the_playground_exports_its_features_head_and_regularisation() {
+    let link = "lab=playground&data=spiral3&hidden=6,4&act=relu&dropout=0.1&reg=l1&regrate=0.003&sched=cosine&period=300&bs=20";
+    let script = engine::lab::build(&parse_link(link).config).pytorch().unwrap();
+    compiles(&script, "playground");
+    let hyper = declared(&script, "HYPER");
+    assert_eq!((hyper["loss"].as_str(), hyper["metric"].as_str()), (Some("cross_entropy"), Some("accuracy")));
+    assert_eq!((hyper["l1"].as_f64(), hyper["l2"].as_f64()), (Some(0.003), Some(0.0)));
+    assert_eq!((hyper["schedule"].as_str(), hyper["period"].as_u64()), (Some("cosine"), Some(300)));
+    let layers = declared(&script, "LAYERS");
+    let kinds: Vec<&str> = layers.as_array().unwrap().iter().map(|l| l["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout", "Linear"]);
+    let features = layers[0]["in"].as_u64().unwrap();
+    let (train, y) = data_shape(&script, "train");
+    assert_eq!(train[1], features, "the inputs are the chosen features");
+    assert_eq!(y["classes"].as_array().unwrap().len() as u64, train[0]);
+    assert_eq!(layers[6]["out"].as_u64(), Some(3));
+
+    // Binary with squared error: TensorFlow Playground's tanh output against labels ±1.
+    let binary = engine::lab::build(&parse_link("lab=playground&data=xor&loss=mse").config).pytorch().unwrap();
+    compiles(&binary, "binary");
+    assert_eq!(declared(&binary, "HYPER")["metric"], "accuracy_sign");
+    assert_eq!(declared(&binary, "LAYERS").as_array().unwrap().last().unwrap()["type"], "Tanh");
+    let logit = engine::lab::build(&parse_link("lab=playground&data=circle").config).pytorch().unwrap();
+    assert_eq!((declared(&logit, "HYPER")["loss"].as_str(), declared(&logit, "HYPER")["metric"].as_str()), (Some("bce_logits"), Some("accuracy_logit")));
+}
+
+fn base64_decode(s: &str) -> Vec<f32> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(s).unwrap();
+    bytes.chunks(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
 }

@@ -193,3 +193,4 @@ fn an_unknown_checkpoint_is_refused_and_nothing_changes() {
     assert!(err.contains("keeps the network"), "{err}");
     assert_eq!(t.view().checkpoints, before);
 }
+

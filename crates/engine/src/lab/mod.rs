@@ -127,6 +127,10 @@ pub trait Lab: Sized + Send + Clone + 'static {
     fn pause_reason(&mut self) -> Option<String> {
         None
     }
+    /// The training and test sets a PyTorch export embeds (labs whose data the engine makes).
+    fn export_data(&self) -> Option<(&crate::data::Dataset, &crate::data::Dataset)> {
+        None
+    }
     /// The last mini-batch traced layer by layer as vector–Jacobian products (the fit and
     /// playground labs), showing row `example`; or why not.
     fn trace(&self, _example: usize) -> Result<vjp::VjpView, String> {
@@ -222,6 +226,8 @@ pub trait LabSession: Send {
     fn take_records(&mut self) -> Vec<snapshot::StepRecord>;
     /// The last mini-batch as a chain of VJPs (see [`Lab::trace`]).
     fn trace(&self, example: usize) -> Result<vjp::VjpView, String>;
+    /// The run as a self-contained PyTorch script (see [`crate::export`]), or why not.
+    fn pytorch(&self) -> Result<String, String>;
 }
 
 /// The machinery every lab shares, around the lab itself.
@@ -451,6 +457,10 @@ impl<L: Registered> LabSession for Session<L> {
 
     fn trace(&self, example: usize) -> Result<vjp::VjpView, String> {
         self.lab.trace(example)
+    }
+
+    fn pytorch(&self) -> Result<String, String> {
+        crate::export::pytorch(&self.lab.config().clone().into(), &self.lab.trainer().model, self.lab.export_data())
     }
 }
 

@@ -24,13 +24,7 @@ pub enum ActivationKind {
 }
 
 impl ActivationKind {
-    pub const ALL: [ActivationKind; 5] = [
-        ActivationKind::Relu,
-        ActivationKind::Leaky,
-        ActivationKind::Tanh,
-        ActivationKind::Sigmoid,
-        ActivationKind::Identity,
-    ];
+    pub const ALL: [ActivationKind; 5] = [ActivationKind::Relu, ActivationKind::Leaky, ActivationKind::Tanh, ActivationKind::Sigmoid, ActivationKind::Identity];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -76,9 +70,7 @@ impl Layer for Activation {
         let alpha = self.alpha;
         match self.kind {
             ActivationKind::Relu => y.iter_mut().zip(xs).for_each(|(y, &x)| *y = math::relu(x)),
-            ActivationKind::Leaky => {
-                y.iter_mut().zip(xs).for_each(|(y, &x)| *y = if x > 0.0 { x } else { alpha * x })
-            }
+            ActivationKind::Leaky => y.iter_mut().zip(xs).for_each(|(y, &x)| *y = if x > 0.0 { x } else { alpha * x }),
             ActivationKind::Tanh => y.iter_mut().zip(xs).for_each(|(y, &x)| *y = math::tanh(x)),
             ActivationKind::Sigmoid => y.iter_mut().zip(xs).for_each(|(y, &x)| *y = math::sigmoid(x)),
             ActivationKind::Identity => y.copy_from_slice(xs),

@@ -185,6 +185,10 @@ impl BatchNorm {
 }
 
 impl Layer for BatchNorm {
+    fn scratch_bytes(&self) -> usize {
+        (self.x_hat.len() + self.istd.len() + self.batch_mean.len() + self.batch_var.len()) * std::mem::size_of::<f32>()
+    }
+
     fn name(&self) -> String {
         format!("batch norm ({})", self.channels)
     }

@@ -12,11 +12,11 @@
 //!         dW += dy_n · colsᵀ,  dcols = Wᵀ · dy_n,  dx_n = col2im(dcols)
 //! ```
 
+use super::gemm;
 use crate::init::Init;
 use crate::layer::{Layer, ParamKind};
 use crate::rng::Rng;
 use crate::tensor::{self, Mode, Tensor};
-use super::gemm;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -306,6 +306,10 @@ fn valid_range(ow: usize, v: usize, w: usize, s: usize, p: usize) -> (usize, usi
 }
 
 impl Layer for Conv2d {
+    fn scratch_bytes(&self) -> usize {
+        (self.x.len() + self.cols.len() + self.w_t.len() + self.dcols.len()) * std::mem::size_of::<f32>()
+    }
+
     fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, String> {
         let [n, c, h, w] = *input else { return Err(format!("a convolution takes (n, c, h, w), not {input:?}")) };
         if c != self.c_in {

@@ -68,6 +68,10 @@ impl Dense {
 }
 
 impl Layer for Dense {
+    fn scratch_bytes(&self) -> usize {
+        (self.x.len() + self.w_t.len() + self.x_t.len()) * std::mem::size_of::<f32>()
+    }
+
     fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, String> {
         match input {
             [n, k] if *k == self.inputs => Ok(vec![*n, self.outputs]),

@@ -35,6 +35,10 @@ impl Dropout {
 }
 
 impl Layer for Dropout {
+    fn scratch_bytes(&self) -> usize {
+        (self.scale.len()) * std::mem::size_of::<f32>()
+    }
+
     fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, String> {
         crate::layer::same_shape(input)
     }

@@ -12,9 +12,9 @@ pub mod rnn;
 
 pub use activation::{Activation, ActivationKind};
 pub use batchnorm::{BatchNorm, BnBackward};
-pub use rnn::{Rnn, RnnImpl};
 pub use conv2d::{Conv2d, ConvImpl};
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use polynomial::Polynomial;
 pub use pool::{Flatten, Pool2d, PoolKind};
+pub use rnn::{Rnn, RnnImpl};

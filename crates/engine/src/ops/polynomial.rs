@@ -25,18 +25,15 @@ impl Polynomial {
     pub fn new(degree: usize, init: Init, sigma: f32, rng: &mut Rng) -> Self {
         let mut c = tensor::zeros(&[degree + 1]);
         init.fill(tensor::slice_mut(&mut c), degree + 1, 1, sigma, rng);
-        Polynomial {
-            degree,
-            c,
-            dc: tensor::zeros(&[degree + 1]),
-            x: tensor::zeros(&[0, 1]),
-            y: tensor::zeros(&[0, 1]),
-            dx: tensor::zeros(&[0, 1]),
-        }
+        Polynomial { degree, c, dc: tensor::zeros(&[degree + 1]), x: tensor::zeros(&[0, 1]), y: tensor::zeros(&[0, 1]), dx: tensor::zeros(&[0, 1]) }
     }
 }
 
 impl Layer for Polynomial {
+    fn scratch_bytes(&self) -> usize {
+        (self.x.len()) * std::mem::size_of::<f32>()
+    }
+
     fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, String> {
         match input {
             [n, 1] => Ok(vec![*n, 1]),

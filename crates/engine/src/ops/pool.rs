@@ -44,6 +44,10 @@ impl Pool2d {
 }
 
 impl Layer for Pool2d {
+    fn scratch_bytes(&self) -> usize {
+        (self.switches.len() * 2) * std::mem::size_of::<f32>()
+    }
+
     fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>, String> {
         let [n, c, h, w] = *input else { return Err(format!("pooling takes (n, c, h, w), not {input:?}")) };
         match (Self::out_side(h, self.k, self.stride), Self::out_side(w, self.k, self.stride)) {

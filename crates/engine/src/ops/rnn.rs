@@ -351,6 +351,21 @@ fn active_rows(mask: &[bool], n: usize, t_len: usize, t: usize, rows: &mut Vec<u
 }
 
 impl Layer for Rnn {
+    fn scratch_bytes(&self) -> usize {
+        (self.x.len()
+            + self.hs.len()
+            + self.z.len()
+            + self.dh.len()
+            + self.dz.len()
+            + self.h_t.len()
+            + self.w_hh_t.len()
+            + self.rows.len() * 2
+            + self.mask.len() / 4
+            + self.step_grad_norms.len()
+            + self.dh0.len())
+            * std::mem::size_of::<f32>()
+    }
+
     fn name(&self) -> String {
         format!("rnn {}→{}", self.inputs, self.hidden)
     }

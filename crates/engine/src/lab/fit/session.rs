@@ -190,6 +190,10 @@ impl Lab for FitLab {
         self.config = config;
     }
 
+    fn export_data(&self) -> Option<(&crate::data::Dataset, &crate::data::Dataset)> {
+        Some((&self.data.train, &self.data.test))
+    }
+
     fn trace(&self, example: usize) -> Result<crate::lab::vjp::VjpView, String> {
         crate::lab::vjp::trace(&self.trainer, example)
     }

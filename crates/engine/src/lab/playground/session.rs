@@ -312,6 +312,10 @@ impl Lab for PlaygroundLab {
         self.config = config;
     }
 
+    fn export_data(&self) -> Option<(&crate::data::Dataset, &crate::data::Dataset)> {
+        Some((&self.train, &self.test))
+    }
+
     fn trace(&self, example: usize) -> Result<crate::lab::vjp::VjpView, String> {
         crate::lab::vjp::trace(&self.trainer, example)
     }
