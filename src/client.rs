@@ -110,12 +110,11 @@ impl LabState {
 
     fn spawn_worker(self) {
         // Labs whose networks can run on the GPU get the GPU worker where the browser has WebGPU
-        // (it trains on the CPU too, so a backend switch keeps the session); others the lighter
-        // CPU worker. Trunk's loader shim starts the worker's wasm.
+        // (it trains on the CPU too, so a backend switch keeps the session); others the CPU
+        // worker, which is the page's own wasm started in worker mode (one download).
         let gpu = self.config.with_untracked(|c| engine::lab::accelerates(c)) && browser_has_webgpu();
         self.gpu_worker.set(gpu);
-        let script = if gpu { "./gpu_worker_loader.js" } else { "./worker_loader.js" };
-        let worker = match Worker::new(script) {
+        let worker = match new_worker(gpu) {
             Ok(w) => w,
             Err(e) => {
                 fatal::show(&format!("Could not start the training worker: {e:?}"));
@@ -510,4 +509,16 @@ fn frame_loop(state: LabState) {
         state.run_draws(DRAW_BUDGET_MS);
         frame_loop(state);
     });
+}
+
+/// A training worker: the GPU worker (its own wasm, with wgpu; Trunk's loader shim starts it), or
+/// the CPU worker — `worker_main.js`, a module worker that starts the page's own wasm, whose
+/// `main` sees no window and runs the worker (`src/main.rs`).
+pub fn new_worker(gpu: bool) -> Result<Worker, JsValue> {
+    if gpu {
+        return Worker::new("./gpu_worker_loader.js");
+    }
+    let options = web_sys::WorkerOptions::new();
+    options.set_type(web_sys::WorkerType::Module);
+    Worker::new_with_options("./worker_main.js", &options)
 }

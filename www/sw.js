@@ -6,7 +6,7 @@
 const APP = 'deeply-app-v1';
 const DATA = 'deeply-data-v1'; // also filled by the training worker (src/loader.rs)
 const SHELL = ['./', 'boot.js', 'deeply-web.js', 'deeply-web_bg.wasm', 'style.css', 'favicon.svg',
-  'worker_loader.js', 'worker.js', 'worker_bg.wasm', 'gpu_worker_loader.js', 'gpu_worker.js', 'gpu_worker_bg.wasm'];
+  'worker_main.js', 'gpu_worker_loader.js', 'gpu_worker.js', 'gpu_worker_bg.wasm'];
 
 self.addEventListener('install', (event) => {
   event.waitUntil(caches.open(APP).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));

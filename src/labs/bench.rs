@@ -7,9 +7,13 @@ use crate::fatal;
 use crate::protocol::{decode, encode, Command, Message};
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
-use web_sys::{MessageEvent, Worker};
+use web_sys::MessageEvent;
 
-/// Starts a worker at `url` that runs `workload` for `seconds` once it is ready; its answers go
+/// The two workers, by name in messages.
+const CPU: &str = "the CPU worker";
+const GPU: &str = "the GPU worker";
+
+/// Starts a worker (`url`: CPU or GPU) that runs `workload` for `seconds` once it is ready; its answers go
 /// to `result`, its loading progress to `loading`, and a missing WebGPU to `on_unavailable`.
 fn start_worker(
     url: &str,
@@ -19,7 +23,7 @@ fn start_worker(
     loading: RwSignal<Option<String>>,
     on_unavailable: impl Fn(String) + 'static,
 ) {
-    let worker = match Worker::new(url) {
+    let worker = match crate::client::new_worker(url == GPU) {
         Ok(w) => w,
         Err(e) => return result.set(Some(Err(format!("could not start {url}: {e:?}")))),
     };
@@ -65,12 +69,12 @@ pub fn BenchPage(workload: String, seconds: f64, backend: String) -> impl IntoVi
         let workload = workload.clone();
         move |reason: String| {
             fallback.set(Some(format!("WebGPU is not available here ({reason}): the benchmark ran on the CPU instead.")));
-            start_worker("./worker_loader.js", workload.clone(), seconds, result, loading, |_| {});
+            start_worker(CPU, workload.clone(), seconds, result, loading, |_| {});
         }
     };
     match backend.as_str() {
-        "webgpu" | "auto" => start_worker("./gpu_worker_loader.js", workload.clone(), seconds, result, loading, on_cpu),
-        _ => start_worker("./worker_loader.js", workload.clone(), seconds, result, loading, |_| {}),
+        "webgpu" | "auto" => start_worker(GPU, workload.clone(), seconds, result, loading, on_cpu),
+        _ => start_worker(CPU, workload.clone(), seconds, result, loading, |_| {}),
     }
     let json = move || match result.get() {
         Some(Ok(r)) => serde_json::json!({
