@@ -10,6 +10,9 @@ step() { printf '\n\033[1;32m==> %s\033[0m\n' "$*"; }
 step "native: engine unit tests, link fuzzing, convergence, determinism, dependency check"
 cargo test --release -p deeply-engine
 
+step "CLI: a fork link trains both branches (A = the link, B = the engine's fork, bit for bit)"
+cargo test --release -p deeply-cli
+
 step "GPU executor: every WGSL kernel against its engine op, an MLP on both backends (wgpu; lavapipe on CPU-only machines)"
 cargo test --release -p deeply-gpu
 

@@ -215,7 +215,23 @@ fn main() {
             }
             let every = every.max(1);
             let start = Instant::now();
-            let report = |session: &mut Box<dyn lab::LabSession>, done: bool| {
+            // A fork link (`fork=STEP&branch=KEY:VALUE`) trains run A as the link says, then
+            // branch B from A's checkpoint at STEP with its one value changed, to the same step.
+            let fork = parsed.fork.clone();
+            let mut branch: Option<Box<dyn lab::LabSession>> = None;
+            let take_branch = |session: &mut Box<dyn lab::LabSession>, branch: &mut Option<Box<dyn lab::LabSession>>| {
+                if let Some(f) = fork.as_ref().filter(|f| branch.is_none() && session.steps() == f.at) {
+                    let mut b = session.checkpoint().unwrap_or_else(|e| fail(&format!("fork at step {}: {e}", f.at)));
+                    let _ = b.take_records();
+                    match b.set(&f.key, &f.value) {
+                        Ok(lab::Applied::Live) => *branch = Some(b),
+                        Ok(lab::Applied::Reset) => fail(&format!("branch {}: changing it rebuilds the network, a fork keeps it", f.key)),
+                        Err(e) => fail(&format!("branch {}: {e}", f.key)),
+                    }
+                }
+            };
+            let label = if fork.is_some() { Some("A") } else { None };
+            let report = |session: &mut Box<dyn lab::LabSession>, done: bool, label: Option<&str>| {
                 let steps_done = session.steps().max(1);
                 session.set_timing(start.elapsed().as_secs_f64() * 1e3 / steps_done as f64);
                 let s = session.snapshot();
@@ -223,6 +239,9 @@ fn main() {
                     let mut obj = serde_json::Map::new();
                     if done {
                         obj.insert("final".into(), json!(true));
+                    }
+                    if let Some(l) = label {
+                        obj.insert("branch".into(), json!(l));
                     }
                     obj.insert("step".into(), json!(s.step));
                     obj.insert("epoch".into(), json!(s.epoch));
@@ -242,7 +261,8 @@ fn main() {
                     let extra: String = s.metrics.iter().map(|m| format!("  {} {:.4}", m.name, m.value)).collect();
                     let notes: String = s.diagnoses.iter().map(|d| format!("\n  ! {}", d.message)).collect();
                     println!(
-                        "{}step {:>7}  epoch {:>4}  loss {:<12}  train {:<12}  test {:<12}{extra}{notes}",
+                        "{}{}step {:>7}  epoch {:>4}  loss {:<12}  train {:<12}  test {:<12}{extra}{notes}",
+                        label.map_or(String::new(), |l| format!("{l}: ")),
                         if done { "final " } else { "" },
                         s.step,
                         s.epoch,
@@ -255,32 +275,38 @@ fn main() {
             match (steps, epochs) {
                 (Some(n), _) => {
                     let mut stalled = 0;
+                    take_branch(&mut session, &mut branch);
                     while session.steps() < n {
-                        let k = every.min(n - session.steps());
+                        // Chunks end at the fork's step (the numbers don't depend on chunking).
+                        let to_fork = fork.as_ref().map_or(u64::MAX, |f| if f.at > session.steps() { f.at - session.steps() } else { u64::MAX });
+                        let k = every.min(n - session.steps()).min(to_fork);
                         let before = session.steps();
                         session.step(k);
+                        take_branch(&mut session, &mut branch);
                         stalled = if session.steps() == before { stalled + 1 } else { 0 };
                         if stalled > 1000 {
                             fail("training makes no progress (no step was taken in 1,000 calls)");
                         }
                         if session.steps() % every == 0 && session.steps() < n {
-                            report(&mut session, false);
+                            report(&mut session, false, label);
                         }
                     }
                 }
                 (None, Some(e)) => {
                     // Step until the epoch counter reaches `e`, reporting every K steps.
                     let (mut last_epoch, mut reported, mut stalled) = (0, 0, 0);
+                    take_branch(&mut session, &mut branch);
                     while last_epoch < e {
                         let before = session.steps();
                         session.step(1);
+                        take_branch(&mut session, &mut branch);
                         stalled = if session.steps() == before { stalled + 1 } else { 0 };
                         if stalled > 1000 {
                             fail("training makes no progress (no step was taken in 1,000 calls)");
                         }
                         if session.steps() % every == 0 && session.steps() != reported {
                             reported = session.steps();
-                            report(&mut session, false);
+                            report(&mut session, false, label);
                         }
                         last_epoch = epoch_of(&mut session);
                     }
@@ -288,7 +314,26 @@ fn main() {
                 (None, None) => unreachable!("clap requires --steps or --epochs"),
             }
             session.finish();
-            report(&mut session, true);
+            report(&mut session, true, label);
+            match (fork, branch) {
+                (Some(_), Some(mut b)) => {
+                    let end = session.steps();
+                    while b.steps() < end {
+                        let before = b.steps();
+                        b.step(every.min(end - b.steps()));
+                        if b.steps() == before {
+                            fail("branch B makes no progress");
+                        }
+                        if b.steps() % every == 0 && b.steps() < end {
+                            report(&mut b, false, Some("B"));
+                        }
+                    }
+                    b.finish();
+                    report(&mut b, true, Some("B"));
+                }
+                (Some(f), None) => eprintln!("notice [fork]: the run ended at step {} before the fork's step {}: no branch B", session.steps(), f.at),
+                _ => {}
+            }
         }
     }
 }

@@ -1,0 +1,40 @@
+//! `deeply train` on a fork link trains run A as the link says and then branch B from A's
+//! checkpoint with its one value changed: A equals the link without the fork, B equals the engine
+//! run that changed the value at the fork's step — bit for bit.
+
+use engine::lab::{build, parse_link, Applied};
+use std::process::Command;
+
+fn final_lines(link: &str, steps: u64) -> Vec<serde_json::Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_deeply"))
+        .args(["train", "--link", link, "--steps", &steps.to_string(), "--every", "25", "--json"])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .output()
+        .expect("the CLI runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).filter(|v: &serde_json::Value| v["final"] == true).collect()
+}
+
+fn bits(v: &serde_json::Value) -> u32 {
+    (v["loss"].as_f64().unwrap() as f32).to_bits()
+}
+
+#[test]
+fn a_fork_link_trains_both_branches() {
+    let plain = "lab=fit&hidden=8,8&lr=0.02&bs=16";
+    let finals = final_lines(&format!("{plain}&fork=60&branch=lr:0.2"), 150);
+    assert_eq!(finals.len(), 2, "one final line per branch: {finals:?}");
+    assert_eq!((finals[0]["branch"].as_str(), finals[1]["branch"].as_str()), (Some("A"), Some("B")));
+    assert_eq!((finals[0]["step"].as_u64(), finals[1]["step"].as_u64()), (Some(150), Some(150)));
+    assert!(finals[1]["link"].as_str().unwrap().contains("lr=0.2"), "B's link carries its value");
+
+    let a = &final_lines(plain, 150)[0];
+    assert_eq!(bits(&finals[0]), bits(a), "A is the link without its fork");
+
+    let mut b = build(&parse_link(plain).config);
+    b.step(60);
+    assert_eq!(b.set("lr", "0.2").unwrap(), Applied::Live);
+    b.step(90);
+    assert_eq!(bits(&finals[1]), b.last_loss().to_bits(), "B changed lr at step 60");
+    assert_ne!(bits(&finals[0]), bits(&finals[1]));
+}
