@@ -166,8 +166,20 @@ pub fn draw(canvas: &HtmlCanvasElement, spec: &ChartSpec, series: &[Series]) {
 
 fn draw_on(canvas: &HtmlCanvasElement, spec: &ChartSpec, series: &[Series], x_ticks: &dyn Fn(&f64) -> String) {
     let Some(backend) = CanvasBackend::with_canvas_object(canvas.clone()) else { return };
-    let root = backend.into_drawing_area();
-    let _ = root.fill(&WHITE);
+    let whole = backend.into_drawing_area();
+    let _ = whole.fill(&WHITE);
+    // The legend gets a strip of its own at the right, outside the data.
+    let labelled: Vec<&Series> = series.iter().filter(|s| !s.label.is_empty()).collect();
+    let root = if labelled.is_empty() {
+        whole
+    } else {
+        let width = whole.dim_in_pixel().0 as i32;
+        let chars = labelled.iter().map(|s| s.label.chars().count()).max().unwrap_or(0) as i32;
+        let strip = (30 + 7 * chars).min(width * 2 / 5);
+        let (plot_area, legend) = whole.split_horizontally(width - strip);
+        draw_legend(&legend, &labelled);
+        plot_area
+    };
     let x = spec.x_range.or_else(|| bounds(series, |p| p.0, false)).unwrap_or((0.0, 1.0));
     let y = spec.y_range.or_else(|| bounds(series, |p| p.1, spec.log_y)).unwrap_or(if spec.log_y { (1e-4, 1.0) } else { (-1.0, 1.0) });
     let mut builder = ChartBuilder::on(&root);
@@ -179,9 +191,6 @@ fn draw_on(canvas: &HtmlCanvasElement, spec: &ChartSpec, series: &[Series], x_ti
         style_mesh!(mesh, spec);
         let _ = mesh.x_label_formatter(x_ticks).y_label_formatter(&|v| log_tick(*v)).draw();
         plot(&mut chart, series, |p| p.1 > 0.0, (x.0, x.1), (lo, hi));
-        if series.iter().any(|s| !s.label.is_empty()) {
-            finish(&mut chart);
-        }
     } else {
         let pad = (y.1 - y.0) * 0.08;
         let (lo, hi) = (y.0 - pad, y.1 + pad);
@@ -198,9 +207,6 @@ fn draw_on(canvas: &HtmlCanvasElement, spec: &ChartSpec, series: &[Series], x_ti
             )));
         }
         plot(&mut chart, series, |_| true, (x.0, x.1), (lo, hi));
-        if series.iter().any(|s| !s.label.is_empty()) {
-            finish(&mut chart);
-        }
     }
     let _ = root.present();
 }
@@ -279,14 +285,18 @@ fn plot<'a, Y: Ranged<ValueType = f64>>(
     }
 }
 
-fn finish<'a, Y: Ranged<ValueType = f64>>(chart: &mut ChartContext<'a, CanvasBackend, Cartesian2d<RangedCoordf64, Y>>) {
-    let _ = chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(203, 213, 225))
-        .label_font(("sans-serif", 12).into_font().color(&INK))
-        .draw();
+/// Each labelled series' swatch (a line, or a dot) and name, one per row from the top.
+fn draw_legend(area: &DrawingArea<CanvasBackend, plotters::coord::Shift>, labelled: &[&Series]) {
+    for (i, s) in labelled.iter().enumerate() {
+        let y = 44 + 18 * i as i32;
+        let color = s.color;
+        if s.dots {
+            let _ = area.draw(&Circle::new((12, y), 3, color.filled()));
+        } else {
+            let _ = area.draw(&PathElement::new(vec![(4, y), (20, y)], color.stroke_width(2)));
+        }
+        let _ = area.draw(&Text::new(s.label.clone(), (26, y - 7), ("sans-serif", 12).into_font().color(&INK)));
+    }
 }
 
 #[cfg(test)]
