@@ -35,6 +35,11 @@ enum Command {
         /// then a final line with `"final": true`.
         #[arg(long)]
         json: bool,
+        /// Training threads (default: every core). The CNN lab and the Batch Norm lab's plain
+        /// net split each mini-batch into 8 micro-shards over the threads; the numbers are the
+        /// same bits for any number of threads (and equal the browser's with any `workers`).
+        #[arg(long)]
+        threads: Option<usize>,
     },
     /// Train a generation link (`lab=rnn&task=generate&…`) for S steps or E epochs, then print
     /// N sampled names, one per line (at the link's `temp`, from its `prime`).
@@ -73,6 +78,10 @@ enum Command {
         /// Mini-batch rows instead of the workload's own (w2, w2bn, w3, w4).
         #[arg(long)]
         batch: Option<usize>,
+        /// Training threads (default: every core). W2 and W3 split each mini-batch into 8
+        /// micro-shards over the threads; the steps are the same bits for any number.
+        #[arg(long)]
+        threads: Option<usize>,
     },
     /// Write a run as a self-contained PyTorch script (stdout): the same layers and weights (after
     /// S steps or E epochs here; the initial ones by default), data preparation and
@@ -119,7 +128,7 @@ fn metrics_json(s: &Snapshot) -> serde_json::Map<String, serde_json::Value> {
 fn main() {
     let cli = Cli::parse();
     match cli.command {
-        Command::Bench { workload, seconds, json, backend, batch } => {
+        Command::Bench { workload, seconds, json, backend, batch, threads } => {
             let Some(w) = engine::lab::bench::Workload::parse(&workload) else {
                 eprintln!("unknown workload \"{workload}\" (the workloads: {})", engine::lab::bench::WORKLOADS);
                 std::process::exit(2);
@@ -131,7 +140,7 @@ fn main() {
             let start = Instant::now();
             let mut clock = || start.elapsed().as_secs_f64() * 1e3;
             let r = match backend.as_str() {
-                "cpu" => engine::lab::bench::run_batch(w, batch, seconds, "cpu-native", &assets, &mut clock),
+                "cpu" => engine::lab::bench::run_on(w, batch, workers(threads), seconds, "cpu-native", &assets, &mut clock),
                 "gpu" => gpu::Gpu::new_blocking().and_then(|g| gpu::bench::run(&g, w, batch, seconds, &assets, &mut clock)),
                 other => Err(format!("--backend {other}: cpu or gpu")),
             }
@@ -139,7 +148,16 @@ fn main() {
             if json {
                 println!("{}", serde_json::to_string(&r).expect("plain data"));
             } else {
-                println!("{}: {:.0} items/s ({:.5} ms per step, {} steps, {})", r.workload, r.items_per_s, r.ms_per_step, r.steps, r.backend);
+                println!(
+                    "{}: {:.0} items/s ({:.5} ms per step, {} steps, {}, {} thread{})",
+                    r.workload,
+                    r.items_per_s,
+                    r.ms_per_step,
+                    r.steps,
+                    r.backend,
+                    r.workers,
+                    if r.workers == 1 { "" } else { "s" }
+                );
             }
         }
         Command::Sample { link, n, steps, epochs } => {
@@ -203,7 +221,7 @@ fn main() {
             }
             println!("{}", parsed.config.to_query());
         }
-        Command::Train { link, steps, epochs, every, json } => {
+        Command::Train { link, steps, epochs, every, json, threads } => {
             let parsed = parse_link(&link);
             for n in &parsed.notices {
                 eprintln!("notice [{}]: {}", n.key, n.message);
@@ -213,6 +231,8 @@ fn main() {
             if let Some(why) = session.cannot_train() {
                 fail(&format!("this link can't train: {why}"));
             }
+            let (n_threads, make) = workers(threads);
+            session.set_workers(n_threads, make.clone());
             let every = every.max(1);
             let start = Instant::now();
             // A fork link (`fork=STEP&branch=KEY:VALUE`) trains run A as the link says, then
@@ -317,6 +337,7 @@ fn main() {
             report(&mut session, true, label);
             match (fork, branch) {
                 (Some(_), Some(mut b)) => {
+                    b.set_workers(n_threads, make.clone());
                     let end = session.steps();
                     while b.steps() < end {
                         let before = b.steps();
@@ -336,6 +357,18 @@ fn main() {
             }
         }
     }
+}
+
+/// `--threads N` (default: every core) and native threads as helpers.
+fn workers(threads: Option<usize>) -> (usize, Option<lab::HelperFactory>) {
+    let n = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if !(1..=engine::parallel::MAX_WORKERS).contains(&n) {
+        fail(&format!("--threads {n}: from 1 to {}", engine::parallel::MAX_WORKERS));
+    }
+    let make: lab::HelperFactory = std::sync::Arc::new(|model: &engine::sequential::Sequential, count: usize, _: &lab::LabConfig| {
+        engine::parallel::ThreadHelpers::new(model, count).map(|h| Box::new(h) as Box<dyn engine::parallel::Helpers>)
+    });
+    (n, Some(make))
 }
 
 fn fail(message: &str) -> ! {

@@ -23,6 +23,7 @@ pub mod loss;
 pub mod math;
 pub mod ops;
 pub mod optim;
+pub mod parallel;
 pub mod rng;
 pub mod sequential;
 pub mod stats;

@@ -40,11 +40,22 @@ fn allocations() -> u64 {
 
 #[test]
 fn lenet5_training_steps_allocate_nothing_but_their_chart_records() {
+    quiet_steps_allocate_nothing(1);
+}
+
+#[test]
+fn sharded_steps_on_one_worker_allocate_nothing_either() {
+    // Eight micro-shards summed over a tree: the gradient buffers are reused.
+    quiet_steps_allocate_nothing(8);
+}
+
+fn quiet_steps_allocate_nothing(shards: usize) {
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../static/data");
     let images = ImagePair::load_dir(ImageSet::Mnist, &dir).unwrap();
     let config = CnnConfig::for_model(CnnModel::Lenet5);
     let model = config.build_model(&mut Rng::new(1));
     let mut trainer = Trainer::new(model, config.opt, config.hyper(), Loss::Softmax, config.bs, images.train.len(), Rng::new(2));
+    trainer.set_shards(shards);
     let source = images.train_source(images.scaling(true));
     for _ in 0..3 {
         trainer.train_step(&source); // buffers take their shapes

@@ -80,6 +80,7 @@ pub async fn run_async(
                 ms_per_step,
                 backend: format!("gpu: {}", gpu.adapter),
                 steps,
+                workers: 1,
             });
         }
     }

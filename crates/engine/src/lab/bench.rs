@@ -84,6 +84,13 @@ pub struct BenchResult {
     pub ms_per_step: f64,
     pub backend: String,
     pub steps: u64,
+    /// Workers the steps ran on (see [`crate::parallel`]).
+    #[serde(default = "one")]
+    pub workers: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// Warms up (a quarter of the time, at least 2,000 steps of W1: in the browser the optimising
@@ -97,6 +104,20 @@ pub fn run(workload: Workload, seconds: f64, backend: &str, assets: &Assets, now
 pub fn run_batch(
     workload: Workload,
     batch: Option<usize>,
+    seconds: f64,
+    backend: &str,
+    assets: &Assets,
+    now_ms: &mut dyn FnMut() -> f64,
+) -> Result<BenchResult, String> {
+    run_on(workload, batch, (1, None), seconds, backend, assets, now_ms)
+}
+
+/// [`run_batch`] on `workers` workers, helpers built by `make` (W2 and W3 split their batches;
+/// the others train on one).
+pub fn run_on(
+    workload: Workload,
+    batch: Option<usize>,
+    workers: (usize, Option<super::HelperFactory>),
     seconds: f64,
     backend: &str,
     assets: &Assets,
@@ -120,6 +141,7 @@ pub fn run_batch(
         return Err(format!("{}: {}", n.key, n.message));
     }
     let mut session = build_with(&parsed.config, assets)?;
+    session.set_workers(workers.0, workers.1);
     let warm_until = now_ms() + seconds * 250.0;
     let first = if workload == Workload::W1 { 1_000 } else { 2 };
     session.step(2 * first);
@@ -141,6 +163,7 @@ pub fn run_batch(
                 ms_per_step,
                 backend: backend.into(),
                 steps,
+                workers: session.workers().training,
             });
         }
         if elapsed < 50.0 {

@@ -97,6 +97,41 @@ impl Backend {
     }
 }
 
+/// How many training workers a page uses: `auto` (`navigator.hardwareConcurrency − 1`, at least
+/// 1) or a number from 1 to 16. Placement only: the steps are the same bits for any number (see
+/// [`crate::parallel`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WorkerCount {
+    #[default]
+    Auto,
+    Fixed(usize),
+}
+
+impl WorkerCount {
+    pub fn parse(value: &str) -> Option<WorkerCount> {
+        match value {
+            "auto" => Some(WorkerCount::Auto),
+            n => n.parse::<usize>().ok().filter(|n| (1..=crate::parallel::MAX_WORKERS).contains(n)).map(WorkerCount::Fixed),
+        }
+    }
+
+    /// The `workers` link value.
+    pub fn key(self) -> String {
+        match self {
+            WorkerCount::Auto => "auto".into(),
+            WorkerCount::Fixed(n) => n.to_string(),
+        }
+    }
+
+    /// The number of workers on a machine with `cores` logical cores.
+    pub fn resolve(self, cores: usize) -> usize {
+        match self {
+            WorkerCount::Auto => cores.saturating_sub(1).clamp(1, crate::parallel::MAX_WORKERS),
+            WorkerCount::Fixed(n) => n,
+        }
+    }
+}
+
 pub struct ParsedLink {
     pub config: LabConfig,
     pub notices: Vec<Notice>,
@@ -109,6 +144,8 @@ pub struct ParsedLink {
     pub backend: Backend,
     /// A fork the run makes when it reaches its step (`fork=500&branch=lr:0.1`), when valid.
     pub fork: Option<super::timeline::ForkSpec>,
+    /// The `workers` key (placement, not part of the lab's config); `auto` when absent or bad.
+    pub workers: WorkerCount,
 }
 
 /// The `key=value` pairs of a URL or a bare query; both the query and the fragment are read
@@ -149,9 +186,17 @@ pub fn parse_link(input: &str) -> ParsedLink {
             Backend::Auto
         })
     });
+    let workers = pairs.iter().rev().find(|(k, _)| k == "workers").map_or(WorkerCount::Auto, |(_, v)| {
+        WorkerCount::parse(v).unwrap_or_else(|| {
+            let max = crate::parallel::MAX_WORKERS;
+            notices.push(Notice::new("workers", format!("workers=\"{}\" is not valid: it is auto or 1 to {max}; using auto", clip(v))));
+            WorkerCount::Auto
+        })
+    });
     let last = |key: &str| pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone());
     let (fork, branch) = (last("fork"), last("branch"));
-    let mut rest: Vec<(String, String)> = pairs.into_iter().filter(|(k, _)| !["lab", "speed", "backend", "fork", "branch"].contains(&k.as_str())).collect();
+    let mut rest: Vec<(String, String)> =
+        pairs.into_iter().filter(|(k, _)| !["lab", "speed", "backend", "fork", "branch", "workers"].contains(&k.as_str())).collect();
     let mut hide = Vec::new();
     rest.retain(|(k, v)| match k.strip_suffix("_hide") {
         Some(control) => {
@@ -188,12 +233,26 @@ pub fn parse_link(input: &str) -> ParsedLink {
         notices.push(n);
         None
     });
-    ParsedLink { config, notices, hidden_controls, speed, backend, fork }
+    ParsedLink { config, notices, hidden_controls, speed, backend, fork, workers }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn workers_are_read_beside_the_config_and_a_bad_count_falls_back_to_auto() {
+        assert_eq!(parse_link("lab=cnn&workers=3").workers, WorkerCount::Fixed(3));
+        assert_eq!(parse_link("lab=cnn").workers, WorkerCount::Auto);
+        for bad in ["0", "17", "-1", "NaN", "1e9", "two", ""] {
+            let p = parse_link(&format!("lab=cnn&workers={bad}"));
+            assert_eq!(p.workers, WorkerCount::Auto, "{bad}");
+            assert!(p.notices.iter().any(|n| n.key == "workers" && n.message.contains("auto or 1 to 16")), "{bad}: {:?}", p.notices);
+            assert!(!p.config.to_query().contains("workers"), "not a config key");
+        }
+        assert_eq!((WorkerCount::Auto.resolve(2), WorkerCount::Auto.resolve(1), WorkerCount::Auto.resolve(64)), (1, 1, 16));
+        assert_eq!(WorkerCount::Fixed(2).resolve(1), 2);
+    }
 
     #[test]
     fn backend_is_read_beside_the_config_and_a_bad_one_falls_back_to_auto() {

@@ -28,7 +28,7 @@ pub mod tours;
 pub mod trainer;
 pub mod vjp;
 
-pub use link::{parse_link, Backend, ParsedLink, Speed};
+pub use link::{parse_link, Backend, ParsedLink, Speed, WorkerCount};
 pub use params::{LabParams, Notice};
 pub use registry::{LabCommand, LabConfig, LabReply, Registered, View, LABS};
 
@@ -228,6 +228,48 @@ pub trait LabSession: Send {
     fn trace(&self, example: usize) -> Result<vjp::VjpView, String>;
     /// The run as a self-contained PyTorch script (see [`crate::export`]), or why not.
     fn pytorch(&self) -> Result<String, String>;
+    /// Trains on `workers` workers from the next step (this one and helpers `make` builds for a
+    /// model); the steps are the same bits for any number (see [`crate::parallel`]).
+    fn set_workers(&mut self, workers: usize, make: Option<HelperFactory>);
+    /// Workers asked for, workers the last step ran on, and why the run trains on one where it
+    /// must (batch norm, dropout, recurrent nets).
+    fn workers(&self) -> Workers;
+    /// Why a worker's share was computed here instead, once.
+    fn take_worker_failure(&mut self) -> Option<String>;
+}
+
+/// Builds the helpers of a run for one of its models: `(model, how many, the run's config)`.
+pub type HelperFactory =
+    std::sync::Arc<dyn Fn(&crate::sequential::Sequential, usize, &LabConfig) -> Result<Box<dyn crate::parallel::Helpers>, String> + Send + Sync>;
+
+/// Whether a config's lab splits its mini-batches over workers (the CNN and Batch Norm labs).
+pub fn splits(config: &LabConfig) -> bool {
+    config.get::<cnn::CnnConfig>().is_some() || config.get::<batchnorm::BnConfig>().is_some()
+}
+
+/// The networks a config trains, built with throwaway weights: what a helper in another worker
+/// builds its replica from (it picks the one whose [`crate::parallel::fingerprint`] matches).
+pub fn replicas(config: &LabConfig) -> Vec<crate::sequential::Sequential> {
+    let mut rng = crate::rng::Rng::new(1);
+    if let Some(c) = config.get::<cnn::CnnConfig>() {
+        vec![c.build_model(&mut rng)]
+    } else if let Some(c) = config.get::<batchnorm::BnConfig>() {
+        vec![c.build_model(batchnorm::Net::Plain, &mut rng), c.build_model(batchnorm::Net::Bn, &mut rng)]
+    } else {
+        Vec::new()
+    }
+}
+
+/// How a run's steps are spread over workers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct Workers {
+    pub requested: usize,
+    /// Workers the last step of the lead network ran on.
+    pub training: usize,
+    /// Micro-shards per mini-batch (1: the network trains as one piece).
+    pub shards: usize,
+    /// Why the run trains on one worker whatever was asked.
+    pub single: Option<String>,
 }
 
 /// The machinery every lab shares, around the lab itself.
@@ -237,11 +279,43 @@ pub struct Session<L: Lab> {
     ms_per_step: f64,
     /// A stop condition has paused the run; Play trains on past it until a stop key changes.
     stop_fired: bool,
+    workers: usize,
+    make_helpers: Option<HelperFactory>,
+    worker_failure: Option<String>,
 }
 
 impl<L: Lab> Session<L> {
     pub fn new(lab: L) -> Self {
-        Session { lab, ms_per_step: 0.0, stop_fired: false }
+        Session { lab, ms_per_step: 0.0, stop_fired: false, workers: 1, make_helpers: None, worker_failure: None }
+    }
+
+    /// Gives every trainer that splits its batches helpers built for its current model (again
+    /// when the model changed: a rebuild, another convolution implementation, a checkpoint).
+    fn attach_helpers(&mut self) {
+        let Some(make) = self.make_helpers.clone() else { return };
+        let wanted = self.workers.saturating_sub(1);
+        if wanted == 0 {
+            return;
+        }
+        let config: LabConfig = self.lab.config().clone().into();
+        for t in self.lab.trainers_mut() {
+            if t.shards() <= 1 || wanted == 0 {
+                continue;
+            }
+            let fingerprint = crate::parallel::fingerprint(&mut t.model);
+            if t.helpers_fingerprint() == Some(fingerprint) {
+                continue;
+            }
+            match make(&t.model, wanted, &config) {
+                Ok(helpers) => t.set_helpers(Some(helpers)),
+                Err(why) => {
+                    t.set_helpers(None);
+                    self.worker_failure = Some(format!("{why}: training continues on one worker"));
+                    self.make_helpers = None;
+                    return;
+                }
+            }
+        }
     }
 }
 
@@ -264,6 +338,7 @@ impl<L: Registered> LabSession for Session<L> {
     }
 
     fn step(&mut self, n: u64) -> f32 {
+        self.attach_helpers();
         self.lab.train(n);
         self.lab.trainer().last_loss
     }
@@ -461,6 +536,33 @@ impl<L: Registered> LabSession for Session<L> {
 
     fn pytorch(&self) -> Result<String, String> {
         crate::export::pytorch(&self.lab.config().clone().into(), &self.lab.trainer().model, self.lab.export_data())
+    }
+
+    fn set_workers(&mut self, workers: usize, make: Option<HelperFactory>) {
+        self.workers = workers.clamp(1, crate::parallel::MAX_WORKERS);
+        self.make_helpers = make;
+        // Helpers are built anew (for this count) before the next step.
+        self.lab.trainers_mut().into_iter().for_each(|t| t.set_helpers(None));
+    }
+
+    fn workers(&self) -> Workers {
+        let t = self.lab.trainer();
+        let single = if t.shards() <= 1 {
+            Some(crate::parallel::unshardable(&t.model).unwrap_or("this lab's networks are small: one worker trains them fastest").to_string())
+        } else {
+            None
+        };
+        Workers { requested: self.workers, training: t.last_workers(), shards: t.shards(), single }
+    }
+
+    fn take_worker_failure(&mut self) -> Option<String> {
+        let mut failure = self.worker_failure.take();
+        for t in self.lab.trainers_mut() {
+            if let Some(why) = t.take_helper_failure() {
+                failure.get_or_insert(why);
+            }
+        }
+        failure
     }
 }
 

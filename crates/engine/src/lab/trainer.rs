@@ -8,10 +8,12 @@ use crate::data::{Dataset, Source, Targets};
 use crate::layer::Layer;
 use crate::loss::{Loss, Target};
 use crate::optim::{self, Hyper, Optimizer, OptimizerKind, Schedule};
+use crate::parallel::{self, Helpers, ShardJob};
 use crate::rng::Rng;
 use crate::sequential::Sequential;
 use crate::stats::TensorStats;
 use crate::tensor::{self, Mode, Tensor};
+use std::sync::Arc;
 
 const RECORDS_PER_OCTAVE: u64 = 1000;
 
@@ -22,6 +24,17 @@ struct Slot(Option<Box<dyn Accelerator>>);
 impl Clone for Slot {
     fn clone(&self) -> Self {
         Slot(None)
+    }
+}
+
+/// The helpers computing other workers' shards; a clone (a checkpoint) has none: the session
+/// that runs it attaches its own.
+#[derive(Default)]
+struct HelperSlot(Option<Box<dyn Helpers>>);
+
+impl Clone for HelperSlot {
+    fn clone(&self) -> Self {
+        HelperSlot(None)
     }
 }
 
@@ -73,6 +86,18 @@ pub struct Trainer {
     synced_losses: (f64, u64),
     /// The step this trainer started from (0, or a saved run's): no loss is known before it.
     resumed_at: u64,
+    /// How mini-batches split into canonical micro-shards (see [`crate::parallel`]).
+    sharding: parallel::Sharding,
+    helpers: HelperSlot,
+    /// Why a helper's shards were computed here instead, until the driver reports it.
+    helper_failure: Option<String>,
+    /// Workers the last step ran on (1: here alone).
+    last_workers: usize,
+    scratch: parallel::Scratch,
+    /// Reused between steps: tree nodes, gradient buffers, the helpers' last job.
+    parts: Vec<parallel::NodeSum>,
+    spare: Vec<Vec<f32>>,
+    job: Option<Arc<ShardJob>>,
 }
 
 impl Trainer {
@@ -109,6 +134,14 @@ impl Trainer {
             failure: None,
             synced_losses: (0.0, 0),
             resumed_at: 0,
+            sharding: parallel::Sharding::Count(1),
+            helpers: HelperSlot(None),
+            helper_failure: None,
+            last_workers: 1,
+            scratch: parallel::Scratch::default(),
+            parts: Vec::new(),
+            spare: Vec::new(),
+            job: None,
         };
         t.shuffle.shuffle(&mut t.order);
         t
@@ -184,17 +217,24 @@ impl Trainer {
                 Err(why) => self.fail(why),
             }
         }
-        self.model.zero_grad();
-        let out = self.model.forward(&self.batch_x, Mode::Train);
-        let target = if masked {
-            Target::Masked { classes: &self.batch_classes, mask: &self.batch_mask }
-        } else if data.has_classes() {
-            Target::Classes(&self.batch_classes)
+        let shards = self.sharding.shards(self.batch_x.shape()[0]);
+        let loss = if shards > 1 && !masked {
+            self.sharded_gradient(data.has_classes(), shards)
         } else {
-            Target::Values(&self.batch_y)
+            self.last_workers = 1;
+            self.model.zero_grad();
+            let out = self.model.forward(&self.batch_x, Mode::Train);
+            let target = if masked {
+                Target::Masked { classes: &self.batch_classes, mask: &self.batch_mask }
+            } else if data.has_classes() {
+                Target::Classes(&self.batch_classes)
+            } else {
+                Target::Values(&self.batch_y)
+            };
+            let loss = self.loss.value_and_grad(out, target, &mut self.dout);
+            self.model.backward(&self.dout);
+            loss
         };
-        let loss = self.loss.value_and_grad(out, target, &mut self.dout);
-        self.model.backward(&self.dout);
         let hyper = Hyper { lr: self.current_lr(), ..self.hyper };
         self.last_pre_clip_norm = optim::apply(&mut self.model, self.optimizer.as_mut(), &hyper);
         self.last_hyper = hyper;
@@ -204,6 +244,152 @@ impl Trainer {
             self.record();
         }
         loss
+    }
+
+    /// Splits every mini-batch into `shards` canonical micro-shards from now on (1: one pass);
+    /// part of what a run computes, whatever the number of workers.
+    pub fn set_shards(&mut self, shards: usize) {
+        self.sharding = parallel::Sharding::Count(shards);
+    }
+
+    /// Splits mini-batches as `sharding` says when the model can be split (see
+    /// [`parallel::unshardable`]); otherwise one pass, and the reason.
+    pub fn shard_if_possible(&mut self, sharding: parallel::Sharding) -> Option<&'static str> {
+        let why = parallel::unshardable(&self.model);
+        self.sharding = if why.is_none() { sharding } else { parallel::Sharding::Count(1) };
+        why
+    }
+
+    /// Micro-shards of a full mini-batch at the current batch size.
+    pub fn shards(&self) -> usize {
+        self.sharding.shards(self.batch_size.clamp(1, self.order.len().max(1)))
+    }
+
+    /// Lets `helpers` compute other workers' shards (None: all here). Steps give the same bits.
+    pub fn set_helpers(&mut self, helpers: Option<Box<dyn Helpers>>) {
+        self.helpers = HelperSlot(helpers);
+    }
+
+    /// The helpers' model fingerprint, when helpers are attached.
+    pub fn helpers_fingerprint(&self) -> Option<u64> {
+        self.helpers.0.as_ref().map(|h| h.fingerprint())
+    }
+
+    /// Workers the last step ran on (this one included).
+    pub fn last_workers(&self) -> usize {
+        self.last_workers
+    }
+
+    /// Why a helper's share was computed here instead (once).
+    pub fn take_helper_failure(&mut self) -> Option<String> {
+        self.helper_failure.take()
+    }
+
+    /// The mini-batch's gradient as the tree sum of its micro-shards' (see [`crate::parallel`]),
+    /// left in the model's gradients; returns the loss.
+    fn sharded_gradient(&mut self, classes: bool, m: usize) -> f32 {
+        let width = parallel::width(m);
+        let n = self.batch_x.shape()[0];
+        let mut helpers = self.helpers.0.take();
+        let mut workers = 1;
+        if let Some(h) = helpers.as_mut().filter(|h| h.count() > 0) {
+            {
+                // The last job's buffers, when every helper has let go of it.
+                let mut job = self.job.take().and_then(|j| Arc::try_unwrap(j).ok()).unwrap_or_else(|| ShardJob {
+                    params: Vec::new(),
+                    x: Vec::new(),
+                    shape: Vec::new(),
+                    targets: parallel::Targets::Classes(Vec::new()),
+                    loss: self.loss,
+                    shards: m,
+                    workers: 1,
+                });
+                parallel::read_params(&mut self.model, &mut job.params);
+                job.x.clear();
+                job.x.extend_from_slice(tensor::slice(&self.batch_x));
+                job.shape.clear();
+                job.shape.extend_from_slice(self.batch_x.shape());
+                job.targets = if classes {
+                    let mut c = match std::mem::replace(&mut job.targets, parallel::Targets::Classes(Vec::new())) {
+                        parallel::Targets::Classes(c) => c,
+                        _ => Vec::new(),
+                    };
+                    c.clear();
+                    c.extend_from_slice(&self.batch_classes);
+                    parallel::Targets::Classes(c)
+                } else {
+                    parallel::Targets::Values { values: tensor::slice(&self.batch_y).to_vec(), cols: self.batch_y.len() / n.max(1) }
+                };
+                (job.loss, job.shards, job.workers) = (self.loss, m, h.count() + 1);
+                let job = Arc::new(job);
+                match h.dispatch(&job) {
+                    Ok(true) => workers = job.workers,
+                    Ok(false) => {}
+                    Err(why) => {
+                        self.helper_failure = Some(format!("{why}: training continues on this worker alone (the same steps, slower)"));
+                        helpers = None;
+                    }
+                }
+                self.job = Some(job);
+            }
+        }
+        let mut total = 0;
+        self.model.visit_params(&mut |_, _, w, _| total += w.len());
+        let batch = parallel::Batch {
+            x: tensor::slice(&self.batch_x),
+            shape: self.batch_x.shape(),
+            classes: if classes { Some(&self.batch_classes) } else { None },
+            values: tensor::slice(&self.batch_y),
+        };
+        let mut parts = std::mem::take(&mut self.parts);
+        parts.clear();
+        for node in parallel::cover(parallel::group(m, workers, 0), width) {
+            parts.extend(parallel::node_sum(&mut self.model, self.loss, &batch, m, node, &mut self.scratch, &mut self.spare));
+        }
+        if let Some(h) = helpers.as_mut().filter(|_| workers > 1) {
+            for g in 1..workers {
+                // The nodes with a non-empty shard under them (a helper sends no empty node).
+                let expected: Vec<(usize, usize)> = parallel::cover(parallel::group(m, workers, g), width)
+                    .filter(|&(lo, hi)| (lo..hi.min(m)).any(|s| !parallel::shard_rows(n, m, s).is_empty()))
+                    .collect();
+                let answer = h.collect(g - 1).and_then(|sums| {
+                    let nodes: Vec<(usize, usize)> = sums.iter().map(|r| (r.lo, r.hi)).collect();
+                    if nodes != expected {
+                        Err(format!("worker {} answered for shards {nodes:?}, not {expected:?}", g + 1))
+                    } else if let Some(bad) = sums.iter().find(|r| r.grads.len() != total) {
+                        Err(format!("worker {} answered with {} gradients, not {total}", g + 1, bad.grads.len()))
+                    } else {
+                        Ok(sums)
+                    }
+                });
+                match answer {
+                    Ok(sums) => parts.extend(sums),
+                    Err(why) => {
+                        self.helper_failure = Some(format!("{why}: its shards were computed here (the same steps, slower)"));
+                        for node in expected {
+                            parts.extend(parallel::node_sum(&mut self.model, self.loss, &batch, m, node, &mut self.scratch, &mut self.spare));
+                        }
+                    }
+                }
+            }
+        }
+        let root = parallel::assemble(0, width, &mut parts, &mut self.spare).expect("a mini-batch has rows");
+        self.parts = parts;
+        parallel::write_grads(&mut self.model, &root.grads);
+        self.spare.push(root.grads);
+        // Buffers that came from helpers go back to them.
+        if let Some(h) = helpers.as_mut().filter(|_| workers > 1) {
+            let keep = width.trailing_zeros() as usize + 2;
+            while self.spare.len() > keep {
+                h.recycle(self.spare.pop().expect("non-empty"));
+            }
+        }
+        if let Some(note) = helpers.as_mut().and_then(|h| h.take_note()) {
+            self.helper_failure = Some(note);
+        }
+        self.helpers = HelperSlot(helpers);
+        self.last_workers = workers;
+        root.loss
     }
 
     /// Hands the steps to `accel` from now on (built from this model: same weights). The CPU

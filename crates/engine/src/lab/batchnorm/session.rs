@@ -199,7 +199,9 @@ impl BnLab {
         let trainer = |net: Net| {
             let model = config.build_model(net, &mut Rng::fork(config.seed, 1));
             // The same shuffle stream in both: identical mini-batches.
-            Trainer::new(model, config.opt, config.hyper(), Loss::Softmax, config.bs, n, Rng::fork(config.seed, 2))
+            let mut t = Trainer::new(model, config.opt, config.hyper(), Loss::Softmax, config.bs, n, Rng::fork(config.seed, 2));
+            t.shard_if_possible(crate::parallel::LAB_SHARDING);
+            t
         };
         BnLab {
             scaling: images.scaling(config.norm),

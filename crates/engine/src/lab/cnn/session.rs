@@ -74,6 +74,7 @@ impl CnnLab {
         let mut trainer = Trainer::new(model, config.opt, config.hyper(), Loss::Softmax, config.bs, n, Rng::fork(config.seed, 2));
         trainer.schedule = config.sched;
         trainer.schedule_period = config.period;
+        trainer.shard_if_possible(crate::parallel::LAB_SHARDING);
         CnnLab {
             scaling: images.scaling(config.norm),
             config,

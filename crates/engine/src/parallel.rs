@@ -1,0 +1,514 @@
+//! Data-parallel training with the same bits for any number of workers.
+//!
+//! ```text
+//! a mini-batch of n rows → M canonical micro-shards, shard s = rows [s·n/M, (s+1)·n/M)
+//! g_s = ∇ of (n_s/n)·L_s        (L_s: the shard's mean loss; forward + backward on its rows alone)
+//! g   = the sum over a fixed binary tree of the shards (P = M rounded up to a power of two):
+//!       sum[lo, hi) = sum[lo, mid) + sum[mid, hi)      mid = (lo + hi)/2, a leaf is g_lo
+//!       (an empty or missing shard is absent: a + absent = a)
+//!       e.g. M = 8: ((g₀+g₁) + (g₂+g₃)) + ((g₄+g₅) + (g₆+g₇))
+//! loss = the same tree over ℓ_s = (n_s/n)·L_s
+//! ```
+//! M belongs to the run (its lab fixes it), not to the machine: W workers split the shards into
+//! W contiguous groups, worker 0 (this one) taking the first. A worker sums its group's aligned
+//! subtrees itself and sends those sums (with 2 workers and M = 8: one vector each); this worker
+//! finishes the tree. Every node is the same computation wherever it runs, so 1, 2 or 3 workers
+//! give bit-identical steps. With M = 1 the step is the plain one (share 1: exact).
+//!
+//! Helpers are only ever a shortcut: a helper that is not ready, dies or answers late has its
+//! shards computed here instead, which gives the same bits — so a lost worker costs time, never
+//! the run.
+
+use crate::layer::Layer;
+use crate::loss::{Loss, Target};
+use crate::ops::{BatchNorm, Conv2d, Dropout, Rnn};
+use crate::sequential::Sequential;
+use crate::tensor::{self, Mode, Tensor};
+use std::ops::Range;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+
+/// How a trainer splits its mini-batches: a part of what the run computes, never of the machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sharding {
+    /// `M` micro-shards per batch (1: one pass).
+    Count(usize),
+    /// As many micro-shards as batches of this many rows make (at most [`MAX_SHARDS`]).
+    Rows(usize),
+}
+
+impl Sharding {
+    /// Micro-shards for a mini-batch of `n` rows.
+    pub fn shards(self, n: usize) -> usize {
+        match self {
+            Sharding::Count(m) => m.max(1),
+            Sharding::Rows(rows) => n.div_ceil(rows.max(1)).clamp(1, MAX_SHARDS),
+        }
+    }
+}
+
+/// The labs that split (the CNN lab, the Batch Norm lab's plain net) use shards of 16 rows: a
+/// batch of 64 makes 4 (even over 1, 2 or 4 workers), 256 make 16. Measured natively on W2
+/// (784-128-10, batch 64), one worker: 4 shards 68,200 examples/s, 8 shards 63,700, 16 shards
+/// 49,600 (smaller products); LeNet-5 runs 4 shards as fast as one pass.
+pub const LAB_SHARDING: Sharding = Sharding::Rows(16);
+
+/// The most micro-shards a batch is split into.
+pub const MAX_SHARDS: usize = 16;
+
+/// The most workers a run splits over (the link's `workers=16`).
+pub const MAX_WORKERS: usize = 16;
+
+/// Rows of shard `s` of `shards` in a batch of `n`.
+pub fn shard_rows(n: usize, shards: usize, s: usize) -> Range<usize> {
+    s * n / shards..(s + 1) * n / shards
+}
+
+/// Shards of worker `g` of `workers` (contiguous; worker 0 takes the first).
+pub fn group(shards: usize, workers: usize, g: usize) -> Range<usize> {
+    g * shards / workers..(g + 1) * shards / workers
+}
+
+/// Why `model` must train as one piece, if it must: batch norm's statistics and dropout's masks
+/// belong to the whole batch.
+pub fn unshardable(model: &Sequential) -> Option<&'static str> {
+    if model.layers_of::<BatchNorm>().next().is_some() {
+        Some("batch norm needs the statistics of the whole mini-batch")
+    } else if model.layers_of::<Dropout>().next().is_some() {
+        Some("dropout draws its masks for the whole mini-batch from one stream")
+    } else if model.layers_of::<Rnn>().next().is_some() {
+        Some("the RNN's loss is a mean over real characters, not rows")
+    } else {
+        None
+    }
+}
+
+/// What identifies a model's computation: layer names, parameter sizes and the implementations
+/// chosen (a replica built for another one would compute other bits).
+pub fn fingerprint(model: &mut Sequential) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for layer in &model.layers {
+        layer.name().hash(&mut h);
+        if let Some(c) = layer.as_any().downcast_ref::<Conv2d>() {
+            format!("{:?}", c.implementation).hash(&mut h);
+        }
+    }
+    model.visit_params(&mut |name, _, w, _| (name, w.len()).hash(&mut h));
+    h.finish()
+}
+
+/// The targets of a mini-batch, whole.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Targets {
+    Classes(Vec<usize>),
+    /// Row-major `(n, cols)` values.
+    Values {
+        values: Vec<f32>,
+        cols: usize,
+    },
+}
+
+/// One step's work for the helpers: the weights, the mini-batch and how it is split.
+#[derive(Clone, Debug)]
+pub struct ShardJob {
+    pub params: Vec<f32>,
+    /// The mini-batch, row-major, and its shape `(n, …)`.
+    pub x: Vec<f32>,
+    pub shape: Vec<usize>,
+    pub targets: Targets,
+    pub loss: Loss,
+    pub shards: usize,
+    pub workers: usize,
+}
+
+/// The sum over tree node `[lo, hi)` of the shards: their share of the loss and their gradient
+/// (every parameter, flattened in model order).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NodeSum {
+    pub lo: usize,
+    pub hi: usize,
+    pub loss: f32,
+    pub grads: Vec<f32>,
+}
+
+impl NodeSum {
+    /// `self + right` (the tree's one way of adding), returning `right`'s buffer for reuse.
+    fn add(&mut self, right: NodeSum) -> Vec<f32> {
+        for (a, b) in self.grads.iter_mut().zip(&right.grads) {
+            *a += b;
+        }
+        self.loss += right.loss;
+        self.hi = right.hi;
+        right.grads
+    }
+}
+
+/// The tree's width: `shards` rounded up to a power of two.
+pub fn width(shards: usize) -> usize {
+    shards.max(1).next_power_of_two()
+}
+
+/// The maximal aligned tree nodes that exactly cover shards `range` (a tree of `width` leaves).
+pub fn cover(range: Range<usize>, width: usize) -> impl Iterator<Item = (usize, usize)> {
+    let mut lo = range.start;
+    std::iter::from_fn(move || {
+        if lo >= range.end {
+            return None;
+        }
+        // The biggest power of two that `lo` is aligned to and that fits.
+        let mut size = if lo == 0 { width } else { 1 << lo.trailing_zeros() };
+        while lo + size > range.end {
+            size /= 2;
+        }
+        lo += size;
+        Some((lo - size, lo))
+    })
+}
+
+/// Node `[lo, hi)` from its halves' sums (either may be absent); `spare` takes a freed buffer.
+fn join(lo: usize, hi: usize, left: Option<NodeSum>, right: Option<NodeSum>, spare: &mut Vec<Vec<f32>>) -> Option<NodeSum> {
+    let mut node = match (left, right) {
+        (Some(mut a), Some(b)) => {
+            spare.push(a.add(b));
+            a
+        }
+        (a, b) => a.or(b)?,
+    };
+    (node.lo, node.hi) = (lo, hi);
+    Some(node)
+}
+
+/// Finishes the tree over `[lo, hi)` from the node sums in `parts` (each used once); `spare`
+/// takes the buffers freed. None: every shard under the node is empty.
+pub fn assemble(lo: usize, hi: usize, parts: &mut Vec<NodeSum>, spare: &mut Vec<Vec<f32>>) -> Option<NodeSum> {
+    if let Some(i) = parts.iter().position(|p| p.lo == lo && p.hi == hi) {
+        return Some(parts.swap_remove(i));
+    }
+    if hi - lo <= 1 {
+        return None;
+    }
+    let mid = (lo + hi) / 2;
+    let left = assemble(lo, mid, parts, spare);
+    let right = assemble(mid, hi, parts, spare);
+    join(lo, hi, left, right, spare)
+}
+
+/// Workers that compute groups 1.. of a step's shards (group 0 is the caller's).
+pub trait Helpers: Send {
+    /// How many helpers (the run trains on this many workers plus one).
+    fn count(&self) -> usize;
+    /// Starts a step: each helper computes its group of `job`'s shards. `Ok(false)`: not now
+    /// (browser workers still starting): the caller computes every shard, the same bits.
+    fn dispatch(&mut self, job: &Arc<ShardJob>) -> Result<bool, String>;
+    /// The node sums of helper `h` (0-based) for the dispatched step, or why there are none
+    /// (its shards are then computed by the caller).
+    fn collect(&mut self, h: usize) -> Result<Vec<NodeSum>, String>;
+    /// Hands a result's buffer back for reuse.
+    fn recycle(&mut self, _buffer: Vec<f32>) {}
+    /// The model the helpers were built for.
+    fn fingerprint(&self) -> u64;
+    /// Something the learner should know (a worker lost, the rest training on), once.
+    fn take_note(&mut self) -> Option<String> {
+        None
+    }
+}
+
+/// Reused buffers for computing shards one by one.
+#[derive(Clone, Default)]
+pub struct Scratch {
+    x: Tensor,
+    y: Tensor,
+    classes: Vec<usize>,
+    dout: Tensor,
+}
+
+/// The batch as the shard computation reads it.
+pub struct Batch<'a> {
+    pub x: &'a [f32],
+    pub shape: &'a [usize],
+    pub classes: Option<&'a [usize]>,
+    pub values: &'a [f32],
+}
+
+/// The gradient of shard `rows` of the batch, left in `model`'s gradients (zeroed first); returns
+/// the shard's share of the loss.
+pub fn shard_gradient(model: &mut Sequential, loss: Loss, batch: &Batch, rows: Range<usize>, s: &mut Scratch) -> f32 {
+    let n = batch.shape[0];
+    let per_row = batch.x.len() / n.max(1);
+    let mut shape = [0usize; 8];
+    let rank = batch.shape.len().min(8);
+    shape[..rank].copy_from_slice(&batch.shape[..rank]);
+    shape[0] = rows.len();
+    tensor::resize(&mut s.x, &shape[..rank]);
+    tensor::slice_mut(&mut s.x).copy_from_slice(&batch.x[rows.start * per_row..rows.end * per_row]);
+    model.zero_grad();
+    let out = model.forward(&s.x, Mode::Train);
+    let target = if let Some(c) = batch.classes {
+        s.classes.clear();
+        s.classes.extend_from_slice(&c[rows.clone()]);
+        Target::Classes(&s.classes)
+    } else {
+        let cols = batch.values.len() / n.max(1);
+        tensor::resize(&mut s.y, &[rows.len(), cols]);
+        tensor::slice_mut(&mut s.y).copy_from_slice(&batch.values[rows.start * cols..rows.end * cols]);
+        Target::Values(&s.y)
+    };
+    let value = loss.value_and_grad(out, target, &mut s.dout);
+    let share = rows.len() as f32 / n as f32;
+    if share != 1.0 {
+        tensor::slice_mut(&mut s.dout).iter_mut().for_each(|d| *d *= share);
+    }
+    model.backward(&s.dout);
+    value * share
+}
+
+/// Copies the model's gradients into `out` (cleared first), in parameter order.
+pub fn read_grads(model: &mut Sequential, out: &mut Vec<f32>) {
+    out.clear();
+    model.visit_params(&mut |_, _, _, g| out.extend_from_slice(tensor::slice(g)));
+}
+
+/// Writes `grads` (in parameter order) into the model's gradients.
+pub fn write_grads(model: &mut Sequential, grads: &[f32]) {
+    let mut at = 0;
+    model.visit_params(&mut |_, _, _, g| {
+        let n = g.len();
+        tensor::slice_mut(g).copy_from_slice(&grads[at..at + n]);
+        at += n;
+    });
+}
+
+/// The model's weights, flattened in parameter order.
+pub fn read_params(model: &mut Sequential, out: &mut Vec<f32>) {
+    out.clear();
+    model.visit_params(&mut |_, _, w, _| out.extend_from_slice(tensor::slice(w)));
+}
+
+/// Sets the model's weights from `params` (as [`read_params`] wrote them); false when the sizes
+/// do not match.
+pub fn write_params(model: &mut Sequential, params: &[f32]) -> bool {
+    let mut total = 0;
+    model.visit_params(&mut |_, _, w, _| total += w.len());
+    if total != params.len() {
+        return false;
+    }
+    let mut at = 0;
+    model.visit_params(&mut |_, _, w, _| {
+        let n = w.len();
+        tensor::slice_mut(w).copy_from_slice(&params[at..at + n]);
+        at += n;
+    });
+    true
+}
+
+/// The sums of tree node `[lo, hi)` of `batch`'s shards, computed here on `model` (depth
+/// first: at most log₂ M + 1 buffers at once, taken from `spare`).
+#[allow(clippy::too_many_arguments)]
+pub fn node_sum(
+    model: &mut Sequential,
+    loss: Loss,
+    batch: &Batch,
+    shards: usize,
+    (lo, hi): (usize, usize),
+    scratch: &mut Scratch,
+    spare: &mut Vec<Vec<f32>>,
+) -> Option<NodeSum> {
+    if lo >= shards {
+        return None;
+    }
+    if hi - lo == 1 {
+        let rows = shard_rows(batch.shape[0], shards, lo);
+        if rows.is_empty() {
+            return None;
+        }
+        let value = shard_gradient(model, loss, batch, rows, scratch);
+        let mut grads = spare.pop().unwrap_or_default();
+        read_grads(model, &mut grads);
+        return Some(NodeSum { lo, hi, loss: value, grads });
+    }
+    let mid = (lo + hi) / 2;
+    let left = node_sum(model, loss, batch, shards, (lo, mid), scratch, spare);
+    let right = node_sum(model, loss, batch, shards, (mid, hi), scratch, spare);
+    join(lo, hi, left, right, spare)
+}
+
+/// A helper's part of a step, on its replica: the node sums covering the shards of group `g`.
+pub fn compute_group(replica: &mut Sequential, job: &ShardJob, g: usize, scratch: &mut Scratch, spare: &mut Vec<Vec<f32>>) -> Result<Vec<NodeSum>, String> {
+    if !write_params(replica, &job.params) {
+        return Err("the replica's parameters do not match the model's".into());
+    }
+    let (classes, values) = match &job.targets {
+        Targets::Classes(c) => (Some(c.as_slice()), &[][..]),
+        Targets::Values { values, .. } => (None, values.as_slice()),
+    };
+    let batch = Batch { x: &job.x, shape: &job.shape, classes, values };
+    let mut out = Vec::new();
+    for node in cover(group(job.shards, job.workers, g), width(job.shards)) {
+        out.extend(node_sum(replica, job.loss, &batch, job.shards, node, scratch, spare));
+    }
+    Ok(out)
+}
+
+/// Helpers as native threads, each with a replica of the model (the CLI's `--threads`).
+pub struct ThreadHelpers {
+    threads: Vec<HelperThread>,
+    fingerprint: u64,
+}
+
+struct HelperThread {
+    jobs: Sender<Arc<ShardJob>>,
+    results: Receiver<Result<Vec<NodeSum>, String>>,
+    /// Buffers handed back (a step allocates no gradient vectors once warm).
+    spare: Sender<Vec<f32>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ThreadHelpers {
+    /// `count` threads with replicas of `model` (weights arrive with each job).
+    pub fn new(model: &Sequential, count: usize) -> Result<ThreadHelpers, String> {
+        let mut model = model.clone();
+        let fingerprint = fingerprint(&mut model);
+        let mut threads = Vec::new();
+        for h in 0..count.min(MAX_WORKERS - 1) {
+            let (jobs, job_rx) = channel::<Arc<ShardJob>>();
+            let (result_tx, results) = channel();
+            let (spare, spare_rx) = channel::<Vec<f32>>();
+            let mut replica = model.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("deeply-worker-{}", h + 2))
+                .spawn(move || {
+                    let mut scratch = Scratch::default();
+                    let mut buffers = Vec::new();
+                    while let Ok(job) = recv_soon(&job_rx) {
+                        buffers.extend(spare_rx.try_iter());
+                        let out = compute_group(&mut replica, &job, h + 1, &mut scratch, &mut buffers);
+                        // The job's buffers go back to the caller for the next step.
+                        drop(job);
+                        if result_tx.send(out).is_err() {
+                            break;
+                        }
+                    }
+                })
+                .map_err(|e| format!("could not start a training thread: {e}"))?;
+            threads.push(HelperThread { jobs, results, spare, handle: Some(handle) });
+        }
+        Ok(ThreadHelpers { threads, fingerprint })
+    }
+}
+
+impl Helpers for ThreadHelpers {
+    fn count(&self) -> usize {
+        self.threads.len()
+    }
+
+    fn dispatch(&mut self, job: &Arc<ShardJob>) -> Result<bool, String> {
+        for (h, t) in self.threads.iter().enumerate() {
+            t.jobs.send(job.clone()).map_err(|_| format!("training thread {} has stopped", h + 2))?;
+        }
+        Ok(true)
+    }
+
+    fn collect(&mut self, h: usize) -> Result<Vec<NodeSum>, String> {
+        let t = self.threads.get(h).ok_or_else(|| format!("no training thread {}", h + 2))?;
+        recv_soon(&t.results).map_err(|_| format!("training thread {} has stopped", h + 2))?
+    }
+
+    fn recycle(&mut self, buffer: Vec<f32>) {
+        // Any thread will do: each keeps what it is given.
+        if let Some(t) = self.threads.first() {
+            let _ = t.spare.send(buffer);
+        }
+    }
+
+    fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+}
+
+/// Receives, spinning briefly first: steps come every millisecond or so, and waking a sleeping
+/// thread costs tens of microseconds each way.
+fn recv_soon<T>(rx: &Receiver<T>) -> Result<T, std::sync::mpsc::RecvError> {
+    let start = std::time::Instant::now();
+    loop {
+        match rx.try_recv() {
+            Ok(v) => return Ok(v),
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => return Err(std::sync::mpsc::RecvError),
+            Err(std::sync::mpsc::TryRecvError::Empty) if start.elapsed().as_micros() < 200 => std::hint::spin_loop(),
+            Err(std::sync::mpsc::TryRecvError::Empty) => return rx.recv(),
+        }
+    }
+}
+
+impl Drop for ThreadHelpers {
+    fn drop(&mut self) {
+        for t in &mut self.threads {
+            // Closing the job channel ends the thread's loop.
+            let (dead, _) = channel();
+            t.jobs = dead;
+            if let Some(handle) = t.handle.take() {
+                let _ = handle.join();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_cover_the_batch_in_order_and_groups_cover_the_shards() {
+        for n in [1, 7, 64, 65] {
+            for m in [1, 4, 8] {
+                let rows: Vec<usize> = (0..m).flat_map(|s| shard_rows(n, m, s)).collect();
+                assert_eq!(rows, (0..n).collect::<Vec<_>>(), "n {n} m {m}");
+                for w in 1..=5 {
+                    let shards: Vec<usize> = (0..w).flat_map(|g| group(m, w, g)).collect();
+                    assert_eq!(shards, (0..m).collect::<Vec<_>>(), "m {m} w {w}");
+                }
+            }
+        }
+        assert_eq!(shard_rows(64, 4, 1), 16..32);
+        assert_eq!([1, 16, 17, 64, 256, 1024].map(|n| LAB_SHARDING.shards(n)), [1, 1, 2, 4, 16, 16]);
+        assert_eq!(group(8, 3, 0), 0..2);
+    }
+
+    #[test]
+    fn covers_are_the_maximal_aligned_subtrees() {
+        let c = |r: Range<usize>| cover(r, 8).collect::<Vec<_>>();
+        assert_eq!(c(0..8), [(0, 8)]);
+        assert_eq!(c(0..4), [(0, 4)]);
+        assert_eq!(c(4..8), [(4, 8)]);
+        // Three workers over 8 shards: 0..2, 2..5, 5..8.
+        assert_eq!(c(0..2), [(0, 2)]);
+        assert_eq!(c(2..5), [(2, 4), (4, 5)]);
+        assert_eq!(c(5..8), [(5, 6), (6, 8)]);
+        assert_eq!(c(0..6), [(0, 4), (4, 6)]);
+        assert!(c(3..3).is_empty());
+    }
+
+    #[test]
+    fn the_tree_adds_in_one_order_whatever_the_pieces() {
+        // Values whose sum depends on the order in f32.
+        let leaf = |s: usize| NodeSum { lo: s, hi: s + 1, loss: s as f32, grads: vec![[1e8f32, 1.0, -1e8, 3.5, 1e-3, -2.0, 7.0, 0.1][s]] };
+        let whole = |pieces: Vec<NodeSum>| {
+            let mut parts = pieces;
+            assemble(0, 8, &mut parts, &mut Vec::new()).unwrap()
+        };
+        let leaves = whole((0..8).map(leaf).collect());
+        let expected = ((1e8f32 + 1.0) + (-1e8 + 3.5)) + ((1e-3 + -2.0) + (7.0 + 0.1));
+        assert_eq!(leaves.grads[0].to_bits(), expected.to_bits());
+        assert_eq!((leaves.lo, leaves.hi), (0, 8));
+        // Pre-summed subtrees (as helpers send them) give the same bits.
+        let mut left = whole_range(0, 4, &leaf);
+        let right = whole_range(4, 8, &leaf);
+        left.lo = 0;
+        assert_eq!(whole(vec![right, left]).grads[0].to_bits(), expected.to_bits());
+    }
+
+    fn whole_range(lo: usize, hi: usize, leaf: &dyn Fn(usize) -> NodeSum) -> NodeSum {
+        let mut parts: Vec<NodeSum> = (lo..hi).map(leaf).collect();
+        assemble(lo, hi, &mut parts, &mut Vec::new()).unwrap()
+    }
+}

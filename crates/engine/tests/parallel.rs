@@ -1,0 +1,193 @@
+//! Data-parallel training gives the same bits for any number of workers: the CNN lab and the
+//! Batch Norm lab on native threads (1, 2, 3, 4), an MLP with value targets and uneven or empty
+//! shards, and helpers that die or answer wrongly (their shards are computed here: same bits).
+//! The sharded gradient equals the one-pass gradient to rounding.
+
+use engine::data::images::{Assets, ImagePair, ImageSet};
+use engine::data::{Dataset, Targets};
+use engine::init::Init;
+use engine::lab::trainer::Trainer;
+use engine::lab::{build_with, parse_link, HelperFactory, LabSession};
+use engine::loss::Loss;
+use engine::ops::{Activation, ActivationKind, Dense};
+use engine::optim::{Hyper, OptimizerKind};
+use engine::parallel::{Helpers, NodeSum, ShardJob, ThreadHelpers};
+use engine::rng::Rng;
+use engine::sequential::Sequential;
+use engine::tensor;
+use std::sync::Arc;
+
+fn mnist() -> Assets {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../static/data");
+    let mut assets = Assets::default();
+    assets.insert(ImagePair::load_dir(ImageSet::Mnist, &dir).unwrap());
+    assets
+}
+
+fn threads() -> HelperFactory {
+    Arc::new(|model: &Sequential, n: usize, _: &engine::lab::LabConfig| ThreadHelpers::new(model, n).map(|h| Box::new(h) as Box<dyn Helpers>))
+}
+
+/// Every step's loss and the final weights, as bits.
+fn run(session: &mut Box<dyn LabSession>, steps: u64) -> (Vec<u32>, Vec<u32>) {
+    let losses = (0..steps).map(|_| session.step(1).to_bits()).collect();
+    let mut weights = Vec::new();
+    let mut model = session.model().clone();
+    engine::parallel::read_params(&mut model, &mut weights);
+    (losses, weights.iter().map(|w| w.to_bits()).collect())
+}
+
+#[test]
+fn the_cnn_lab_trains_the_same_bits_on_1_2_3_and_4_threads() {
+    let assets = mnist();
+    // An odd batch: 3 shards of 12 and 13 rows (a tree of width 4); the last batch of an epoch is smaller again.
+    let link = "lab=cnn&model=lenet5&bs=37&race=false&eval=1000000&seed=3";
+    let mut runs = Vec::new();
+    for workers in 1..=4 {
+        let mut s = build_with(&parse_link(link).config, &assets).unwrap();
+        s.set_workers(workers, Some(threads()));
+        runs.push(run(&mut s, 12));
+        assert_eq!(s.workers().training, workers, "the last step ran on {workers} workers");
+        assert_eq!(s.workers().shards, 3, "37 rows in shards of about 16");
+        assert!(s.take_worker_failure().is_none());
+    }
+    for (w, r) in runs.iter().enumerate().skip(1) {
+        assert_eq!(r.0, runs[0].0, "losses on {} workers", w + 1);
+        assert_eq!(r.1, runs[0].1, "weights on {} workers", w + 1);
+    }
+}
+
+#[test]
+fn the_batch_norm_lab_splits_its_plain_net_and_says_why_not_the_bn_net() {
+    let assets = mnist();
+    let link = "lab=batchnorm&nets=both&hidden=32&bs=32&eval=1000000&seed=2";
+    let mut runs = Vec::new();
+    for workers in [1, 2, 3] {
+        let mut s = build_with(&parse_link(link).config, &assets).unwrap();
+        s.set_workers(workers, Some(threads()));
+        let losses: Vec<u32> = (0..10).map(|_| s.step(1).to_bits()).collect();
+        let snap = serde_json::to_string(&s.snapshot().view).unwrap();
+        runs.push((losses, snap));
+    }
+    assert_eq!(runs[1], runs[0]);
+    assert_eq!(runs[2], runs[0]);
+    let bn = build_with(&parse_link("lab=batchnorm&nets=bn").config, &assets).unwrap();
+    let why = bn.workers().single.expect("a BN net trains as one piece");
+    assert!(why.contains("batch norm needs the statistics of the whole mini-batch"), "{why}");
+}
+
+fn mlp(seed: u64) -> Sequential {
+    let mut rng = Rng::new(seed);
+    let mut b = Sequential::builder();
+    b.push(Dense::new(3, 16, Init::Xavier, 0.0, &mut rng));
+    b.push(Activation::new(ActivationKind::Tanh, 0.0));
+    b.push(Dense::new(16, 2, Init::Xavier, 0.0, &mut rng));
+    b.build()
+}
+
+fn regression() -> Dataset {
+    let mut rng = Rng::new(9);
+    let x: Vec<f32> = (0..200 * 3).map(|_| rng.uniform() * 2.0 - 1.0).collect();
+    let y: Vec<f32> = x.chunks(3).flat_map(|r| [r[0] * r[1] + r[2], (r[0] - r[2]).sin()]).collect();
+    Dataset { x: tensor::from_vec(&[200, 3], x), y: Targets::Values(tensor::from_vec(&[200, 2], y)) }
+}
+
+fn trainer(batch: usize, shards: usize) -> Trainer {
+    let hyper = Hyper { lr: 0.05, momentum: 0.9, l2: 1e-3, l1: 0.0, clip: 0.0 };
+    let mut t = Trainer::new(mlp(4), OptimizerKind::Momentum, hyper, Loss::Mse, batch, 200, Rng::new(5));
+    t.set_shards(shards);
+    t
+}
+
+fn weights(t: &mut Trainer) -> Vec<u32> {
+    let mut w = Vec::new();
+    engine::parallel::read_params(&mut t.model, &mut w);
+    w.iter().map(|v| v.to_bits()).collect()
+}
+
+#[test]
+fn value_targets_uneven_and_empty_shards_give_the_same_bits_on_any_number_of_threads() {
+    let data = regression();
+    // 13 rows: shards of 1 and 2; 5 rows: three empty shards; 200 % 13 = 5 at each epoch's end.
+    for batch in [13, 5] {
+        let mut base: Option<(Vec<u32>, Vec<u32>)> = None;
+        for helpers in 0..4 {
+            let mut t = trainer(batch, 8);
+            if helpers > 0 {
+                t.set_helpers(Some(Box::new(ThreadHelpers::new(&t.model, helpers).unwrap())));
+            }
+            let losses: Vec<u32> = (0..60).map(|_| t.train_step(&data).to_bits()).collect();
+            assert_eq!(t.last_workers(), helpers + 1);
+            let r = (losses, weights(&mut t));
+            match &base {
+                None => base = Some(r),
+                Some(b) => assert_eq!(&r, b, "batch {batch}, {} workers", helpers + 1),
+            }
+        }
+    }
+}
+
+#[test]
+fn the_sharded_gradient_is_the_batch_gradient() {
+    let data = regression();
+    let (mut one, mut eight) = (trainer(40, 1), trainer(40, 8));
+    one.train_step(&data);
+    eight.train_step(&data);
+    assert!((one.last_loss - eight.last_loss).abs() <= 1e-6 * one.last_loss.abs(), "{} vs {}", one.last_loss, eight.last_loss);
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    engine::parallel::read_grads(&mut one.model, &mut a);
+    engine::parallel::read_grads(&mut eight.model, &mut b);
+    let scale = a.iter().fold(0f32, |m, v| m.max(v.abs()));
+    for (x, y) in a.iter().zip(&b) {
+        assert!((x - y).abs() <= 1e-5 * scale, "{x} vs {y}");
+    }
+    assert_ne!(a, b, "summed in another order: equal to rounding, not bits");
+}
+
+/// A helper that fails the way a lost worker does: `mode` 0 never answers, 1 answers for the
+/// wrong shards, 2 answers with the wrong number of gradients, 3 dispatch fails.
+struct Broken {
+    mode: u8,
+    job: Option<Arc<ShardJob>>,
+}
+
+impl Helpers for Broken {
+    fn count(&self) -> usize {
+        1
+    }
+    fn dispatch(&mut self, job: &Arc<ShardJob>) -> Result<bool, String> {
+        self.job = Some(job.clone());
+        if self.mode == 3 {
+            Err("worker 2 is gone".into())
+        } else {
+            Ok(true)
+        }
+    }
+    fn collect(&mut self, _h: usize) -> Result<Vec<NodeSum>, String> {
+        match self.mode {
+            0 => Err("worker 2 stopped answering".into()),
+            1 => Ok(vec![NodeSum { lo: 0, hi: 8, loss: 0.0, grads: vec![0.0; 82] }]),
+            _ => Ok(vec![NodeSum { lo: 4, hi: 8, loss: 0.0, grads: vec![1.0; 3] }]),
+        }
+    }
+    fn fingerprint(&self) -> u64 {
+        0
+    }
+}
+
+#[test]
+fn a_helper_that_dies_or_answers_wrongly_costs_time_not_the_run() {
+    let data = regression();
+    let mut reference = trainer(16, 8);
+    let expected: Vec<u32> = (0..20).map(|_| reference.train_step(&data).to_bits()).collect();
+    for mode in 0..4 {
+        let mut t = trainer(16, 8);
+        t.set_helpers(Some(Box::new(Broken { mode, job: None })));
+        let losses: Vec<u32> = (0..20).map(|_| t.train_step(&data).to_bits()).collect();
+        assert_eq!(losses, expected, "mode {mode}");
+        assert_eq!(weights(&mut t), weights(&mut reference), "mode {mode}");
+        let why = t.take_helper_failure().expect("reported");
+        assert!(why.contains("worker 2"), "{why}");
+        assert!(why.contains("the same steps, slower"), "{why}");
+    }
+}
