@@ -22,9 +22,11 @@ pub fn App() -> impl IntoView {
         let workload = get("workload").unwrap_or_else(|| "w1".into());
         let seconds = get("seconds").and_then(|s| s.parse().ok()).unwrap_or(3.0);
         let backend = get("backend").unwrap_or_else(|| "cpu".into());
+        // A bad count runs on one worker (the summary says how many ran).
+        let workers = get("workers").and_then(|w| engine::lab::WorkerCount::parse(&w)).unwrap_or(engine::lab::WorkerCount::Fixed(1));
         return view! {
             <header class="topbar"><div class="brand">"Deeply"<span class="tagline">"benchmark"</span></div></header>
-            <main><BenchPage workload seconds backend/></main>
+            <main><BenchPage workload seconds backend workers/></main>
         }
         .into_any();
     }
@@ -42,7 +44,7 @@ pub fn App() -> impl IntoView {
     }
     let parsed = parse_link(&href);
     let lab = parsed.config.lab();
-    let state = LabState::new(parsed.config, parsed.notices, parsed.hidden_controls, parsed.speed, parsed.backend, parsed.fork);
+    let state = LabState::new(parsed.config, parsed.notices, parsed.hidden_controls, parsed.speed, parsed.backend, parsed.fork, parsed.workers);
 
     let shortcuts = RwSignal::new(false);
     let handle = window_event_listener(leptos::ev::keydown, move |ev: web_sys::KeyboardEvent| {

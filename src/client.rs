@@ -7,7 +7,7 @@ use crate::protocol::{decode, encode, Command, Message, Placement};
 use crate::share;
 use engine::lab::snapshot::StepRecord;
 use engine::lab::timeline::{ForkSpec, TimelineView};
-use engine::lab::{Backend, LabCommand, LabConfig, LabParams, LabReply, Notice, Snapshot, Speed};
+use engine::lab::{Backend, LabCommand, LabConfig, LabParams, LabReply, Notice, Snapshot, Speed, WorkerCount};
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 use web_sys::{MessageEvent, Worker};
@@ -48,6 +48,8 @@ pub struct LabState {
     pub backend: RwSignal<Backend>,
     /// Where they run now, from the latest snapshot.
     pub placement: RwSignal<Placement>,
+    /// How many workers train (kept in the link when not `auto`).
+    pub workers: RwSignal<WorkerCount>,
     /// The worker has a GPU path (the GPU worker: the browser offers WebGPU and the lab can use it).
     pub gpu_worker: RwSignal<bool>,
     /// Time travel: the checkpoints kept and the fork (its records are in `branch`).
@@ -73,11 +75,21 @@ pub struct LabState {
 impl LabState {
     /// A lab page's state. `speed`: the link's, else the one this browser last chose, else the
     /// slow first-visit default.
-    pub fn new(config: LabConfig, notices: Vec<Notice>, hidden_controls: Vec<String>, speed: Option<Speed>, backend: Backend, fork: Option<ForkSpec>) -> Self {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: LabConfig,
+        notices: Vec<Notice>,
+        hidden_controls: Vec<String>,
+        speed: Option<Speed>,
+        backend: Backend,
+        fork: Option<ForkSpec>,
+        workers: WorkerCount,
+    ) -> Self {
         let speed = speed.or_else(|| storage_get(SPEED_KEY).and_then(|s| Speed::parse(&s))).unwrap_or_default();
         let state = LabState {
             backend: RwSignal::new(backend),
             placement: RwSignal::new(Placement::default()),
+            workers: RwSignal::new(workers),
             gpu_worker: RwSignal::new(false),
             speed: RwSignal::new(speed),
             rate: RwSignal::new(None),
@@ -131,6 +143,7 @@ impl LabState {
                     if let Some(f) = self.fork.get_untracked() {
                         query.push_str(&format!("&{}", f.query()));
                     }
+                    query.push_str(&format!("&workers={}", self.workers.get_untracked().key()));
                     self.send(Command::Start { query });
                     self.send(Command::Speed { steps_per_frame: self.speed.get_untracked().steps_per_frame() });
                 }
@@ -238,6 +251,9 @@ impl LabState {
         let panic_worker = Closure::<dyn Fn()>::new(move || self.send(Command::Panic));
         let _ = js_sys::Reflect::set(&debug, &"panicWorker".into(), panic_worker.as_ref());
         panic_worker.forget();
+        let kill_worker = Closure::<dyn Fn()>::new(move || self.send(Command::KillWorker));
+        let _ = js_sys::Reflect::set(&debug, &"killWorker".into(), kill_worker.as_ref());
+        kill_worker.forget();
     }
 
     pub fn send(&self, command: Command) {
@@ -381,6 +397,13 @@ impl LabState {
         self.send(Command::Backend { backend });
     }
 
+    /// How many workers train: kept in the link, sent to the worker (the steps stay the same bits).
+    pub fn set_workers(&self, workers: WorkerCount) {
+        self.workers.set(workers);
+        self.sync_url();
+        self.send(Command::Workers { workers });
+    }
+
     /// Steps per second actually trained, from snapshots at least half a second apart.
     fn measure_rate(&self, step: u64, running: bool) {
         let now = web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or(0.0);
@@ -405,6 +428,10 @@ impl LabState {
         let backend = self.backend.get();
         if backend != Backend::Auto {
             q.push_str(&format!("&backend={}", backend.key()));
+        }
+        let workers = self.workers.get();
+        if workers != WorkerCount::Auto {
+            q.push_str(&format!("&workers={}", workers.key()));
         }
         if let Some(f) = self.fork.get() {
             q.push_str(&format!("&{}", f.query()));

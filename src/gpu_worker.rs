@@ -107,7 +107,7 @@ pub fn run() {
     wasm_bindgen_futures::spawn_local(async move {
         let gpu = device(&scope).await.map(|g| Rc::new(WebGpu(g)) as Rc<dyn GpuProvider>);
         let intercept = Box::new(move |command: &Command| {
-            let Command::Bench { workload, seconds } = command else { return false };
+            let Command::Bench { workload, seconds, .. } = command else { return false };
             let (scope, workload, seconds) = (scope.clone(), workload.clone(), *seconds);
             wasm_bindgen_futures::spawn_local(async move {
                 let result = bench(&scope, &workload, seconds).await;

@@ -6,6 +6,7 @@ pub mod client;
 pub mod components;
 pub mod fatal;
 pub mod format;
+pub mod helpers;
 pub mod home;
 #[cfg(target_arch = "wasm32")]
 pub mod gpu_worker;

@@ -28,6 +28,9 @@ pub enum Command {
     },
     /// A deliberate crash (`deeplyDebug.panicWorker()`), proving the error panel in tests.
     Panic,
+    /// Kills a helper worker without telling the run (`deeplyDebug.killWorker()`): the tests
+    /// prove that a lost worker is noticed and the run goes on.
+    KillWorker,
     /// The run as a PyTorch script (current weights); answered by `Exported` or `Rejected`.
     ExportPytorch,
     /// The run as JSON (link, counters, weights); answered by `Exported` or `Rejected`.
@@ -36,10 +39,16 @@ pub enum Command {
     ImportRun {
         json: String,
     },
-    /// Run a benchmark workload (`w1`, `w3`) for `seconds`; answered by `BenchDone`.
+    /// Run a benchmark workload (`w1`, `w3`) for `seconds` on `workers`; answered by `BenchDone`.
     Bench {
         workload: String,
         seconds: f64,
+        #[serde(default)]
+        workers: engine::lab::WorkerCount,
+    },
+    /// How many workers train (`auto`: the cores but one); the steps are the same bits.
+    Workers {
+        workers: engine::lab::WorkerCount,
     },
     /// A lab's own command (the playground's points, the CNN's race…), typed per lab.
     Lab {
@@ -77,6 +86,12 @@ pub enum Command {
 pub struct Placement {
     pub gpu: Option<String>,
     pub note: Option<String>,
+    /// How the steps spread over workers (asked, used, why one).
+    #[serde(default)]
+    pub workers: engine::lab::Workers,
+    /// A worker lost, or why several can't train here.
+    #[serde(default)]
+    pub workers_note: Option<String>,
 }
 
 /// Worker → UI.

@@ -84,6 +84,10 @@ struct Worker {
     pace: Option<u64>,
     /// Posts the next tick a frame from now (paced speeds).
     tick_later: js_sys::Function,
+    /// How many workers the link asks to train on.
+    workers: lab::WorkerCount,
+    /// A worker lost, or why several can't train (kept until the count changes).
+    workers_note: Option<String>,
 }
 
 impl Worker {
@@ -103,7 +107,10 @@ impl Worker {
             self.last_snapshot = now;
             let running = self.running;
             let memory = wasm_memory_bytes();
-            let placement = Placement { gpu: s.accelerator(), note: self.backend_note.clone() };
+            if let Some(note) = s.take_worker_failure() {
+                self.workers_note = Some(note);
+            }
+            let placement = Placement { gpu: s.accelerator(), note: self.backend_note.clone(), workers: s.workers(), workers_note: self.workers_note.clone() };
             let mut timeline = self.timeline.as_mut().map(|t| t.view()).unwrap_or_default();
             if s.accelerator().is_some() {
                 timeline.off = Some("time travel keeps checkpoints of runs on the CPU: switch the backend to CPU".into());
@@ -165,6 +172,32 @@ impl Worker {
         }
     }
 
+    /// Gives the session the link's number of workers (a new session starts on one).
+    fn place_workers(&mut self) {
+        let wanted = self.workers.resolve(hardware_concurrency());
+        let Some(s) = self.session.as_mut() else { return };
+        if s.workers().requested != wanted {
+            s.set_workers(wanted, Some(worker_factory()));
+        }
+    }
+
+    /// Times a benchmark session on `n` workers: first, between turns of the event loop, steps
+    /// until the helper workers have started and train (up to 20 s), then the timed run.
+    fn bench(&self, w: engine::lab::bench::Workload, mut session: Box<dyn LabSession>, items: f64, n: usize, seconds: f64) {
+        session.set_workers(n, Some(worker_factory()));
+        let scope = self.scope.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let start = now(&scope);
+            let splits = session.workers().single.is_none();
+            while splits && n > 1 && session.workers().training < n && now(&scope) - start < 20_000.0 {
+                session.step(1);
+                sleep(&scope, 10).await;
+            }
+            let result = engine::lab::bench::time(w, session.as_mut(), items, seconds, "cpu-wasm-simd128", &mut || now(&scope));
+            let _ = scope.post_message(&encode(&Message::BenchDone { result }));
+        });
+    }
+
     /// A new or rebuilt session may be far slower per step: measure again from one step.
     fn recalibrate(&mut self) {
         self.batch = 1;
@@ -181,6 +214,8 @@ impl Worker {
                 }
                 self.new_timeline(parsed.fork);
                 self.backend = parsed.backend;
+                self.workers = parsed.workers;
+                self.place_workers();
                 self.place();
                 self.recalibrate();
                 self.running = false;
@@ -198,6 +233,12 @@ impl Worker {
             }
             Command::Lab { command } => self.lab_command(command),
             Command::Speed { steps_per_frame } => self.pace = steps_per_frame.map(|k| k.clamp(1, 10_000)),
+            Command::Workers { workers } => {
+                self.workers = workers;
+                self.workers_note = None;
+                self.place_workers();
+                self.send_snapshot(None);
+            }
             Command::Play => {
                 // Training that can't start (no data) says why instead of failing on NaN.
                 let refusal = self.session.as_ref().and_then(|s| s.cannot_train());
@@ -214,6 +255,7 @@ impl Worker {
             }
             Command::Step => {
                 self.running = false;
+                self.place_workers();
                 if let Some(s) = self.session.as_mut() {
                     // A pending test evaluation runs first (a call per chunk), then the one step.
                     let before = s.steps();
@@ -243,16 +285,17 @@ impl Worker {
                 self.running = false;
                 self.send_snapshot(None);
             }
-            Command::Bench { workload, seconds } => {
+            Command::Bench { workload, seconds, workers } => {
                 self.running = false;
-                let result = match engine::lab::bench::Workload::parse(&workload) {
-                    Some(w) => {
-                        let scope = self.scope.clone();
-                        engine::lab::bench::run(w, seconds.min(30.0), "cpu-wasm-simd128", &self.assets, &mut || now(&scope))
-                    }
-                    None => Err(format!("unknown workload \"{workload}\" (the workloads: {})", engine::lab::bench::WORKLOADS)),
+                let Some(w) = engine::lab::bench::Workload::parse(&workload) else {
+                    let message = format!("unknown workload \"{workload}\" (the workloads: {})", engine::lab::bench::WORKLOADS);
+                    return self.post(&Message::BenchDone { result: Err(message) });
                 };
-                self.post(&Message::BenchDone { result });
+                let n = workers.resolve(hardware_concurrency());
+                match engine::lab::bench::prepare(w, None, seconds.min(30.0), &self.assets) {
+                    Ok((session, items)) => self.bench(w, session, items, n, seconds.min(30.0)),
+                    Err(message) => self.post(&Message::BenchDone { result: Err(message) }),
+                }
             }
             Command::Rewind { step } => self.travel(|t| t.rewind(step), step, format!("back at step {step} — Play continues as the run did, bit for bit")),
             Command::Fork { spec } => {
@@ -275,6 +318,7 @@ impl Worker {
                 self.send_snapshot(None);
             }
             Command::Panic => panic!("deliberate worker panic (deeplyDebug.panicWorker)"),
+            Command::KillWorker => crate::helpers::kill_one_at_next_step(),
             Command::ExportPytorch => {
                 let Some(s) = self.session.as_ref() else { return };
                 let config = s.config();
@@ -393,6 +437,7 @@ impl Worker {
         if !self.running || self.settling {
             return;
         }
+        self.place_workers();
         let Some(s) = self.session.as_mut() else {
             return;
         };
@@ -742,6 +787,24 @@ fn wasm_memory_bytes() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Helper workers for a run's model (see `crate::helpers`).
+fn worker_factory() -> lab::HelperFactory {
+    std::sync::Arc::new(|model: &engine::sequential::Sequential, count: usize, config: &lab::LabConfig| {
+        crate::helpers::WorkerHelpers::start(model, count, config).map(|h| Box::new(h) as Box<dyn engine::parallel::Helpers>)
+    })
+}
+
+/// The browser's logical cores (`navigator.hardwareConcurrency`; 1 when unknown).
+fn hardware_concurrency() -> usize {
+    let scope: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let n = scope.navigator().hardware_concurrency();
+    if n.is_finite() && n >= 1.0 {
+        n as usize
+    } else {
+        1
+    }
+}
+
 fn now(scope: &DedicatedWorkerGlobalScope) -> f64 {
     scope.performance().map(|p| p.now()).unwrap_or(0.0)
 }
@@ -785,6 +848,8 @@ pub fn run_with(gpu: Result<Rc<dyn GpuProvider>, String>, intercept: Box<dyn Fn(
         loading: false,
         queue: VecDeque::new(),
         pace: None,
+        workers: lab::WorkerCount::Auto,
+        workers_note: None,
         tick_later: {
             let port = channel.port2();
             let later = Closure::<dyn FnMut()>::new(move || {
@@ -804,9 +869,15 @@ pub fn run_with(gpu: Result<Rc<dyn GpuProvider>, String>, intercept: Box<dyn Fn(
     channel.port1().set_onmessage(Some(on_tick.as_ref().unchecked_ref()));
     on_tick.forget(); // lives as long as the worker
 
+    let generation = Rc::new(std::cell::Cell::new(0u32));
     let on_command = Closure::<dyn FnMut(MessageEvent)>::new({
-        let worker = worker.clone();
+        let (worker, scope) = (worker.clone(), scope.clone());
         move |event: MessageEvent| match decode::<Command>(event.data()) {
+            // A lead worker made this one a helper: it answers shards from the shared buffer.
+            _ if crate::helpers::helper_init(&event).is_some() => {
+                let init = crate::helpers::helper_init(&event).expect("checked");
+                crate::helpers::serve(scope.clone(), init, generation.clone());
+            }
             Ok(command) if intercept(&command) => {}
             Ok(command) => dispatch(&worker, command),
             Err(e) => web_sys::console::warn_1(&format!("worker: unreadable command: {e}").into()),

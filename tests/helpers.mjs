@@ -28,7 +28,13 @@ export function serveDist() {
     if (fs.existsSync(file) && fs.statSync(file).isDirectory()) file = path.join(file, 'index.html');
     fs.readFile(file, (err, data) => {
       if (err) { res.writeHead(404).end('not found'); return; }
-      res.writeHead(200, { 'content-type': TYPES[path.extname(file)] || 'application/octet-stream', 'content-security-policy': CSP });
+      res.writeHead(200, {
+        'content-type': TYPES[path.extname(file)] || 'application/octet-stream',
+        'content-security-policy': CSP,
+        // As the serve command (Trunk.toml): cross-origin isolated, so workers can share memory.
+        'cross-origin-opener-policy': 'same-origin',
+        'cross-origin-embedder-policy': 'require-corp',
+      });
       res.end(data);
     });
   });
@@ -134,8 +140,8 @@ export function countColor(page, selector, [r, g, b]) {
 }
 
 /** Opens the benchmark page for `workload` and returns the JSON it writes into #bench-results. */
-export async function benchInPage(browser, serverUrl, workload, seconds, backend = 'cpu') {
-  const page = await openPage(browser, `${serverUrl}?lab=bench&workload=${workload}&seconds=${seconds}&backend=${backend}`);
+export async function benchInPage(browser, serverUrl, workload, seconds, backend = 'cpu', workers = 1) {
+  const page = await openPage(browser, `${serverUrl}?lab=bench&workload=${workload}&seconds=${seconds}&backend=${backend}&workers=${workers}`);
   await page.waitForFunction(() => document.querySelector('#bench-results')?.textContent.length > 0, null, { timeout: 120000 });
   const result = JSON.parse(await page.locator('#bench-results').textContent());
   await page.context().close();

@@ -2,7 +2,7 @@
 
 use crate::client::LabState;
 use crate::share;
-use engine::lab::{Backend, Speed};
+use engine::lab::{Backend, Speed, WorkerCount};
 use leptos::prelude::*;
 
 #[component]
@@ -34,6 +34,9 @@ pub fn Toolbar(state: LabState) -> impl IntoView {
             </label>
             <Show when=move || state.config.with(engine::lab::accelerates)>
                 <BackendPicker state/>
+            </Show>
+            <Show when=move || state.config.with(engine::lab::splits)>
+                <WorkersPicker state/>
             </Show>
             <span class="status" id="status">
                 {move || state.status.get()}
@@ -108,6 +111,45 @@ fn BackendPicker(state: LabState) -> impl IntoView {
         <span id="backend-active" class="small" class:gpu=move || state.placement.with(|p| p.gpu.is_some())>{active}</span>
         <Show when=move || state.placement.with(|p| p.note.is_some())>
             <span id="backend-note" class="notice small" role="status">{move || state.placement.with(|p| p.note.clone())}</span>
+        </Show>
+    }
+}
+
+/// How many workers train, and what they do: `n workers · x examples/s`, or why one.
+#[component]
+fn WorkersPicker(state: LabState) -> impl IntoView {
+    let cores = web_sys::window().map(|w| w.navigator().hardware_concurrency() as usize).unwrap_or(1).max(1);
+    let choices: Vec<WorkerCount> =
+        std::iter::once(WorkerCount::Auto).chain((1..=cores.clamp(4, engine::parallel::MAX_WORKERS)).map(WorkerCount::Fixed)).collect();
+    let readout = move || {
+        let examples = state.snapshot.with(|s| s.as_ref().and_then(|s| s.metrics.iter().find(|m| m.name == "examples_per_s").map(|m| m.value)));
+        state.placement.with(|p| {
+            let w = &p.workers;
+            if let Some(why) = &w.single {
+                return format!("1 worker ({why})");
+            }
+            let n = w.training.max(1);
+            let speed = match examples {
+                Some(e) if state.running.get() => format!(" · {e:.0} examples/s"),
+                _ => String::new(),
+            };
+            format!("{n} worker{}{speed}", if n == 1 { "" } else { "s" })
+        })
+    };
+    view! {
+        <label class="speed" title=format!("How many Web Workers train, each on its share of every mini-batch (this machine has {cores} logical cores; auto uses all but one). The numbers are the same bits for any count: the batch is split into fixed micro-shards whose gradients are summed in one fixed order.")>
+            <span class="muted small">"workers"</span>
+            <select id="workers" on:change=move |ev| {
+                if let Some(w) = WorkerCount::parse(&event_target_value(&ev)) { state.set_workers(w) }
+            }>
+                {choices.into_iter().map(|w| view! {
+                    <option value=w.key() selected=move || state.workers.get() == w>{match w { WorkerCount::Auto => format!("auto ({})", WorkerCount::Auto.resolve(cores)), WorkerCount::Fixed(n) => n.to_string() }}</option>
+                }).collect_view()}
+            </select>
+        </label>
+        <span id="workers-active" class="small">{readout}</span>
+        <Show when=move || state.placement.with(|p| p.workers_note.is_some())>
+            <span id="workers-note" class="notice small" role="status">{move || state.placement.with(|p| p.workers_note.clone())}</span>
         </Show>
     }
 }

@@ -19,6 +19,7 @@ fn start_worker(
     url: &str,
     workload: String,
     seconds: f64,
+    workers: engine::lab::WorkerCount,
     result: RwSignal<Option<Result<engine::lab::bench::BenchResult, String>>>,
     loading: RwSignal<Option<String>>,
     on_unavailable: impl Fn(String) + 'static,
@@ -31,7 +32,7 @@ fn start_worker(
     let name = workload.clone();
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| match decode::<Message>(event.data()) {
         Ok(Message::Ready) => {
-            let _ = w2.post_message(&encode(&Command::Bench { workload: name.clone(), seconds }));
+            let _ = w2.post_message(&encode(&Command::Bench { workload: name.clone(), seconds, workers }));
         }
         Ok(Message::BenchDone { result: r }) => result.set(Some(r)),
         Ok(Message::Loading { what, loaded, total }) => {
@@ -61,7 +62,7 @@ fn start_worker(
 /// `backend`: `cpu` (the training worker), `webgpu` or `auto` (the GPU worker; without WebGPU the
 /// page says why and runs on the CPU).
 #[component]
-pub fn BenchPage(workload: String, seconds: f64, backend: String) -> impl IntoView {
+pub fn BenchPage(workload: String, seconds: f64, backend: String, workers: engine::lab::WorkerCount) -> impl IntoView {
     let result = RwSignal::new(None::<Result<engine::lab::bench::BenchResult, String>>);
     let loading = RwSignal::new(None::<String>);
     let fallback = RwSignal::new(None::<String>);
@@ -69,16 +70,16 @@ pub fn BenchPage(workload: String, seconds: f64, backend: String) -> impl IntoVi
         let workload = workload.clone();
         move |reason: String| {
             fallback.set(Some(format!("WebGPU is not available here ({reason}): the benchmark ran on the CPU instead.")));
-            start_worker(CPU, workload.clone(), seconds, result, loading, |_| {});
+            start_worker(CPU, workload.clone(), seconds, workers, result, loading, |_| {});
         }
     };
     match backend.as_str() {
-        "webgpu" | "auto" => start_worker(GPU, workload.clone(), seconds, result, loading, on_cpu),
-        _ => start_worker(CPU, workload.clone(), seconds, result, loading, |_| {}),
+        "webgpu" | "auto" => start_worker(GPU, workload.clone(), seconds, workers, result, loading, on_cpu),
+        _ => start_worker(CPU, workload.clone(), seconds, workers, result, loading, |_| {}),
     }
     let json = move || match result.get() {
         Some(Ok(r)) => serde_json::json!({
-            "workload": r.workload, "items_per_s": r.items_per_s, "ms_per_step": r.ms_per_step, "backend": r.backend, "steps": r.steps,
+            "workload": r.workload, "items_per_s": r.items_per_s, "ms_per_step": r.ms_per_step, "backend": r.backend, "steps": r.steps, "workers": r.workers,
             "fallback": fallback.get()
         })
         .to_string(),
@@ -86,7 +87,16 @@ pub fn BenchPage(workload: String, seconds: f64, backend: String) -> impl IntoVi
         None => String::new(),
     };
     let summary = move || match result.get() {
-        Some(Ok(r)) => format!("{}: {:.0} items per second ({:.4} ms per step, {} steps, {})", r.workload, r.items_per_s, r.ms_per_step, r.steps, r.backend),
+        Some(Ok(r)) => format!(
+            "{}: {:.0} items per second on {} worker{} ({:.4} ms per step, {} steps, {})",
+            r.workload,
+            r.items_per_s,
+            r.workers,
+            if r.workers == 1 { "" } else { "s" },
+            r.ms_per_step,
+            r.steps,
+            r.backend
+        ),
         Some(Err(e)) => e,
         None => loading.get().unwrap_or_else(|| format!("Running {workload} in the training worker for {seconds} s…")),
     };

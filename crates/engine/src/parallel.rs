@@ -338,6 +338,11 @@ pub fn compute_group(replica: &mut Sequential, job: &ShardJob, g: usize, scratch
     if !write_params(replica, &job.params) {
         return Err("the replica's parameters do not match the model's".into());
     }
+    Ok(group_sums(replica, job, g, scratch, spare))
+}
+
+/// [`compute_group`] on a replica that already holds the job's weights (`job.params` unread).
+pub fn group_sums(replica: &mut Sequential, job: &ShardJob, g: usize, scratch: &mut Scratch, spare: &mut Vec<Vec<f32>>) -> Vec<NodeSum> {
     let (classes, values) = match &job.targets {
         Targets::Classes(c) => (Some(c.as_slice()), &[][..]),
         Targets::Values { values, .. } => (None, values.as_slice()),
@@ -347,7 +352,7 @@ pub fn compute_group(replica: &mut Sequential, job: &ShardJob, g: usize, scratch
     for node in cover(group(job.shards, job.workers, g), width(job.shards)) {
         out.extend(node_sum(replica, job.loss, &batch, job.shards, node, scratch, spare));
     }
-    Ok(out)
+    out
 }
 
 /// Helpers as native threads, each with a replica of the model (the CLI's `--threads`).

@@ -123,6 +123,13 @@ pub fn run_on(
     assets: &Assets,
     now_ms: &mut dyn FnMut() -> f64,
 ) -> Result<BenchResult, String> {
+    let (mut session, items) = prepare(workload, batch, seconds, assets)?;
+    session.set_workers(workers.0, workers.1);
+    time(workload, session.as_mut(), items, seconds, backend, now_ms)
+}
+
+/// The workload's session (checked), and the items one step counts.
+pub fn prepare(workload: Workload, batch: Option<usize>, seconds: f64, assets: &Assets) -> Result<(Box<dyn LabSession>, f64), String> {
     if !(seconds.is_finite() && (0.001..=600.0).contains(&seconds)) {
         return Err(format!("a benchmark runs from 0.001 to 600 seconds, not {seconds}"));
     }
@@ -140,8 +147,19 @@ pub fn run_on(
     if let Some(n) = parsed.notices.first() {
         return Err(format!("{}: {}", n.key, n.message));
     }
-    let mut session = build_with(&parsed.config, assets)?;
-    session.set_workers(workers.0, workers.1);
+    Ok((build_with(&parsed.config, assets)?, items_per_step))
+}
+
+/// Warms up (a quarter of the time, at least 2,000 steps of W1: in the browser the optimising
+/// compiler takes over meanwhile), then trains `session` in chunks until `seconds` have passed.
+pub fn time(
+    workload: Workload,
+    session: &mut dyn LabSession,
+    items_per_step: f64,
+    seconds: f64,
+    backend: &str,
+    now_ms: &mut dyn FnMut() -> f64,
+) -> Result<BenchResult, String> {
     let warm_until = now_ms() + seconds * 250.0;
     let first = if workload == Workload::W1 { 1_000 } else { 2 };
     session.step(2 * first);

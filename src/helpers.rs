@@ -1,0 +1,583 @@
+//! Training on several workers in the browser: the lead training worker starts helper workers
+//! (the same wasm), each with a replica of the model, and shares one `SharedArrayBuffer` with
+//! them. A step: the lead writes the weights and the mini-batch into it, bumps a sequence number
+//! and wakes them (`Atomics.notify`); each helper computes the tree sums of its shards and writes
+//! them back; the lead waits (`Atomics.wait`, with a deadline) and finishes the tree
+//! (`engine::parallel`: the same bits for any number of workers).
+//!
+//! Why shared memory rather than `postMessage`: the engine's step is synchronous, and a message
+//! is only delivered when the receiving worker returns to its event loop — a step would be cut in
+//! two tasks, and each hop costs a task switch plus a copy of the weights. With the buffer, the
+//! helpers wake in microseconds and the step stays one call. It needs a cross-origin-isolated page
+//! (COOP/COEP headers: the serve command and the test server send them); without it the page
+//! trains on one worker and says why.
+//!
+//! A helper that stops answering (killed, crashed, stuck) misses its deadline: its shards are
+//! computed by the lead (the same bits), it is dropped, and the run goes on with the rest.
+
+use engine::lab::{parse_link, replicas, LabConfig};
+use engine::layer::Layer;
+use engine::loss::Loss;
+use engine::parallel::{self, cover, group, width, Helpers, NodeSum, ShardJob, Targets, MAX_WORKERS};
+use engine::sequential::Sequential;
+use js_sys::{Atomics, Float32Array, Int32Array, Object, Reflect, SharedArrayBuffer};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, Worker, WorkerOptions, WorkerType};
+
+/// Control words (i32): the job's header, then one block per helper.
+const SEQ: u32 = 0;
+const ROWS: u32 = 1;
+const RANK: u32 = 2;
+const SHAPE: u32 = 3; // 6 dims
+const KIND: u32 = 9; // 0 classes, 1 values
+const COLS: u32 = 10;
+const SHARDS: u32 = 11;
+const WORKERS: u32 = 12;
+const LOSS: u32 = 13;
+const BLOCKS: u32 = 32;
+const BLOCK: u32 = 32;
+// In a helper's block:
+const DONE: u32 = 0; // the last sequence number answered
+const STATUS: u32 = 1; // 0 ok, 1 failed
+const NODES: u32 = 2; // count, then lo/hi pairs from NODE_LIST
+const NODE_LIST: u32 = 3;
+const GROUP: u32 = 20; // the group this helper computes in the current job (0: none)
+const READY: u32 = 21; // 1 replica built, -1 no replica matches
+const CONTROL_INTS: u32 = BLOCKS + BLOCK * MAX_WORKERS as u32;
+/// The most tree nodes one helper answers with.
+const MAX_NODES: usize = 8;
+/// The loss functions by code (the header's LOSS).
+const LOSSES: [Loss; 5] = [Loss::Mse, Loss::L1, Loss::Bce, Loss::Softmax, Loss::Nll];
+
+/// Sizes of the float regions: weights, inputs, targets, and each helper's answers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Layout {
+    params: usize,
+    x: usize,
+    y: usize,
+    helpers: usize,
+}
+
+impl Layout {
+    fn x_at(&self) -> u32 {
+        self.params as u32
+    }
+    fn y_at(&self) -> u32 {
+        (self.params + self.x) as u32
+    }
+    /// Helper `h`'s answers (`MAX_NODES` × (loss + gradients)).
+    fn answers_at(&self, h: usize) -> u32 {
+        (self.params + self.x + self.y + h * MAX_NODES * (self.params + 1)) as u32
+    }
+    fn floats(&self) -> usize {
+        self.params + self.x + self.y + self.helpers * MAX_NODES * (self.params + 1)
+    }
+    fn to_js(self) -> js_sys::Array {
+        [self.params, self.x, self.y, self.helpers].iter().map(|&v| JsValue::from(v as f64)).collect()
+    }
+    fn from_js(v: &JsValue) -> Option<Layout> {
+        let a: js_sys::Array = v.clone().dyn_into().ok()?;
+        let n = |i: u32| a.get(i).as_f64().filter(|v| *v >= 0.0 && *v < 1e9).map(|v| v as usize);
+        Some(Layout { params: n(0)?, x: n(1)?, y: n(2)?, helpers: n(3)?.min(MAX_WORKERS) })
+    }
+}
+
+/// The shared buffer as the two views the protocol uses.
+#[derive(Clone)]
+struct Shared {
+    buffer: SharedArrayBuffer,
+    ints: Int32Array,
+    floats: Float32Array,
+    layout: Layout,
+}
+
+impl Shared {
+    fn new(layout: Layout) -> Result<Shared, String> {
+        let bytes = CONTROL_INTS as usize * 4 + layout.floats() * 4;
+        if bytes > 1 << 30 {
+            return Err(format!("the workers would share {} MB: too much", bytes >> 20));
+        }
+        let buffer = SharedArrayBuffer::new(bytes as u32);
+        Ok(Shared::over(buffer, layout))
+    }
+
+    fn over(buffer: SharedArrayBuffer, layout: Layout) -> Shared {
+        let ints = Int32Array::new_with_byte_offset_and_length(&buffer, 0, CONTROL_INTS);
+        let floats = Float32Array::new_with_byte_offset_and_length(&buffer, CONTROL_INTS * 4, layout.floats() as u32);
+        Shared { buffer, ints, floats, layout }
+    }
+
+    fn get(&self, i: u32) -> i32 {
+        Atomics::load(&self.ints, i).unwrap_or(0)
+    }
+
+    fn set(&self, i: u32, v: i32) {
+        let _ = Atomics::store(&self.ints, i, v);
+    }
+
+    fn block(h: usize, field: u32) -> u32 {
+        BLOCKS + BLOCK * h as u32 + field
+    }
+
+    fn write(&self, at: u32, values: &[f32]) {
+        self.floats.subarray(at, at + values.len() as u32).copy_from(values);
+    }
+
+    fn read(&self, at: u32, out: &mut Vec<f32>, n: usize) {
+        out.resize(n, 0.0);
+        self.floats.subarray(at, at + n as u32).copy_to(out);
+    }
+}
+
+thread_local! {
+    /// `deeplyDebug.killWorker()` asked to kill a helper (test hook; the lead worker's thread).
+    static KILL: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Kills the first live helper at the next step, without telling the run: as a crash would.
+pub fn kill_one_at_next_step() {
+    KILL.with(|k| k.set(true));
+}
+
+/// Whether this page may share memory between workers (cross-origin isolated).
+pub fn isolated() -> bool {
+    Reflect::get(&js_sys::global(), &"crossOriginIsolated".into()).ok().and_then(|v| v.as_bool()).unwrap_or(false)
+}
+
+/// The lead worker's side: helper workers for one model.
+pub struct WorkerHelpers {
+    workers: Vec<Worker>,
+    /// Helpers still in the run (a lost one is terminated and left out).
+    alive: Vec<bool>,
+    /// Set by a helper's `onerror` (it crashed): left out from the next step.
+    crashed: Rc<RefCell<Vec<bool>>>,
+    /// Set when a helper said it listens (its `Ready`): a message before that would be lost.
+    listening: Rc<RefCell<Vec<bool>>>,
+    /// Helpers told about the current buffer.
+    told: Vec<bool>,
+    shared: Option<Shared>,
+    /// Helpers taking part in the dispatched job, by group (group g = `active[g - 1]`).
+    active: Vec<usize>,
+    seq: i32,
+    fingerprint: u64,
+    query: String,
+    /// How long the lead waits for a helper (ms), from the step times seen.
+    deadline_ms: f64,
+    note: Option<String>,
+    spare: Vec<Vec<f32>>,
+    _on_error: Vec<Closure<dyn FnMut(web_sys::ErrorEvent)>>,
+    _on_message: Vec<Closure<dyn FnMut(MessageEvent)>>,
+}
+
+// SAFETY: wasm32 without threads: the lead worker's wasm runs on one thread, so these JS
+// handles never cross threads (`Helpers: Send` is for the native helper threads).
+unsafe impl Send for WorkerHelpers {}
+
+impl WorkerHelpers {
+    /// Starts `count` helper workers for `model`, a network of the run `config` describes.
+    pub fn start(model: &Sequential, count: usize, config: &LabConfig) -> Result<WorkerHelpers, String> {
+        if !isolated() {
+            return Err("training on several workers needs a cross-origin-isolated page (COOP/COEP headers, as the serve command sends)".into());
+        }
+        let mut model = model.clone();
+        let fingerprint = parallel::fingerprint(&mut model);
+        let crashed = Rc::new(RefCell::new(vec![false; count]));
+        let listening = Rc::new(RefCell::new(vec![false; count]));
+        let mut workers = Vec::new();
+        let mut on_error = Vec::new();
+        let mut on_message = Vec::new();
+        for h in 0..count.min(MAX_WORKERS - 1) {
+            let options = WorkerOptions::new();
+            options.set_type(WorkerType::Module);
+            let worker = Worker::new_with_options("./worker_main.js", &options).map_err(|e| format!("could not start worker {}: {e:?}", h + 2))?;
+            let crashed = crashed.clone();
+            let closure = Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |_| {
+                if let Some(c) = crashed.borrow_mut().get_mut(h) {
+                    *c = true;
+                }
+            });
+            worker.set_onerror(Some(closure.as_ref().unchecked_ref()));
+            on_error.push(closure);
+            let listening = listening.clone();
+            let closure = Closure::<dyn FnMut(MessageEvent)>::new(move |_| {
+                if let Some(l) = listening.borrow_mut().get_mut(h) {
+                    *l = true;
+                }
+            });
+            worker.set_onmessage(Some(closure.as_ref().unchecked_ref()));
+            on_message.push(closure);
+            workers.push(worker);
+        }
+        Ok(WorkerHelpers {
+            alive: vec![true; workers.len()],
+            told: vec![false; workers.len()],
+            workers,
+            crashed,
+            listening,
+            shared: None,
+            active: Vec::new(),
+            seq: 0,
+            fingerprint,
+            query: config.to_query(),
+            deadline_ms: 2_000.0,
+            note: None,
+            spare: Vec::new(),
+            _on_error: on_error,
+            _on_message: on_message,
+        })
+    }
+
+    /// A new buffer for `layout`; each helper hears of it once it listens.
+    fn share(&mut self, layout: Layout) -> Result<(), String> {
+        self.shared = Some(Shared::new(layout)?);
+        self.told.iter_mut().for_each(|t| *t = false);
+        self.tell();
+        Ok(())
+    }
+
+    /// Sends the buffer to the helpers that listen and have not had it (they build their
+    /// replicas and say when they are ready).
+    fn tell(&mut self) {
+        let Some(shared) = self.shared.clone() else { return };
+        for h in 0..self.workers.len() {
+            if self.told[h] || !self.alive[h] || !self.listening.borrow().get(h).copied().unwrap_or(false) {
+                continue;
+            }
+            let init = Object::new();
+            let fields: [(&str, JsValue); 5] = [
+                ("buffer", shared.buffer.clone().into()),
+                ("layout", shared.layout.to_js().into()),
+                ("index", (h as f64).into()),
+                ("query", self.query.clone().into()),
+                ("fingerprint", self.fingerprint.to_string().into()),
+            ];
+            for (k, v) in fields {
+                let _ = Reflect::set(&init, &k.into(), &v);
+            }
+            let message = Object::new();
+            let _ = Reflect::set(&message, &"deeplyHelper".into(), &init);
+            match self.workers[h].post_message(&message) {
+                Ok(()) => self.told[h] = true,
+                Err(e) => self.lose(h, &format!("could not be reached ({e:?})")),
+            }
+        }
+    }
+
+    fn lose(&mut self, h: usize, why: &str) {
+        if self.alive[h] {
+            self.alive[h] = false;
+            self.workers[h].terminate();
+            let left = self.alive.iter().filter(|a| **a).count() + 1;
+            self.note = Some(format!("worker {} {why}: training continues on {left} worker{}", h + 2, if left == 1 { "" } else { "s" }));
+        }
+    }
+}
+
+impl Drop for WorkerHelpers {
+    fn drop(&mut self) {
+        self.workers.iter().for_each(|w| w.terminate());
+    }
+}
+
+impl WorkerHelpers {
+    fn dispatch_inner(&mut self, job: &std::sync::Arc<ShardJob>) -> Result<bool, String> {
+        if KILL.with(|k| k.take()) {
+            if let Some(h) = self.alive.iter().position(|a| *a) {
+                self.workers[h].terminate();
+            }
+        }
+        let crashed: Vec<usize> = self.crashed.borrow().iter().enumerate().filter(|(_, c)| **c).map(|(h, _)| h).collect();
+        for h in crashed {
+            self.lose(h, "crashed");
+        }
+        let (y, kind, cols) = match &job.targets {
+            Targets::Classes(c) => (c.iter().map(|&v| v as f32).collect::<Vec<f32>>(), 0, 1),
+            Targets::Values { values, cols } => (values.clone(), 1, *cols),
+        };
+        let needs = Layout { params: job.params.len(), x: job.x.len(), y: y.len(), helpers: self.workers.len() };
+        let fits = self.shared.as_ref().is_some_and(|s| s.layout.params == needs.params && s.layout.x >= needs.x && s.layout.y >= needs.y);
+        if !fits {
+            // Room for twice the batch: a larger batch later need not start the helpers over.
+            self.share(Layout { x: needs.x * 2, y: needs.y * 2, ..needs })?;
+            return Ok(false);
+        }
+        self.tell();
+        let shared = self.shared.clone().expect("checked");
+        let mut ready = true;
+        for h in 0..self.workers.len() {
+            match shared.get(Shared::block(h, READY)) {
+                -1 => self.lose(h, "could not build the network"),
+                1 => {}
+                _ if self.alive[h] => ready = false,
+                _ => {}
+            }
+        }
+        let live: Vec<usize> = (0..self.workers.len()).filter(|&h| self.alive[h]).collect();
+        if !ready || live.is_empty() || job.shape.len() > 6 || job.workers != live.len() + 1 {
+            return Ok(false);
+        }
+        shared.write(0, &job.params);
+        shared.write(shared.layout.x_at(), &job.x);
+        shared.write(shared.layout.y_at(), &y);
+        shared.set(ROWS, job.shape[0] as i32);
+        shared.set(RANK, job.shape.len() as i32);
+        for (i, d) in job.shape.iter().enumerate() {
+            shared.set(SHAPE + i as u32, *d as i32);
+        }
+        shared.set(KIND, kind);
+        shared.set(COLS, cols as i32);
+        shared.set(SHARDS, job.shards as i32);
+        shared.set(WORKERS, job.workers as i32);
+        shared.set(LOSS, LOSSES.iter().position(|l| *l == job.loss).unwrap_or(0) as i32);
+        for h in 0..self.workers.len() {
+            shared.set(Shared::block(h, GROUP), 0);
+        }
+        for (g, &h) in live.iter().enumerate() {
+            shared.set(Shared::block(h, GROUP), g as i32 + 1);
+        }
+        self.active = live;
+        self.seq = self.seq.wrapping_add(1).max(1);
+        shared.set(SEQ, self.seq);
+        let _ = Atomics::notify(&shared.ints, SEQ);
+        Ok(true)
+    }
+
+    fn collect_inner(&mut self, g: usize) -> Result<Vec<NodeSum>, String> {
+        let h = *self.active.get(g).ok_or("no such worker")?;
+        let shared = self.shared.clone().ok_or("no shared buffer")?;
+        let done = Shared::block(h, DONE);
+        let start = js_sys::Date::now();
+        loop {
+            let seen = shared.get(done);
+            if seen == self.seq {
+                break;
+            }
+            let waited = js_sys::Date::now() - start;
+            let left = self.deadline_ms - waited;
+            if left <= 0.0 {
+                self.lose(h, "stopped answering");
+                return Err(format!("worker {} stopped answering", h + 2));
+            }
+            // Spin the first milliseconds (the answer usually comes within them; waking from
+            // Atomics.wait costs more), then sleep in slices.
+            if waited >= 2.0 {
+                let _ = Atomics::wait_with_timeout(&shared.ints, done, seen, left.min(50.0));
+            }
+        }
+        // Generous: the first steps of a fresh helper run before its wasm is optimised.
+        self.deadline_ms = (self.deadline_ms * 0.9).max(1_000.0);
+        if shared.get(Shared::block(h, STATUS)) != 0 {
+            self.lose(h, "failed");
+            return Err(format!("worker {} failed", h + 2));
+        }
+        let nodes = (shared.get(Shared::block(h, NODES)).max(0) as usize).min(MAX_NODES);
+        let p = shared.layout.params;
+        let mut out = Vec::with_capacity(nodes);
+        for k in 0..nodes {
+            let lo = shared.get(Shared::block(h, NODE_LIST + 2 * k as u32)) as usize;
+            let hi = shared.get(Shared::block(h, NODE_LIST + 2 * k as u32 + 1)) as usize;
+            let at = shared.layout.answers_at(h) + (k * (p + 1)) as u32;
+            let loss = shared.floats.get_index(at);
+            let mut grads = self.spare.pop().unwrap_or_default();
+            shared.read(at + 1, &mut grads, p);
+            out.push(NodeSum { lo, hi, loss, grads });
+        }
+        Ok(out)
+    }
+}
+
+impl Helpers for WorkerHelpers {
+    fn count(&self) -> usize {
+        self.alive.iter().filter(|a| **a).count()
+    }
+
+    fn dispatch(&mut self, job: &std::sync::Arc<ShardJob>) -> Result<bool, String> {
+        self.dispatch_inner(job)
+    }
+
+    fn collect(&mut self, g: usize) -> Result<Vec<NodeSum>, String> {
+        self.collect_inner(g)
+    }
+
+    fn recycle(&mut self, buffer: Vec<f32>) {
+        if self.spare.len() < 4 * MAX_NODES {
+            self.spare.push(buffer);
+        }
+    }
+
+    fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
+    fn take_note(&mut self) -> Option<String> {
+        self.note.take()
+    }
+}
+
+/// A helper worker's side: answers jobs from the shared buffer until the lead terminates it.
+/// `init` is the `deeplyHelper` message; a later one (a bigger buffer) replaces the loop.
+pub fn serve(scope: DedicatedWorkerGlobalScope, init: JsValue, generation: Rc<Cell<u32>>) {
+    let get = |k: &str| Reflect::get(&init, &k.into()).unwrap_or(JsValue::UNDEFINED);
+    let (Some(layout), Ok(buffer)) = (Layout::from_js(&get("layout")), get("buffer").dyn_into::<SharedArrayBuffer>()) else {
+        web_sys::console::error_1(&"helper: an unreadable start message".into());
+        return;
+    };
+    let h = get("index").as_f64().unwrap_or(-1.0);
+    if !(0.0..layout.helpers as f64).contains(&h) {
+        return;
+    }
+    let h = h as usize;
+    let shared = Shared::over(buffer, layout);
+    let query = get("query").as_string().unwrap_or_default();
+    let fingerprint = get("fingerprint").as_string().unwrap_or_default();
+    let replica = replicas(&parse_link(&query).config).into_iter().find_map(|mut m| (parallel::fingerprint(&mut m).to_string() == fingerprint).then_some(m));
+    let Some(mut replica) = replica else {
+        shared.set(Shared::block(h, READY), -1);
+        return;
+    };
+    shared.set(Shared::block(h, READY), 1);
+    let mine = generation.get().wrapping_add(1);
+    generation.set(mine);
+    let mut state = Helper { job: None, scratch: parallel::Scratch::default(), spare: Vec::new(), seen: shared.get(SEQ), answered: 0.0 };
+    wasm_bindgen_futures::spawn_local(async move {
+        loop {
+            // Wait for a job; every 50 ms without one, let the event loop run (a new buffer may
+            // have been sent: then this loop ends).
+            let seq = shared.get(SEQ);
+            if seq == state.seen {
+                // The next step's job usually comes within a millisecond: spin that long first.
+                if js_sys::Date::now() - state.answered < 1.0 {
+                    continue;
+                }
+                if Atomics::wait_with_timeout(&shared.ints, SEQ, seq, 50.0).ok().and_then(|r| r.as_string()).as_deref() == Some("timed-out") {
+                    yield_now(&scope).await;
+                    if generation.get() != mine {
+                        return;
+                    }
+                }
+                continue;
+            }
+            state.seen = seq;
+            state.answer(&shared, h, &mut replica);
+            let _ = Atomics::notify(&shared.ints, Shared::block(h, DONE));
+            state.answered = js_sys::Date::now();
+        }
+    });
+}
+
+struct Helper {
+    job: Option<ShardJob>,
+    scratch: parallel::Scratch,
+    spare: Vec<Vec<f32>>,
+    seen: i32,
+    /// When the last answer was written (ms).
+    answered: f64,
+}
+
+impl Helper {
+    fn answer(&mut self, shared: &Shared, h: usize, replica: &mut Sequential) {
+        let g = shared.get(Shared::block(h, GROUP));
+        let rank = shared.get(RANK).clamp(0, 6) as u32;
+        let shape: Vec<usize> = (0..rank).map(|i| shared.get(SHAPE + i).max(0) as usize).collect();
+        let rows = shared.get(ROWS).max(0) as usize;
+        let cols = shared.get(COLS).max(1) as usize;
+        let layout = shared.layout;
+        let x_len = shape.iter().product::<usize>();
+        let y_len = if shared.get(KIND) == 0 { rows } else { rows * cols };
+        let ok = g > 0 && !shape.is_empty() && shape[0] == rows && x_len <= layout.x && y_len <= layout.y;
+        let result = if ok {
+            let mut job = self.job.take().unwrap_or(ShardJob {
+                params: Vec::new(),
+                x: Vec::new(),
+                shape: Vec::new(),
+                targets: Targets::Classes(Vec::new()),
+                loss: Loss::Softmax,
+                shards: 1,
+                workers: 1,
+            });
+            // Only this helper's rows of the batch are read (the others stay stale, unused).
+            let shards = (shared.get(SHARDS).max(1) as usize).min(parallel::MAX_SHARDS);
+            let workers = (shared.get(WORKERS).max(1) as usize).min(MAX_WORKERS);
+            let mine = group(shards, workers, g as usize);
+            let per_row = x_len / rows.max(1);
+            job.x.resize(x_len, 0.0);
+            if !mine.is_empty() {
+                let first = parallel::shard_rows(rows, shards, mine.start).start;
+                let last = parallel::shard_rows(rows, shards, mine.end - 1).end;
+                let (a, b) = (first * per_row, last * per_row);
+                shared.floats.subarray(layout.x_at() + a as u32, layout.x_at() + b as u32).copy_to(&mut job.x[a..b]);
+            }
+            job.shape = shape;
+            let mut y = Vec::new();
+            shared.read(layout.y_at(), &mut y, y_len);
+            job.targets = if shared.get(KIND) == 0 { Targets::Classes(y.iter().map(|&v| v as usize).collect()) } else { Targets::Values { values: y, cols } };
+            job.loss = LOSSES[(shared.get(LOSS).max(0) as usize).min(LOSSES.len() - 1)];
+            (job.shards, job.workers) = (shards, workers);
+            let nodes = cover(mine, width(job.shards)).count();
+            let result = if nodes > MAX_NODES {
+                Err("too many nodes".to_string())
+            } else if !read_weights(shared, replica) {
+                Err("the replica's parameters do not match the model's".to_string())
+            } else {
+                Ok(parallel::group_sums(replica, &job, g as usize, &mut self.scratch, &mut self.spare))
+            };
+            self.job = Some(job);
+            result
+        } else {
+            Err("an unreadable job".to_string())
+        };
+        match result {
+            Ok(sums) => {
+                for (k, s) in sums.iter().enumerate() {
+                    shared.set(Shared::block(h, NODE_LIST + 2 * k as u32), s.lo as i32);
+                    shared.set(Shared::block(h, NODE_LIST + 2 * k as u32 + 1), s.hi as i32);
+                    let at = layout.answers_at(h) + (k * (layout.params + 1)) as u32;
+                    shared.floats.set_index(at, s.loss);
+                    shared.write(at + 1, &s.grads);
+                }
+                shared.set(Shared::block(h, NODES), sums.len() as i32);
+                shared.set(Shared::block(h, STATUS), 0);
+                self.spare.extend(sums.into_iter().map(|s| s.grads));
+            }
+            Err(_) => shared.set(Shared::block(h, STATUS), 1),
+        }
+        shared.set(Shared::block(h, DONE), self.seen);
+    }
+}
+
+/// Copies the weights from the buffer straight into the replica's tensors; false when the sizes
+/// differ.
+fn read_weights(shared: &Shared, replica: &mut Sequential) -> bool {
+    let mut total = 0;
+    replica.visit_params(&mut |_, _, w, _| total += w.len());
+    if total != shared.layout.params {
+        return false;
+    }
+    let mut at = 0u32;
+    replica.visit_params(&mut |_, _, w, _| {
+        let n = w.len() as u32;
+        shared.floats.subarray(at, at + n).copy_to(engine::tensor::slice_mut(w));
+        at += n;
+    });
+    true
+}
+
+/// Lets the event loop run once (a message may be waiting).
+async fn yield_now(scope: &DedicatedWorkerGlobalScope) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let _ = scope.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0);
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
+/// The `deeplyHelper` start message inside a worker's message, if it is one.
+pub fn helper_init(event: &MessageEvent) -> Option<JsValue> {
+    let data = event.data();
+    if !data.is_object() {
+        return None;
+    }
+    Reflect::get(&data, &"deeplyHelper".into()).ok().filter(|v| v.is_object())
+}

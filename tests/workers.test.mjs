@@ -1,0 +1,59 @@
+// Browser end-to-end tests of training on several workers (issue #15): the same link on 1 and 2
+// workers trains the same bits as the CLI; a worker killed mid-run is reported and the run goes on
+// (still the same bits); the page keeps its frame rate while 2 workers train.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { serveDist, launch, openPage, screenshot, f32, value, waitForStep, playTo, cli, fpsWhileTraining, cspViolations } from './helpers.mjs';
+
+let server, browser;
+before(async () => { server = await serveDist(); browser = await launch(); });
+after(async () => { await browser?.close(); await server?.close(); });
+
+// Batches of 48: 3 micro-shards of 16 rows (2 + 1 over two workers).
+const LINK = 'lab=cnn&model=lenet5&bs=48&race=false&eval=1000000&seed=4';
+
+test('1 and 2 workers train the same bits as the CLI, and the page says how many train', async () => {
+  const losses = [];
+  for (const workers of [1, 2]) {
+    const page = await openPage(browser, `${server.url}?speed=max&${LINK}&stop=60&workers=${workers}`);
+    assert.equal(await page.evaluate(() => self.crossOriginIsolated), true, 'the server sends COOP/COEP');
+    await playTo(page, 60);
+    losses.push(f32(await value(page, '#stat-loss')));
+    const active = await page.locator('#workers-active').textContent();
+    assert.match(active, new RegExp(`^${workers} workers?`), `the readout names ${workers}: "${active}"`);
+    assert.equal(await page.locator('#workers').inputValue(), String(workers));
+    assert.ok(page.url().includes(`workers=${workers}`), 'the count is kept in the link');
+    if (workers === 2) await screenshot(page, 'workers-2');
+    assert.deepEqual(await cspViolations(page), []);
+    await page.context().close();
+  }
+  assert.equal(losses[1], losses[0], 'the loss at step 60 on 2 workers equals 1 worker, bit for bit');
+  const native = cli(LINK, 60);
+  assert.equal(f32(native.loss), losses[0], 'and the CLI (on all its threads)');
+});
+
+test('a worker killed mid-run is reported and the run goes on with the same bits', async () => {
+  const page = await openPage(browser, `${server.url}?speed=max&${LINK}&stop=1500&workers=2`);
+  await page.waitForSelector('#play:not([disabled])');
+  await page.click('#play');
+  await page.waitForFunction(() => /^2 workers/.test(document.querySelector('#workers-active')?.textContent ?? ''), null, { timeout: 30000 });
+  await page.evaluate(() => window.deeplyDebug.killWorker());
+  await page.waitForSelector('#workers-note', { timeout: 30000 });
+  const note = await page.locator('#workers-note').textContent();
+  assert.match(note, /worker 2 stopped answering: training continues on 1 worker/, note);
+  await waitForStep(page, 's === 1500', 60000);
+  assert.match(await page.locator('#workers-active').textContent(), /^1 worker/);
+  await screenshot(page, 'workers-lost');
+  const native = cli(LINK, 1500);
+  assert.equal(f32(await value(page, '#stat-loss')), f32(native.loss), 'the steps after the loss are the same bits');
+  await page.context().close();
+});
+
+test('the page keeps at least 55 fps while 2 workers train', async () => {
+  const page = await openPage(browser, `${server.url}?speed=max&${LINK}&workers=2`);
+  await page.waitForSelector('#play:not([disabled])');
+  const fps = await fpsWhileTraining(page);
+  assert.ok(fps >= 55, `${fps.toFixed(1)} fps while 2 workers train`);
+  assert.match(await page.locator('#workers-active').textContent(), /^2 workers/);
+  await page.context().close();
+});
