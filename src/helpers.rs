@@ -283,7 +283,7 @@ impl Drop for WorkerHelpers {
 }
 
 impl WorkerHelpers {
-    fn dispatch_inner(&mut self, job: &std::sync::Arc<ShardJob>) -> Result<bool, String> {
+    fn dispatch_inner(&mut self, job: &std::sync::Arc<ShardJob>, model: &mut Sequential) -> Result<bool, String> {
         if KILL.with(|k| k.take()) {
             if let Some(h) = self.alive.iter().position(|a| *a) {
                 self.workers[h].terminate();
@@ -297,7 +297,9 @@ impl WorkerHelpers {
             Targets::Classes(c) => (c.iter().map(|&v| v as f32).collect::<Vec<f32>>(), 0, 1),
             Targets::Values { values, cols } => (values.clone(), 1, *cols),
         };
-        let needs = Layout { params: job.params.len(), x: job.x.len(), y: y.len(), helpers: self.workers.len() };
+        let mut params = 0;
+        model.visit_params(&mut |_, _, w, _| params += w.len());
+        let needs = Layout { params, x: job.x.len(), y: y.len(), helpers: self.workers.len() };
         let fits = self.shared.as_ref().is_some_and(|s| s.layout.params == needs.params && s.layout.x >= needs.x && s.layout.y >= needs.y);
         if !fits {
             // Room for twice the batch: a larger batch later need not start the helpers over.
@@ -319,7 +321,11 @@ impl WorkerHelpers {
         if !ready || live.is_empty() || job.shape.len() > 6 || job.workers != live.len() + 1 {
             return Ok(false);
         }
-        shared.write(0, &job.params);
+        let mut at = 0u32;
+        model.visit_params(&mut |_, _, w, _| {
+            shared.write(at, engine::tensor::slice(w));
+            at += w.len() as u32;
+        });
         shared.write(shared.layout.x_at(), &job.x);
         shared.write(shared.layout.y_at(), &y);
         shared.set(ROWS, job.shape[0] as i32);
@@ -394,8 +400,13 @@ impl Helpers for WorkerHelpers {
         self.alive.iter().filter(|a| **a).count()
     }
 
-    fn dispatch(&mut self, job: &std::sync::Arc<ShardJob>) -> Result<bool, String> {
-        self.dispatch_inner(job)
+    fn dispatch(&mut self, job: &std::sync::Arc<ShardJob>, model: &mut Sequential) -> Result<bool, String> {
+        self.dispatch_inner(job, model)
+    }
+
+    fn wants_params(&self) -> bool {
+        // The weights go from the model's tensors straight into the shared buffer.
+        false
     }
 
     fn collect(&mut self, g: usize) -> Result<Vec<NodeSum>, String> {

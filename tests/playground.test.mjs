@@ -117,8 +117,10 @@ test('the benchmark page runs w1 in the worker and writes its JSON; the CLI does
   assert.equal(result.workload, 'w1');
   assert.equal(result.backend, 'cpu-wasm-simd128');
   assert.ok(result.items_per_s > 1000 && result.ms_per_step > 0, JSON.stringify(result));
+  assert.equal(result.workers, 1, 'W1 trains on one worker (its network is too small to split)');
   const native = benchNative('w1', 0.3);
-  assert.deepEqual(Object.keys(native).sort(), ['backend', 'items_per_s', 'ms_per_step', 'steps', 'workload']);
+  assert.deepEqual(Object.keys(native).sort(), ['backend', 'items_per_s', 'ms_per_step', 'steps', 'workers', 'workload']);
+  assert.equal(native.workers, 1);
 });
 
 test('the page stays smooth (≥ 55 frames per second) while the playground trains', async () => {

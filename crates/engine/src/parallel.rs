@@ -77,7 +77,7 @@ pub fn unshardable(model: &Sequential) -> Option<&'static str> {
     } else if model.layers_of::<Dropout>().next().is_some() {
         Some("dropout draws its masks for the whole mini-batch from one stream")
     } else if model.layers_of::<Rnn>().next().is_some() {
-        Some("the RNN's loss is a mean over real characters, not rows")
+        Some("the RNN lab draws the gradient through time of the whole mini-batch's backward pass, and its batches of 32 sequences are too small to pay for a second worker")
     } else {
         None
     }
@@ -198,9 +198,14 @@ pub fn assemble(lo: usize, hi: usize, parts: &mut Vec<NodeSum>, spare: &mut Vec<
 pub trait Helpers: Send {
     /// How many helpers (the run trains on this many workers plus one).
     fn count(&self) -> usize;
-    /// Starts a step: each helper computes its group of `job`'s shards. `Ok(false)`: not now
-    /// (browser workers still starting): the caller computes every shard, the same bits.
-    fn dispatch(&mut self, job: &Arc<ShardJob>) -> Result<bool, String>;
+    /// Starts a step: each helper computes its group of `job`'s shards, with `model`'s weights
+    /// (in `job.params` when [`Helpers::wants_params`]). `Ok(false)`: not now (browser workers
+    /// still starting): the caller computes every shard, the same bits.
+    fn dispatch(&mut self, job: &Arc<ShardJob>, model: &mut Sequential) -> Result<bool, String>;
+    /// Whether `job.params` must hold the weights (false: the helpers take them from the model).
+    fn wants_params(&self) -> bool {
+        true
+    }
     /// The node sums of helper `h` (0-based) for the dispatched step, or why there are none
     /// (its shards are then computed by the caller).
     fn collect(&mut self, h: usize) -> Result<Vec<NodeSum>, String>;
@@ -329,6 +334,25 @@ pub fn node_sum(
     }
     let mid = (lo + hi) / 2;
     let left = node_sum(model, loss, batch, shards, (lo, mid), scratch, spare);
+    let right_rows = shard_rows(batch.shape[0], shards, mid);
+    let leaf_right = hi - mid == 1 && mid < shards && !right_rows.is_empty();
+    let left = match left {
+        Some(mut a) if leaf_right => {
+            // A leaf on the right is added straight from the model's gradients: the same additions
+            // as `join`, without copying the leaf out first.
+            a.loss += shard_gradient(model, loss, batch, right_rows, scratch);
+            let mut at = 0;
+            model.visit_params(&mut |_, _, _, g| {
+                for (s, v) in a.grads[at..at + g.len()].iter_mut().zip(tensor::slice(g)) {
+                    *s += v;
+                }
+                at += g.len();
+            });
+            (a.lo, a.hi) = (lo, hi);
+            return Some(a);
+        }
+        other => other,
+    };
     let right = node_sum(model, loss, batch, shards, (mid, hi), scratch, spare);
     join(lo, hi, left, right, spare)
 }
@@ -407,7 +431,7 @@ impl Helpers for ThreadHelpers {
         self.threads.len()
     }
 
-    fn dispatch(&mut self, job: &Arc<ShardJob>) -> Result<bool, String> {
+    fn dispatch(&mut self, job: &Arc<ShardJob>, _model: &mut Sequential) -> Result<bool, String> {
         for (h, t) in self.threads.iter().enumerate() {
             t.jobs.send(job.clone()).map_err(|_| format!("training thread {} has stopped", h + 2))?;
         }

@@ -155,7 +155,7 @@ impl Helpers for Broken {
     fn count(&self) -> usize {
         1
     }
-    fn dispatch(&mut self, job: &Arc<ShardJob>) -> Result<bool, String> {
+    fn dispatch(&mut self, job: &Arc<ShardJob>, _model: &mut Sequential) -> Result<bool, String> {
         self.job = Some(job.clone());
         if self.mode == 3 {
             Err("worker 2 is gone".into())

@@ -304,7 +304,11 @@ impl Trainer {
                     shards: m,
                     workers: 1,
                 });
-                parallel::read_params(&mut self.model, &mut job.params);
+                if h.wants_params() {
+                    parallel::read_params(&mut self.model, &mut job.params);
+                } else {
+                    job.params.clear();
+                }
                 job.x.clear();
                 job.x.extend_from_slice(tensor::slice(&self.batch_x));
                 job.shape.clear();
@@ -322,7 +326,7 @@ impl Trainer {
                 };
                 (job.loss, job.shards, job.workers) = (self.loss, m, h.count() + 1);
                 let job = Arc::new(job);
-                match h.dispatch(&job) {
+                match h.dispatch(&job, &mut self.model) {
                     Ok(true) => workers = job.workers,
                     Ok(false) => {}
                     Err(why) => {
