@@ -1,5 +1,5 @@
 // Browser end-to-end test of the PyTorch export: the button downloads the run as a script with
-// the lab's layers and hyper-parameters; labs without an export show no button.
+// the lab's layers, hyper-parameters and (fit, playground, RNN) data.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { serveDist, launch, openPage, ready, stepOf } from './helpers.mjs';
@@ -8,7 +8,7 @@ let server, browser;
 before(async () => { server = await serveDist(); browser = await launch(); });
 after(async () => { await browser?.close(); await server?.close(); });
 
-test('the CNN, fit and playground labs export their runs as PyTorch scripts; the RNN lab offers no export', async () => {
+test('every lab exports its run as a PyTorch script: the CNN, fit, playground and RNN labs', async () => {
   const errors = [];
   const page = await openPage(browser, `${server.url}?lab=cnn&model=lenet5&lr=0.02`, errors);
   await ready(page);
@@ -37,9 +37,19 @@ test('the CNN, fit and playground labs export their runs as PyTorch scripts; the
     assert.deepEqual(layers.filter((l) => l.type === 'Linear').map((l) => [l.in, l.out]), linear, link);
     assert.equal(data.train.shape[1], linear[0][0], 'one input column per feature');
   }
-  await page.goto(`${server.url}?lab=rnn`);
+  // The RNN lab: its recurrent layer and its sequences (symbol indices, a language per name).
+  await page.goto(`${server.url}?lab=rnn&hidden=32&truncate=4`);
   await ready(page);
-  assert.equal(await page.locator('#export-pytorch').count(), 0);
+  const rnn = await downloaded(page, '#export-pytorch');
+  assert.match(rnn.name, /^deeply-rnn-step0\.py$/);
+  const rnnHyper = JSON.parse(rnn.text.match(/HYPER = json\.loads\(r'''([\s\S]*?)'''\)/)[1]);
+  const rnnLayers = JSON.parse(rnn.text.match(/LAYERS = json\.loads\(r'''([\s\S]*?)'''\)/)[1]);
+  const rnnData = JSON.parse(rnn.text.match(/DATA = json\.loads\(r'''([\s\S]*?)'''\)/)[1]);
+  assert.equal(rnnHyper.data, 'sequences');
+  assert.deepEqual([rnnLayers[0].type, rnnLayers[0].in, rnnLayers[0].hidden, rnnLayers[0].truncate], ['RNN', 59, 32, 4]);
+  assert.deepEqual([rnnLayers[1].type, rnnLayers[1].in, rnnLayers[1].out], ['Linear', 32, 17]);
+  assert.equal(rnnData.train.inputs.length, rnnData.train.classes.length);
+  assert.ok(rnnData.train.inputs.length > 15000, `${rnnData.train.inputs.length} training names`);
   await page.context().close();
 });
 

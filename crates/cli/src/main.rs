@@ -86,7 +86,7 @@ enum Command {
     /// Write a run as a self-contained PyTorch script (stdout): the same layers and weights (after
     /// S steps or E epochs here; the initial ones by default), data preparation and
     /// hyper-parameters; `python run.py`, or `torchrun --nproc_per_node=N run.py` (DDP).
-    /// The fit, playground, cnn and batchnorm labs.
+    /// Every lab (the RNN lab embeds its sequences).
     Export {
         #[arg(long)]
         link: String,

@@ -144,3 +144,69 @@ fn base64_decode(s: &str) -> Vec<f32> {
     let bytes = base64::engine::general_purpose::STANDARD.decode(s).unwrap();
     bytes.chunks(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
 }
+
+fn rnn_script(link: &str) -> (String, Box<dyn engine::lab::LabSession>) {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../static/data");
+    let config = parse_link(link).config;
+    let mut assets = engine::data::images::Assets::default();
+    if let Some(set) = engine::lab::needs_text(&config) {
+        assets.insert_text(engine::data::names::TextFile::load_dir(set, &dir).unwrap());
+    }
+    let mut s = engine::lab::build_with(&config, &assets).unwrap();
+    s.step(3);
+    (s.pytorch().unwrap(), s)
+}
+
+#[test]
+fn the_rnn_lab_exports_its_recurrent_layer_and_its_sequences() {
+    // Classify: names in, a language out; truncated BPTT and clipping carried over.
+    let (script, s) = rnn_script("lab=rnn&hidden=24&truncate=3&clip=5&bs=16&opt=momentum&lr=0.01");
+    compiles(&script, "rnn");
+    let hyper = declared(&script, "HYPER");
+    assert_eq!((hyper["data"].as_str(), hyper["metric"].as_str(), hyper["loss"].as_str()), (Some("sequences"), Some("accuracy"), Some("cross_entropy")));
+    assert_eq!((hyper["clip"].as_f64(), hyper["batch_size"].as_u64(), hyper["vocab"].as_u64()), (Some(5.0), Some(16), Some(59)));
+    let layers = declared(&script, "LAYERS");
+    let rnn = &layers[0];
+    assert_eq!((rnn["type"].as_str(), rnn["in"].as_u64(), rnn["hidden"].as_u64()), (Some("RNN"), Some(59), Some(24)));
+    assert_eq!((rnn["all_steps"].as_bool(), rnn["recurrent"].as_bool(), rnn["truncate"].as_u64()), (Some(false), Some(true), Some(3)));
+    assert_eq!((layers[1]["type"].as_str(), layers[1]["in"].as_u64(), layers[1]["out"].as_u64()), (Some("Linear"), Some(24), Some(17)));
+    // W_hh is the run's (after 3 steps), in the engine's layout.
+    let r = s.model().layers_of::<engine::ops::Rnn>().next().unwrap();
+    assert_eq!(base64_decode(rnn["w_hh"].as_str().unwrap()), engine::tensor::slice(&r.w_hh));
+    let data = declared(&script, "DATA");
+    let (inputs, classes) = (data["train"]["inputs"].as_array().unwrap(), data["train"]["classes"].as_array().unwrap());
+    assert_eq!(inputs.len(), classes.len());
+    assert!(inputs.len() > 15_000, "the training names: {}", inputs.len());
+    assert!(classes.iter().all(|c| c.as_u64().unwrap() < 17));
+    assert!(inputs.iter().all(|n| {
+        let n = n.as_array().unwrap();
+        !n.is_empty() && n.len() <= 24 && n.iter().all(|c| c.as_u64().unwrap() < 59)
+    }));
+    // A name's symbols read back as its letters.
+    let first: String = inputs[0].as_array().unwrap().iter().map(|c| engine::data::names::character(c.as_u64().unwrap() as usize)).collect();
+    assert!(first.chars().next().unwrap().is_uppercase(), "a surname: {first}");
+    assert!(data["test"]["inputs"].as_array().unwrap().len() > 2_000);
+
+    // Generate: every state through the output layer, a next character per real step.
+    let (script, _) = rnn_script("lab=rnn&task=generate&hidden=16");
+    compiles(&script, "rnn-generate");
+    assert_eq!(declared(&script, "HYPER")["metric"], "nll");
+    let layers = declared(&script, "LAYERS");
+    assert_eq!(layers[0]["all_steps"], true);
+    let data = declared(&script, "DATA");
+    let (inputs, steps) = (data["train"]["inputs"].as_array().unwrap(), data["train"]["steps"].as_array().unwrap());
+    assert_eq!(inputs.len(), steps.len());
+    let dot = engine::data::names::symbol('.') as u64;
+    for (x, y) in inputs.iter().zip(steps).take(200) {
+        let (x, y) = (x.as_array().unwrap(), y.as_array().unwrap());
+        assert_eq!(x.len(), y.len(), "a target per input");
+        assert_eq!(x[0].as_u64(), Some(dot), "a name starts from the dot");
+        assert_eq!(y.last().unwrap().as_u64(), Some(dot), "and predicts it at its end");
+        assert_eq!(&x[1..], &y[..y.len() - 1], "each step predicts the next input");
+    }
+
+    // 1:1 (no recurrence) exports W_hh unused.
+    let (script, _) = rnn_script("lab=rnn&task=bigram&hidden=8");
+    compiles(&script, "rnn-bigram");
+    assert_eq!(declared(&script, "LAYERS")[0]["recurrent"], false);
+}

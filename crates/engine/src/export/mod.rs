@@ -6,16 +6,18 @@
 //! The architecture and hyper-parameters are written as data (`LAYERS`, `HYPER`) that the script
 //! builds from, so a test can read them back and compare them with the config. Weights travel as
 //! base64 of little-endian f32 (the engine's `(in, out)` dense weights transposed to PyTorch's
-//! `(out, in)`). Today: the MNIST labs (`cnn`, `batchnorm`); the others say so.
+//! `(out, in)`). Every lab: the MNIST labs read the published files; the fit and playground labs
+//! embed their points; the RNN lab embeds its sequences as symbol indices.
 
 use crate::data::{Dataset, Targets};
 use crate::lab::batchnorm::BnConfig;
 use crate::lab::cnn::CnnConfig;
 use crate::lab::fit::FitConfig;
 use crate::lab::playground::PlaygroundConfig;
+use crate::lab::rnn::{RnnConfig, Task};
 use crate::lab::LabConfig;
 use crate::loss::Loss;
-use crate::ops::{Activation, ActivationKind, BatchNorm, Conv2d, Dense, Dropout, Flatten, Polynomial, Pool2d, PoolKind};
+use crate::ops::{Activation, ActivationKind, BatchNorm, Conv2d, Dense, Dropout, Flatten, Polynomial, Pool2d, PoolKind, Rnn};
 use crate::optim::OptimizerKind;
 use crate::optim::Schedule;
 use crate::sequential::Sequential;
@@ -68,6 +70,12 @@ fn layers(model: &Sequential, input: &[usize]) -> Result<Vec<Value>, String> {
             json!({ "type": "Polynomial", "degree": p.degree, "weight": b64(tensor::slice(&p.c)) })
         } else if let Some(d) = any.downcast_ref::<Dropout>() {
             json!({ "type": "Dropout", "p": decimal(d.p) })
+        } else if let Some(r) = any.downcast_ref::<Rnn>() {
+            // The engine's W_xh is (inputs, hidden) and W_hh (hidden, hidden), used as x·W: kept
+            // in that layout (the script's module multiplies the same way).
+            json!({ "type": "RNN", "in": r.inputs, "hidden": r.hidden, "all_steps": r.all_steps, "recurrent": r.recurrent,
+                    "truncate": r.truncate, "w_xh": b64(tensor::slice(&r.w_xh)), "w_hh": b64(tensor::slice(&r.w_hh)),
+                    "bias": b64(tensor::slice(&r.b)), "h0": b64(tensor::slice(&r.h0)) })
         } else {
             return Err(format!("{} has no PyTorch export yet", layer.name()));
         };
@@ -98,10 +106,11 @@ pub fn supported(config: &LabConfig) -> Result<(), String> {
         || config.get::<BnConfig>().is_some()
         || config.get::<FitConfig>().is_some()
         || config.get::<PlaygroundConfig>().is_some()
+        || config.get::<RnnConfig>().is_some()
     {
         Ok(())
     } else {
-        Err(format!("the {} lab has no PyTorch export yet (fit, playground, cnn and batchnorm do)", config.lab()))
+        Err(format!("the {} lab has no PyTorch export yet", config.lab()))
     }
 }
 
@@ -134,10 +143,72 @@ fn inline(d: &Dataset) -> Value {
     json!({ "x": b64(tensor::slice(&d.x)), "shape": shape, "y": y })
 }
 
+/// Sequences as the RNN lab trains on them, by symbol index: each row's input symbols (its real
+/// steps, no padding) and its targets — one class per row (many:1), or one per real step.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SeqSet {
+    pub inputs: Vec<Vec<usize>>,
+    pub targets: SeqTargets,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum SeqTargets {
+    Rows(Vec<usize>),
+    Steps(Vec<Vec<usize>>),
+}
+
+impl Default for SeqTargets {
+    fn default() -> Self {
+        SeqTargets::Rows(Vec::new())
+    }
+}
+
+impl SeqSet {
+    /// Every row of a sequence source (one-hot batches with a mask for per-step targets), read
+    /// back as symbol indices.
+    pub fn of(source: &dyn crate::data::Source) -> SeqSet {
+        let (mut x, mut y, mut classes, mut mask) = (tensor::zeros(&[0]), tensor::zeros(&[0]), Vec::new(), Vec::new());
+        let mut out = SeqSet::default();
+        let mut steps = Vec::new();
+        let rows: Vec<usize> = (0..source.len()).collect();
+        for chunk in rows.chunks(512) {
+            source.gather(chunk, &mut x, &mut y, &mut classes);
+            let masked = source.mask(chunk, &mut mask);
+            let (t, v) = (x.shape()[1], x.shape()[2]);
+            let xs = tensor::slice(&x);
+            for i in 0..chunk.len() {
+                let symbols: Vec<usize> = (0..t).map_while(|s| xs[(i * t + s) * v..(i * t + s + 1) * v].iter().position(|&e| e != 0.0)).collect();
+                if masked {
+                    steps.push((0..t).filter(|&s| mask[i * t + s]).map(|s| classes[i * t + s]).collect());
+                } else if let SeqTargets::Rows(r) = &mut out.targets {
+                    r.push(classes[i]);
+                }
+                out.inputs.push(symbols);
+            }
+        }
+        if !steps.is_empty() {
+            out.targets = SeqTargets::Steps(steps);
+        }
+        out
+    }
+
+    fn to_json(&self) -> Value {
+        match &self.targets {
+            SeqTargets::Rows(r) => json!({ "inputs": self.inputs, "classes": r }),
+            SeqTargets::Steps(s) => json!({ "inputs": self.inputs, "steps": s }),
+        }
+    }
+}
+
 /// The script for `config` with `model`'s current weights, or why this lab cannot be exported.
 /// `data`: the training and test sets, embedded for the labs whose data the engine generates
 /// (fit, playground); the MNIST labs read the published files instead.
 pub fn pytorch(config: &LabConfig, model: &Sequential, data: Option<(&Dataset, &Dataset)>) -> Result<String, String> {
+    pytorch_with(config, model, data, None)
+}
+
+/// [`pytorch`], with the RNN lab's training and test sequences.
+pub fn pytorch_with(config: &LabConfig, model: &Sequential, data: Option<(&Dataset, &Dataset)>, seqs: Option<(&SeqSet, &SeqSet)>) -> Result<String, String> {
     supported(config)?;
     let mut hyper = json!({ "lab": config.lab(), "link": config.to_query(), "clip": 0.0, "l1": 0.0, "schedule": "constant", "period": 1000, "steps": 0 });
     let input: Vec<usize>;
@@ -157,6 +228,20 @@ pub fn pytorch(config: &LabConfig, model: &Sequential, data: Option<(&Dataset, &
                 "epochs": if epochs == 0 { 1 } else { epochs }
             }),
         );
+    } else if let Some(c) = config.get::<RnnConfig>() {
+        let (train, test) = seqs.ok_or("the rnn lab's export needs its sequences")?;
+        input = vec![crate::data::names::MAX_LEN + 1, c.vocab()];
+        merge(
+            &mut hyper,
+            json!({
+                "data": "sequences", "vocab": c.vocab(), "loss": "cross_entropy",
+                "metric": if c.task == Task::Classify { "accuracy" } else { "nll" },
+                "optimizer": optimizer(c.opt), "lr": decimal(c.lr), "momentum": decimal(c.mom), "l2": decimal(c.l2),
+                "clip": decimal(c.clip), "batch_size": c.bs, "schedule": schedule(c.sched), "period": c.period,
+                "epochs": if c.epochs == 0 { 20 } else { c.epochs }, "steps": c.stop
+            }),
+        );
+        embedded = json!({ "train": train.to_json(), "test": test.to_json() });
     } else {
         let (train, test) = data.ok_or_else(|| format!("the {} lab's export needs its data", config.lab()))?;
         let metric;
@@ -226,14 +311,13 @@ mod tests {
     use crate::rng::Rng;
 
     #[test]
-    fn other_labs_are_refused_with_a_message() {
-        let c = parse_link("lab=rnn").config;
-        let err = supported(&c).unwrap_err();
-        assert!(err.contains("rnn lab has no PyTorch export"), "{err}");
+    fn an_export_without_the_data_it_embeds_is_refused_with_a_message() {
         let mut b = Sequential::builder();
         b.push(Dense::new(2, 1, crate::init::Init::Xavier, 0.0, &mut Rng::new(1)));
         let model = b.build();
-        assert!(pytorch(&c, &model, None).is_err());
+        let rnn = parse_link("lab=rnn").config;
+        assert!(supported(&rnn).is_ok());
+        assert!(pytorch(&rnn, &model, None).unwrap_err().contains("needs its sequences"));
         let fit = parse_link("lab=fit").config;
         assert!(pytorch(&fit, &model, None).unwrap_err().contains("needs its data"));
     }

@@ -7,8 +7,10 @@
 Data: for the MNIST labs, the four MNIST-format IDX files (*.gz) in --data (default
 data/<dataset>, next to this file), as Deeply ships them; for the fit and playground labs, the
 points themselves, embedded below (DATA) exactly as the engine prepared them (features computed,
-standardised). The mini-batch order is PyTorch's, not the engine's, so the curves match Deeply's
-in shape, not bit for bit.
+standardised); for the RNN lab, its training and test sequences as symbol indices (one-hot
+inside the network) with their targets: a class per name, or the next symbol at every step.
+The mini-batch order is PyTorch's, not the engine's, so the curves match Deeply's in shape, not
+bit for bit.
 """
 import argparse, base64, gzip, json, math, os, struct
 
@@ -44,6 +46,44 @@ class Polynomial(nn.Module):
         return (powers * self.weight).sum(-1)
 
 
+class RNN(nn.Module):
+    """Deeply's vanilla RNN over padded symbol indices (-1: padding, always at the end):
+    h_t = tanh(x_t W_xh + h_{t-1} W_hh + b) on real steps; padding carries the state. Returns
+    the last state (many:1) or every state (many:many, padding steps 0). Truncated BPTT(k): the
+    gradient into h_{t-1} is cut after every k real steps counted back from a sequence's end
+    (W_hh still learns from that step), as the engine does."""
+
+    def __init__(self, spec):
+        super().__init__()
+        v, h = spec["in"], spec["hidden"]
+        self.vocab, self.all_steps, self.recurrent, self.truncate = v, spec["all_steps"], spec["recurrent"], spec["truncate"]
+        self.w_xh = nn.Parameter(tensor(spec["w_xh"], (v, h)))
+        self.w_hh = nn.Parameter(tensor(spec["w_hh"], (h, h)), requires_grad=spec["recurrent"])
+        self.bias = nn.Parameter(tensor(spec["bias"], (h,)))
+        self.register_buffer("h0", tensor(spec["h0"], (h,)))
+
+    def forward(self, idx):
+        n, steps = idx.shape
+        real = idx >= 0
+        lengths = real.sum(1)
+        x = nn.functional.one_hot(idx.clamp_min(0), self.vocab).float() * real.unsqueeze(-1)
+        h = self.h0.expand(n, -1)
+        outputs = []
+        for t in range(steps):
+            z = x[:, t] @ self.w_xh + self.bias
+            if self.recurrent:
+                h_in = h
+                if self.truncate > 0:
+                    cut = real[:, t] & ((lengths - t) % self.truncate == 0) & (t > 0)
+                    h_in = torch.where(cut.unsqueeze(1), h.detach(), h)
+                z = z + h_in @ self.w_hh
+            new = torch.tanh(z)
+            keep = real[:, t].unsqueeze(1)
+            h = torch.where(keep, new, h)
+            outputs.append(torch.where(keep, new, torch.zeros_like(new)))
+        return torch.stack(outputs, 1) if self.all_steps else h
+
+
 def build():
     """nn.Sequential from LAYERS, with the exported weights."""
     modules = []
@@ -74,6 +114,8 @@ def build():
             m = nn.LeakyReLU(spec["negative_slope"])
         elif kind == "Dropout":
             m = nn.Dropout(spec["p"])
+        elif kind == "RNN":
+            m = RNN(spec)
         else:
             m = getattr(nn, kind)()
         modules.append(m)
@@ -97,11 +139,29 @@ def embedded(part):
     return TensorDataset(x, tensor(y["values"], y["shape"]))
 
 
+def sequences(part):
+    """One of DATA's sequence sets, padded to its longest row: inputs (n, T) symbol indices with
+    -1 for padding; targets a class per row, or (n, T) next symbols with -100 (ignored) on padding."""
+    rows = part["inputs"]
+    steps = max(1, max((len(r) for r in rows), default=1))
+    x = torch.full((len(rows), steps), -1, dtype=torch.long)
+    for i, r in enumerate(rows):
+        x[i, :len(r)] = torch.tensor(r, dtype=torch.long)
+    if "classes" in part:
+        return TensorDataset(x, torch.tensor(part["classes"], dtype=torch.long))
+    y = torch.full((len(rows), steps), -100, dtype=torch.long)
+    for i, r in enumerate(part["steps"]):
+        y[i, :len(r)] = torch.tensor(r, dtype=torch.long)
+    return TensorDataset(x, y)
+
+
 def load(directory):
     """The training and test sets as Deeply prepares them. MNIST: p/255, standardised with the
     training set's mean and (population) standard deviation when HYPER["standardise"]."""
     if HYPER["data"] == "inline":
         return embedded(DATA["train"]), embedded(DATA["test"])
+    if HYPER["data"] == "sequences":
+        return sequences(DATA["train"]), sequences(DATA["test"])
     xs, ys, xt, yt = (read_idx(os.path.join(directory, f)) for f in FILES)
     xs, xt = xs.float() / 255.0, xt.float() / 255.0
     if HYPER["standardise"]:
@@ -113,7 +173,8 @@ def load(directory):
 
 def penalised(model):
     """The parameters Deeply's L1/L2 apply to: weights, not biases (nor batch norm's gamma, beta)."""
-    return [m.weight for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d, Polynomial))]
+    weights = [m.weight for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d, Polynomial))]
+    return weights + [w for m in model.modules() if isinstance(m, RNN) for w in (m.w_xh, m.w_hh)]
 
 
 def optimizer(model):
@@ -137,16 +198,27 @@ def rate(step):
     return 1.0
 
 
-def loss_function():
-    return {"cross_entropy": nn.CrossEntropyLoss, "mse": nn.MSELoss, "l1": nn.L1Loss, "bce_logits": nn.BCEWithLogitsLoss}[HYPER["loss"]]()
+def loss_function(reduction="mean"):
+    if HYPER["loss"] == "cross_entropy":
+        # -100: a padding step of a sequence (the mean is over real steps, as Deeply's).
+        return nn.CrossEntropyLoss(ignore_index=-100, reduction=reduction)
+    return {"mse": nn.MSELoss, "l1": nn.L1Loss, "bce_logits": nn.BCEWithLogitsLoss}[HYPER["loss"]](reduction=reduction)
+
+
+def shaped(out, y):
+    """Outputs and targets as the loss takes them: every step of a sequence is a row."""
+    if HYPER["loss"] != "cross_entropy":
+        return out.reshape(y.shape), y
+    if out.dim() == 3:
+        return out.reshape(-1, out.shape[-1]), y.reshape(-1)
+    return out, y
 
 
 def train_step(model, opt, loss_fn, x, y):
     """One step as Deeply takes it: loss, gradients, L2 (g += l2*w) and L1 (g += l1*sign(w)) on
     the weights, clipping by the global norm, the optimiser's update."""
     opt.zero_grad()
-    out = model(x)
-    loss = loss_fn(out.reshape(y.shape) if HYPER["loss"] != "cross_entropy" else out, y)
+    loss = loss_fn(*shaped(model(x), y))
     loss.backward()
     with torch.no_grad():
         for w in penalised(model.module if hasattr(model, "module") else model):
@@ -162,6 +234,16 @@ def evaluate(model, test, device):
     """The test metric: accuracy for classifiers (by how the lab reads its outputs), else the loss."""
     model.eval()
     loss_fn, right, total, loss_sum = loss_function(), 0, 0, 0.0
+    if HYPER["metric"] == "nll":
+        # A language model: nats per predicted character over the test sequences.
+        summed, count = loss_function("sum"), 0
+        with torch.no_grad():
+            for x, y in DataLoader(test, batch_size=1000):
+                x, y = x.to(device), y.to(device)
+                loss_sum += summed(*shaped(model(x), y)).item()
+                count += (y != -100).sum().item()
+        model.train()
+        return {"test_nll": loss_sum / max(1, count)}
     with torch.no_grad():
         for x, y in DataLoader(test, batch_size=1000):
             x, y = x.to(device), y.to(device)
@@ -175,7 +257,7 @@ def evaluate(model, test, device):
                 right += ((out.reshape(y.shape) > 0) == (y > 0)).sum().item()
             elif metric == "accuracy_onehot":
                 right += (out.argmax(1) == y.argmax(1)).sum().item()
-            loss_sum += loss_fn(out.reshape(y.shape) if HYPER["loss"] != "cross_entropy" else out, y).item() * len(x)
+            loss_sum += loss_fn(*shaped(out, y)).item() * len(x)
             total += len(x)
     model.train()
     if HYPER["metric"] == "loss":

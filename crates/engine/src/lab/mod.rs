@@ -131,6 +131,10 @@ pub trait Lab: Sized + Send + Clone + 'static {
     fn export_data(&self) -> Option<(&crate::data::Dataset, &crate::data::Dataset)> {
         None
     }
+    /// The training and test sequences a PyTorch export embeds (the RNN lab).
+    fn export_sequences(&self) -> Option<(crate::export::SeqSet, crate::export::SeqSet)> {
+        None
+    }
     /// The last mini-batch traced layer by layer as vector–Jacobian products (the fit and
     /// playground labs), showing row `example`; or why not.
     fn trace(&self, _example: usize) -> Result<vjp::VjpView, String> {
@@ -535,7 +539,11 @@ impl<L: Registered> LabSession for Session<L> {
     }
 
     fn pytorch(&self) -> Result<String, String> {
-        crate::export::pytorch(&self.lab.config().clone().into(), &self.lab.trainer().model, self.lab.export_data())
+        let config: LabConfig = self.lab.config().clone().into();
+        // Refused before the sequences are read back (that takes a moment on big sets).
+        crate::export::supported(&config)?;
+        let seqs = self.lab.export_sequences();
+        crate::export::pytorch_with(&config, &self.lab.trainer().model, self.lab.export_data(), seqs.as_ref().map(|(a, b)| (a, b)))
     }
 
     fn set_workers(&mut self, workers: usize, make: Option<HelperFactory>) {

@@ -702,6 +702,18 @@ impl Lab for RnnLab {
         &mut self.trainer
     }
 
+    fn export_sequences(&self) -> Option<(crate::export::SeqSet, crate::export::SeqSet)> {
+        use crate::export::SeqSet;
+        let vocab = self.config.vocab();
+        Some(match self.gen.as_ref() {
+            Some(g) => (SeqSet::of(&g.data.seqs(&g.data.split.train, vocab)), SeqSet::of(&g.data.seqs(&g.data.split.test, vocab))),
+            None => (
+                SeqSet::of(&Names { data: &self.data, indices: &self.split.train, vocab }),
+                SeqSet::of(&Names { data: &self.data, indices: &self.split.test, vocab }),
+            ),
+        })
+    }
+
     fn train(&mut self, n: u64) {
         for _ in 0..n {
             if self.evaluating() {
