@@ -192,7 +192,7 @@ impl WorkerHelpers {
         for h in 0..count.min(MAX_WORKERS - 1) {
             let options = WorkerOptions::new();
             options.set_type(WorkerType::Module);
-            let worker = Worker::new_with_options("./worker_main.js", &options).map_err(|e| format!("could not start worker {}: {e:?}", h + 2))?;
+            let worker = Worker::new_with_options("./worker_main.js", &options).map_err(|_| format!("could not start worker {}", h + 2))?;
             let crashed = crashed.clone();
             let closure = Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |_| {
                 if let Some(c) = crashed.borrow_mut().get_mut(h) {
@@ -261,7 +261,7 @@ impl WorkerHelpers {
             let _ = Reflect::set(&message, &"deeplyHelper".into(), &init);
             match self.workers[h].post_message(&message) {
                 Ok(()) => self.told[h] = true,
-                Err(e) => self.lose(h, &format!("could not be reached ({e:?})")),
+                Err(_) => self.lose(h, "could not be reached"),
             }
         }
     }

@@ -86,16 +86,20 @@ pub fn unshardable(model: &Sequential) -> Option<&'static str> {
 /// What identifies a model's computation: layer names, parameter sizes and the implementations
 /// chosen (a replica built for another one would compute other bits).
 pub fn fingerprint(model: &mut Sequential) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    // FNV-1a: tiny, and the same on every target (a helper in another worker compares it).
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    let mut eat = |bytes: &[u8]| bytes.iter().for_each(|&b| h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
     for layer in &model.layers {
-        layer.name().hash(&mut h);
+        eat(layer.name().as_bytes());
         if let Some(c) = layer.as_any().downcast_ref::<Conv2d>() {
-            format!("{:?}", c.implementation).hash(&mut h);
+            eat(&[c.implementation as u8, 0xff]);
         }
     }
-    model.visit_params(&mut |name, _, w, _| (name, w.len()).hash(&mut h));
-    h.finish()
+    model.visit_params(&mut |name, _, w, _| {
+        eat(name.as_bytes());
+        eat(&(w.len() as u64).to_le_bytes());
+    });
+    h
 }
 
 /// The targets of a mini-batch, whole.
@@ -167,6 +171,7 @@ pub fn cover(range: Range<usize>, width: usize) -> impl Iterator<Item = (usize, 
 }
 
 /// Node `[lo, hi)` from its halves' sums (either may be absent); `spare` takes a freed buffer.
+#[inline(never)]
 fn join(lo: usize, hi: usize, left: Option<NodeSum>, right: Option<NodeSum>, spare: &mut Vec<Vec<f32>>) -> Option<NodeSum> {
     let mut node = match (left, right) {
         (Some(mut a), Some(b)) => {
@@ -181,6 +186,7 @@ fn join(lo: usize, hi: usize, left: Option<NodeSum>, right: Option<NodeSum>, spa
 
 /// Finishes the tree over `[lo, hi)` from the node sums in `parts` (each used once); `spare`
 /// takes the buffers freed. None: every shard under the node is empty.
+#[inline(never)]
 pub fn assemble(lo: usize, hi: usize, parts: &mut Vec<NodeSum>, spare: &mut Vec<Vec<f32>>) -> Option<NodeSum> {
     if let Some(i) = parts.iter().position(|p| p.lo == lo && p.hi == hi) {
         return Some(parts.swap_remove(i));
@@ -238,6 +244,7 @@ pub struct Batch<'a> {
 
 /// The gradient of shard `rows` of the batch, left in `model`'s gradients (zeroed first); returns
 /// the shard's share of the loss.
+#[inline(never)]
 pub fn shard_gradient(model: &mut Sequential, loss: Loss, batch: &Batch, rows: Range<usize>, s: &mut Scratch) -> f32 {
     let n = batch.shape[0];
     let per_row = batch.x.len() / n.max(1);
@@ -269,12 +276,14 @@ pub fn shard_gradient(model: &mut Sequential, loss: Loss, batch: &Batch, rows: R
 }
 
 /// Copies the model's gradients into `out` (cleared first), in parameter order.
+#[inline(never)]
 pub fn read_grads(model: &mut Sequential, out: &mut Vec<f32>) {
     out.clear();
     model.visit_params(&mut |_, _, _, g| out.extend_from_slice(tensor::slice(g)));
 }
 
 /// Writes `grads` (in parameter order) into the model's gradients.
+#[inline(never)]
 pub fn write_grads(model: &mut Sequential, grads: &[f32]) {
     let mut at = 0;
     model.visit_params(&mut |_, _, _, g| {
@@ -285,6 +294,7 @@ pub fn write_grads(model: &mut Sequential, grads: &[f32]) {
 }
 
 /// The model's weights, flattened in parameter order.
+#[inline(never)]
 pub fn read_params(model: &mut Sequential, out: &mut Vec<f32>) {
     out.clear();
     model.visit_params(&mut |_, _, w, _| out.extend_from_slice(tensor::slice(w)));
@@ -292,6 +302,7 @@ pub fn read_params(model: &mut Sequential, out: &mut Vec<f32>) {
 
 /// Sets the model's weights from `params` (as [`read_params`] wrote them); false when the sizes
 /// do not match.
+#[inline(never)]
 pub fn write_params(model: &mut Sequential, params: &[f32]) -> bool {
     let mut total = 0;
     model.visit_params(&mut |_, _, w, _| total += w.len());
@@ -358,6 +369,7 @@ pub fn node_sum(
 }
 
 /// A helper's part of a step, on its replica: the node sums covering the shards of group `g`.
+#[inline(never)]
 pub fn compute_group(replica: &mut Sequential, job: &ShardJob, g: usize, scratch: &mut Scratch, spare: &mut Vec<Vec<f32>>) -> Result<Vec<NodeSum>, String> {
     if !write_params(replica, &job.params) {
         return Err("the replica's parameters do not match the model's".into());
@@ -366,6 +378,7 @@ pub fn compute_group(replica: &mut Sequential, job: &ShardJob, g: usize, scratch
 }
 
 /// [`compute_group`] on a replica that already holds the job's weights (`job.params` unread).
+#[inline(never)]
 pub fn group_sums(replica: &mut Sequential, job: &ShardJob, g: usize, scratch: &mut Scratch, spare: &mut Vec<Vec<f32>>) -> Vec<NodeSum> {
     let (classes, values) = match &job.targets {
         Targets::Classes(c) => (Some(c.as_slice()), &[][..]),

@@ -47,7 +47,8 @@ fn the_cnn_lab_trains_the_same_bits_on_1_2_3_and_4_threads() {
         let mut s = build_with(&parse_link(link).config, &assets).unwrap();
         s.set_workers(workers, Some(threads()));
         runs.push(run(&mut s, 12));
-        assert_eq!(s.workers().training, workers, "the last step ran on {workers} workers");
+        // Three shards keep at most three workers busy: a fourth is not started.
+        assert_eq!(s.workers().training, workers.min(3), "the last step's workers, {workers} asked for");
         assert_eq!(s.workers().shards, 3, "37 rows in shards of about 16");
         assert!(s.take_worker_failure().is_none());
     }

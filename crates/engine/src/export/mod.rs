@@ -288,7 +288,8 @@ pub fn pytorch_with(config: &LabConfig, model: &Sequential, data: Option<(&Datas
         hyper["epochs"] = json!(1_000_000);
     }
     let layers = layers(model, &input)?;
-    let pretty = |v: &Value| serde_json::to_string_pretty(v).expect("plain data");
+    // Compact, like DATA (a pretty printer would be one more serializer in the page's download).
+    let pretty = |v: &Value| serde_json::to_string(v).expect("plain data");
     Ok(TEMPLATE
         .replace("{HYPER}", &pretty(&hyper))
         .replace("{LAYERS}", &pretty(&Value::Array(layers)))

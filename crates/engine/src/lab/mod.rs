@@ -27,6 +27,7 @@ pub mod timeline;
 pub mod tours;
 pub mod trainer;
 pub mod vjp;
+pub mod workers;
 
 pub use link::{parse_link, Backend, ParsedLink, Speed, WorkerCount};
 pub use params::{LabParams, Notice};
@@ -283,43 +284,12 @@ pub struct Session<L: Lab> {
     ms_per_step: f64,
     /// A stop condition has paused the run; Play trains on past it until a stop key changes.
     stop_fired: bool,
-    workers: usize,
-    make_helpers: Option<HelperFactory>,
-    worker_failure: Option<String>,
+    parallel: workers::Parallel,
 }
 
 impl<L: Lab> Session<L> {
     pub fn new(lab: L) -> Self {
-        Session { lab, ms_per_step: 0.0, stop_fired: false, workers: 1, make_helpers: None, worker_failure: None }
-    }
-
-    /// Gives every trainer that splits its batches helpers built for its current model (again
-    /// when the model changed: a rebuild, another convolution implementation, a checkpoint).
-    fn attach_helpers(&mut self) {
-        let Some(make) = self.make_helpers.clone() else { return };
-        let wanted = self.workers.saturating_sub(1);
-        if wanted == 0 {
-            return;
-        }
-        let config: LabConfig = self.lab.config().clone().into();
-        for t in self.lab.trainers_mut() {
-            if t.shards() <= 1 || wanted == 0 {
-                continue;
-            }
-            let fingerprint = crate::parallel::fingerprint(&mut t.model);
-            if t.helpers_fingerprint() == Some(fingerprint) {
-                continue;
-            }
-            match make(&t.model, wanted, &config) {
-                Ok(helpers) => t.set_helpers(Some(helpers)),
-                Err(why) => {
-                    t.set_helpers(None);
-                    self.worker_failure = Some(format!("{why}: training continues on one worker"));
-                    self.make_helpers = None;
-                    return;
-                }
-            }
-        }
+        Session { lab, ms_per_step: 0.0, stop_fired: false, parallel: workers::Parallel::default() }
     }
 }
 
@@ -342,7 +312,10 @@ impl<L: Registered> LabSession for Session<L> {
     }
 
     fn step(&mut self, n: u64) -> f32 {
-        self.attach_helpers();
+        if self.parallel.workers > 1 {
+            let config: LabConfig = self.lab.config().clone().into();
+            self.parallel.attach(self.lab.trainers_mut(), &config);
+        }
         self.lab.train(n);
         self.lab.trainer().last_loss
     }
@@ -547,30 +520,15 @@ impl<L: Registered> LabSession for Session<L> {
     }
 
     fn set_workers(&mut self, workers: usize, make: Option<HelperFactory>) {
-        self.workers = workers.clamp(1, crate::parallel::MAX_WORKERS);
-        self.make_helpers = make;
-        // Helpers are built anew (for this count) before the next step.
-        self.lab.trainers_mut().into_iter().for_each(|t| t.set_helpers(None));
+        self.parallel.set(workers, make, self.lab.trainers_mut());
     }
 
     fn workers(&self) -> Workers {
-        let t = self.lab.trainer();
-        let single = if t.shards() <= 1 {
-            Some(crate::parallel::unshardable(&t.model).unwrap_or("this lab's networks are small: one worker trains them fastest").to_string())
-        } else {
-            None
-        };
-        Workers { requested: self.workers, training: t.last_workers(), shards: t.shards(), single }
+        self.parallel.report(self.lab.trainer())
     }
 
     fn take_worker_failure(&mut self) -> Option<String> {
-        let mut failure = self.worker_failure.take();
-        for t in self.lab.trainers_mut() {
-            if let Some(why) = t.take_helper_failure() {
-                failure.get_or_insert(why);
-            }
-        }
-        failure
+        self.parallel.take_failure(self.lab.trainers_mut())
     }
 }
 

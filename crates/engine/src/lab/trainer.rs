@@ -89,6 +89,8 @@ pub struct Trainer {
     /// How mini-batches split into canonical micro-shards (see [`crate::parallel`]).
     sharding: parallel::Sharding,
     helpers: HelperSlot,
+    /// Helpers started (some may have been lost since).
+    helpers_started: usize,
     /// Why a helper's shards were computed here instead, until the driver reports it.
     helper_failure: Option<String>,
     /// Workers the last step ran on (1: here alone).
@@ -136,6 +138,7 @@ impl Trainer {
             resumed_at: 0,
             sharding: parallel::Sharding::Count(1),
             helpers: HelperSlot(None),
+            helpers_started: 0,
             helper_failure: None,
             last_workers: 1,
             scratch: parallel::Scratch::default(),
@@ -267,12 +270,14 @@ impl Trainer {
 
     /// Lets `helpers` compute other workers' shards (None: all here). Steps give the same bits.
     pub fn set_helpers(&mut self, helpers: Option<Box<dyn Helpers>>) {
+        self.helpers_started = helpers.as_ref().map_or(0, |h| h.count());
         self.helpers = HelperSlot(helpers);
     }
 
-    /// The helpers' model fingerprint, when helpers are attached.
-    pub fn helpers_fingerprint(&self) -> Option<u64> {
-        self.helpers.0.as_ref().map(|h| h.fingerprint())
+    /// The model fingerprint the helpers were built for and how many were started (a lost one
+    /// is not started again), when helpers are attached.
+    pub fn helpers_key(&self) -> Option<(u64, usize)> {
+        self.helpers.0.as_ref().map(|h| (h.fingerprint(), self.helpers_started))
     }
 
     /// Workers the last step ran on (this one included).
