@@ -170,8 +170,18 @@ fn the_ring_keeps_its_bounds_and_spreads_over_a_long_run() {
     let a = Assets::default();
     let mut s = build_with(&parse_link("lab=fit&seed=1&bs=4").config, &a).unwrap();
     let mut t = Timeline::new(s.as_mut(), None);
-    run_to(s.as_mut(), &mut t, 20_000, 500);
+    let mut held = Vec::new();
+    for to in (500..=20_000).step_by(500) {
+        run_to(s.as_mut(), &mut t, to, 500);
+        held.push((t.held_bytes(), t.view().bytes as usize));
+    }
     let v = t.view();
+    // Thinned checkpoints wait as spares and go one by one as new ones are made: what the ring
+    // and the spares hold together never passes what a full ring holds, one more checkpoint
+    // (the one that made it thin) and some slack (step 0's checkpoint is smaller than the others).
+    let each = (v.bytes / v.checkpoints.len() as u64) as usize;
+    assert!(held.iter().all(|&(h, _)| h <= (MAX_CHECKPOINTS + 2) * each), "held {held:?}, {each} bytes each");
+    assert!(held.iter().any(|&(h, ring)| h > ring), "spares are kept after a thinning: {held:?}");
     assert!(v.checkpoints.len() <= MAX_CHECKPOINTS && v.checkpoints.len() >= MAX_CHECKPOINTS / 2, "{:?}", v.checkpoints);
     assert!(v.bytes <= MAX_BYTES as u64 && v.bytes > 0);
     assert_eq!(v.checkpoints[0], 0);
@@ -193,4 +203,3 @@ fn an_unknown_checkpoint_is_refused_and_nothing_changes() {
     assert!(err.contains("keeps the network"), "{err}");
     assert_eq!(t.view().checkpoints, before);
 }
-

@@ -12,6 +12,7 @@ pub mod bench;
 pub mod budget;
 pub mod cnn;
 pub mod diagnose;
+pub mod evalcopy;
 pub mod fit;
 pub mod link;
 pub mod params;

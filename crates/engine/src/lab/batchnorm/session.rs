@@ -14,6 +14,7 @@ use crate::data::images::{scale_into, Assets, ImagePair, ImageSet};
 use crate::data::mnist::Digits;
 use crate::data::Source;
 use crate::lab::diagnose::{self, Diagnosis, DiagnosisKind, Fix};
+use crate::lab::evalcopy::EvalInputs;
 use crate::lab::params::Notice;
 use crate::lab::snapshot::Metric;
 use crate::lab::trainer::Trainer;
@@ -104,9 +105,8 @@ pub struct BnLab {
     column_every: u64,
     bn_stats: Vec<BnStats>,
     calibrated: Option<String>,
-    eval_x: Tensor,
-    eval_y: Tensor,
-    eval_classes: Vec<usize>,
+    /// Evaluation chunks' inputs (not in checkpoints).
+    eval: EvalInputs,
 }
 
 fn argmax(v: &[f32]) -> usize {
@@ -221,9 +221,7 @@ impl BnLab {
             column_every: 5,
             bn_stats: Vec::new(),
             calibrated: None,
-            eval_x: tensor::zeros(&[0]),
-            eval_y: tensor::zeros(&[0]),
-            eval_classes: Vec::new(),
+            eval: EvalInputs::default(),
         }
     }
 
@@ -276,15 +274,15 @@ impl BnLab {
         let test = Flat { digits: &images.test, scaling: self.scaling };
         let end = (e.next + self.chunk()).min(test.len());
         let indices: Vec<usize> = (e.next..end).collect();
-        test.gather(&indices, &mut self.eval_x, &mut self.eval_y, &mut self.eval_classes);
+        test.gather(&indices, &mut self.eval.x, &mut self.eval.y, &mut self.eval.classes);
         let last = *self.config.hidden.last().unwrap_or(&1);
         let unit = self.config.unit.min(last - 1);
         for net in Net::BOTH {
             let i = net as usize;
             let model = &mut self.nets[i].model;
-            let out = model.forward(&self.eval_x, Mode::Eval);
-            e.right[i] += right(out, &self.eval_classes);
-            e.loss_sum[i] += loss_sum(out, &self.eval_classes);
+            let out = model.forward(&self.eval.x, Mode::Eval);
+            e.right[i] += right(out, &self.eval.classes);
+            e.loss_sum[i] += loss_sum(out, &self.eval.classes);
             if let Some(pre) = model.tap(&self.config.pre_tap(net, self.config.hidden.len())) {
                 e.unit[i].extend(tensor::slice(pre).chunks(last).map(|row| row[unit]));
             }
@@ -293,8 +291,8 @@ impl BnLab {
         // batch's own statistics (the running statistics are not touched).
         self.bn_layers().for_each(|b| b.update_running = false);
         let bs = self.config.bs.max(2);
-        let rows = tensor::slice(&self.eval_x);
-        for (b, classes) in self.eval_classes.chunks(bs).enumerate() {
+        let rows = tensor::slice(&self.eval.x);
+        for (b, classes) in self.eval.classes.chunks(bs).enumerate() {
             let x = tensor::from_vec(&[classes.len(), INPUTS], rows[b * bs * INPUTS..(b * bs + classes.len()) * INPUTS].to_vec());
             e.train_mode_right += right(self.nets[1].model.forward(&x, Mode::Train), classes);
         }

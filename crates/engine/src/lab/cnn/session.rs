@@ -9,6 +9,7 @@ use crate::data::images::{scale_into, Assets, ImagePair, ImageSet};
 use crate::data::Source;
 use crate::lab::accel::{RaceLane, RaceLayer, RaceProbe};
 use crate::lab::diagnose::{self, Diagnosis};
+use crate::lab::evalcopy::EvalCopy;
 use crate::lab::params::Notice;
 use crate::lab::snapshot::Metric;
 use crate::lab::trainer::Trainer;
@@ -62,9 +63,8 @@ pub struct CnnLab {
     /// When the last race ended and how long it took, on the driver's clock (ms).
     last_race_at: f64,
     race_cost_ms: f64,
-    eval_x: Tensor,
-    eval_y: Tensor,
-    eval_classes: Vec<usize>,
+    /// Evaluation's copy of the network and its chunk buffers (not in checkpoints).
+    eval: EvalCopy,
 }
 
 impl CnnLab {
@@ -91,9 +91,7 @@ impl CnnLab {
             race_probe: None,
             last_race_at: f64::NEG_INFINITY,
             race_cost_ms: 0.0,
-            eval_x: tensor::zeros(&[0]),
-            eval_y: tensor::zeros(&[0]),
-            eval_classes: Vec::new(),
+            eval: EvalCopy::default(),
         }
     }
 
@@ -131,11 +129,12 @@ impl CnnLab {
         // a costly model (see `CnnConfig::eval_chunk`), so the worker stays responsive.
         let end = (e.next + self.config.eval_chunk()).min(test.len());
         let indices: Vec<usize> = (e.next..end).collect();
-        test.gather(&indices, &mut self.eval_x, &mut self.eval_y, &mut self.eval_classes);
-        let out = self.trainer.model.forward(&self.eval_x, Mode::Eval);
+        let parts = self.eval.sync(&mut self.trainer.model);
+        test.gather(&indices, &mut parts.x, &mut parts.y, &mut parts.classes);
+        let out = parts.model.forward(&parts.x, Mode::Eval);
         for (r, row) in tensor::slice(out).chunks(CLASSES).enumerate() {
             let probs = softmax(row);
-            let label = self.eval_classes[r];
+            let label = parts.classes[r];
             let predicted = argmax(&probs);
             e.loss_sum -= math::ln(probs[label].max(1e-30)) as f64;
             e.confusion[label * CLASSES + predicted] += 1;

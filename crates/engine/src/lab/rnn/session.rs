@@ -11,6 +11,7 @@ use crate::data::names::{self, Labelled, NaiveBayes, Split, TextSet};
 use crate::data::play;
 use crate::data::Source;
 use crate::lab::diagnose;
+use crate::lab::evalcopy::EvalInputs;
 use crate::lab::params::Notice;
 use crate::lab::snapshot::Metric;
 use crate::lab::trainer::Trainer;
@@ -148,7 +149,8 @@ pub struct RnnLab {
     race: Option<Race>,
     last_race_at: f64,
     race_cost_ms: f64,
-    eval_x: Tensor,
+    /// Evaluation chunks' inputs (not in checkpoints).
+    eval_x: EvalInputs,
 }
 
 impl RnnLab {
@@ -182,7 +184,7 @@ impl RnnLab {
             race: None,
             last_race_at: f64::NEG_INFINITY,
             race_cost_ms: 0.0,
-            eval_x: tensor::zeros(&[0]),
+            eval_x: EvalInputs::default(),
         }
     }
 
@@ -275,7 +277,7 @@ impl RnnLab {
         let data = g.data.clone();
         let dev = &data.split.val;
         let end = (next + EVAL_CHUNK).min(dev.len());
-        let (s, c) = generate::nll_sum(&mut self.trainer.model, &data, &dev[next..end], vocab, &mut self.eval_x);
+        let (s, c) = generate::nll_sum(&mut self.trainer.model, &data, &dev[next..end], vocab, &mut self.eval_x.x);
         sum += s;
         count += c;
         if end < dev.len() {
@@ -400,8 +402,8 @@ impl RnnLab {
         let data = self.data.clone();
         let rows: Vec<usize> = (e.next..end).map(|p| if p < nv { self.split.val[p] } else { self.split.test[p - nv] }).collect();
         let seqs: Vec<&[usize]> = rows.iter().map(|&i| data.names[i].as_slice()).collect();
-        one_hot_into(&seqs, self.config.vocab(), &mut self.eval_x);
-        let out = self.trainer.model.forward(&self.eval_x, Mode::Eval);
+        one_hot_into(&seqs, self.config.vocab(), &mut self.eval_x.x);
+        let out = self.trainer.model.forward(&self.eval_x.x, Mode::Eval);
         for (r, row) in tensor::slice(out).chunks(k).enumerate() {
             let p = softmax(row);
             let (label, guess) = (data.labels[rows[r]], argmax(&p));
