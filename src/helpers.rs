@@ -326,7 +326,11 @@ impl WorkerHelpers {
             shared.write(at, engine::tensor::slice(w));
             at += w.len() as u32;
         });
-        shared.write(shared.layout.x_at(), &job.x);
+        // Only the helpers' rows (the lead's group comes first): each reads just its own.
+        let rows = job.shape[0];
+        let first = parallel::shard_rows(rows, job.shards, group(job.shards, job.workers, 1).start).start;
+        let from = first * (job.x.len() / rows.max(1));
+        shared.write(shared.layout.x_at() + from as u32, &job.x[from..]);
         shared.write(shared.layout.y_at(), &y);
         shared.set(ROWS, job.shape[0] as i32);
         shared.set(RANK, job.shape.len() as i32);
