@@ -209,6 +209,8 @@ test('a long epoch shows its progress and the time left', async () => {
   await page.waitForSelector('#epoch-progress', { timeout: 30000 });
   assert.match(await page.locator('#epoch-eta').textContent(), /^epoch 1: \d+ % · about \d+ (s|min \d\d s) left$/);
   const pct = Number(await page.locator('#epoch-progress').getAttribute('aria-valuenow'));
+  // A progress bar needs a name for screen readers (axe: aria-progressbar-name).
+  assert.equal(await page.locator('#epoch-progress').getAttribute('aria-label'), 'progress of the current epoch');
   assert.ok(pct >= 0 && pct <= 100, `${pct}`);
   await page.click('#play');
   await page.waitForSelector('#epoch-progress', { state: 'detached' });

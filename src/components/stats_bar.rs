@@ -106,7 +106,7 @@ fn EpochProgress(state: LabState) -> impl IntoView {
     view! {
         <Show when=move || progress.with(|p| p.is_some())>
             <div class="epoch-progress" id="epoch-progress" role="progressbar" aria-valuemin="0" aria-valuemax="100"
-                aria-valuenow=move || progress.get().map(|p| p.0.to_string())>
+                aria-label="progress of the current epoch" aria-valuenow=move || progress.get().map(|p| p.0.to_string())>
                 <span class="epoch-bar"><span style:width=move || progress.get().map(|p| format!("{}%", p.0))></span></span>
                 <span class="small muted" id="epoch-eta">{move || progress.get().map(|(done, left, epoch)| format!("epoch {epoch}: {done} % · about {} left", duration(left as f64)))}</span>
             </div>
