@@ -289,53 +289,77 @@ impl Split {
 
 /// A multinomial naive-Bayes classifier over character n-grams (n = 1, 2, 3, with `^` and `$`
 /// marking the ends), Laplace smoothing — the classic baseline for names.
+///
+/// Each n-gram is one packed integer and each seen n-gram's per-class log-probabilities are
+/// computed once at training: the RNN lab builds this baseline on every rebuild, and string
+/// n-grams with logarithms per lookup took ~150 ms of it.
 pub struct NaiveBayes {
     classes: usize,
     log_prior: Vec<f64>,
-    counts: HashMap<String, Vec<u32>>,
-    totals: Vec<u64>,
-    vocabulary: usize,
+    /// Row of each seen n-gram in `log_p`.
+    rows: HashMap<u32, usize>,
+    /// `ln((count + 1) / (total_c + vocabulary + 1))`, `classes` values per seen n-gram.
+    log_p: Vec<f64>,
+    /// The same for an n-gram never seen in training.
+    log_unseen: Vec<f64>,
 }
 
-fn grams(name: &[usize]) -> Vec<String> {
-    let text: Vec<char> = std::iter::once('^').chain(name.iter().map(|&s| character(s))).chain(std::iter::once('$')).collect();
-    let mut out = Vec::new();
+/// Marks of a name's start and end among the symbols (every symbol is at most [`OOV`]).
+const START: u32 = 0xFE;
+const END: u32 = 0xFF;
+
+/// A name's 1-, 2- and 3-grams, each packed as `n << 24 | a << 16 | b << 8 | c` (one-to-one).
+fn grams(name: &[usize], out: &mut Vec<u32>) {
+    out.clear();
+    let text: Vec<u32> = std::iter::once(START).chain(name.iter().map(|&s| s.min(OOV) as u32)).chain(std::iter::once(END)).collect();
     for n in 1..=3 {
         for w in text.windows(n) {
-            out.push(w.iter().collect());
+            out.push(w.iter().fold(n as u32, |key, &s| key << 8 | s) << (8 * (3 - n)));
         }
     }
-    out
 }
 
 impl NaiveBayes {
     pub fn train(data: &Labelled, indices: &[usize]) -> NaiveBayes {
         let k = data.classes.len();
-        let mut counts: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut rows: HashMap<u32, usize> = HashMap::new();
+        let mut counts: Vec<u32> = Vec::new();
         let mut totals = vec![0u64; k];
         let mut docs = vec![0u64; k];
+        let mut gs = Vec::new();
         for &i in indices {
             let c = data.labels[i];
             docs[c] += 1;
-            for g in grams(&data.names[i]) {
-                counts.entry(g).or_insert_with(|| vec![0; k])[c] += 1;
+            grams(&data.names[i], &mut gs);
+            for &g in &gs {
+                let next = rows.len();
+                let row = *rows.entry(g).or_insert(next);
+                if row == next {
+                    counts.resize(counts.len() + k, 0);
+                }
+                counts[row * k + c] += 1;
                 totals[c] += 1;
             }
         }
         let n = indices.len().max(1) as f64;
         let log_prior = docs.iter().map(|&d| ((d as f64 + 1.0) / (n + k as f64)).ln()).collect();
-        let vocabulary = counts.len();
-        NaiveBayes { classes: k, log_prior, counts, totals, vocabulary }
+        let vocabulary = rows.len() as f64;
+        let log = |count: u32, c: usize| ((count as f64 + 1.0) / (totals[c] as f64 + vocabulary + 1.0)).ln();
+        let log_p = counts.iter().enumerate().map(|(j, &count)| log(count, j % k)).collect();
+        let log_unseen = (0..k).map(|c| log(0, c)).collect();
+        NaiveBayes { classes: k, log_prior, rows, log_p, log_unseen }
     }
 
     /// Log-probability scores per class (up to a constant).
     pub fn scores(&self, name: &[usize]) -> Vec<f64> {
+        let k = self.classes;
         let mut s = self.log_prior.clone();
-        for g in grams(name) {
-            let row = self.counts.get(&g);
-            for (c, score) in s.iter_mut().enumerate() {
-                let count = row.map_or(0, |r| r[c]) as f64;
-                *score += ((count + 1.0) / (self.totals[c] as f64 + self.vocabulary as f64 + 1.0)).ln();
+        let mut gs = Vec::new();
+        grams(name, &mut gs);
+        for g in gs {
+            let row = self.rows.get(&g).map_or(&self.log_unseen[..], |&r| &self.log_p[r * k..(r + 1) * k]);
+            for (score, l) in s.iter_mut().zip(row) {
+                *score += l;
             }
         }
         s
