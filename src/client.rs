@@ -3,6 +3,7 @@
 //! draws only the latest snapshot however fast they arrive.
 
 use crate::fatal;
+use crate::pacing::ChartPacing;
 use crate::protocol::{decode, encode, Command, Message, Placement};
 use crate::share;
 use engine::lab::snapshot::StepRecord;
@@ -70,6 +71,10 @@ pub struct LabState {
     mailbox: StoredValue<Option<Message>, LocalStorage>,
     /// Chart draws waiting for a frame, by chart (a newer draw of a chart replaces its older one).
     draws: StoredValue<Vec<(&'static str, Box<dyn FnOnce()>)>, LocalStorage>,
+    /// When each chart was last drawn (ms, `performance.now()`).
+    drawn_at: StoredValue<Vec<(&'static str, f64)>, LocalStorage>,
+    /// How often charts are redrawn while training runs (see `pacing`).
+    pacing: StoredValue<ChartPacing, LocalStorage>,
 }
 
 impl LabState {
@@ -113,6 +118,8 @@ impl LabState {
             worker: StoredValue::new_local(None),
             mailbox: StoredValue::new_local(None),
             draws: StoredValue::new_local(Vec::new()),
+            drawn_at: StoredValue::new_local(Vec::new()),
+            pacing: StoredValue::new_local(ChartPacing::default()),
         };
         state.spawn_worker();
         state.sync_url();
@@ -274,15 +281,33 @@ impl LabState {
         });
     }
 
-    /// Runs queued chart draws, oldest first, until `budget_ms` have passed (at least one).
+    /// Runs queued chart draws, the longest-waiting chart first, until `budget_ms` have passed (at least one). While
+    /// training runs on a machine that drops frames, only one chart is drawn per frame, and a
+    /// chart at most once per the pacing's interval (its newest draw waits meanwhile).
     fn run_draws(self, budget_ms: f64) {
         let now = || web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or(0.0);
         let start = now();
+        let running = self.running.get_untracked();
+        self.pacing.update_value(|p| if running { p.frame(start) } else { p.pause() });
+        let paced = running && !self.pacing.with_value(|p| p.at_full_pace());
+        let interval = if paced { self.pacing.with_value(|p| p.interval()) } else { 0.0 };
+        let drawn_at = |key: &str| self.drawn_at.with_value(|d| d.iter().find(|(k, _)| *k == key).map_or(f64::NEG_INFINITY, |e| e.1));
         loop {
-            let next = self.draws.try_update_value(|d| (!d.is_empty()).then(|| d.remove(0))).flatten();
-            let Some((_, draw)) = next else { break };
+            // The due chart that has waited longest.
+            let next = self
+                .draws
+                .try_update_value(|d| {
+                    let due = d.iter().enumerate().filter(|(_, (k, _))| start - drawn_at(k) >= interval);
+                    due.min_by(|a, b| drawn_at(a.1 .0).total_cmp(&drawn_at(b.1 .0))).map(|(i, _)| i).map(|i| d.remove(i))
+                })
+                .flatten();
+            let Some((key, draw)) = next else { break };
             draw();
-            if now() - start >= budget_ms {
+            self.drawn_at.update_value(|d| match d.iter_mut().find(|(k, _)| *k == key) {
+                Some(entry) => entry.1 = start,
+                None => d.push((key, start)),
+            });
+            if paced || now() - start >= budget_ms {
                 break;
             }
         }

@@ -12,6 +12,7 @@ pub mod home;
 pub mod gpu_worker;
 pub mod labs;
 pub mod loader;
+pub mod pacing;
 pub mod protocol;
 pub mod share;
 pub mod theme;

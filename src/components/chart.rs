@@ -190,7 +190,7 @@ fn draw_on(canvas: &HtmlCanvasElement, spec: &ChartSpec, series: &[Series], x_ti
         let mut mesh = chart.configure_mesh();
         style_mesh!(mesh, spec);
         let _ = mesh.x_label_formatter(x_ticks).y_label_formatter(&|v| log_tick(*v)).draw();
-        plot(&mut chart, series, |p| p.1 > 0.0, (x.0, x.1), (lo, hi));
+        plot(&mut chart, series, true, (x.0, x.1), (lo, hi));
     } else {
         let pad = (y.1 - y.0) * 0.08;
         let (lo, hi) = (y.0 - pad, y.1 + pad);
@@ -206,18 +206,22 @@ fn draw_on(canvas: &HtmlCanvasElement, spec: &ChartSpec, series: &[Series], x_ti
                 ("sans-serif", 12).into_font().color(&RGBColor(100, 116, 139)),
             )));
         }
-        plot(&mut chart, series, |_| true, (x.0, x.1), (lo, hi));
+        plot(&mut chart, series, false, (x.0, x.1), (lo, hi));
     }
     let _ = root.present();
 }
 
-/// Most points a line is drawn with: a chart is ~600 px wide, so more only costs frame time.
-const MAX_LINE_POINTS: usize = 800;
+/// Most points a line is drawn with as it is: a chart is ~600 px wide, so more only costs frame
+/// time.
+const MAX_LINE_POINTS: usize = 600;
+/// Columns a longer line is summarised in (see [`columns`]).
+const COLUMNS: usize = 300;
 /// Most dots drawn per series.
 const MAX_DOTS: usize = 2000;
 
 /// A long line thinned for drawing: the points split into buckets along the line, each bucket
-/// keeping its lowest and highest point (in their order), so spikes stay visible.
+/// keeping its lowest and highest point (in their order), so spikes stay visible. For lines
+/// whose x goes back (none of ours yet), which [`columns`] cannot summarise.
 fn decimate(points: &[(f64, f64)], max: usize) -> Vec<(f64, f64)> {
     if points.len() <= max {
         return points.to_vec();
@@ -236,14 +240,56 @@ fn decimate(points: &[(f64, f64)], max: usize) -> Vec<(f64, f64)> {
     out
 }
 
+/// One column of a long line: its points' mean x and their lowest, typical and highest y.
+#[derive(Debug, PartialEq)]
+struct Column {
+    x: f64,
+    lo: f64,
+    mid: f64,
+    hi: f64,
+}
+
+/// A long line (x never going back) summarised in `n` equal columns of `x_range`: each column's
+/// lowest and highest y (drawn as a band: the spread, spikes included) and its mean y (drawn as
+/// the line: the trend), the geometric mean on a log axis. Drawn as it was — 800 jagged points
+/// per series, one wide stroke each — the gradient chart alone cost ~10 ms of rasterising per
+/// redraw on a 2-core machine, and the fit lab dropped frames.
+fn columns(points: &[(f64, f64)], x_range: (f64, f64), n: usize, log_y: bool) -> Vec<Column> {
+    let width = (x_range.1 - x_range.0).max(f64::MIN_POSITIVE);
+    let mut out: Vec<Column> = Vec::with_capacity(n);
+    let (mut at, mut count, mut sum_x, mut sum_y) = (usize::MAX, 0.0, 0.0, 0.0);
+    let finish = |out: &mut Vec<Column>, count: f64, sum_x: f64, sum_y: f64| {
+        // A column of one point keeps it exactly (early steps on a log-x chart).
+        if let Some(c) = out.last_mut().filter(|_| count > 1.0) {
+            c.x = sum_x / count;
+            c.mid = if log_y { (sum_y / count).exp() } else { sum_y / count };
+        }
+    };
+    for &(x, y) in points {
+        let column = (((x - x_range.0) / width * n as f64).floor().max(0.0) as usize).min(n - 1);
+        if column != at {
+            finish(&mut out, count, sum_x, sum_y);
+            (at, count, sum_x, sum_y) = (column, 0.0, 0.0, 0.0);
+            out.push(Column { x, lo: y, mid: y, hi: y });
+        }
+        let c = out.last_mut().expect("pushed");
+        (c.lo, c.hi) = (c.lo.min(y), c.hi.max(y));
+        count += 1.0;
+        sum_x += x;
+        sum_y += if log_y { y.ln() } else { y };
+    }
+    finish(&mut out, count, sum_x, sum_y);
+    out
+}
+
 fn plot<'a, Y: Ranged<ValueType = f64>>(
     chart: &mut ChartContext<'a, CanvasBackend, Cartesian2d<RangedCoordf64, Y>>,
     series: &[Series],
-    ok: impl Fn(&(f64, f64)) -> bool,
+    log_y: bool,
     x: (f64, f64),
     y: (f64, f64),
 ) {
-    let inside = |p: &(f64, f64)| p.0.is_finite() && p.1.is_finite() && ok(p) && p.0 >= x.0 && p.0 <= x.1 && p.1 >= y.0 && p.1 <= y.1;
+    let inside = |p: &(f64, f64)| p.0.is_finite() && p.1.is_finite() && (!log_y || p.1 > 0.0) && p.0 >= x.0 && p.0 <= x.1 && p.1 >= y.0 && p.1 <= y.1;
     for s in series {
         let color = s.color;
         if s.dots {
@@ -255,30 +301,45 @@ fn plot<'a, Y: Ranged<ValueType = f64>>(
                     a.label(s.label.as_str()).legend(move |(px, py)| Circle::new((px + 8, py), 3, color.filled()));
                 }
             }
-        } else {
-            // Break the line where values leave the chart rather than drawing spikes.
-            let mut segments: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
-            for p in &decimate(&s.points, MAX_LINE_POINTS) {
-                if inside(p) {
-                    segments.last_mut().expect("non-empty").push(*p);
-                } else if !segments.last().expect("non-empty").is_empty() {
-                    segments.push(Vec::new());
-                }
+            continue;
+        }
+        let width = s.width;
+        let legend = |a: &mut plotters::chart::SeriesAnno<'a, CanvasBackend>| {
+            if !s.label.is_empty() {
+                a.label(s.label.as_str()).legend(move |(px, py)| PathElement::new(vec![(px, py), (px + 16, py)], color.stroke_width(2)));
             }
-            let width = s.width;
-            // A line of one point (a first evaluation) shows as a dot.
-            if let [seg] = segments.as_slice() {
-                if seg.len() == 1 {
-                    let _ = chart.draw_series(std::iter::once(Circle::new(seg[0], width + 2, color.filled())));
-                }
+        };
+        if s.points.len() > MAX_LINE_POINTS && s.points.windows(2).all(|w| !(w[1].0 < w[0].0)) {
+            let kept: Vec<(f64, f64)> = s.points.iter().copied().filter(|p| inside(p)).collect();
+            let cols = columns(&kept, x, COLUMNS, log_y);
+            let band: Vec<(f64, f64)> = cols.iter().map(|c| (c.x, c.hi)).chain(cols.iter().rev().map(|c| (c.x, c.lo))).collect();
+            let _ = chart.draw_series(std::iter::once(Polygon::new(band, color.mix(0.22).filled())));
+            if let Ok(a) = chart.draw_series(LineSeries::new(cols.iter().map(|c| (c.x, c.mid)), color.stroke_width(width))) {
+                legend(a);
             }
-            let mut first = true;
-            for seg in segments.into_iter().filter(|s| !s.is_empty()) {
-                if let Ok(a) = chart.draw_series(LineSeries::new(seg, color.stroke_width(width))) {
-                    if first && !s.label.is_empty() {
-                        a.label(s.label.as_str()).legend(move |(px, py)| PathElement::new(vec![(px, py), (px + 16, py)], color.stroke_width(2)));
-                        first = false;
-                    }
+            continue;
+        }
+        // Break the line where values leave the chart rather than drawing spikes.
+        let mut segments: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+        for p in &decimate(&s.points, MAX_LINE_POINTS) {
+            if inside(p) {
+                segments.last_mut().expect("non-empty").push(*p);
+            } else if !segments.last().expect("non-empty").is_empty() {
+                segments.push(Vec::new());
+            }
+        }
+        // A line of one point (a first evaluation) shows as a dot.
+        if let [seg] = segments.as_slice() {
+            if seg.len() == 1 {
+                let _ = chart.draw_series(std::iter::once(Circle::new(seg[0], width + 2, color.filled())));
+            }
+        }
+        let mut first = true;
+        for seg in segments.into_iter().filter(|s| !s.is_empty()) {
+            if let Ok(a) = chart.draw_series(LineSeries::new(seg, color.stroke_width(width))) {
+                if first {
+                    legend(a);
+                    first = false;
                 }
             }
         }
@@ -345,5 +406,22 @@ mod colour_blind_tests {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod column_tests {
+    use super::{columns, Column};
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test]
+    fn a_long_line_is_summarised_per_column_by_its_range_and_mean() {
+        let points = [(0.0, 1.0), (0.1, 3.0), (0.6, 2.0), (0.9, 4.0), (1.0, 6.0)];
+        let cols = columns(&points, (0.0, 1.0), 2, false);
+        assert_eq!(cols, [Column { x: 0.05, lo: 1.0, mid: 2.0, hi: 3.0 }, Column { x: 2.5 / 3.0, lo: 2.0, mid: 4.0, hi: 6.0 }]);
+        // On a log axis the typical value is the geometric mean; empty columns are left out.
+        let cols = columns(&[(0.0, 1.0), (0.2, 4.0), (9.5, 10.0)], (0.0, 10.0), 10, true);
+        assert_eq!(cols.len(), 2);
+        assert!((cols[0].mid - 2.0).abs() < 1e-12 && cols[1] == Column { x: 9.5, lo: 10.0, mid: 10.0, hi: 10.0 }, "{cols:?}");
     }
 }

@@ -55,9 +55,13 @@ pub fn FiltersCard(state: LabState) -> impl IntoView {
         let Some(host) = filter_box.get() else { return };
         with_view(&state, |v| {
             let canvases = ensure_canvases(&host, v.filters.len(), "filters");
-            for (bank, canvas) in v.filters.iter().zip(canvases) {
-                draw::draw_filters(&canvas, bank);
-            }
+            // Drawn in an upcoming frame, paced with the charts (`LabState::draw_soon`).
+            let banks = v.filters.clone();
+            state.draw_soon("filters", move || {
+                for (bank, canvas) in banks.iter().zip(canvases) {
+                    draw::draw_filters(&canvas, bank);
+                }
+            });
             label_rows(
                 &host,
                 v.filters
@@ -91,13 +95,16 @@ pub fn ProbeCard(state: LabState) -> impl IntoView {
         let Some(host) = map_box.get() else { return };
         with_view(&state, |v| {
             let canvases = ensure_canvases(&host, v.probe.maps.len(), "maps");
-            for (maps, canvas) in v.probe.maps.iter().zip(canvases) {
-                draw::draw_maps(&canvas, maps);
-            }
             label_rows(&host, v.probe.maps.iter().map(|m| format!("{} — {} maps of {}×{}", m.name, m.channels, m.side, m.side)).collect());
-            if let Some(c) = probe_canvas.get_untracked() {
-                draw::draw_image(&c, &v.probe.pixels, 4);
-            }
+            let (all_maps, pixels, probe) = (v.probe.maps.clone(), v.probe.pixels.clone(), probe_canvas.get_untracked());
+            state.draw_soon("feature-maps", move || {
+                for (maps, canvas) in all_maps.iter().zip(canvases) {
+                    draw::draw_maps(&canvas, maps);
+                }
+                if let Some(c) = probe {
+                    draw::draw_image(&c, &pixels, 4);
+                }
+            });
         });
     });
     let probe_text = move || {
