@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/setup.sh
 
-step() { printf '\n\033[1;32m==> %s\033[0m\n' "$*"; }
+# Each step says how long the run has taken so far (CI must stay well under 40 minutes).
+step() { printf '\n\033[1;32m==> [%dm%02ds] %s\033[0m\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 step "native: engine unit tests, link fuzzing, convergence, determinism, dependency check"
 cargo test --release -p deeply-engine
@@ -26,3 +27,4 @@ cargo build --release --bin deeply
 
 step "browser end-to-end tests (playwright-core + Debian Chromium)"
 node --test --test-concurrency=1 tests/
+step "all tests passed"
