@@ -1,6 +1,8 @@
 //! Messages between the UI (main thread) and the training worker. They cross `postMessage` as
 //! plain JS objects (serde-wasm-bindgen), which keeps NaN and ±∞ intact — a diverged loss must
-//! reach the UI as NaN, not as JSON's `null`.
+//! reach the UI as NaN, not as JSON's `null`. The enums are externally tagged (`{snapshot: …}`):
+//! an internally tagged one (`{msg: "snapshot", …}`) is decoded by buffering the whole value and
+//! decoding it again, which cost ~40 KB of the download and a second pass over every snapshot.
 
 use engine::lab::timeline::{ForkSpec, TimelineView};
 use engine::lab::vjp::VjpView;
@@ -9,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// UI → worker.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(tag = "cmd", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Command {
     /// Build a session from a share-link query (paused at step 0).
     Start {
@@ -96,7 +98,7 @@ pub struct Placement {
 
 /// Worker → UI.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(tag = "msg", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Message {
     /// The worker is listening; commands sent before this are lost.
     Ready,

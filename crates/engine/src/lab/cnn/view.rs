@@ -88,7 +88,7 @@ pub struct CnnView {
 
 /// The CNN lab's own commands from the page.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "do", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum CnnCommand {
     /// Race the naive and the im2col convolution on the current mini-batch now.
     Race,
@@ -98,7 +98,7 @@ pub enum CnnCommand {
 
 /// The CNN lab's answers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "reply", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum CnnReply {
     /// Draw-a-digit: the class probabilities of the drawing.
     Classified { probabilities: Vec<f32> },

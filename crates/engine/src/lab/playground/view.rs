@@ -49,7 +49,7 @@ pub struct SavedState {
 
 /// The playground's own commands from the page.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "do", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum PlaygroundCommand {
     /// Train on these points (the `custom` dataset); a reset.
     SetPoints { points: Vec<Point> },
@@ -63,7 +63,7 @@ pub enum PlaygroundCommand {
 
 /// The playground's answers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "reply", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum PlaygroundReply {
     Exported { json: String },
 }
