@@ -75,6 +75,8 @@ pub struct LabState {
     drawn_at: StoredValue<Vec<(&'static str, f64)>, LocalStorage>,
     /// How often charts are redrawn while training runs (see `pacing`).
     pacing: StoredValue<ChartPacing, LocalStorage>,
+    /// When the latest snapshot was published (ms).
+    published_at: StoredValue<f64, LocalStorage>,
 }
 
 impl LabState {
@@ -120,6 +122,7 @@ impl LabState {
             draws: StoredValue::new_local(Vec::new()),
             drawn_at: StoredValue::new_local(Vec::new()),
             pacing: StoredValue::new_local(ChartPacing::default()),
+            published_at: StoredValue::new_local(f64::NEG_INFINITY),
         };
         state.spawn_worker();
         state.sync_url();
@@ -325,9 +328,17 @@ impl LabState {
 
     /// Publishes the latest snapshot (called once per animation frame).
     fn publish(self) {
+        // On a machine that drops frames while training, the page updates at most every
+        // [`PUBLISH_MS`] (or the charts' pace, if shorter): the newest snapshot waits, merged.
+        let now = web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or(0.0);
+        let paced = self.running.get_untracked() && !self.pacing.with_value(|p| p.at_full_pace());
+        if paced && now - self.published_at.get_value() < self.pacing.with_value(|p| p.interval()).min(PUBLISH_MS) {
+            return;
+        }
         let Some(Message::Snapshot { snapshot, running, reason, mut timeline, .. }) = self.mailbox.try_update_value(|m| m.take()).flatten() else {
             return;
         };
+        self.published_at.set_value(now);
         self.publish_timeline(&mut timeline);
         let mut snapshot = snapshot;
         let point = HistoryPoint { step: snapshot.step, train_loss: snapshot.train_loss, test_loss: snapshot.test_loss };
@@ -551,6 +562,9 @@ pub fn storage_set(key: &str, value: &str) {
         let _ = s.set_item(key, value);
     }
 }
+
+/// Longest wait for a snapshot to be shown while the page is paced, in ms.
+const PUBLISH_MS: f64 = 200.0;
 
 /// Chart drawing per frame, in ms (a frame is 16.7 ms).
 const DRAW_BUDGET_MS: f64 = 6.0;

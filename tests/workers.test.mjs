@@ -53,6 +53,7 @@ test('the page keeps at least 55 fps while 2 workers train', async () => {
   const page = await openPage(browser, `${server.url}?speed=max&${LINK}&workers=2`);
   await page.waitForSelector('#play:not([disabled])');
   const fps = await fpsWhileTraining(page);
+  console.log(`# ${fps.toFixed(1)} frames per second while 2 workers train`);
   assert.ok(fps >= 55, `${fps.toFixed(1)} fps while 2 workers train`);
   assert.match(await page.locator('#workers-active').textContent(), /^2 workers/);
   await page.context().close();
