@@ -8,14 +8,16 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # Each step says how long the run has taken so far (CI must stay well under 40 minutes).
 step() { printf '\n\033[1;32m==> [%dm%02ds] %s\033[0m\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
+# Native tests and the CLI the e2e tests call use the `ci` profile (Cargo.toml): release
+# optimisation without whole-program LTO, which spent ~4 of every 10 engine-test minutes linking.
 step "native: engine unit tests, link fuzzing, convergence, determinism, dependency check"
-cargo test --release -p deeply-engine
+cargo test --profile ci -p deeply-engine
 
 step "CLI: a fork link trains both branches (A = the link, B = the engine's fork, bit for bit)"
-cargo test --release -p deeply-cli
+cargo test --profile ci -p deeply-cli
 
 step "GPU executor: every WGSL kernel against its engine op, an MLP on both backends (wgpu; lavapipe on CPU-only machines)"
-cargo test --release -p deeply-gpu
+cargo test --profile ci -p deeply-gpu
 
 step "wasm: the engine's bits in wasm32 equal native (wasm-bindgen-test under Node)"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
@@ -23,7 +25,7 @@ CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 
 step "release build of the app (trunk) and of the CLI"
 trunk build --release
-cargo build --release --bin deeply
+cargo build --profile ci --bin deeply
 
 step "browser end-to-end tests (playwright-core + Debian Chromium)"
 node --test --test-concurrency=1 tests/

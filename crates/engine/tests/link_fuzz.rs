@@ -73,41 +73,67 @@ fn lab_keys(lab: &str) -> Vec<String> {
     keys
 }
 
-/// Every fuzzed link of every lab is built, stepped and snapshotted within a time budget: what
-/// a link can ask for always runs (the compute budgets hold), and nothing panics.
-#[test]
-fn fuzzed_links_of_every_lab_build_step_and_snapshot_within_budget() {
+/// Every fuzzed link of `lab` is built, stepped and snapshotted within a time budget: what a
+/// link can ask for always runs (the compute budgets hold), and nothing panics. One test per lab,
+/// so the test harness runs them side by side.
+fn fuzzed_links_build_step_and_snapshot_within_budget(lab: &str, runs: usize, seed: u64) {
     use engine::data::images::{Assets, ImagePair, ImageSet};
     use std::time::Instant;
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../static/data");
     let mut assets = Assets::default();
     assets.insert(ImagePair::load_dir(ImageSet::Mnist, &dir).expect("static/data ships MNIST"));
     assets.insert_text(engine::data::names::TextFile::load_dir(engine::data::names::TextSet::Names, &dir).expect("static/data ships the names"));
-    let mut rng = Rng::new(7);
-    let mut report = Vec::new();
-    // The later labs build heavier sessions (two MNIST nets; parsing 28,850 names and a
-    // naive-Bayes baseline), so fewer of their links run.
-    for (lab, runs) in [("fit", 10_000), ("playground", 10_000), ("cnn", 10_000), ("batchnorm", 500), ("rnn", 200)] {
-        let keys = lab_keys(lab);
-        let (mut slowest, mut over) = (0.0f64, 0);
-        for _ in 0..runs {
-            let query = (0..1 + rng.below(6))
-                .map(|_| format!("{}={}", keys[rng.below(keys.len())], VALUES[rng.below(VALUES.len())]))
-                .chain([format!("lab={lab}&data=mnist")])
-                .collect::<Vec<_>>()
-                .join("&");
-            let parsed = parse_link(&query);
-            assert_valid(&parsed.config);
-            let t = Instant::now();
-            let mut s = parsed.config.build(&assets).expect("a valid config builds");
-            s.step(1);
-            s.snapshot();
-            let ms = t.elapsed().as_secs_f64() * 1e3;
-            slowest = slowest.max(ms);
-            over += (ms > 250.0) as usize;
-        }
-        assert_eq!(over, 0, "{lab}: {over} links took over 250 ms to build, step and snapshot (slowest {slowest:.0} ms)");
-        report.push(format!("{lab}: {runs} links, 0 panics, slowest {slowest:.1} ms"));
+    let mut rng = Rng::new(seed);
+    let keys = lab_keys(lab);
+    let (mut slowest, mut over) = (0.0f64, 0);
+    for _ in 0..runs {
+        let query = (0..1 + rng.below(6))
+            .map(|_| format!("{}={}", keys[rng.below(keys.len())], VALUES[rng.below(VALUES.len())]))
+            .chain([format!("lab={lab}&data=mnist")])
+            .collect::<Vec<_>>()
+            .join("&");
+        let parsed = parse_link(&query);
+        assert_valid(&parsed.config);
+        let t = Instant::now();
+        let mut s = parsed.config.build(&assets).expect("a valid config builds");
+        s.step(1);
+        s.snapshot();
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        slowest = slowest.max(ms);
+        over += (ms > 250.0) as usize;
     }
-    println!("{}", report.join("; "));
+    assert_eq!(over, 0, "{lab}: {over} links took over 250 ms to build, step and snapshot (slowest {slowest:.0} ms)");
+    println!("{lab}: {runs} links, 0 panics, slowest {slowest:.1} ms");
+}
+
+// The later labs build heavier sessions (two MNIST nets; parsing 28,850 names and a naive-Bayes
+// baseline), so fewer of their links run.
+#[test]
+fn every_lab_is_fuzzed() {
+    assert_eq!(engine::lab::LABS, ["fit", "playground", "cnn", "batchnorm", "rnn"], "a new lab needs its fuzz test below");
+}
+
+#[test]
+fn fuzzed_fit_links_build_step_and_snapshot_within_budget() {
+    fuzzed_links_build_step_and_snapshot_within_budget("fit", 10_000, 7);
+}
+
+#[test]
+fn fuzzed_playground_links_build_step_and_snapshot_within_budget() {
+    fuzzed_links_build_step_and_snapshot_within_budget("playground", 10_000, 8);
+}
+
+#[test]
+fn fuzzed_cnn_links_build_step_and_snapshot_within_budget() {
+    fuzzed_links_build_step_and_snapshot_within_budget("cnn", 10_000, 9);
+}
+
+#[test]
+fn fuzzed_batchnorm_links_build_step_and_snapshot_within_budget() {
+    fuzzed_links_build_step_and_snapshot_within_budget("batchnorm", 500, 10);
+}
+
+#[test]
+fn fuzzed_rnn_links_build_step_and_snapshot_within_budget() {
+    fuzzed_links_build_step_and_snapshot_within_budget("rnn", 200, 11);
 }

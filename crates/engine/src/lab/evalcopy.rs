@@ -1,9 +1,9 @@
 //! Evaluation's own copy of a trained network, kept beside a session but out of its checkpoints.
 //!
 //! Evaluating the trained network itself resized its caches from a training shard (16 rows) to
-//! a chunk of 1,000 test images and back at every evaluation: ~15 MB allocated and freed among
+//! a chunk of test images (up to 1,000) and back at every evaluation: ~15 MB allocated and freed among
 //! the checkpoints' copies, and the worker's wasm memory (which never shrinks) grew by each hole
-//! it could not reuse. A session's clone (a checkpoint) also copied the 1,000 test images' input
+//! it could not reuse. A session's clone (a checkpoint) also copied the chunk's test images' input
 //! buffer, which the checkpoints' memory cap did not count. The copy here keeps its caches sized
 //! for the chunks, takes the trained network's weights and buffers before each use (the same
 //! forward code on the same numbers: the same bits), and a clone of its owner leaves it out.
