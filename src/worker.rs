@@ -4,6 +4,7 @@
 //! (through a `MessageChannel`, which unlike `setTimeout` has no 4 ms clamp) so that commands
 //! arrive promptly. A snapshot goes out at most every 33 ms, and when training pauses. At a paced
 //! speed (steps per frame) a chunk is that many steps, and the next one follows a frame later.
+//! When the run's workers take every core, chunks are 4 ms apart so the page can still draw.
 
 use crate::protocol::{decode, encode, Command, Message, Placement};
 use engine::data::images::{Assets, ImageSet};
@@ -21,6 +22,8 @@ const CHUNK_MS: f64 = 12.0;
 const SNAPSHOT_MS: f64 = 1000.0 / 30.0;
 /// One displayed frame, for paced speeds.
 const FRAME_MS: i32 = 16;
+/// A rest between chunks when the run's workers take every core.
+const REST_MS: i32 = 4;
 
 /// A GPU the worker can hand a lab's steps to. The GPU worker provides one (`gpu_worker.rs`); the
 /// CPU worker has none, so wgpu stays out of its binary.
@@ -124,6 +127,11 @@ impl Worker {
             self.tick_pending = true;
             if self.pace.is_some() {
                 let _ = self.scope.set_timeout_with_callback_and_timeout_and_arguments_0(&self.tick_later, FRAME_MS);
+            } else if self.session.as_ref().is_some_and(|s| s.workers().training >= hardware_concurrency().max(2)) {
+                // Every core trains (e.g. workers=2 on 2 cores): the page, its compositor and
+                // the browser would get no core to draw on. Rest between chunks (a timeout:
+                // ≥ 4 ms after a few in a row) so they keep a share — ~25 % fewer steps, ≥ 55 fps.
+                let _ = self.scope.set_timeout_with_callback_and_timeout_and_arguments_0(&self.tick_later, REST_MS);
             } else {
                 let _ = self.channel.port2().post_message(&JsValue::NULL);
             }

@@ -33,7 +33,7 @@ test('1 and 2 workers train the same bits as the CLI, and the page says how many
 });
 
 test('a worker killed mid-run is reported and the run goes on with the same bits', async () => {
-  const page = await openPage(browser, `${server.url}?speed=max&${LINK}&stop=1500&workers=2`);
+  const page = await openPage(browser, `${server.url}?speed=max&${LINK}&stop=400&workers=2`);
   await page.waitForSelector('#play:not([disabled])');
   await page.click('#play');
   await page.waitForFunction(() => /^2 workers/.test(document.querySelector('#workers-active')?.textContent ?? ''), null, { timeout: 30000 });
@@ -41,10 +41,10 @@ test('a worker killed mid-run is reported and the run goes on with the same bits
   await page.waitForSelector('#workers-note', { timeout: 30000 });
   const note = await page.locator('#workers-note').textContent();
   assert.match(note, /worker 2 stopped answering: training continues on 1 worker/, note);
-  await waitForStep(page, 's === 1500', 60000);
+  await waitForStep(page, 's === 400', 60000);
   assert.match(await page.locator('#workers-active').textContent(), /^1 worker/);
   await screenshot(page, 'workers-lost');
-  const native = cli(LINK, 1500);
+  const native = cli(LINK, 400);
   assert.equal(f32(await value(page, '#stat-loss')), f32(native.loss), 'the steps after the loss are the same bits');
   await page.context().close();
 });
