@@ -25,7 +25,7 @@ CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 
 step "release build of the app (trunk) and of the CLI"
 trunk build --release
-cargo build --profile ci --bin deeply
+cargo build --profile ci -p deeply-cli
 
 step "browser end-to-end tests (playwright-core + Debian Chromium)"
 node --test --test-concurrency=1 tests/

@@ -12,7 +12,7 @@ before(async () => { server = await serveDist(); browser = await launch({ webgpu
 after(async () => { await browser?.close(); await server?.close(); });
 
 function nativeTrace(link, steps, example) {
-  const out = execFileSync('cargo', ['run', '-q', '--profile', 'ci', '--bin', 'deeply', '--', 'vjp', '--link', link,
+  const out = execFileSync('cargo', ['run', '-q', '--profile', 'ci', '-p', 'deeply-cli', '--bin', 'deeply', '--', 'vjp', '--link', link,
     '--steps', String(steps), '--example', String(example)], { cwd: ROOT, encoding: 'utf8' });
   return JSON.parse(out);
 }
@@ -70,7 +70,7 @@ test('the fit lab traces its mini-batch exactly as the engine does', async () =>
 
   // The view traced a copy: the run's own loss is the CLI's, as if nobody had looked.
   const loss = await value(page, '#stat-loss');
-  const native = JSON.parse(execFileSync('cargo', ['run', '-q', '--profile', 'ci', '--bin', 'deeply', '--', 'train', '--link', link,
+  const native = JSON.parse(execFileSync('cargo', ['run', '-q', '--profile', 'ci', '-p', 'deeply-cli', '--bin', 'deeply', '--', 'train', '--link', link,
     '--steps', '37', '--every', '37', '--json'], { cwd: ROOT, encoding: 'utf8' }).trim().split('\n').at(-1));
   assert.equal(f32(native.loss), f32(loss));
   assert.deepEqual(errors, []);

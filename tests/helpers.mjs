@@ -121,7 +121,7 @@ export async function playTo(page, n) {
 
 /** Runs `deeply train` natively on a link and returns its final JSON line. */
 export function cli(link, steps) {
-  const out = execFileSync('cargo', ['run', '-q', '--profile', 'ci', '--bin', 'deeply', '--', 'train', '--link', link,
+  const out = execFileSync('cargo', ['run', '-q', '--profile', 'ci', '-p', 'deeply-cli', '--bin', 'deeply', '--', 'train', '--link', link,
     '--steps', String(steps), '--every', String(steps), '--json'], { cwd: ROOT, encoding: 'utf8' });
   const last = out.trim().split('\n').map((l) => JSON.parse(l)).at(-1);
   assert.equal(last.final, true);
@@ -150,7 +150,7 @@ export async function benchInPage(browser, serverUrl, workload, seconds, backend
 
 /** `deeply bench <workload> --json`, natively. */
 export function benchNative(workload, seconds) {
-  return JSON.parse(execFileSync('cargo', ['run', '-q', '--profile', 'ci', '--bin', 'deeply', '--', 'bench', workload, '--seconds', String(seconds), '--json'],
+  return JSON.parse(execFileSync('cargo', ['run', '-q', '--profile', 'ci', '-p', 'deeply-cli', '--bin', 'deeply', '--', 'bench', workload, '--seconds', String(seconds), '--json'],
     { cwd: ROOT, encoding: 'utf8' }));
 }
 
