@@ -137,7 +137,7 @@ fn WorkersPicker(state: LabState) -> impl IntoView {
         })
     };
     view! {
-        <label class="speed" title=format!("How many Web Workers train, each on its share of every mini-batch (this machine has {cores} logical cores; auto uses all but one). The numbers are the same bits for any count: the batch is split into fixed micro-shards whose gradients are summed in one fixed order.")>
+        <label class="speed" title=format!("How many Web Workers train, each on its share of every mini-batch (this machine has {cores} logical cores; auto uses all but one). The numbers are the same bits for any count: the batch is split into fixed micro-shards whose gradients are summed in one fixed order. When the workers take every core, training rests 4 ms after each 12 ms so the page can still draw.")>
             <span class="muted small">"workers"</span>
             <select id="workers" on:change=move |ev| {
                 if let Some(w) = WorkerCount::parse(&event_target_value(&ev)) { state.set_workers(w) }
