@@ -41,52 +41,85 @@ fn ms_since(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
 
-/// Big reachable configs of `lab` build, step, snapshot (and, for the CNN, race) within the
-/// budget. One test per lab, so the test harness runs them side by side.
-fn reachable_configs_step_and_snapshot_within_the_budget(lab: &str, seed: u64) {
-    let assets = assets();
-    let mut rng = Rng::new(seed);
-    let (mut tried, mut worst_step, mut worst_snapshot, mut worst_race) = (0, 0.0f64, 0.0f64, 0.0f64);
-    let (mut worst_link, mut started) = (String::new(), 0);
-    let runs = if lab == "cnn" { 40 } else { 150 };
-    for _ in 0..runs {
-        let config = big_config(lab, &mut rng);
-        let mut s = config.build(&assets).expect("builds");
-        // The first step sizes the buffers; the BN lab first evaluates its initial weights, one
-        // budget-sized chunk of the test set per call, so a wide net takes hundreds of calls to
-        // get there. Every call is held to the step budget.
-        let mut step = 0.0f64;
-        for _ in 0..100 {
-            let t = Instant::now();
-            s.step(1);
-            step = step.max(ms_since(t));
-            if s.steps() >= 1 || s.cannot_train().is_some() {
-                break;
-            }
-        }
+/// The slowest call of one build → first steps → snapshot (→ race) of `config`, in ms, and
+/// whether it got to train (or said why not) within 100 calls.
+struct Timing {
+    step: f64,
+    snapshot: f64,
+    race: f64,
+    started: bool,
+}
+
+fn time_config(config: &LabConfig, assets: &Assets) -> Timing {
+    let mut s = config.build(assets).expect("builds");
+    // The first step sizes the buffers; the BN lab first evaluates its initial weights, one
+    // budget-sized chunk of the test set per call, so a wide net takes many calls to get there.
+    // Every call is held to the step budget.
+    let mut step = 0.0f64;
+    for _ in 0..100 {
         let t = Instant::now();
         s.step(1);
         step = step.max(ms_since(t));
+        if s.steps() >= 1 || s.cannot_train().is_some() {
+            break;
+        }
+    }
+    let t = Instant::now();
+    s.step(1);
+    step = step.max(ms_since(t));
+    let t = Instant::now();
+    let snap = s.snapshot();
+    let snapshot = ms_since(t);
+    let started = snap.step >= 1 || s.cannot_train().is_some();
+    let mut race = 0.0;
+    if config.lab() == "cnn" {
         let t = Instant::now();
-        let snap = s.snapshot();
-        let snapshot = ms_since(t);
-        started += (snap.step >= 1 || s.cannot_train().is_some()) as usize;
-        if lab == "cnn" {
-            let t = Instant::now();
-            s.command(LabCommand::Cnn(CnnCommand::Race), &mut || 0.0).expect("a race");
-            worst_race = worst_race.max(ms_since(t));
+        s.command(LabCommand::Cnn(CnnCommand::Race), &mut || 0.0).expect("a race");
+        race = ms_since(t);
+    }
+    Timing { step, snapshot, race, started }
+}
+
+/// Big reachable configs of `lab` build, step, snapshot (and, for the CNN, race) within the
+/// budget. One test per lab, so the test harness runs them side by side. A config over a limit
+/// is timed twice more and judged by its best run: a config that is over budget is slow every
+/// time, while another test or process taking the core is not.
+fn reachable_configs_step_and_snapshot_within_the_budget(lab: &str, seed: u64) {
+    const STEP_MS: f64 = 150.0;
+    const SNAPSHOT_MS: f64 = 250.0;
+    const RACE_MS: f64 = 1500.0;
+    let assets = assets();
+    let mut rng = Rng::new(seed);
+    let (mut tried, mut started, mut retimed) = (0, 0, 0);
+    let (mut worst_step, mut worst_snapshot, mut worst_race) = (0.0f64, 0.0f64, 0.0f64);
+    let mut worst_link = String::new();
+    let runs = if lab == "cnn" { 40 } else { 150 };
+    for _ in 0..runs {
+        let config = big_config(lab, &mut rng);
+        let mut t = time_config(&config, &assets);
+        for _ in 0..2 {
+            if t.step < STEP_MS && t.snapshot < SNAPSHOT_MS && t.race < RACE_MS {
+                break;
+            }
+            retimed += 1;
+            let again = time_config(&config, &assets);
+            t = Timing { step: t.step.min(again.step), snapshot: t.snapshot.min(again.snapshot), race: t.race.min(again.race), started: t.started };
         }
-        assert!(step < 150.0, "{step:.0} ms for one step of {}", config.to_query());
-        assert!(snapshot < 250.0, "{snapshot:.0} ms for a snapshot of {}", config.to_query());
-        if snapshot > worst_snapshot {
-            worst_link = config.to_query();
+        let link = config.to_query();
+        assert!(t.step < STEP_MS, "{:.0} ms for one step of {link} (best of 3 timings)", t.step);
+        assert!(t.snapshot < SNAPSHOT_MS, "{:.0} ms for a snapshot of {link} (best of 3 timings)", t.snapshot);
+        assert!(t.race < RACE_MS, "{:.0} ms for a race of {link} (best of 3 timings)", t.race);
+        if t.snapshot > worst_snapshot {
+            worst_link = link;
         }
-        (worst_step, worst_snapshot) = (worst_step.max(step), worst_snapshot.max(snapshot));
+        (worst_step, worst_snapshot, worst_race) = (worst_step.max(t.step), worst_snapshot.max(t.snapshot), worst_race.max(t.race));
+        started += t.started as usize;
         tried += 1;
     }
     assert!(started * 10 >= tried * 9, "only {started} of {tried} configs got to train (or said why not) within 100 calls");
-    assert!(worst_race < 1500.0, "{worst_race:.0} ms for a race");
-    println!("{lab}: {tried} configs ({started} training): worst step {worst_step:.1} ms, worst snapshot {worst_snapshot:.1} ms ({worst_link}), worst race {worst_race:.1} ms");
+    println!(
+        "{lab}: {tried} configs ({started} training, {retimed} retimed): worst step {worst_step:.1} ms, worst snapshot {worst_snapshot:.1} ms ({worst_link}), worst race {worst_race:.1} ms"
+    );
 }
 
 #[test]

@@ -390,9 +390,9 @@ mod tests {
         assert!(wide.param_count() < MAX_PARAMS);
         let n = wide.check().unwrap_err();
         assert!(n.message.contains("GFLOP"), "{}", n.message);
-        // LeNet-5 keeps its full race and evaluates 600 images per chunk; a big model gets fewer.
+        // LeNet-5 keeps its full race and evaluates 300 images per chunk; a big model gets fewer.
         let lenet = CnnConfig::for_model(CnnModel::Lenet5);
-        assert_eq!((lenet.race_images(), lenet.eval_chunk()), (64, 600));
+        assert_eq!((lenet.race_images(), lenet.eval_chunk()), (64, 300));
         let big = CnnConfig { filters: vec![32, 32], kernel: vec![5], pad: vec![2, 2], pool: vec![0, 2], bs: 4, ..CnnConfig::default() };
         assert!(big.check().is_ok(), "{:?}", big.check());
         assert!(big.race_images() < 4 && big.eval_chunk() < 1000, "{} {} {:?} {:?}", big.race_images(), big.eval_chunk(), big.per_image(), big.sides());
