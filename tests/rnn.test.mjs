@@ -64,6 +64,27 @@ test('the lab loads the names with progress, trains like the CLI, and a typed na
   await page.context().close();
 });
 
+test('the loss chart shows the first steps, before the first evaluation, on a switchable step axis', async () => {
+  const errors = [];
+  const page = await openPage(browser, `${server.url}?lab=rnn&eval=200&stop=60&race=false`, errors);
+  await ready(page);
+  await page.waitForTimeout(300);
+  const grey = () => countColor(page, '#rnn-loss-chart', [148, 163, 184]);
+  const legendOnly = await grey(); // no step yet: the legend's swatch
+  await page.click('#play');
+  await waitForStep(page, 's === 60', 60000);
+  await page.waitForTimeout(300);
+  // Evaluations come every 200 steps: the mini-batch losses (grey) are what the first steps show.
+  assert.ok(await grey() > legendOnly + 40, `the mini-batch losses of the first 60 steps (${await grey()} grey pixels, ${legendOnly} before)`);
+  assert.equal(await page.locator('#rnn-loss-chart-axis').inputValue(), 'log');
+  await page.selectOption('#rnn-loss-chart-axis', 'recent');
+  await page.waitForTimeout(300);
+  assert.ok(await grey() > legendOnly + 40, 'still drawn on the recent window');
+  await page.selectOption('#rnn-loss-chart-axis', 'log');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('generation: baby names load, the language model trains like the CLI, and sampled names appear and change with the temperature', async () => {
   const errors = [];
   const page = await openPage(browser, `${server.url}?lab=rnn&task=generate&eval=100&stop=200`, errors);

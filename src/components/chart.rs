@@ -184,7 +184,9 @@ fn draw_on(canvas: &HtmlCanvasElement, spec: &ChartSpec, series: &[Series], x_ti
     let y = spec.y_range.or_else(|| bounds(series, |p| p.1, spec.log_y)).unwrap_or(if spec.log_y { (1e-4, 1.0) } else { (-1.0, 1.0) });
     let mut builder = ChartBuilder::on(&root);
     builder.caption(spec.title, ("sans-serif", 16).into_font().color(&INK)).margin(10).x_label_area_size(38).y_label_area_size(64);
-    if spec.log_y {
+    // Within a decade a log axis has no 1, 2 or 5 × 10ᵏ to label (a loss between 1.2 and 3):
+    // such values read better on a linear axis with numbers than on a log one without.
+    if spec.log_y && y.1 >= 4.0 * y.0 {
         let (lo, hi) = (y.0 * 0.8, y.1 * 1.25);
         let Ok(mut chart) = builder.build_cartesian_2d(x.0..x.1, (lo..hi).log_scale()) else { return };
         let mut mesh = chart.configure_mesh();

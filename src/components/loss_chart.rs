@@ -8,9 +8,30 @@ use crate::client::{storage_get, storage_set, LabState};
 use crate::components::chart::{self, ChartSpec, Series, BLUE, GREY, ORANGE};
 use leptos::html;
 use leptos::prelude::*;
+use plotters::style::RGBColor;
 
 /// Points of a curve: `(step, loss)`.
 pub type Curve = Vec<(f64, f64)>;
+
+/// A loss the lab measures itself (on a whole split, at its evaluations), or a baseline drawn
+/// flat across the chart (one point: its value).
+#[derive(Clone, PartialEq)]
+pub struct Measured {
+    pub label: &'static str,
+    pub color: RGBColor,
+    pub curve: Curve,
+    pub flat: bool,
+}
+
+impl Measured {
+    pub fn curve(label: &'static str, color: RGBColor, curve: Curve) -> Self {
+        Measured { label, color, curve, flat: false }
+    }
+
+    pub fn baseline(label: &'static str, color: RGBColor, value: f64) -> Self {
+        Measured { label, color, curve: vec![(0.0, value)], flat: true }
+    }
+}
 
 /// Steps shown by the "recent" axis.
 const RECENT_STEPS: f64 = 1000.0;
@@ -24,12 +45,19 @@ pub fn LossChart(
     /// The loss's name and units, e.g. "cross-entropy" or "loss (standardised y)²".
     #[prop(into)]
     y_label: Signal<String>,
-    /// The lab's own evaluations with their label, drawn instead of the per-snapshot train/test
+    /// The lab's own evaluations (and baselines), drawn instead of the per-snapshot train/test
     /// losses.
     #[prop(optional)]
-    evaluations: Option<(&'static str, Signal<Curve>)>,
+    evaluations: Option<Signal<Vec<Measured>>>,
     #[prop(default = 560)] width: u32,
     #[prop(default = 280)] height: u32,
+    /// The canvas' id (the axis select's is derived from it).
+    #[prop(default = "loss-chart")]
+    id: &'static str,
+    /// A logarithmic loss axis (a loss that falls by orders of magnitude), else linear (a loss
+    /// per character that moves between 2 and 3 nats).
+    #[prop(default = true)]
+    log_y: bool,
 ) -> impl IntoView {
     let canvas = NodeRef::<html::Canvas>::new();
     let axis = RwSignal::new(storage_get(AXIS_KEY).filter(|a| ["log", "linear", "recent"].contains(&a.as_str())).unwrap_or_else(|| "log".into()));
@@ -37,8 +65,17 @@ pub fn LossChart(
         let Some(canvas) = canvas.get() else { return };
         let batch: Curve = state.records.with(|r| r.iter().map(|p| (p.step as f64, p.loss as f64)).collect());
         let mut series = vec![Series::line("mini-batch", GREY, batch, 1)];
+        let mut flat = Vec::new();
         match evaluations {
-            Some((label, curve)) => series.push(Series::line(label, ORANGE, curve.get(), 2)),
+            Some(measured) => {
+                for m in measured.get() {
+                    if m.flat {
+                        flat.push(m);
+                    } else {
+                        series.push(Series::line(m.label, m.color, m.curve, 2));
+                    }
+                }
+            }
             None => state.history.with(|h| {
                 series.push(Series::line("train", BLUE, h.iter().map(|p| (p.step as f64, p.train_loss as f64)).collect(), 2));
                 series.push(Series::line("test", ORANGE, h.iter().map(|p| (p.step as f64, p.test_loss as f64)).collect(), 2));
@@ -51,9 +88,13 @@ pub fn LossChart(
             "linear" => (0.0, "training step"),
             _ => (1.0, "training step (log scale)"),
         };
+        for m in flat {
+            let value = m.curve.first().map_or(f64::NAN, |p| p.1);
+            series.push(Series::line(m.label, m.color, vec![(x_range, value), (last, value)], 1));
+        }
         let log_x = mode == "log";
-        state.draw_soon("loss-chart", move || {
-            let spec = ChartSpec { title: &title, x_label, y_label: &y_label, log_y: true, x_range: Some((x_range, last)), y_range: None, band: None, log_x };
+        state.draw_soon(id, move || {
+            let spec = ChartSpec { title: &title, x_label, y_label: &y_label, log_y, x_range: Some((x_range, last)), y_range: None, band: None, log_x };
             chart::draw(&canvas, &spec, &series);
         });
     });
@@ -62,11 +103,12 @@ pub fn LossChart(
         storage_set(AXIS_KEY, &mode);
         axis.set(mode);
     };
+    let select_id = if id == "loss-chart" { "loss-axis".to_string() } else { format!("{id}-axis") };
     view! {
-        <canvas id="loss-chart" node_ref=canvas width=width height=height></canvas>
+        <canvas id=id node_ref=canvas width=width height=height></canvas>
         <label class="axis-mode" title="The early steps, where most learning happens, get room on a log axis">
             <span class="muted">"steps:"</span>
-            <select id="loss-axis" on:change=choose>
+            <select id=select_id on:change=choose>
                 <option value="log" selected=move || axis.get() == "log">"log scale"</option>
                 <option value="linear" selected=move || axis.get() == "linear">"all, linear"</option>
                 <option value="recent" selected=move || axis.get() == "recent">"the last 1,000"</option>

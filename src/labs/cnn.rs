@@ -6,8 +6,10 @@ use super::cnn_editor::LayerEditor;
 use super::cnn_panels::{AccuracyChart, CnnLayers, FiltersCard, ProbeCard, WrongCard};
 use super::digit_pad::DigitPad;
 use crate::client::LabState;
+use crate::components::chart::ORANGE;
 use crate::components::controls::{link_value, options, Check, Field, Select};
 use crate::components::diagnoses::Diagnoses;
+use crate::components::loss_chart::Measured;
 use crate::components::stats_bar::StatsBar;
 use crate::components::{LossChart, Toolbar};
 use crate::format::short;
@@ -226,8 +228,10 @@ fn CnnControls(state: LabState) -> impl IntoView {
 
 #[component]
 pub fn CnnLab(state: LabState) -> impl IntoView {
-    let test_losses =
-        Signal::derive(move || with_view(&state, |v| v.history.iter().map(|h| (h.step as f64, h.test_loss as f64)).collect()).unwrap_or_default());
+    let test_losses = Signal::derive(move || {
+        let curve = with_view(&state, |v| v.history.iter().map(|h| (h.step as f64, h.test_loss as f64)).collect()).unwrap_or_default();
+        vec![Measured::curve("test (10,000 images)", ORANGE, curve)]
+    });
     let eval_progress = move || with_view(&state, |v| v.eval_progress).unwrap_or(0.0);
     view! {
         <div class="lab">
@@ -242,7 +246,7 @@ pub fn CnnLab(state: LabState) -> impl IntoView {
                 </Show>
                 <RacePanel state/>
                 <div class="play-grid">
-                    <div class="card"><LossChart state title="Loss (log scale)" y_label="cross-entropy" evaluations=("test (10,000 images)", test_losses)/></div>
+                    <div class="card"><LossChart state title="Loss (log scale)" y_label="cross-entropy" evaluations=test_losses/></div>
                     <crate::components::TimeTravel state/>
                     <div class="card"><AccuracyChart state/></div>
                 </div>

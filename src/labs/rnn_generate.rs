@@ -5,50 +5,33 @@
 use super::rnn::config;
 use super::rnn::with_view;
 use crate::client::LabState;
-use crate::components::chart::{self, ChartSpec, Series, BLUE, GREEN, GREY, ORANGE};
+use crate::components::chart::{palette, BLUE, GREEN, ORANGE};
 use crate::components::controls::{Field, Select};
+use crate::components::loss_chart::Measured;
+use crate::components::LossChart;
 use engine::data::names::LANGUAGES;
 use engine::lab::rnn::Task;
-use leptos::html;
 use leptos::prelude::*;
 
+/// The loss per character: every recorded mini-batch, the train mean and the dev loss at each
+/// evaluation, and the bigram and trigram baselines, over the steps (the shared loss chart).
 #[component]
 fn NllChart(state: LabState) -> impl IntoView {
-    let canvas = NodeRef::<html::Canvas>::new();
-    Effect::new(move |_| {
-        let Some(c) = canvas.get() else { return };
-        let Some((series, end, stream)) = with_view(&state, |v| {
-            let g = v.gen.as_ref()?;
-            let end = g.history.last().map(|p| p.epoch as f64).unwrap_or(0.0).max(0.1);
-            Some((
-                vec![
-                    Series::line("train (mini-batches)", BLUE, g.history.iter().map(|p| (p.epoch as f64, p.train_nll as f64)).collect(), 2),
-                    Series::line("dev", ORANGE, g.history.iter().map(|p| (p.epoch as f64, p.dev_nll as f64)).collect(), 2),
-                    Series::line("bigram (dev)", GREY, vec![(0.0, g.bigram as f64), (end, g.bigram as f64)], 1),
-                    Series::line("trigram (dev)", GREEN, vec![(0.0, g.trigram as f64), (end, g.trigram as f64)], 1),
-                ],
-                end,
-                g.new_share.is_nan(),
-            ))
-        })
-        .flatten() else {
-            return;
-        };
-        state.draw_soon("gen-nll-chart", move || {
-            let spec = ChartSpec {
-                title: if stream { "Loss per character (dev: the last plays)" } else { "Loss per character (the end token counts)" },
-                x_label: "epoch",
-                y_label: "nats per character",
-                log_y: false,
-                x_range: Some((0.0, end)),
-                y_range: None,
-                band: None,
-                log_x: false,
-            };
-            chart::draw(&c, &spec, &series);
-        });
+    let gen = move || with_view(&state, |v| v.gen.clone()).flatten();
+    let measured = Signal::derive(move || {
+        let Some(g) = gen() else { return Vec::new() };
+        vec![
+            Measured::curve("train (mean since last)", BLUE, g.history.iter().map(|p| (p.step as f64, p.train_nll as f64)).collect()),
+            Measured::curve("dev", ORANGE, g.history.iter().map(|p| (p.step as f64, p.dev_nll as f64)).collect()),
+            Measured::baseline("bigram (dev)", palette(3), g.bigram as f64),
+            Measured::baseline("trigram (dev)", GREEN, g.trigram as f64),
+        ]
     });
-    view! { <canvas id="gen-nll-chart" node_ref=canvas width="560" height="280"></canvas> }
+    let title = Signal::derive(move || {
+        let stream = with_view(&state, |v| v.gen.as_ref().is_some_and(|g| g.new_share.is_nan())).unwrap_or(false);
+        if stream { "Loss per character (dev: the last plays)" } else { "Loss per character (the end token counts)" }.to_string()
+    });
+    view! { <LossChart state title y_label="nats per character" evaluations=measured id="gen-nll-chart" log_y=false/> }
 }
 
 /// A character as the top-five lists show it (a newline or a space would be invisible).

@@ -5,44 +5,30 @@
 use super::rnn::{config, with_view};
 use crate::client::LabState;
 use crate::components::chart::{self, ChartSpec, Series, BLUE, GREEN, GREY, ORANGE};
+use crate::components::loss_chart::Measured;
+use crate::components::LossChart;
 use crate::format::short;
 use leptos::html;
 use leptos::prelude::*;
 
-/// Train (mini-batches), validation and test loss per evaluation, over epochs.
+/// The mini-batch loss of every recorded step, and the train (mean of the mini-batches since
+/// the previous evaluation), validation and test losses at each evaluation, over the steps (the
+/// shared loss chart: a log step axis shows the first steps, which evaluations every 200 steps
+/// would leave empty).
 #[component]
 pub fn RnnLossChart(state: LabState) -> impl IntoView {
-    let canvas = NodeRef::<html::Canvas>::new();
-    Effect::new(move |_| {
-        let Some(c) = canvas.get() else { return };
-        let Some((series, end)) = with_view(&state, |v| {
-            let pick = |f: fn(&engine::lab::rnn::EvalPoint) -> f32| v.history.iter().map(|h| (h.epoch as f64, f(h) as f64)).collect::<Vec<_>>();
-            (
-                vec![
-                    Series::line("train (mini-batches)", BLUE, pick(|h| h.train_loss), 2),
-                    Series::line("validation", GREEN, pick(|h| h.val_loss), 2),
-                    Series::line("test", ORANGE, pick(|h| h.test_loss), 2),
-                ],
-                v.history.last().map(|h| h.epoch as f64).unwrap_or(0.0),
-            )
-        }) else {
-            return;
-        };
-        state.draw_soon("rnn-loss-chart", move || {
-            let spec = ChartSpec {
-                title: "Loss",
-                x_label: "epoch",
-                y_label: "cross-entropy (nats)",
-                log_y: false,
-                x_range: Some((0.0, end.max(0.1))),
-                y_range: None,
-                band: None,
-                log_x: false,
-            };
-            chart::draw(&c, &spec, &series);
-        });
+    let measured = Signal::derive(move || {
+        with_view(&state, |v| {
+            let pick = |f: fn(&engine::lab::rnn::EvalPoint) -> f32| v.history.iter().map(|h| (h.step as f64, f(h) as f64)).collect::<Vec<_>>();
+            vec![
+                Measured::curve("train (mean since last)", BLUE, pick(|h| h.train_loss)),
+                Measured::curve("validation", GREEN, pick(|h| h.val_loss)),
+                Measured::curve("test", ORANGE, pick(|h| h.test_loss)),
+            ]
+        })
+        .unwrap_or_default()
     });
-    view! { <canvas id="rnn-loss-chart" node_ref=canvas width="560" height="280"></canvas> }
+    view! { <LossChart state title="Loss" y_label="cross-entropy (nats)" evaluations=measured id="rnn-loss-chart" log_y=false/> }
 }
 
 /// Accuracy per evaluation, the baseline as a line, the best epoch as a dot.
