@@ -116,7 +116,9 @@ fn PlaygroundControls(state: LabState, new_class: RwSignal<u8>) -> impl IntoView
                                 <option value="1">"blue (1)"</option><option value="0">"orange (0)"</option>
                             </select>
                         </label>
-                        <label class="field file" title="Your own data: a CSV of x,y,label lines (label 0 or 1), up to 2,000 points"><span>"load CSV"</span><input id="csv-file" type="file" accept=".csv,text/csv,text/plain" on:change=on_csv/></label>
+                        <div class="field file"><span>"your data"</span>
+                            <label class="button-like" title="Your own data: a CSV of x,y,label lines (label 0 or 1), up to 2,000 points">"Load a CSV…"<input id="csv-file" type="file" accept=".csv,text/csv,text/plain" on:change=on_csv/></label>
+                        </div>
                     </div>
                 </section>
                 <section>
