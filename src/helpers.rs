@@ -46,9 +46,12 @@ const NODES: u32 = 2; // count, then lo/hi pairs from NODE_LIST
 const NODE_LIST: u32 = 3;
 const GROUP: u32 = 20; // the group this helper computes in the current job (0: none)
 const READY: u32 = 21; // 1 replica built, -1 no replica matches
+const RIGHTS: u32 = 22; // each node's correct predictions (MAX_NODES of them)
 const CONTROL_INTS: u32 = BLOCKS + BLOCK * MAX_WORKERS as u32;
 /// The most tree nodes one helper answers with.
 const MAX_NODES: usize = 8;
+// A helper's block holds its node list and its counts of correct predictions.
+const _: () = assert!(NODE_LIST + 2 * MAX_NODES as u32 <= GROUP && RIGHTS + MAX_NODES as u32 <= BLOCK);
 /// The loss functions by code (the header's LOSS).
 const LOSSES: [Loss; 5] = [Loss::Mse, Loss::L1, Loss::Bce, Loss::Softmax, Loss::Nll];
 
@@ -391,9 +394,10 @@ impl WorkerHelpers {
             let hi = shared.get(Shared::block(h, NODE_LIST + 2 * k as u32 + 1)) as usize;
             let at = shared.layout.answers_at(h) + (k * (p + 1)) as u32;
             let loss = shared.floats.get_index(at);
+            let right = shared.get(Shared::block(h, RIGHTS + k as u32)).max(0) as u32;
             let mut grads = self.spare.pop().unwrap_or_default();
             shared.read(at + 1, &mut grads, p);
-            out.push(NodeSum { lo, hi, loss, grads });
+            out.push(NodeSum { lo, hi, loss, right, grads });
         }
         Ok(out)
     }
@@ -551,6 +555,7 @@ impl Helper {
                     shared.set(Shared::block(h, NODE_LIST + 2 * k as u32 + 1), s.hi as i32);
                     let at = layout.answers_at(h) + (k * (layout.params + 1)) as u32;
                     shared.floats.set_index(at, s.loss);
+                    shared.set(Shared::block(h, RIGHTS + k as u32), s.right as i32);
                     shared.write(at + 1, &s.grads);
                 }
                 shared.set(Shared::block(h, NODES), sums.len() as i32);

@@ -8,6 +8,7 @@
 //!       (an empty or missing shard is absent: a + absent = a)
 //!       e.g. M = 8: ((g₀+g₁) + (g₂+g₃)) + ((g₄+g₅) + (g₆+g₇))
 //! loss = the same tree over ℓ_s = (n_s/n)·L_s
+//! right = the same tree over the shards' correct predictions (class targets: argmax = class)
 //! ```
 //! M belongs to the run (its lab fixes it), not to the machine: W workers split the shards into
 //! W contiguous groups, worker 0 (this one) taking the first. A worker sums its group's aligned
@@ -133,6 +134,9 @@ pub struct NodeSum {
     pub lo: usize,
     pub hi: usize,
     pub loss: f32,
+    /// Rows whose output's argmax is their class (class targets; 0 for value targets): the
+    /// mini-batch's training accuracy, which no single shard's output can give.
+    pub right: u32,
     pub grads: Vec<f32>,
 }
 
@@ -143,6 +147,7 @@ impl NodeSum {
             *a += b;
         }
         self.loss += right.loss;
+        self.right += right.right;
         self.hi = right.hi;
         right.grads
     }
@@ -242,10 +247,19 @@ pub struct Batch<'a> {
     pub values: &'a [f32],
 }
 
+/// Rows of `out` (one row of scores per example) whose largest score is at their class.
+pub fn count_right(out: &Tensor, classes: &[usize]) -> u32 {
+    let k = out.len() / classes.len().max(1);
+    if k == 0 || out.len() != k * classes.len() {
+        return 0;
+    }
+    tensor::slice(out).chunks(k).zip(classes).filter(|(row, &c)| tensor::argmax(row) == c).count() as u32
+}
+
 /// The gradient of shard `rows` of the batch, left in `model`'s gradients (zeroed first); returns
-/// the shard's share of the loss.
+/// the shard's share of the loss and its correct predictions (class targets).
 #[inline(never)]
-pub fn shard_gradient(model: &mut Sequential, loss: Loss, batch: &Batch, rows: Range<usize>, s: &mut Scratch) -> f32 {
+pub fn shard_gradient(model: &mut Sequential, loss: Loss, batch: &Batch, rows: Range<usize>, s: &mut Scratch) -> (f32, u32) {
     let n = batch.shape[0];
     let per_row = batch.x.len() / n.max(1);
     let mut shape = [0usize; 8];
@@ -266,13 +280,14 @@ pub fn shard_gradient(model: &mut Sequential, loss: Loss, batch: &Batch, rows: R
         tensor::slice_mut(&mut s.y).copy_from_slice(&batch.values[rows.start * cols..rows.end * cols]);
         Target::Values(&s.y)
     };
+    let right = if batch.classes.is_some() { count_right(out, &s.classes) } else { 0 };
     let value = loss.value_and_grad(out, target, &mut s.dout);
     let share = rows.len() as f32 / n as f32;
     if share != 1.0 {
         tensor::slice_mut(&mut s.dout).iter_mut().for_each(|d| *d *= share);
     }
     model.backward(&s.dout);
-    value * share
+    (value * share, right)
 }
 
 /// Copies the model's gradients into `out` (cleared first), in parameter order.
@@ -338,10 +353,10 @@ pub fn node_sum(
         if rows.is_empty() {
             return None;
         }
-        let value = shard_gradient(model, loss, batch, rows, scratch);
+        let (value, right) = shard_gradient(model, loss, batch, rows, scratch);
         let mut grads = spare.pop().unwrap_or_default();
         read_grads(model, &mut grads);
-        return Some(NodeSum { lo, hi, loss: value, grads });
+        return Some(NodeSum { lo, hi, loss: value, right, grads });
     }
     let mid = (lo + hi) / 2;
     let left = node_sum(model, loss, batch, shards, (lo, mid), scratch, spare);
@@ -351,7 +366,9 @@ pub fn node_sum(
         Some(mut a) if leaf_right => {
             // A leaf on the right is added straight from the model's gradients: the same additions
             // as `join`, without copying the leaf out first.
-            a.loss += shard_gradient(model, loss, batch, right_rows, scratch);
+            let (value, right) = shard_gradient(model, loss, batch, right_rows, scratch);
+            a.loss += value;
+            a.right += right;
             let mut at = 0;
             model.visit_params(&mut |_, _, _, g| {
                 for (s, v) in a.grads[at..at + g.len()].iter_mut().zip(tensor::slice(g)) {
@@ -533,7 +550,7 @@ mod tests {
     #[test]
     fn the_tree_adds_in_one_order_whatever_the_pieces() {
         // Values whose sum depends on the order in f32.
-        let leaf = |s: usize| NodeSum { lo: s, hi: s + 1, loss: s as f32, grads: vec![[1e8f32, 1.0, -1e8, 3.5, 1e-3, -2.0, 7.0, 0.1][s]] };
+        let leaf = |s: usize| NodeSum { lo: s, hi: s + 1, loss: s as f32, right: s as u32, grads: vec![[1e8f32, 1.0, -1e8, 3.5, 1e-3, -2.0, 7.0, 0.1][s]] };
         let whole = |pieces: Vec<NodeSum>| {
             let mut parts = pieces;
             assemble(0, 8, &mut parts, &mut Vec::new()).unwrap()
@@ -541,7 +558,7 @@ mod tests {
         let leaves = whole((0..8).map(leaf).collect());
         let expected = ((1e8f32 + 1.0) + (-1e8 + 3.5)) + ((1e-3 + -2.0) + (7.0 + 0.1));
         assert_eq!(leaves.grads[0].to_bits(), expected.to_bits());
-        assert_eq!((leaves.lo, leaves.hi), (0, 8));
+        assert_eq!((leaves.lo, leaves.hi, leaves.right), (0, 8, 28));
         // Pre-summed subtrees (as helpers send them) give the same bits.
         let mut left = whole_range(0, 4, &leaf);
         let right = whole_range(4, 8, &leaf);

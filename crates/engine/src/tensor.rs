@@ -142,6 +142,11 @@ pub fn checked_len(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
 }
 
+/// The index of the largest value (the first on a tie; NaN never wins): a prediction's class.
+pub fn argmax(v: &[f32]) -> usize {
+    v.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &p)| if p > best.1 { (i, p) } else { best }).0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ use engine::data::{Dataset, Targets};
 use engine::init::Init;
 use engine::lab::trainer::Trainer;
 use engine::lab::{build_with, parse_link, HelperFactory, LabSession};
+use engine::layer::Layer;
 use engine::loss::Loss;
 use engine::ops::{Activation, ActivationKind, Dense};
 use engine::optim::{Hyper, OptimizerKind};
@@ -145,6 +146,62 @@ fn the_sharded_gradient_is_the_batch_gradient() {
     assert_ne!(a, b, "summed in another order: equal to rounding, not bits");
 }
 
+fn classification() -> Dataset {
+    let mut rng = Rng::new(11);
+    let x: Vec<f32> = (0..300 * 3).map(|_| rng.uniform() * 2.0 - 1.0).collect();
+    let classes = x.chunks(3).map(|r| usize::from(r[0] * r[1] > r[2] * 0.5)).collect();
+    Dataset { x: tensor::from_vec(&[300, 3], x), y: Targets::Classes(classes) }
+}
+
+#[test]
+fn a_split_batch_counts_its_correct_predictions_over_every_shard() {
+    // The training accuracy is counted shard by shard: no single shard's output covers the batch
+    // (the labs once read the last shard's output against the whole batch's classes).
+    let data = classification();
+    for helpers in 0..3 {
+        let hyper = Hyper { lr: 0.2, momentum: 0.0, l2: 0.0, l1: 0.0, clip: 0.0 };
+        let mut t = Trainer::new(mlp(6), OptimizerKind::Sgd, hyper, Loss::Softmax, 64, 300, Rng::new(2));
+        t.set_shards(4);
+        if helpers > 0 {
+            t.set_helpers(Some(Box::new(ThreadHelpers::new(&t.model, helpers).unwrap())));
+        }
+        let (mut total, mut seen) = (0u32, 0usize);
+        for step in 0..40 {
+            let mut before = t.model.clone();
+            t.train_step(&data);
+            // The same rows through the weights the step started from, in one pass.
+            let out = before.forward(t.batch_x(), tensor::Mode::Train);
+            let expected = engine::parallel::count_right(out, t.batch_classes());
+            assert_eq!(t.batch_right(), Some(expected), "step {step}, {} workers", helpers + 1);
+            total += expected;
+            seen += t.batch_classes().len();
+        }
+        assert!(total as f32 / seen as f32 > 0.7, "the net learns: {total} of {seen} right");
+    }
+    // Value targets have no accuracy.
+    let mut t = trainer(40, 4);
+    t.train_step(&regression());
+    assert_eq!(t.batch_right(), None);
+}
+
+#[test]
+fn the_cnn_labs_training_accuracy_is_the_whole_batchs() {
+    // Trained on 16-row shards (batch 64: four); its training accuracy after 300 steps is close to
+    // its test accuracy, not a quarter or a half of it.
+    let assets = mnist();
+    for workers in [1, 2] {
+        let mut s = build_with(&parse_link("lab=cnn&bs=64&race=false&eval=300&seed=1").config, &assets).unwrap();
+        s.set_workers(workers, Some(threads()));
+        for _ in 0..400 {
+            s.step(1);
+        }
+        let metrics = s.snapshot().metrics;
+        let metric = |name: &str| metrics.iter().find(|m| m.name == name).map(|m| m.value).unwrap_or(f32::NAN);
+        let (train, test) = (metric("train_accuracy"), metric("test_accuracy"));
+        assert!(test > 0.85 && (train - test).abs() < 0.1, "{workers} workers: train {train}, test {test}");
+    }
+}
+
 /// A helper that fails the way a lost worker does: `mode` 0 never answers, 1 answers for the
 /// wrong shards, 2 answers with the wrong number of gradients, 3 dispatch fails.
 struct Broken {
@@ -167,8 +224,8 @@ impl Helpers for Broken {
     fn collect(&mut self, _h: usize) -> Result<Vec<NodeSum>, String> {
         match self.mode {
             0 => Err("worker 2 stopped answering".into()),
-            1 => Ok(vec![NodeSum { lo: 0, hi: 8, loss: 0.0, grads: vec![0.0; 82] }]),
-            _ => Ok(vec![NodeSum { lo: 4, hi: 8, loss: 0.0, grads: vec![1.0; 3] }]),
+            1 => Ok(vec![NodeSum { lo: 0, hi: 8, loss: 0.0, right: 0, grads: vec![0.0; 82] }]),
+            _ => Ok(vec![NodeSum { lo: 4, hi: 8, loss: 0.0, right: 0, grads: vec![1.0; 3] }]),
         }
     }
     fn fingerprint(&self) -> u64 {

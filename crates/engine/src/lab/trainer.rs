@@ -95,6 +95,8 @@ pub struct Trainer {
     helper_failure: Option<String>,
     /// Workers the last step ran on (1: here alone).
     last_workers: usize,
+    /// Correct predictions in the last mini-batch (class targets, on this CPU).
+    last_right: Option<u32>,
     scratch: parallel::Scratch,
     /// Reused between steps: tree nodes, gradient buffers, the helpers' last job.
     parts: Vec<parallel::NodeSum>,
@@ -141,6 +143,7 @@ impl Trainer {
             helpers_started: 0,
             helper_failure: None,
             last_workers: 1,
+            last_right: None,
             scratch: parallel::Scratch::default(),
             parts: Vec::new(),
             spare: Vec::new(),
@@ -180,6 +183,13 @@ impl Trainer {
         &self.batch_classes
     }
 
+    /// How many rows of the last mini-batch the model classified right as it stepped (the
+    /// training accuracy; counted shard by shard when the batch is split, since no single
+    /// shard's output covers it). None: value targets, padded sequences, or on an accelerator.
+    pub fn batch_right(&self) -> Option<u32> {
+        self.last_right
+    }
+
     /// Swaps the optimiser (its state starts fresh) without touching the weights.
     pub fn set_optimizer(&mut self, kind: OptimizerKind) {
         if kind != self.optimizer_kind {
@@ -208,6 +218,7 @@ impl Trainer {
             self.epoch += 1;
             self.shuffle.shuffle(&mut self.order);
         }
+        self.last_right = None;
         if self.accel.0.is_some() {
             let hyper = Hyper { lr: self.current_lr(), ..self.hyper };
             let accel = self.accel.0.as_mut().expect("checked");
@@ -234,6 +245,9 @@ impl Trainer {
             } else {
                 Target::Values(&self.batch_y)
             };
+            if !masked && data.has_classes() {
+                self.last_right = Some(parallel::count_right(out, &self.batch_classes));
+            }
             let loss = self.loss.value_and_grad(out, target, &mut self.dout);
             self.model.backward(&self.dout);
             loss
@@ -398,6 +412,7 @@ impl Trainer {
         }
         self.helpers = HelperSlot(helpers);
         self.last_workers = workers;
+        self.last_right = classes.then_some(root.right);
         root.loss
     }
 

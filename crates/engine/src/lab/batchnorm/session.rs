@@ -109,15 +109,6 @@ pub struct BnLab {
     eval: EvalInputs,
 }
 
-fn argmax(v: &[f32]) -> usize {
-    v.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &p)| if p > best.1 { (i, p) } else { best }).0
-}
-
-/// Right answers among the rows of `out` (n × 10).
-fn right(out: &Tensor, classes: &[usize]) -> usize {
-    tensor::slice(out).chunks(CLASSES).zip(classes).filter(|(row, &c)| argmax(row) == c).count()
-}
-
 /// Summed cross-entropy of the rows of `out` (log-sum-exp, stable).
 fn loss_sum(out: &Tensor, classes: &[usize]) -> f64 {
     tensor::slice(out)
@@ -281,7 +272,7 @@ impl BnLab {
             let i = net as usize;
             let model = &mut self.nets[i].model;
             let out = model.forward(&self.eval.x, Mode::Eval);
-            e.right[i] += right(out, &self.eval.classes);
+            e.right[i] += crate::parallel::count_right(out, &self.eval.classes) as usize;
             e.loss_sum[i] += loss_sum(out, &self.eval.classes);
             if let Some(pre) = model.tap(&self.config.pre_tap(net, self.config.hidden.len())) {
                 e.unit[i].extend(tensor::slice(pre).chunks(last).map(|row| row[unit]));
@@ -294,7 +285,7 @@ impl BnLab {
         let rows = tensor::slice(&self.eval.x);
         for (b, classes) in self.eval.classes.chunks(bs).enumerate() {
             let x = tensor::from_vec(&[classes.len(), INPUTS], rows[b * bs * INPUTS..(b * bs + classes.len()) * INPUTS].to_vec());
-            e.train_mode_right += right(self.nets[1].model.forward(&x, Mode::Train), classes);
+            e.train_mode_right += crate::parallel::count_right(self.nets[1].model.forward(&x, Mode::Train), classes) as usize;
         }
         self.bn_layers().for_each(|b| b.update_running = true);
         e.next = end;
@@ -354,8 +345,10 @@ impl BnLab {
             let t = &self.nets[i];
             let a = &mut self.acc[i];
             a.0 += loss as f64;
-            a.1 += right(t.model.output(), t.batch_classes()) as u64;
-            a.2 += t.batch_classes().len() as u64;
+            if let Some(right) = t.batch_right() {
+                a.1 += right as u64;
+                a.2 += t.batch_classes().len() as u64;
+            }
             a.3 += 1;
         }
         let step = self.nets[self.lead()].step;

@@ -135,7 +135,7 @@ impl CnnLab {
         for (r, row) in tensor::slice(out).chunks(CLASSES).enumerate() {
             let probs = softmax(row);
             let label = parts.classes[r];
-            let predicted = argmax(&probs);
+            let predicted = tensor::argmax(&probs);
             e.loss_sum -= math::ln(probs[label].max(1e-30)) as f64;
             e.confusion[label * CLASSES + predicted] += 1;
             if predicted == label {
@@ -177,7 +177,7 @@ impl CnnLab {
         let classes = self.trainer.batch_classes().to_vec();
         if x.shape().first().is_some_and(|&n| n == classes.len() && n > 0) {
             let out = self.trainer.model.forward(&x, Mode::Eval);
-            self.batch_right += tensor::slice(out).chunks(CLASSES).zip(&classes).filter(|(row, &c)| argmax(row) == c).count() as u64;
+            self.batch_right += crate::parallel::count_right(out, &classes) as u64;
             self.batch_seen += classes.len() as u64;
         }
     }
@@ -366,10 +366,6 @@ fn softmax(row: &[f32]) -> Vec<f32> {
     exps.iter().map(|&e| e / sum).collect()
 }
 
-fn argmax(v: &[f32]) -> usize {
-    v.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &p)| if p > best.1 { (i, p) } else { best }).0
-}
-
 impl Lab for CnnLab {
     type Config = CnnConfig;
     type View = CnnView;
@@ -436,10 +432,10 @@ impl Lab for CnnLab {
                 return; // the device is ahead: this call waits
             }
             if !self.trainer.accelerated() {
-                let out = self.trainer.model.output();
-                let right = tensor::slice(out).chunks(CLASSES).zip(self.trainer.batch_classes()).filter(|(row, &c)| argmax(row) == c).count();
-                self.batch_right += right as u64;
-                self.batch_seen += self.trainer.batch_classes().len() as u64;
+                if let Some(right) = self.trainer.batch_right() {
+                    self.batch_right += right as u64;
+                    self.batch_seen += self.trainer.batch_classes().len() as u64;
+                }
                 self.batch_loss_sum += loss as f64;
                 self.batch_count += 1;
             }

@@ -79,10 +79,6 @@ fn softmax(row: &[f32]) -> Vec<f32> {
     exps.iter().map(|&e| e / sum).collect()
 }
 
-fn argmax(v: &[f32]) -> usize {
-    v.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &p)| if p > best.1 { (i, p) } else { best }).0
-}
-
 /// Random sequences of the W4 benchmark's shape (a fixed stream: the same data for every seed).
 fn random_data() -> Labelled {
     let (len, symbols, classes, count) = RANDOM_SHAPE;
@@ -406,7 +402,7 @@ impl RnnLab {
         let out = self.trainer.model.forward(&self.eval_x.x, Mode::Eval);
         for (r, row) in tensor::slice(out).chunks(k).enumerate() {
             let p = softmax(row);
-            let (label, guess) = (data.labels[rows[r]], argmax(&p));
+            let (label, guess) = (data.labels[rows[r]], tensor::argmax(&p));
             let which = usize::from(e.next + r >= nv);
             e.loss[which] -= math::ln(p[label].max(1e-30)) as f64;
             e.right[which] += usize::from(guess == label);
@@ -510,7 +506,7 @@ impl RnnLab {
         let mut p = Vec::new();
         for l in 1..=len {
             p = self.classify(&symbols[..l]);
-            let top_class = argmax(&p);
+            let top_class = tensor::argmax(&p);
             prefixes.push(guess(&p, top_class));
             let mut d = tensor::zeros(&[1, p.len()]);
             tensor::slice_mut(&mut d).iter_mut().enumerate().for_each(|(c, v)| *v = p[c] - if c == top_class { 1.0 } else { 0.0 });
@@ -746,10 +742,10 @@ impl Lab for RnnLab {
             let data = self.data.clone();
             let source = Names { data: &data, indices: &self.split.train, vocab: self.config.vocab() };
             let loss = self.trainer.train_step(&source);
-            let k = self.classes();
-            let right = tensor::slice(self.trainer.model.output()).chunks(k).zip(self.trainer.batch_classes()).filter(|(row, &c)| argmax(row) == c).count();
-            self.batch.0 += right as u64;
-            self.batch.1 += self.trainer.batch_classes().len() as u64;
+            if let Some(right) = self.trainer.batch_right() {
+                self.batch.0 += right as u64;
+                self.batch.1 += self.trainer.batch_classes().len() as u64;
+            }
             self.batch.2 += loss as f64;
             self.batch.3 += 1;
             let grads = self.rnn().step_grad_norms.clone();
