@@ -251,6 +251,18 @@ fn main() {
                 }
             };
             let label = if fork.is_some() { Some("A") } else { None };
+            // A report shows the evaluation due at its step: its chunks run first (else each call
+            // that runs one would report the same step again, the first with the old figures).
+            let settle = |session: &mut Box<dyn lab::LabSession>| {
+                let mut calls = 0;
+                while session.evaluating() {
+                    session.step(1);
+                    calls += 1;
+                    if calls > 1_000_000 {
+                        fail("an evaluation makes no progress");
+                    }
+                }
+            };
             let report = |session: &mut Box<dyn lab::LabSession>, done: bool, label: Option<&str>| {
                 let steps_done = session.steps().max(1);
                 session.set_timing(start.elapsed().as_secs_f64() * 1e3 / steps_done as f64);
@@ -308,6 +320,7 @@ fn main() {
                             fail("training makes no progress (no step was taken in 1,000 calls)");
                         }
                         if session.steps() % every == 0 && session.steps() < n {
+                            settle(&mut session);
                             report(&mut session, false, label);
                         }
                     }
@@ -326,6 +339,7 @@ fn main() {
                         }
                         if session.steps() % every == 0 && session.steps() != reported {
                             reported = session.steps();
+                            settle(&mut session);
                             report(&mut session, false, label);
                         }
                         last_epoch = epoch_of(&mut session);
@@ -346,6 +360,7 @@ fn main() {
                             fail("branch B makes no progress");
                         }
                         if b.steps() % every == 0 && b.steps() < end {
+                            settle(&mut b);
                             report(&mut b, false, Some("B"));
                         }
                     }

@@ -148,6 +148,10 @@ pub trait Lab: Sized + Send + Clone + 'static {
     }
     /// Brings the final metrics up to date (e.g. a pending test evaluation).
     fn finish(&mut self) {}
+    /// An evaluation is under way: the next calls of `train` evaluate chunks, taking no step.
+    fn evaluating(&self) -> bool {
+        false
+    }
     /// The shortest time between two snapshots while training, in ms.
     fn snapshot_interval_ms(&self) -> f64 {
         1000.0 / 30.0
@@ -192,6 +196,8 @@ pub trait LabSession: Send {
     /// A plain-data summary of the current state.
     fn snapshot(&mut self) -> Snapshot;
     fn finish(&mut self);
+    /// An evaluation is under way: the next `step` calls finish it before taking a step.
+    fn evaluating(&self) -> bool;
     fn snapshot_interval_ms(&self) -> f64;
     /// A lab-specific command (refused when it is another lab's).
     fn command(&mut self, command: LabCommand, now_ms: &mut dyn FnMut() -> f64) -> Result<Option<LabReply>, Notice>;
@@ -417,6 +423,10 @@ impl<L: Registered> LabSession for Session<L> {
 
     fn finish(&mut self) {
         self.lab.finish()
+    }
+
+    fn evaluating(&self) -> bool {
+        self.lab.evaluating()
     }
 
     fn snapshot_interval_ms(&self) -> f64 {

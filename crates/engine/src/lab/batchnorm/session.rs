@@ -625,6 +625,10 @@ impl Lab for BnLab {
         (e > 0 && self.nets[self.lead()].epoch >= e && self.running_eval.is_none()).then(|| format!("stopped after {e} epochs (Play trains on)"))
     }
 
+    fn evaluating(&self) -> bool {
+        self.running_eval.is_some()
+    }
+
     fn finish(&mut self) {
         if self.history.last().is_none_or(|h| h.step != self.nets[self.lead()].step) {
             self.evaluate_now();

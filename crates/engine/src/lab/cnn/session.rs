@@ -450,6 +450,10 @@ impl Lab for CnnLab {
         (e > 0 && self.trainer.epoch >= e && self.running_eval.is_none()).then(|| format!("stopped after {e} epochs (Play trains on)"))
     }
 
+    fn evaluating(&self) -> bool {
+        self.running_eval.is_some()
+    }
+
     fn finish(&mut self) {
         if self.last_eval.as_ref().is_none_or(|_| self.history.last().is_none_or(|h| h.step != self.trainer.step)) {
             self.evaluate_now();

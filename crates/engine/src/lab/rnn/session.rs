@@ -463,17 +463,17 @@ impl RnnLab {
 
     /// Evaluates now, finishing any evaluation under way.
     pub fn evaluate_now(&mut self) {
-        if !self.evaluating() {
+        if !self.eval_running() {
             let epoch_end = self.evaluated_epoch < self.trainer.epoch;
             self.evaluated_epoch = self.trainer.epoch;
             self.start_eval(epoch_end);
         }
-        while self.evaluating() {
+        while self.eval_running() {
             self.eval_chunk();
         }
     }
 
-    fn evaluating(&self) -> bool {
+    fn eval_running(&self) -> bool {
         match &self.gen {
             Some(g) => g.running.is_some(),
             None => self.running_eval.is_some(),
@@ -714,7 +714,7 @@ impl Lab for RnnLab {
 
     fn train(&mut self, n: u64) {
         for _ in 0..n {
-            if self.evaluating() {
+            if self.eval_running() {
                 self.eval_chunk();
                 return;
             }
@@ -765,7 +765,7 @@ impl Lab for RnnLab {
     }
 
     fn stop_reason(&mut self) -> Option<String> {
-        if self.evaluating() {
+        if self.eval_running() {
             return None;
         }
         let c = &self.config;
@@ -781,6 +781,10 @@ impl Lab for RnnLab {
                 best.val_accuracy * 100.0
             )
         })
+    }
+
+    fn evaluating(&self) -> bool {
+        self.eval_running()
     }
 
     fn finish(&mut self) {
