@@ -203,7 +203,7 @@ impl LabState {
                     let b = self.branch.get_untracked();
                     self.records.update(|r| {
                         r.retain(|p| p.step <= at);
-                        r.extend(b.iter().filter(|p| p.0 > at).map(|&(step, loss)| StepRecord { step, loss, grads: Vec::new() }));
+                        r.extend(b.iter().filter(|p| p.0 > at).map(|&(step, loss)| StepRecord { step, loss, accuracy: None, grads: Vec::new() }));
                     });
                     self.history.update(|h| h.retain(|p| p.step <= at));
                     self.branch.set(Vec::new());

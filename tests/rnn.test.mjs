@@ -64,23 +64,31 @@ test('the lab loads the names with progress, trains like the CLI, and a typed na
   await page.context().close();
 });
 
-test('the loss chart shows the first steps, before the first evaluation, on a switchable step axis', async () => {
+test('the loss and accuracy charts show the first steps, before the first evaluation, on a switchable step axis', async () => {
   const errors = [];
   const page = await openPage(browser, `${server.url}?lab=rnn&eval=200&stop=60&race=false`, errors);
   await ready(page);
   await page.waitForTimeout(300);
-  const grey = () => countColor(page, '#rnn-loss-chart', [148, 163, 184]);
-  const legendOnly = await grey(); // no step yet: the legend's swatch
+  const charts = ['#rnn-loss-chart', '#rnn-accuracy-chart'];
+  const grey = (chart) => countColor(page, chart, [148, 163, 184]);
+  const legendOnly = {}; // no step yet: the legend's swatch
+  for (const chart of charts) legendOnly[chart] = await grey(chart);
   await page.click('#play');
   await waitForStep(page, 's === 60', 60000);
   await page.waitForTimeout(300);
-  // Evaluations come every 200 steps: the mini-batch losses (grey) are what the first steps show.
-  assert.ok(await grey() > legendOnly + 40, `the mini-batch losses of the first 60 steps (${await grey()} grey pixels, ${legendOnly} before)`);
-  assert.equal(await page.locator('#rnn-loss-chart-axis').inputValue(), 'log');
-  await page.selectOption('#rnn-loss-chart-axis', 'recent');
-  await page.waitForTimeout(300);
-  assert.ok(await grey() > legendOnly + 40, 'still drawn on the recent window');
-  await page.selectOption('#rnn-loss-chart-axis', 'log');
+  // Evaluations come every 200 steps: the mini-batches' losses and shares right (grey) are what
+  // the first steps show.
+  for (const chart of charts) {
+    const now = await grey(chart);
+    assert.ok(now > legendOnly[chart] + 40, `${chart}: the mini-batches of the first 60 steps (${now} grey pixels, ${legendOnly[chart]} before)`);
+    assert.equal(await page.locator(`${chart}-axis`).inputValue(), 'log');
+    await page.selectOption(`${chart}-axis`, 'recent');
+    await page.waitForTimeout(300);
+    assert.ok(await grey(chart) > legendOnly[chart] + 40, `${chart}: still drawn on the recent window`);
+    await page.selectOption(`${chart}-axis`, 'log');
+  }
+  await page.locator('#rnn-accuracy-chart').scrollIntoViewIfNeeded();
+  await screenshot(page, 'rnn-early-charts');
   assert.deepEqual(errors, []);
   await page.close();
 });

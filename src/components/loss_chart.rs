@@ -2,7 +2,9 @@
 //! whole-set losses the lab measures — train and test at each snapshot, or the lab's own
 //! evaluations (the CNN's 10,000 test images) — on a log scale. The step axis is logarithmic by
 //! default, so the first steps (where most of the learning happens) are not a sliver at the left
-//! edge of a long run; a switch shows all steps linearly or only the recent ones.
+//! edge of a long run; a switch shows all steps linearly or only the recent ones. The same chart
+//! draws a classifier's accuracy (`percent`): each recorded mini-batch's share right, and the
+//! lab's evaluations.
 
 use crate::client::{storage_get, storage_set, LabState};
 use crate::components::chart::{self, ChartSpec, Series, BLUE, GREY, ORANGE};
@@ -21,15 +23,21 @@ pub struct Measured {
     pub color: RGBColor,
     pub curve: Curve,
     pub flat: bool,
+    /// Drawn as dots (a marked point, e.g. the best epoch), not a line.
+    pub dots: bool,
 }
 
 impl Measured {
     pub fn curve(label: &'static str, color: RGBColor, curve: Curve) -> Self {
-        Measured { label, color, curve, flat: false }
+        Measured { label, color, curve, flat: false, dots: false }
     }
 
     pub fn baseline(label: &'static str, color: RGBColor, value: f64) -> Self {
-        Measured { label, color, curve: vec![(0.0, value)], flat: true }
+        Measured { label, color, curve: vec![(0.0, value)], flat: true, dots: false }
+    }
+
+    pub fn dot(label: &'static str, color: RGBColor, at: (f64, f64)) -> Self {
+        Measured { label, color, curve: vec![at], flat: false, dots: true }
     }
 }
 
@@ -58,12 +66,21 @@ pub fn LossChart(
     /// per character that moves between 2 and 3 nats).
     #[prop(default = true)]
     log_y: bool,
+    /// Accuracy in % instead of the loss: the mini-batches' share right, on a linear axis up to 100.
+    #[prop(default = false)]
+    percent: bool,
 ) -> impl IntoView {
     let canvas = NodeRef::<html::Canvas>::new();
     let axis = RwSignal::new(storage_get(AXIS_KEY).filter(|a| ["log", "linear", "recent"].contains(&a.as_str())).unwrap_or_else(|| "log".into()));
     Effect::new(move |_| {
         let Some(canvas) = canvas.get() else { return };
-        let batch: Curve = state.records.with(|r| r.iter().map(|p| (p.step as f64, p.loss as f64)).collect());
+        let batch: Curve = state.records.with(|r| {
+            if percent {
+                r.iter().filter_map(|p| Some((p.step as f64, p.accuracy? as f64 * 100.0))).collect()
+            } else {
+                r.iter().map(|p| (p.step as f64, p.loss as f64)).collect()
+            }
+        });
         let mut series = vec![Series::line("mini-batch", GREY, batch, 1)];
         let mut flat = Vec::new();
         match evaluations {
@@ -71,6 +88,8 @@ pub fn LossChart(
                 for m in measured.get() {
                     if m.flat {
                         flat.push(m);
+                    } else if m.dots {
+                        series.push(Series::dots(m.label, m.color, m.curve, 5));
                     } else {
                         series.push(Series::line(m.label, m.color, m.curve, 2));
                     }
@@ -93,8 +112,15 @@ pub fn LossChart(
             series.push(Series::line(m.label, m.color, vec![(x_range, value), (last, value)], 1));
         }
         let log_x = mode == "log";
+        // Accuracy: the floor follows the lowest point in view (down to a multiple of 10 %), so
+        // the curves get the chart's height.
+        let y_range = percent.then(|| {
+            let lo = series.iter().flat_map(|s| s.points.iter()).filter(|p| p.0 >= x_range && p.1.is_finite()).map(|p| p.1).fold(100.0f64, f64::min);
+            (((lo - 2.0) / 10.0).floor().clamp(0.0, 9.0) * 10.0, 100.0)
+        });
         state.draw_soon(id, move || {
-            let spec = ChartSpec { title: &title, x_label, y_label: &y_label, log_y, x_range: Some((x_range, last)), y_range: None, band: None, log_x };
+            let spec =
+                ChartSpec { title: &title, x_label, y_label: &y_label, log_y: log_y && !percent, x_range: Some((x_range, last)), y_range, band: None, log_x };
             chart::draw(&canvas, &spec, &series);
         });
     });

@@ -4,47 +4,29 @@
 use super::cnn::{config, with_view};
 use super::cnn_draw as draw;
 use crate::client::LabState;
-use crate::components::chart::{self, ChartSpec, Series, BLUE, ORANGE};
+use crate::components::chart::{BLUE, ORANGE};
 use crate::components::controls::Field;
 use crate::components::layers::LayerCard;
+use crate::components::loss_chart::Measured;
+use crate::components::LossChart;
 use leptos::html;
 use leptos::prelude::*;
 
-/// Train (mini-batches) and test accuracy over epochs.
+/// Accuracy over the steps (the shared step chart): each recorded mini-batch's share right from
+/// the first step, and at each evaluation the training batches' mean since the previous one and
+/// the test set's.
 #[component]
 pub fn AccuracyChart(state: LabState) -> impl IntoView {
-    let acc_canvas = NodeRef::<html::Canvas>::new();
-    Effect::new(move |_| {
-        let Some(canvas) = acc_canvas.get() else {
-            return;
-        };
-        let Some((train, test, end)) = with_view(&state, |v| {
-            let pct = |a: f32| a as f64 * 100.0;
-            (
-                v.history.iter().filter(|h| h.train_accuracy.is_finite()).map(|h| (h.epoch as f64, pct(h.train_accuracy))).collect::<Vec<_>>(),
-                v.history.iter().map(|h| (h.epoch as f64, pct(h.test_accuracy))).collect::<Vec<_>>(),
-                v.history.last().map(|h| h.epoch as f64).unwrap_or(0.0),
-            )
-        }) else {
-            return;
-        };
-        let lo = train.iter().chain(&test).map(|p| p.1).fold(100.0f64, f64::min).clamp(0.0, 90.0);
-        let series = [Series::line("train (mini-batches)", BLUE, train, 2), Series::line("test", ORANGE, test, 2)];
-        state.draw_soon("accuracy-chart", move || {
-            let spec = ChartSpec {
-                title: "Accuracy",
-                x_label: "epoch",
-                y_label: "accuracy (%)",
-                log_y: false,
-                x_range: Some((0.0, end.max(0.1))),
-                y_range: Some(((lo - 1.0).floor().max(0.0), 100.0)),
-                band: None,
-                log_x: false,
+    let measured = Signal::derive(move || {
+        with_view(&state, |v| {
+            let pick = |f: fn(&engine::lab::cnn::AccuracyPoint) -> f32| {
+                v.history.iter().map(|h| (h.step as f64, f(h) as f64 * 100.0)).filter(|p| p.1.is_finite()).collect::<Vec<_>>()
             };
-            chart::draw(&canvas, &spec, &series);
-        });
+            vec![Measured::curve("train (mean since last)", BLUE, pick(|h| h.train_accuracy)), Measured::curve("test", ORANGE, pick(|h| h.test_accuracy))]
+        })
+        .unwrap_or_default()
     });
-    view! { <canvas id="accuracy-chart" node_ref=acc_canvas width="560" height="280"></canvas> }
+    view! { <LossChart state title="Accuracy" y_label="accuracy (%)" evaluations=measured id="accuracy-chart" percent=true/> }
 }
 
 /// Each conv layer's filters as small images: a canvas per layer, rebuilt when the count changes.

@@ -226,7 +226,7 @@ pub fn RnnLab(state: LabState) -> impl IntoView {
                         <GradientThroughTime state/>
                     </div>
                     <RacePanel state/>
-                    <div class="play-grid">
+                    <div class="charts chart-pair">
                         <div class="card"><RnnLossChart state/></div>
                         <div class="card"><AccuracyChart state/></div>
                     </div>

@@ -31,49 +31,32 @@ pub fn RnnLossChart(state: LabState) -> impl IntoView {
     view! { <LossChart state title="Loss" y_label="cross-entropy (nats)" evaluations=measured id="rnn-loss-chart" log_y=false/> }
 }
 
-/// Accuracy per evaluation, the baseline as a line, the best epoch as a dot.
+/// Accuracy over the steps (the shared step chart): each recorded mini-batch's share right from
+/// the first step; at each evaluation the training batches' mean since the previous one,
+/// validation, test and balanced test; the naive-Bayes baseline flat and the best epoch as a dot.
 #[component]
 pub fn AccuracyChart(state: LabState) -> impl IntoView {
-    let canvas = NodeRef::<html::Canvas>::new();
-    Effect::new(move |_| {
-        let Some(c) = canvas.get() else { return };
-        let Some((series, end)) = with_view(&state, |v| {
+    let measured = Signal::derive(move || {
+        with_view(&state, |v| {
             let pct = |a: f32| a as f64 * 100.0;
-            let pick = |f: fn(&engine::lab::rnn::EvalPoint) -> f32| v.history.iter().map(|h| (h.epoch as f64, pct(f(h)))).collect::<Vec<_>>();
-            let end = v.history.last().map(|h| h.epoch as f64).unwrap_or(0.0).max(0.1);
-            let mut series = vec![
-                Series::line("train (mini-batches)", BLUE, pick(|h| h.train_accuracy), 2),
-                Series::line("validation", GREEN, pick(|h| h.val_accuracy), 2),
-                Series::line("test", ORANGE, pick(|h| h.test_accuracy), 2),
-                Series::line("test, balanced", chart::palette(3), pick(|h| h.test_balanced), 1),
-                Series::line("naive Bayes (test)", GREY, vec![(0.0, pct(v.baseline[0])), (end, pct(v.baseline[0]))], 1),
+            let pick = |f: fn(&engine::lab::rnn::EvalPoint) -> f32| {
+                v.history.iter().map(|h| (h.step as f64, pct(f(h)))).filter(|p| p.1.is_finite()).collect::<Vec<_>>()
+            };
+            let mut m = vec![
+                Measured::curve("train (mean since last)", BLUE, pick(|h| h.train_accuracy)),
+                Measured::curve("validation", GREEN, pick(|h| h.val_accuracy)),
+                Measured::curve("test", ORANGE, pick(|h| h.test_accuracy)),
+                Measured::curve("test, balanced", chart::palette(3), pick(|h| h.test_balanced)),
+                Measured::baseline("naive Bayes (test)", GREY, pct(v.baseline[0])),
             ];
             if let Some(b) = &v.best {
-                let at = v.history.iter().find(|h| h.step == b.step).map(|h| h.epoch as f64).unwrap_or(b.epoch as f64);
-                series.push(Series::dots("best epoch (validation)", chart::palette(4), vec![(at, pct(b.val_accuracy))], 5));
+                m.push(Measured::dot("best epoch (validation)", chart::palette(4), (b.step as f64, pct(b.val_accuracy))));
             }
-            (series, end)
-        }) else {
-            return;
-        };
-        // The floor follows the lowest curve (rounded down to 10 %), so the curves get the height.
-        let lo = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).filter(|v| v.is_finite()).fold(100.0f64, f64::min);
-        let floor = ((lo - 2.0) / 10.0).floor().clamp(0.0, 9.0) * 10.0;
-        state.draw_soon("rnn-accuracy-chart", move || {
-            let spec = ChartSpec {
-                title: "Accuracy",
-                x_label: "epoch",
-                y_label: "accuracy (%)",
-                log_y: false,
-                x_range: Some((0.0, end)),
-                y_range: Some((floor, 100.0)),
-                band: None,
-                log_x: false,
-            };
-            chart::draw(&c, &spec, &series);
-        });
+            m
+        })
+        .unwrap_or_default()
     });
-    view! { <canvas id="rnn-accuracy-chart" node_ref=canvas width="560" height="280"></canvas> }
+    view! { <LossChart state title="Accuracy" y_label="accuracy (%)" evaluations=measured id="rnn-accuracy-chart" percent=true/> }
 }
 
 /// The confusion matrix on the test names, with each class's recall.

@@ -173,6 +173,9 @@ fn a_split_batch_counts_its_correct_predictions_over_every_shard() {
             let out = before.forward(t.batch_x(), tensor::Mode::Train);
             let expected = engine::parallel::count_right(out, t.batch_classes());
             assert_eq!(t.batch_right(), Some(expected), "step {step}, {} workers", helpers + 1);
+            // The step's record carries the share right (the accuracy charts' mini-batch curve).
+            let record = t.records.last().expect("every early step is recorded");
+            assert_eq!((record.step, record.accuracy), (t.step, Some(expected as f32 / t.batch_classes().len() as f32)));
             total += expected;
             seen += t.batch_classes().len();
         }
@@ -181,7 +184,7 @@ fn a_split_batch_counts_its_correct_predictions_over_every_shard() {
     // Value targets have no accuracy.
     let mut t = trainer(40, 4);
     t.train_step(&regression());
-    assert_eq!(t.batch_right(), None);
+    assert_eq!((t.batch_right(), t.records.last().unwrap().accuracy), (None, None));
 }
 
 #[test]

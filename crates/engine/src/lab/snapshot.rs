@@ -46,6 +46,9 @@ pub struct StepRecord {
     pub step: u64,
     /// The mini-batch loss.
     pub loss: f32,
+    /// The share of the mini-batch classified right as it trained (class targets on the CPU).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f32>,
     /// ‖∂L/∂θ‖ of every parameter tensor, in model order (after L2 and clipping).
     pub grads: Vec<f32>,
 }

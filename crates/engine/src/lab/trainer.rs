@@ -542,7 +542,8 @@ impl Trainer {
         // One allocation per record: sized like the previous record's.
         let mut grads = Vec::with_capacity(self.records.last().map_or(16, |r| r.grads.len()));
         self.model.visit_params(&mut |_, _, _, g| grads.push(tensor::slice(g).iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt() as f32));
-        self.records.push(StepRecord { step: self.step, loss: self.last_loss, grads });
+        let accuracy = self.last_right.filter(|_| !self.batch_classes.is_empty()).map(|r| r as f32 / self.batch_classes.len() as f32);
+        self.records.push(StepRecord { step: self.step, loss: self.last_loss, accuracy, grads });
         if self.step >= RECORDS_PER_OCTAVE * self.record_every {
             self.record_every *= 2;
         }
