@@ -245,11 +245,11 @@ pub fn CnnLab(state: LabState) -> impl IntoView {
                     <p class="muted small" id="eval-progress">{move || format!("evaluating the test set… {:.0}%", eval_progress() * 100.0)}</p>
                 </Show>
                 <RacePanel state/>
-                <div class="play-grid">
+                <div class="charts chart-pair">
                     <div class="card"><LossChart state title="Loss (log scale)" y_label="cross-entropy" evaluations=test_losses/></div>
-                    <crate::components::TimeTravel state/>
                     <div class="card"><AccuracyChart state/></div>
                 </div>
+                <div class="chart-pair"><crate::components::TimeTravel state/></div>
                 <div class="play-grid">
                     <div class="card">
                         <h4 class="card-title">"Draw a digit"</h4>
