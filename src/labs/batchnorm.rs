@@ -160,11 +160,11 @@ pub fn BatchNormLab(state: LabState) -> impl IntoView {
                 </Show>
                 <StoryPresets state presets=PRESETS.iter().map(|p| (p.id, p.title, p.story, p.link)).collect()/>
                 <Difference state/>
-                <div class="play-grid">
+                <div class="charts chart-pair">
                     <div class="card"><PairLossChart state/></div>
-                    <crate::components::TimeTravel state/>
                     <div class="card"><AccuracyChart state/></div>
                 </div>
+                <div class="chart-pair"><crate::components::TimeTravel state/></div>
                 <PercentileCharts state/>
                 <HeatMaps state/>
                 <LayerSeriesCharts state/>
