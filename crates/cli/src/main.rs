@@ -319,7 +319,7 @@ fn main() {
                         if stalled > 1000 {
                             fail("training makes no progress (no step was taken in 1,000 calls)");
                         }
-                        if session.steps() % every == 0 && session.steps() < n {
+                        if session.steps() % every == 0 && session.steps() > 0 && session.steps() < n {
                             settle(&mut session);
                             report(&mut session, false, label);
                         }

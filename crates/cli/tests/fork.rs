@@ -52,4 +52,7 @@ fn each_report_is_one_line_with_the_evaluation_due_at_its_step() {
     assert_eq!(steps, [50, 100, 150], "{out:?}");
     let accuracy: Vec<f64> = out.iter().map(|v| v["test_accuracy"].as_f64().unwrap()).collect();
     assert!(accuracy[0] != accuracy[1] && accuracy[1] != accuracy[2], "a fresh evaluation on every line: {accuracy:?}");
+    // The Batch Norm lab evaluates its initial weights before its first step: not a report line.
+    let out = lines("lab=batchnorm&hidden=32&eval=50", 100, 50);
+    assert_eq!(out.iter().map(|v| v["step"].as_u64().unwrap()).collect::<Vec<_>>(), [50, 100], "{out:?}");
 }
