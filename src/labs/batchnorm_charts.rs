@@ -157,8 +157,9 @@ pub fn AccuracyChart(state: LabState) -> impl IntoView {
         };
         let last = series.iter().filter_map(|s| s.points.last().map(|p| p.0)).fold(10.0, f64::max);
         let (from, x_label, log_x) = step_axis(&mode, last);
-        // The lowest test accuracy sets the floor (mini-batch accuracies are noisier).
-        let lo = series[2..].iter().flat_map(|s| s.points.iter().filter(|p| p.0 >= from).map(|p| p.1)).filter(|v| v.is_finite()).fold(100.0f64, f64::min);
+        // The lowest point in view sets the floor: the first steps' mini-batches show on the log
+        // axis (as in the other labs' accuracy charts); the recent window zooms in.
+        let lo = series.iter().flat_map(|s| s.points.iter().filter(|p| p.0 >= from).map(|p| p.1)).filter(|v| v.is_finite()).fold(100.0f64, f64::min);
         let floor = ((lo - 2.0) / 10.0).floor().clamp(0.0, 9.0) * 10.0;
         state.draw_soon("bn-accuracy-chart", move || {
             let spec = ChartSpec {
