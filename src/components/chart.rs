@@ -111,7 +111,7 @@ macro_rules! style_mesh {
 }
 
 /// Axis tick text: whole numbers without a fraction, others with up to two decimals.
-fn axis_number(v: f64) -> String {
+pub fn axis_number(v: f64) -> String {
     if v.abs() >= 1e6 {
         format!("{v:.1e}")
     } else if v.abs() >= 1000.0 || v.fract() == 0.0 {
@@ -162,6 +162,11 @@ pub fn draw(canvas: &HtmlCanvasElement, spec: &ChartSpec, series: &[Series]) {
         return draw_on(canvas, &ChartSpec { x_range, ..*spec }, &moved, &decade);
     }
     draw_on(canvas, spec, series, &|v| axis_number(*v))
+}
+
+/// [`draw`] for an x axis of whole things (layers): only whole numbers are labelled.
+pub fn draw_whole_x(canvas: &HtmlCanvasElement, spec: &ChartSpec, series: &[Series]) {
+    draw_on(canvas, spec, series, &|v| if (v - v.round()).abs() < 1e-6 { format!("{v:.0}") } else { String::new() })
 }
 
 fn draw_on(canvas: &HtmlCanvasElement, spec: &ChartSpec, series: &[Series], x_ticks: &dyn Fn(&f64) -> String) {

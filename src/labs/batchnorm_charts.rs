@@ -240,7 +240,7 @@ pub fn PercentileCharts(state: LabState) -> impl IntoView {
         <div class="card" id="percentiles">
             <h4 class="card-title">"One unit's input distribution over training"</h4>
             <p class="muted small">{unit}</p>
-            <div class="play-grid">
+            <div class="charts">
                 <canvas id="bn-pct-plain" node_ref=canvases[0] width="520" height="240"></canvas>
                 <canvas id="bn-pct-bn" node_ref=canvases[1] width="520" height="240"></canvas>
             </div>
@@ -264,7 +264,7 @@ fn draw_heat(canvas: &HtmlCanvasElement, title: &str, v: &BnView, net: usize, la
     let Ok(mut chart) = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 13).into_font().color(&INK))
         .margin(6)
-        .x_label_area_size(30)
+        .x_label_area_size(40)
         .y_label_area_size(52)
         .build_cartesian_2d(first..end, lo..hi)
     else {
@@ -275,7 +275,9 @@ fn draw_heat(canvas: &HtmlCanvasElement, title: &str, v: &BnView, net: usize, la
         .x_desc("training step")
         .y_desc("value")
         .x_labels(4)
-        .y_labels(4)
+        .y_labels(6)
+        .x_label_formatter(&|v| chart::axis_number(*v))
+        .y_label_formatter(&|v| chart::axis_number(*v))
         .label_style(("sans-serif", 12).into_font().color(&INK))
         .axis_desc_style(("sans-serif", 12).into_font().color(&INK))
         .disable_mesh()
@@ -421,7 +423,7 @@ pub fn LayerSeriesCharts(state: LabState) -> impl IntoView {
                 <button id="series-saturation" class:active=move || which.get() == 0 on:click=move |_| which.set(0)>"% saturated / dead"</button>
             </div>
             <p class="muted small">"Update:data is the size of each step relative to the weights (log10): around −3 (one thousandth per step) is healthy; far below, a layer learns slowly; far above, it thrashes. Saturated: |tanh| > 0.97 or sigmoid outside [0.03, 0.97]; dead: a ReLU not positive for any example of the mini-batch."</p>
-            <div class="play-grid">
+            <div class="charts">
                 <canvas id="bn-series-plain" node_ref=canvases[0] width="520" height="240"></canvas>
                 <canvas id="bn-series-bn" node_ref=canvases[1] width="520" height="240"></canvas>
             </div>
@@ -471,13 +473,13 @@ pub fn DepthCharts(state: LabState) -> impl IntoView {
                         band: None,
                         log_x: false,
                     };
-                    chart::draw(&c, &spec, &series);
+                    chart::draw_whole_x(&c, &spec, &series);
                 })
             },
         );
     }
     view! {
-        <div class="play-grid">
+        <div class="charts chart-pair">
             <div class="card"><canvas id="bn-depth-grad" node_ref=canvases[0] width="560" height="260"></canvas></div>
             <div class="card"><canvas id="bn-depth-ratio" node_ref=canvases[1] width="560" height="260"></canvas></div>
         </div>
@@ -539,7 +541,7 @@ pub fn RunningStats(state: LabState) -> impl IntoView {
                 <button id="calibrate" on:click=move |_| state.command(LabCommand::Batchnorm(BnCommand::Calibrate))>"Calibrate running statistics"</button>
                 <span class="muted small" id="calibrated">{move || message().unwrap_or_default()}</span>
             </div>
-            <div class="play-grid">
+            <div class="charts">
                 <canvas id="bn-stats-mean" node_ref=canvases[0] width="520" height="260"></canvas>
                 <canvas id="bn-stats-var" node_ref=canvases[1] width="520" height="260"></canvas>
             </div>
