@@ -49,6 +49,33 @@ test('at 375 × 812 every page fits the width, and the controls open as a drawer
   }
 });
 
+// Between the phone layout (≤ 700 px) and a wide screen, grids of two or three charts, the
+// fit lab's planes and the RNN's 17-language confusion matrix once pushed the page wider than
+// a 1,024 px laptop or an 800 px tablet.
+test('at 800, 1024 and 1280 px wide every page fits the width, trained far enough to fill every panel', async () => {
+  for (const lab of ['', ...LABS]) {
+    const { page, context, errors } = await open(`${server.url}${lab ? `?lab=${lab}&speed=max` : ''}`, { viewport: { width: 1280, height: 900 } });
+    if (lab) {
+      await page.waitForSelector('#play:not([disabled])');
+      await page.click('#play');
+      // Past the RNN lab's first evaluation (step 200): its confusion matrix is drawn.
+      await page.waitForFunction(() => Number(document.querySelector('#stat-step')?.textContent) > 230, null, { timeout: 90000 });
+      await page.click('#play');
+    } else {
+      await page.waitForSelector('.journey, .home, main');
+    }
+    for (const width of [1280, 1024, 800]) {
+      await page.setViewportSize({ width, height: 900 });
+      await page.waitForTimeout(400);
+      const wide = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      assert.ok(wide <= 0, `${lab || 'home'}: ${wide} px of horizontal scrolling at ${width} px`);
+    }
+    if (lab === 'rnn') await screenshot(page, 'tablet-rnn');
+    assert.deepEqual(errors, [], lab);
+    await context.close();
+  }
+});
+
 test('dark mode follows the system, the toggle overrides it and is remembered', async () => {
   const bg = (page) => page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
   const theme = (page) => page.evaluate(() => document.documentElement.dataset.theme);
