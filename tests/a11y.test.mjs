@@ -77,6 +77,24 @@ test('dark mode and a 375 px phone keep every lab free of serious or critical vi
   }
 });
 
+// A confusion matrix wider than a phone scrolls sideways inside its card: that region must be
+// reachable by keyboard (axe's scrollable-region-focusable), so it is focusable and named.
+test('on a phone the trained CNN and RNN labs, their confusion matrices scrolling sideways, stay free of serious or critical violations', async () => {
+  for (const lab of ['cnn', 'rnn']) {
+    const context = await browser.newContext({ viewport: { width: 375, height: 812 }, isMobile: true });
+    const page = await context.newPage();
+    await page.goto(`${server.url}?lab=${lab}&speed=max&eval=20&stop=40`);
+    await ready(page);
+    await page.click('#play');
+    await page.waitForFunction(() => document.querySelector('#confusion td'), null, { timeout: 90000 });
+    await page.waitForFunction(() => document.querySelector('#stat-step')?.textContent === '40', null, { timeout: 90000 });
+    const scroller = page.locator('.table-scroll');
+    assert.ok(await scroller.evaluate((e) => e.scrollWidth > e.clientWidth), `${lab}: the matrix is wider than the phone and scrolls`);
+    assert.deepEqual(await violations(page), [], `${lab}, trained, phone`);
+    await context.close();
+  }
+});
+
 test('every control says why you would change it (its tooltip)', async () => {
   for (const lab of ['fit', 'playground', 'cnn', 'batchnorm', 'rnn']) {
     const page = await openPage(browser, `${server.url}?lab=${lab}`);

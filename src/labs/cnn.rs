@@ -171,7 +171,7 @@ fn Confusion(state: LabState) -> impl IntoView {
         })
     };
     // Ten long class names (Fashion-MNIST) scroll inside the card instead of being cut off.
-    view! { <div class="card"><h4 class="card-title">"Confusion matrix"</h4><div class="table-scroll">{table}</div></div> }
+    view! { <div class="card"><h4 class="card-title">"Confusion matrix"</h4><div class="table-scroll" tabindex="0" role="region" aria-label="confusion matrix (scrolls sideways)">{table}</div></div> }
 }
 
 /// The controls column: data, model (layer editor, link lists), training, evaluation and stop.

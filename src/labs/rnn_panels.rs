@@ -99,7 +99,7 @@ pub fn Confusion(state: LabState) -> impl IntoView {
             .into_any()
         })
     };
-    view! { <div class="card"><h4 class="card-title">"Confusion matrix (test names)"</h4><div class="table-scroll">{table}</div></div> }
+    view! { <div class="card"><h4 class="card-title">"Confusion matrix (test names)"</h4><div class="table-scroll" tabindex="0" role="region" aria-label="confusion matrix (scrolls sideways)">{table}</div></div> }
 }
 
 /// Diverging colour of a value in [−1, 1]: blue below 0, red above.
