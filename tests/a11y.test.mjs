@@ -111,6 +111,9 @@ test('every control says why you would change it (its tooltip)', async () => {
       .filter((l) => l.offsetParent !== null && (l.getAttribute('title') || '').length < 25)
       .map((l) => l.textContent.trim().slice(0, 40)));
     assert.deepEqual(bare, [], `${lab}: controls without a why`);
+    // The headline losses say what they measure in this lab (all points, or at evaluations).
+    const trainHelp = await page.locator('#stat-train-loss').evaluate((e) => e.parentElement.title);
+    assert.match(trainHelp, { cnn: /since the last evaluation/, rnn: /since the last evaluation/, batchnorm: /BN net's/ }[lab] ?? /all training points/, lab);
     await page.context().close();
   }
 });

@@ -6,7 +6,12 @@ use crate::format::{exact, short};
 use leptos::prelude::*;
 
 #[component]
-fn Stat(id: &'static str, label: &'static str, value: Signal<Option<f32>>, #[prop(default = "")] help: &'static str) -> impl IntoView {
+fn Stat(
+    id: &'static str,
+    label: &'static str,
+    value: Signal<Option<f32>>,
+    #[prop(into, default = Signal::stored(""))] help: Signal<&'static str>,
+) -> impl IntoView {
     view! {
         <div class="stat" title=help>
             <span class="stat-label">{label}</span>
@@ -49,10 +54,11 @@ pub fn StatsBar(state: LabState) -> impl IntoView {
             })
         })
     };
+    let lab = move || state.config.with(|c| c.lab());
     let help = RwSignal::new(false);
     view! {
         <Show when=move || help.get()>
-            <StatsHelp/>
+            <StatsHelp lab=Signal::derive(lab)/>
         </Show>
         <div class="stats-bar">
             <div class="stat">
@@ -67,8 +73,8 @@ pub fn StatsBar(state: LabState) -> impl IntoView {
                 </div>
             </Show>
             <Stat id="stat-loss" label="batch loss" value=pick(|s| s.loss) help="loss of the last mini-batch"/>
-            <Stat id="stat-train-loss" label="train loss" value=pick(|s| s.train_loss) help="loss over all training points"/>
-            <Stat id="stat-test-loss" label="test loss" value=pick(|s| s.test_loss) help="loss over held-out test points"/>
+            <Stat id="stat-train-loss" label="train loss" value=pick(|s| s.train_loss) help=Signal::derive(move || loss_help(&lab()).0)/>
+            <Stat id="stat-test-loss" label="test loss" value=pick(|s| s.test_loss) help=Signal::derive(move || loss_help(&lab()).1)/>
             <Stat id="stat-grad-norm" label="‖∇‖" value=pick(|s| s.grad_norm) help="global gradient norm of the last step (before clipping)"/>
             {metrics}
             <div class="stat">
@@ -124,22 +130,35 @@ fn duration(seconds: f64) -> String {
     }
 }
 
+/// What a lab's "train loss" and "test loss" measure: the small labs evaluate every point at
+/// each snapshot, the big ones at their evaluations.
+fn loss_help(lab: &str) -> (&'static str, &'static str) {
+    match lab {
+        "cnn" => ("the mean loss of the mini-batches since the last evaluation", "the loss over the 10,000 test images, at the last evaluation"),
+        "batchnorm" => ("the BN net's loss on its latest mini-batch", "the BN net's loss over the 10,000 test images, at the last evaluation"),
+        "rnn" => ("the mean loss of the mini-batches since the last evaluation", "the loss over the held-out names or text, at the last evaluation"),
+        _ => ("the loss over all training points, in evaluation mode", "the loss over the held-out test points, in evaluation mode"),
+    }
+}
+
 /// Display name and explanation of a snapshot metric.
 /// What the headline numbers mean, in a few words each (the "?" beside them).
 #[component]
-fn StatsHelp() -> impl IntoView {
-    const ITEMS: &[(&str, &str)] = &[
-        ("batch loss", "the loss of the last mini-batch: noisy, because each batch is a different sample"),
-        ("train / test loss", "the loss over all training (test) points, in evaluation mode; test much above train means memorising"),
-        ("‖∇‖", "the length of the whole gradient of the last step: huge values mean steps that overshoot, tiny ones a flat region or dead units"),
-        ("update:data", "per layer (in the layer cards): how much one step changes the weights relative to their size — about 1e-3 is healthy; 1e-1 is too fast, 1e-5 crawls"),
-        ("loss outside", "the fit lab's error beyond the training interval: a network knows nothing about x it never saw"),
-        ("speed", "training steps per second actually run (the speed control paces them; max trains as fast as this machine can)"),
-        ("examples/s", "training examples per second while the worker trains"),
-    ];
+fn StatsHelp(lab: Signal<&'static str>) -> impl IntoView {
+    let (train, test) = loss_help(lab.get_untracked());
+    let items: Vec<(&str, String)> = [
+        ("batch loss", "the loss of the last mini-batch: noisy, because each batch is a different sample".to_string()),
+        ("train / test loss", format!("train: {train}; test: {test}. Test far above train means memorising")),
+        ("‖∇‖", "the length of the whole gradient of the last step: huge values mean steps that overshoot, tiny ones a flat region or dead units".to_string()),
+        ("update:data", "per layer (in the layer cards): how much one step changes the weights relative to their size — about 1e-3 is healthy; 1e-1 is too fast, 1e-5 crawls".to_string()),
+        ("loss outside", "the fit lab's error beyond the training interval: a network knows nothing about x it never saw".to_string()),
+        ("speed", "training steps per second actually run (the speed control paces them; max trains as fast as this machine can)".to_string()),
+        ("examples/s", "training examples per second while the worker trains".to_string()),
+    ]
+    .into();
     view! {
         <dl class="stats-help" id="stats-help">
-            {ITEMS.iter().map(|(term, text)| view! { <dt>{*term}</dt><dd>{*text}</dd> }).collect_view()}
+            {items.into_iter().map(|(term, text)| view! { <dt>{term}</dt><dd>{text}</dd> }).collect_view()}
         </dl>
     }
 }
@@ -149,7 +168,7 @@ fn metric_label(name: &str) -> (String, &'static str) {
         "test_r2" => ("test R²".into(), "1 − MSE / variance of y on the test points: 1 is a perfect fit, 0 no better than the mean"),
         "extended_loss" => ("loss outside".into(), "MSE (model units) on the extended range outside the training interval"),
         "test_accuracy" => ("test accuracy".into(), "share of test examples classified correctly"),
-        "train_accuracy" => ("train accuracy".into(), "share of training examples classified correctly"),
+        "train_accuracy" => ("train accuracy".into(), "share of training examples classified correctly (CNN lab: of the mini-batches since the last evaluation)"),
         "lr" => ("learning rate".into(), "the rate the next step uses (after the schedule)"),
         "examples_per_s" => ("examples/s".into(), "training examples per second while the worker trains"),
         "epoch_fraction" => ("epochs".into(), "passes over the training set so far"),
