@@ -577,14 +577,14 @@ fn frame_loop(state: LabState) {
     });
 }
 
-/// A training worker: the GPU worker (its own wasm, with wgpu; Trunk's loader shim starts it), or
-/// the CPU worker — `worker_main.js`, a module worker that starts the page's own wasm, whose
-/// `main` sees no window and runs the worker (`src/main.rs`).
+/// A training worker: `worker_main.js`, a module worker that starts the page's own wasm (one
+/// download, cached), whose `main` sees no window and runs the trainer (`src/main.rs`) — with
+/// WebGPU when the worker is named [`crate::GPU_WORKER_NAME`] (the GPU worker), without otherwise.
 pub fn new_worker(gpu: bool) -> Result<Worker, JsValue> {
-    if gpu {
-        return Worker::new("./gpu_worker_loader.js");
-    }
     let options = web_sys::WorkerOptions::new();
     options.set_type(web_sys::WorkerType::Module);
+    if gpu {
+        options.set_name(crate::GPU_WORKER_NAME);
+    }
     Worker::new_with_options("./worker_main.js", &options)
 }

@@ -1,6 +1,7 @@
 //! The GPU worker: the training worker (`worker.rs`) with a WebGPU device from `crates/gpu`,
-//! loaded for labs whose networks can run on the GPU when the browser offers WebGPU (the CPU
-//! worker stays free of wgpu). It runs a lab's steps on the GPU or the CPU as the link's
+//! started for labs whose networks can run on the GPU when the browser offers WebGPU. It is the
+//! app's one wasm in a worker named [`crate::GPU_WORKER_NAME`]: wgpu's WebGPU path costs ~47 KB
+//! gzipped, less than a second wasm would (541 KB, most of it the trainer again). It runs a lab's steps on the GPU or the CPU as the link's
 //! `backend` asks, and the benchmark workloads (`?lab=bench&workload=w3&backend=webgpu`).
 //! Readbacks are awaited, never blocked on.
 

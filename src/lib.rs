@@ -21,7 +21,24 @@ pub mod worker;
 #[cfg(test)]
 mod wasm_tests;
 
-/// Entry point of the UI binary.
+/// The name the page gives the GPU worker (`WorkerOptions.name`): the one wasm, started by
+/// `www/worker_main.js`, runs the trainer with WebGPU when its worker has this name.
+pub const GPU_WORKER_NAME: &str = "deeply-gpu";
+
+/// Entry point in a worker: the trainer with WebGPU (the GPU worker), or without (the CPU worker
+/// and its helpers).
+#[cfg(target_arch = "wasm32")]
+pub fn worker_entry() {
+    use wasm_bindgen::JsCast;
+    let scope: web_sys::DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    if scope.name() == GPU_WORKER_NAME {
+        gpu_worker::run();
+    } else {
+        worker::run();
+    }
+}
+
+/// Entry point of the UI.
 pub fn start() {
     fatal::install_panic_hook();
     fatal::install_debug_hooks();

@@ -4,7 +4,7 @@
 fn main() {
     #[cfg(target_arch = "wasm32")]
     if web_sys::window().is_none() {
-        deeply_web::worker::run();
+        deeply_web::worker_entry();
         return;
     }
     deeply_web::start();

@@ -2,11 +2,22 @@
 // server gone (the service worker, www/sw.js); the strict CSP still holds.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { serveDist, launch, openPage, ready, waitForStep, cspViolations, screenshot } from './helpers.mjs';
+import fs from 'node:fs';
+import path from 'node:path';
+import { DIST, serveDist, launch, openPage, ready, waitForStep, cspViolations, screenshot } from './helpers.mjs';
 
 let browser;
 before(async () => { browser = await launch({ webgpu: false }); });
 after(async () => { await browser?.close(); });
+
+test('the service worker caches exactly files the build has (one missing file fails its install)', () => {
+  const sw = fs.readFileSync(path.join(DIST, 'sw.js'), 'utf8');
+  const shell = JSON.parse(sw.match(/const SHELL = (\[[^\]]*\])/)[1].replace(/'/g, '"'));
+  const missing = shell.filter((f) => f !== './' && !fs.existsSync(path.join(DIST, f)));
+  assert.deepEqual(missing, []);
+  const built = fs.readdirSync(DIST).filter((f) => /\.(wasm|js|css)$/.test(f) && f !== 'sw.js');
+  assert.deepEqual(built.filter((f) => !shell.includes(f)), [], 'every app file is kept for offline use');
+});
 
 test('after a first visit the CNN lab loads MNIST and trains with the server gone', async () => {
   const server = await serveDist();
@@ -14,9 +25,11 @@ test('after a first visit the CNN lab loads MNIST and trains with the server gon
   const page = await openPage(browser, `${server.url}?lab=cnn&model=small&speed=max`, errors);
   await ready(page);
   // The service worker is in charge and holds the app and the data the first visit fetched.
-  await page.evaluate(() => navigator.serviceWorker.ready);
+  // (An install that fails — a file in its list that the build lacks — never gets ready: fail, don't hang.)
+  await page.evaluate(() => Promise.race([navigator.serviceWorker.ready,
+    new Promise((_, no) => setTimeout(() => no(new Error('the service worker never became ready: did its install fail?')), 30000))]));
   await page.waitForFunction(async () => {
-    const app = await (await caches.open('deeply-app-v1')).keys();
+    const app = await (await caches.open('deeply-app-v2')).keys();
     const data = await (await caches.open('deeply-data-v1')).keys();
     return app.some((r) => r.url.endsWith('_bg.wasm')) && data.filter((r) => r.url.includes('/data/mnist/')).length === 4;
   }, null, { timeout: 30000 });

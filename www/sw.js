@@ -3,10 +3,9 @@
 // the copy); data files are cache-first (they never change). Same-origin GETs only: the app
 // loads nothing from elsewhere, and the strict Content-Security-Policy travels with each cached
 // response's headers.
-const APP = 'deeply-app-v1';
+const APP = 'deeply-app-v2'; // v2: one wasm (the GPU worker's own files are gone)
 const DATA = 'deeply-data-v1'; // also filled by the training worker (src/loader.rs)
-const SHELL = ['./', 'boot.js', 'deeply-web.js', 'deeply-web_bg.wasm', 'style.css', 'favicon.svg',
-  'worker_main.js', 'gpu_worker_loader.js', 'gpu_worker.js', 'gpu_worker_bg.wasm'];
+const SHELL = ['./', 'boot.js', 'deeply-web.js', 'deeply-web_bg.wasm', 'style.css', 'favicon.svg', 'worker_main.js'];
 
 self.addEventListener('install', (event) => {
   event.waitUntil(caches.open(APP).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));
