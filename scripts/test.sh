@@ -10,8 +10,8 @@ step() { printf '\n\033[1;32m==> [%dm%02ds] %s\033[0m\n' $((SECONDS / 60)) $((SE
 
 # Native tests and the CLI the e2e tests call use the `ci` profile (Cargo.toml): release
 # optimisation without whole-program LTO, which spent ~4 of every 10 engine-test minutes linking.
-step "native: engine unit tests, link fuzzing, convergence, determinism, dependency check"
-cargo test --profile ci -p deeply-engine
+step "native: the ops (deeply-nn) and engine unit tests, link fuzzing, convergence, determinism, dependency check"
+cargo test --profile ci -p deeply-nn -p deeply-engine
 
 step "CLI: a fork link trains both branches (A = the link, B = the engine's fork, bit for bit)"
 cargo test --profile ci -p deeply-cli

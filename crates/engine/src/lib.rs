@@ -1,32 +1,11 @@
-//! Deeply's training engine: tensors, ops with their backward passes, losses, optimizers,
-//! datasets and lab sessions. Pure Rust on ndarray — no web crate — so the same code trains
-//! natively (tests, the `deeply` CLI) and inside the browser's Web Worker.
-//!
-//! Shapes used across the engine (see `tensor`):
-//! - dense data `(n, features)`; images `(n, c, h, w)`; sequences batch-major `(n, t, features)`
-//!   with an `(n, t)` mask (see `data::seq`).
-//!
-//! Ops implement [`layer::Layer`]: `forward` caches what `backward` needs, `backward(dy)` returns
-//! `dx` and *adds* into each parameter's gradient. A second compute backend (WebGPU) plugs in
-//! behind the same trait: a GPU layer keeps its tensors on the device and implements the same
-//! `forward`/`backward`/`visit_params`, and [`backend::Backend`] chooses which implementation a
-//! model is built from. The CPU implementation is the reference every other one is tested against.
+//! Deeply's training engine: datasets, lab sessions, links and export, on the neural-network core
+//! of `deeply-nn` (tensors, ops with their backward passes, losses, optimisers), whose modules it
+//! re-exports. Pure Rust on ndarray — no web crate — so the same code trains natively (tests, the
+//! `deeply` CLI) and inside the browser's Web Worker. See `nn` for shapes and the `Layer` contract.
 
-pub mod backend;
+pub use nn::{backend, gradcheck, init, layer, loss, math, ops, optim, parallel, rng, sequential, stats, tensor};
+pub use nn::{Mode, Tensor};
+
 pub mod data;
 pub mod export;
-pub mod gradcheck;
-pub mod init;
 pub mod lab;
-pub mod layer;
-pub mod loss;
-pub mod math;
-pub mod ops;
-pub mod optim;
-pub mod parallel;
-pub mod rng;
-pub mod sequential;
-pub mod stats;
-pub mod tensor;
-
-pub use tensor::{Mode, Tensor};

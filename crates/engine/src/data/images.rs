@@ -159,7 +159,7 @@ impl Source for Images<'_> {
         tensor::resize(x, &[indices.len(), 1, self.digits.rows, self.digits.cols]);
         let dst = tensor::slice_mut(x);
         for (r, &i) in indices.iter().enumerate() {
-            scale_into(self.digits.image(i), self.scaling, &mut dst[r * size..(r + 1) * size]);
+            crate::math::standardise_pixels(self.digits.bytes(i), self.scaling, &mut dst[r * size..(r + 1) * size]);
         }
         classes.clear();
         classes.extend(indices.iter().map(|&i| self.digits.labels[i] as usize));

@@ -27,6 +27,12 @@ impl Digits {
         let size = self.rows * self.cols;
         self.images[i * size..(i + 1) * size].iter().map(|&p| p as f32 / 255.0)
     }
+
+    /// Image `i`'s bytes (0–255), row by row.
+    pub fn bytes(&self, i: usize) -> &[u8] {
+        let size = self.rows * self.cols;
+        &self.images[i * size..(i + 1) * size]
+    }
 }
 
 /// The largest IDX file accepted, unpacked (MNIST's training images are 47 MB): a file that

@@ -10,7 +10,7 @@
 
 use super::config::{BnConfig, Net, Nets, CLASSES, INPUTS};
 use super::view::{BnCommand, BnReply, BnStats, BnView, Columns, EvalPoint, TracePoint, HEAT_BINS, QUANTITIES, SERIES};
-use crate::data::images::{scale_into, Assets, ImagePair, ImageSet};
+use crate::data::images::{Assets, ImagePair, ImageSet};
 use crate::data::mnist::Digits;
 use crate::data::Source;
 use crate::lab::diagnose::{self, Diagnosis, DiagnosisKind, Fix};
@@ -57,7 +57,7 @@ impl Source for Flat<'_> {
         tensor::resize(x, &[indices.len(), INPUTS]);
         let dst = tensor::slice_mut(x);
         for (r, &i) in indices.iter().enumerate() {
-            scale_into(self.digits.image(i), self.scaling, &mut dst[r * INPUTS..(r + 1) * INPUTS]);
+            crate::math::standardise_pixels(self.digits.bytes(i), self.scaling, &mut dst[r * INPUTS..(r + 1) * INPUTS]);
         }
         classes.clear();
         classes.extend(indices.iter().map(|&i| self.digits.labels[i] as usize));

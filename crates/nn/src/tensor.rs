@@ -1,7 +1,7 @@
 //! f32 tensors with any number of axes, contiguous and row-major **by construction**.
 //!
 //! Conventions: dense batches are `(n, features)`, images `(n, c, h, w)`, sequences are
-//! batch-major `(n, t, features)` with a `(n, t)` mask (see [`crate::data::seq`]).
+//! batch-major `(n, t, features)` with a `(n, t)` mask (see the engine's `data::seq`).
 //!
 //! [`Tensor`] wraps an ndarray array whose layout can't be changed from outside: it reads like an
 //! array (`shape()`, `len()`, iteration, indexing through `Deref`) but offers no `&mut` access

@@ -91,9 +91,32 @@ pub fn powf(x: f32, y: f32) -> f32 {
     libm::powf(x, y)
 }
 
+/// Each byte as a pixel in [0, 1] (`b / 255`), standardised: `(b/255 − mean) / std` into `out`.
+/// Every image mini-batch is gathered through this loop, so it lives in this speed-built crate
+/// (the engine's data module is built for size); the bits are those of the two steps written out.
+pub fn standardise_pixels(bytes: &[u8], (mean, std): (f32, f32), out: &mut [f32]) {
+    for (o, &b) in out.iter_mut().zip(bytes) {
+        *o = (b as f32 / 255.0 - mean) / std;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn standardise_pixels_gives_the_bits_of_scaling_then_standardising() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        for (mean, std) in [(0.1307, 0.3081), (0.2860, 0.3530), (0.0, 1.0)] {
+            let mut out = vec![f32::NAN; 256];
+            standardise_pixels(&bytes, (mean, std), &mut out);
+            for (&b, &o) in bytes.iter().zip(&out) {
+                let p = b as f32 / 255.0;
+                assert_eq!(o.to_bits(), ((p - mean) / std).to_bits(), "byte {b}");
+            }
+            assert_eq!(out[0], -mean / std);
+        }
+    }
 
     #[test]
     fn tanh_is_within_5e7_of_the_true_tanh_and_odd() {
