@@ -158,8 +158,9 @@ impl Source for Images<'_> {
         let size = self.digits.rows * self.digits.cols;
         tensor::resize(x, &[indices.len(), 1, self.digits.rows, self.digits.cols]);
         let dst = tensor::slice_mut(x);
+        let table = crate::math::PixelTable::new(self.scaling);
         for (r, &i) in indices.iter().enumerate() {
-            crate::math::standardise_pixels(self.digits.bytes(i), self.scaling, &mut dst[r * size..(r + 1) * size]);
+            table.fill(self.digits.bytes(i), &mut dst[r * size..(r + 1) * size]);
         }
         classes.clear();
         classes.extend(indices.iter().map(|&i| self.digits.labels[i] as usize));

@@ -56,8 +56,9 @@ impl Source for Flat<'_> {
     fn gather(&self, indices: &[usize], x: &mut Tensor, _y: &mut Tensor, classes: &mut Vec<usize>) {
         tensor::resize(x, &[indices.len(), INPUTS]);
         let dst = tensor::slice_mut(x);
+        let table = crate::math::PixelTable::new(self.scaling);
         for (r, &i) in indices.iter().enumerate() {
-            crate::math::standardise_pixels(self.digits.bytes(i), self.scaling, &mut dst[r * INPUTS..(r + 1) * INPUTS]);
+            table.fill(self.digits.bytes(i), &mut dst[r * INPUTS..(r + 1) * INPUTS]);
         }
         classes.clear();
         classes.extend(indices.iter().map(|&i| self.digits.labels[i] as usize));
