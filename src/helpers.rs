@@ -1,9 +1,13 @@
 //! Training on several workers in the browser: the lead training worker starts helper workers
 //! (the same wasm), each with a replica of the model, and shares one `SharedArrayBuffer` with
-//! them. A step: the lead writes the weights and the mini-batch into it, bumps a sequence number
-//! and wakes them (`Atomics.notify`); each helper computes the tree sums of its shards and writes
-//! them back; the lead waits (`Atomics.wait`, with a deadline) and finishes the tree
-//! (`engine::parallel`: the same bits for any number of workers).
+//! them. A step: the lead writes the mini-batch into it, bumps a sequence number and wakes them
+//! (`Atomics.notify`); each helper computes the tree sums of its shards and writes them back; the
+//! lead waits (`Atomics.wait`, with a deadline) and finishes the tree (`engine::parallel`: the
+//! same bits for any number of workers). The weights travel earlier: right after its update the
+//! lead writes them under a sequence lock, and the helpers copy them into their replicas while
+//! the lead records the step and gathers the next batch — off the step's critical path. A job
+//! names the weights it needs; the lead rewrites them first when the model changed otherwise (a
+//! rewind, an opened run), and a helper holding others reads them again.
 //!
 //! Why shared memory rather than `postMessage`: the engine's step is synchronous, and a message
 //! is only delivered when the receiving worker returns to its event loop — a step would be cut in
@@ -18,7 +22,7 @@
 use engine::lab::{parse_link, replicas, LabConfig};
 use engine::layer::Layer;
 use engine::loss::Loss;
-use engine::parallel::{self, cover, group, width, Helpers, NodeSum, ShardJob, Targets, MAX_WORKERS};
+use engine::parallel::{self, cover, group, width, Batch, Helpers, NodeSum, ShardJob, Targets, MAX_WORKERS};
 use engine::sequential::Sequential;
 use js_sys::{Atomics, Float32Array, Int32Array, Object, Reflect, SharedArrayBuffer};
 use std::cell::{Cell, RefCell};
@@ -37,6 +41,12 @@ const COLS: u32 = 10;
 const SHARDS: u32 = 11;
 const WORKERS: u32 = 12;
 const LOSS: u32 = 13;
+/// The weights' sequence number: odd while the lead writes them, even once written.
+const WSEQ: u32 = 14;
+/// Bumped (and notified) whenever there is something for the helpers: weights or a job.
+const BELL: u32 = 15;
+/// The weights (their WSEQ) that the current job is computed with.
+const JOB_WSEQ: u32 = 16;
 const BLOCKS: u32 = 32;
 const BLOCK: u32 = 32;
 // In a helper's block:
@@ -171,6 +181,11 @@ pub struct WorkerHelpers {
     deadline_ms: f64,
     note: Option<String>,
     spare: Vec<Vec<f32>>,
+    /// The last weights written to the buffer (even; 0: none) and a copy of them, to tell
+    /// whether the model still holds them.
+    wseq: i32,
+    written: Vec<f32>,
+    clock: Clock,
     _on_error: Vec<Closure<dyn FnMut(web_sys::ErrorEvent)>>,
     _on_message: Vec<Closure<dyn FnMut(MessageEvent)>>,
 }
@@ -228,6 +243,9 @@ impl WorkerHelpers {
             deadline_ms: 2_000.0,
             note: None,
             spare: Vec::new(),
+            wseq: 0,
+            written: Vec::new(),
+            clock: Clock::new(),
             _on_error: on_error,
             _on_message: on_message,
         })
@@ -236,6 +254,8 @@ impl WorkerHelpers {
     /// A new buffer for `layout`; each helper hears of it once it listens.
     fn share(&mut self, layout: Layout) -> Result<(), String> {
         self.shared = Some(Shared::new(layout)?);
+        self.wseq = 0;
+        self.written.clear();
         self.told.iter_mut().for_each(|t| *t = false);
         self.tell();
         Ok(())
@@ -269,6 +289,49 @@ impl WorkerHelpers {
         }
     }
 
+    /// Writes `model`'s weights into the buffer under the sequence lock and rings the bell;
+    /// returns their sequence number (0: there is no buffer for them).
+    fn publish(&mut self, model: &mut Sequential) -> i32 {
+        let Some(shared) = self.shared.clone() else { return 0 };
+        let mut params = 0;
+        model.visit_params(&mut |_, _, w, _| params += w.len());
+        if params != shared.layout.params {
+            return 0;
+        }
+        // Odd while writing: a helper copying meanwhile sees the number change and discards.
+        let next = match self.wseq.max(0) + 2 {
+            n if n > 0x3fff_fff0 => 2,
+            n => n,
+        };
+        shared.set(WSEQ, next - 1);
+        self.written.clear();
+        let mut at = 0u32;
+        let written = &mut self.written;
+        model.visit_params(&mut |_, _, w, _| {
+            let w = engine::tensor::slice(w);
+            shared.write(at, w);
+            written.extend_from_slice(w);
+            at += w.len() as u32;
+        });
+        shared.set(WSEQ, next);
+        self.wseq = next;
+        ring(&shared);
+        next
+    }
+
+    /// Whether the model holds the weights last written (bit for bit).
+    fn holds_written(&self, model: &mut Sequential) -> bool {
+        let mut at = 0;
+        let mut same = self.wseq > 0;
+        model.visit_params(&mut |_, _, w, _| {
+            let w = engine::tensor::slice(w);
+            // Or-ing the differences (no early exit) lets the loop run in SIMD lanes.
+            same = same && self.written.get(at..at + w.len()).is_some_and(|c| c.iter().zip(w).fold(0, |d, (a, b)| d | (a.to_bits() ^ b.to_bits())) == 0);
+            at += w.len();
+        });
+        same && at == self.written.len()
+    }
+
     fn lose(&mut self, h: usize, why: &str) {
         if self.alive[h] {
             self.alive[h] = false;
@@ -286,7 +349,7 @@ impl Drop for WorkerHelpers {
 }
 
 impl WorkerHelpers {
-    fn dispatch_inner(&mut self, job: &std::sync::Arc<ShardJob>, model: &mut Sequential) -> Result<bool, String> {
+    fn dispatch_inner(&mut self, job: &std::sync::Arc<ShardJob>, model: &mut Sequential, batch: &Batch) -> Result<bool, String> {
         if KILL.with(|k| k.take()) {
             if let Some(h) = self.alive.iter().position(|a| *a) {
                 self.workers[h].terminate();
@@ -302,7 +365,7 @@ impl WorkerHelpers {
         };
         let mut params = 0;
         model.visit_params(&mut |_, _, w, _| params += w.len());
-        let needs = Layout { params, x: job.x.len(), y: y.len(), helpers: self.workers.len() };
+        let needs = Layout { params, x: batch.x.len(), y: y.len(), helpers: self.workers.len() };
         let fits = self.shared.as_ref().is_some_and(|s| s.layout.params == needs.params && s.layout.x >= needs.x && s.layout.y >= needs.y);
         if !fits {
             // Room for twice the batch: a larger batch later need not start the helpers over.
@@ -324,16 +387,17 @@ impl WorkerHelpers {
         if !ready || live.is_empty() || job.shape.len() > 6 || job.workers != live.len() + 1 {
             return Ok(false);
         }
-        let mut at = 0u32;
-        model.visit_params(&mut |_, _, w, _| {
-            shared.write(at, engine::tensor::slice(w));
-            at += w.len() as u32;
-        });
+        // The weights were written after the last update, unless the model changed since.
+        let wseq = if self.holds_written(model) { self.wseq } else { self.publish(model) };
+        if wseq == 0 {
+            return Ok(false);
+        }
+        shared.set(JOB_WSEQ, wseq);
         // Only the helpers' rows (the lead's group comes first): each reads just its own.
         let rows = job.shape[0];
         let first = parallel::shard_rows(rows, job.shards, group(job.shards, job.workers, 1).start).start;
-        let from = first * (job.x.len() / rows.max(1));
-        shared.write(shared.layout.x_at() + from as u32, &job.x[from..]);
+        let from = first * (batch.x.len() / rows.max(1));
+        shared.write(shared.layout.x_at() + from as u32, &batch.x[from..]);
         shared.write(shared.layout.y_at(), &y);
         shared.set(ROWS, job.shape[0] as i32);
         shared.set(RANK, job.shape.len() as i32);
@@ -354,7 +418,7 @@ impl WorkerHelpers {
         self.active = live;
         self.seq = self.seq.wrapping_add(1).max(1);
         shared.set(SEQ, self.seq);
-        let _ = Atomics::notify(&shared.ints, SEQ);
+        ring(&shared);
         Ok(true)
     }
 
@@ -362,13 +426,13 @@ impl WorkerHelpers {
         let h = *self.active.get(g).ok_or("no such worker")?;
         let shared = self.shared.clone().ok_or("no shared buffer")?;
         let done = Shared::block(h, DONE);
-        let start = js_sys::Date::now();
+        let start = self.clock.now();
         loop {
             let seen = shared.get(done);
             if seen == self.seq {
                 break;
             }
-            let waited = js_sys::Date::now() - start;
+            let waited = self.clock.now() - start;
             let left = self.deadline_ms - waited;
             if left <= 0.0 {
                 self.lose(h, "stopped answering");
@@ -408,13 +472,20 @@ impl Helpers for WorkerHelpers {
         self.alive.iter().filter(|a| **a).count()
     }
 
-    fn dispatch(&mut self, job: &std::sync::Arc<ShardJob>, model: &mut Sequential) -> Result<bool, String> {
-        self.dispatch_inner(job, model)
+    fn dispatch(&mut self, job: &std::sync::Arc<ShardJob>, model: &mut Sequential, batch: &Batch) -> Result<bool, String> {
+        self.dispatch_inner(job, model, batch)
     }
 
-    fn wants_params(&self) -> bool {
-        // The weights go from the model's tensors straight into the shared buffer.
+    fn wants_copies(&self) -> bool {
+        // The weights and the helpers' rows go from the model and the batch straight into the
+        // shared buffer.
         false
+    }
+
+    fn after_update(&mut self, model: &mut Sequential) {
+        if self.alive.iter().any(|a| *a) {
+            self.publish(model);
+        }
     }
 
     fn collect(&mut self, g: usize) -> Result<Vec<NodeSum>, String> {
@@ -460,18 +531,27 @@ pub fn serve(scope: DedicatedWorkerGlobalScope, init: JsValue, generation: Rc<Ce
     shared.set(Shared::block(h, READY), 1);
     let mine = generation.get().wrapping_add(1);
     generation.set(mine);
-    let mut state = Helper { job: None, scratch: parallel::Scratch::default(), spare: Vec::new(), seen: shared.get(SEQ), answered: 0.0 };
+    let clock = Clock::new();
+    let mut state = Helper { job: None, scratch: parallel::Scratch::default(), spare: Vec::new(), seen: shared.get(SEQ), answered: 0.0, weights: 0, tried: 0 };
     wasm_bindgen_futures::spawn_local(async move {
         loop {
-            // Wait for a job; every 50 ms without one, let the event loop run (a new buffer may
-            // have been sent: then this loop ends).
+            // Wait for weights or a job; every 50 ms without either, let the event loop run (a
+            // new buffer may have been sent: then this loop ends).
+            let bell = shared.get(BELL);
+            let wseq = shared.get(WSEQ);
+            if wseq > 0 && wseq % 2 == 0 && wseq != state.tried {
+                // New weights: copy them now, while the lead prepares the job.
+                state.tried = wseq;
+                state.weights = if read_weights(&shared, &mut replica) && shared.get(WSEQ) == wseq { wseq } else { 0 };
+                state.answered = clock.now();
+            }
             let seq = shared.get(SEQ);
             if seq == state.seen {
-                // The next step's job usually comes within a millisecond: spin that long first.
-                if js_sys::Date::now() - state.answered < 1.0 {
+                // The next job usually comes within a millisecond: spin that long first.
+                if clock.now() - state.answered < 1.0 {
                     continue;
                 }
-                if Atomics::wait_with_timeout(&shared.ints, SEQ, seq, 50.0).ok().and_then(|r| r.as_string()).as_deref() == Some("timed-out") {
+                if Atomics::wait_with_timeout(&shared.ints, BELL, bell, 50.0).ok().and_then(|r| r.as_string()).as_deref() == Some("timed-out") {
                     yield_now(&scope).await;
                     if generation.get() != mine {
                         return;
@@ -482,7 +562,7 @@ pub fn serve(scope: DedicatedWorkerGlobalScope, init: JsValue, generation: Rc<Ce
             state.seen = seq;
             state.answer(&shared, h, &mut replica);
             let _ = Atomics::notify(&shared.ints, Shared::block(h, DONE));
-            state.answered = js_sys::Date::now();
+            state.answered = clock.now();
         }
     });
 }
@@ -492,11 +572,26 @@ struct Helper {
     scratch: parallel::Scratch,
     spare: Vec<Vec<f32>>,
     seen: i32,
-    /// When the last answer was written (ms).
+    /// When the last answer was written or weights copied (ms).
     answered: f64,
+    /// The weights the replica holds (their WSEQ; 0: unknown) and the last ones tried.
+    weights: i32,
+    tried: i32,
 }
 
 impl Helper {
+    /// Makes the replica hold the job's weights: already copied, or read now (the lead does not
+    /// write weights while a job runs).
+    fn take_weights(&mut self, shared: &Shared, replica: &mut Sequential) -> bool {
+        let wanted = shared.get(JOB_WSEQ);
+        if wanted > 0 && wanted == self.weights {
+            return true;
+        }
+        let ok = read_weights(shared, replica);
+        self.weights = if ok { wanted } else { 0 };
+        ok
+    }
+
     fn answer(&mut self, shared: &Shared, h: usize, replica: &mut Sequential) {
         let g = shared.get(Shared::block(h, GROUP));
         let rank = shared.get(RANK).clamp(0, 6) as u32;
@@ -538,7 +633,7 @@ impl Helper {
             let nodes = cover(mine, width(job.shards)).count();
             let result = if nodes > MAX_NODES {
                 Err("too many nodes".to_string())
-            } else if !read_weights(shared, replica) {
+            } else if !self.take_weights(shared, replica) {
                 Err("the replica's parameters do not match the model's".to_string())
             } else {
                 Ok(parallel::group_sums(replica, &job, g as usize, &mut self.scratch, &mut self.spare))
@@ -583,6 +678,26 @@ fn read_weights(shared: &Shared, replica: &mut Sequential) -> bool {
         at += n;
     });
     true
+}
+
+/// Milliseconds from `performance.now()`: `Date.now()` ticks in whole milliseconds, too coarse to
+/// time a spin of one (it spun 0–1 ms, and a helper often slept through the next job's arrival).
+struct Clock(Option<web_sys::Performance>);
+
+impl Clock {
+    fn new() -> Clock {
+        Clock(js_sys::global().dyn_into::<web_sys::WorkerGlobalScope>().ok().and_then(|s| s.performance()))
+    }
+
+    fn now(&self) -> f64 {
+        self.0.as_ref().map_or_else(js_sys::Date::now, |p| p.now())
+    }
+}
+
+/// Tells the helpers there is something new (weights or a job): they wait on the bell.
+fn ring(shared: &Shared) {
+    let _ = Atomics::add(&shared.ints, BELL, 1);
+    let _ = Atomics::notify(&shared.ints, BELL);
 }
 
 /// Lets the event loop run once (a message may be waiting).

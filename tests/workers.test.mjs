@@ -55,6 +55,32 @@ test('a worker killed mid-run is reported and the run goes on with the same bits
   await page.context().close();
 });
 
+test('going back to a checkpoint on 2 workers and playing on trains the same bits as the CLI: the helpers are given the rewound weights', async () => {
+  // The lead writes the weights for the helpers right after each update; a rewind changes the
+  // model between steps, so the next job must carry the checkpoint's weights, not the last written.
+  const page = await openPage(browser, `${server.url}?speed=max&${LINK}&stop=120&workers=2`);
+  await playTo(page, 120);
+  assert.match(await page.locator('#workers-active').textContent(), /^2 workers/);
+  await page.waitForFunction(() => /\d+ checkpoints/.test(document.querySelector('#timeline-summary').textContent));
+  const steps = (await page.locator('#scrub').getAttribute('data-steps')).split(',');
+  const back = steps.map(Number).filter((s) => s > 0 && s < 100).pop();
+  assert.ok(back, `a checkpoint before step 100: ${steps}`);
+  await page.evaluate((i) => {
+    const s = document.querySelector('#scrub');
+    s.value = String(i);
+    s.dispatchEvent(new Event('input', { bubbles: true }));
+  }, steps.indexOf(String(back)));
+  await page.waitForFunction((t) => document.querySelector('#scrub-step').textContent === t, `step ${back}`);
+  await page.click('#rewind');
+  await waitForStep(page, `s === ${back}`);
+  await page.click('#play');
+  await waitForStep(page, 's === 120', 60000);
+  assert.match(await page.locator('#workers-active').textContent(), /^2 workers/, 'still on 2 workers');
+  const native = cli(LINK, 120);
+  assert.equal(f32(await value(page, '#stat-loss')), f32(native.loss), `the loss at step 120 after going back to ${back} equals the CLI's`);
+  await page.context().close();
+});
+
 test('the page keeps at least 55 fps while 2 workers train', async () => {
   const page = await openPage(browser, `${server.url}?speed=max&${LINK}&workers=2`);
   await page.waitForSelector('#play:not([disabled])');

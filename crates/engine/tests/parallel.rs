@@ -12,7 +12,7 @@ use engine::layer::Layer;
 use engine::loss::Loss;
 use engine::ops::{Activation, ActivationKind, Dense};
 use engine::optim::{Hyper, OptimizerKind};
-use engine::parallel::{Helpers, NodeSum, ShardJob, ThreadHelpers};
+use engine::parallel::{Batch, Helpers, NodeSum, ShardJob, ThreadHelpers};
 use engine::rng::Rng;
 use engine::sequential::Sequential;
 use engine::tensor;
@@ -216,7 +216,7 @@ impl Helpers for Broken {
     fn count(&self) -> usize {
         1
     }
-    fn dispatch(&mut self, job: &Arc<ShardJob>, _model: &mut Sequential) -> Result<bool, String> {
+    fn dispatch(&mut self, job: &Arc<ShardJob>, _model: &mut Sequential, _batch: &Batch) -> Result<bool, String> {
         self.job = Some(job.clone());
         if self.mode == 3 {
             Err("worker 2 is gone".into())

@@ -205,18 +205,61 @@ pub fn assemble(lo: usize, hi: usize, parts: &mut Vec<NodeSum>, spare: &mut Vec<
     join(lo, hi, left, right, spare)
 }
 
+/// [`assemble`] of the whole tree (`width` leaves), the root written straight into `model`'s
+/// gradients — its last addition stores there, one pass over the gradients fewer than adding
+/// and then copying; the same bits. Returns the root's loss and correct predictions (None: no
+/// shard has rows).
+#[inline(never)]
+pub fn finish_into(model: &mut Sequential, width: usize, parts: &mut Vec<NodeSum>, spare: &mut Vec<Vec<f32>>) -> Option<(f32, u32)> {
+    let whole = |model: &mut Sequential, p: NodeSum, spare: &mut Vec<Vec<f32>>| {
+        write_grads(model, &p.grads);
+        spare.push(p.grads);
+        Some((p.loss, p.right))
+    };
+    if let Some(i) = parts.iter().position(|p| p.lo == 0 && p.hi == width) {
+        let p = parts.swap_remove(i);
+        return whole(model, p, spare);
+    }
+    if width <= 1 {
+        return None;
+    }
+    let left = assemble(0, width / 2, parts, spare);
+    let right = assemble(width / 2, width, parts, spare);
+    let (a, b) = match (left, right) {
+        (Some(a), Some(b)) => (a, b),
+        (a, b) => return whole(model, a.or(b)?, spare),
+    };
+    let mut at = 0;
+    model.visit_params(&mut |_, _, _, g| {
+        let n = g.len();
+        for ((o, x), y) in tensor::slice_mut(g).iter_mut().zip(&a.grads[at..at + n]).zip(&b.grads[at..at + n]) {
+            *o = x + y;
+        }
+        at += n;
+    });
+    let out = (a.loss + b.loss, a.right + b.right);
+    spare.push(a.grads);
+    spare.push(b.grads);
+    Some(out)
+}
+
 /// Workers that compute groups 1.. of a step's shards (group 0 is the caller's).
 pub trait Helpers: Send {
     /// How many helpers (the run trains on this many workers plus one).
     fn count(&self) -> usize;
-    /// Starts a step: each helper computes its group of `job`'s shards, with `model`'s weights
-    /// (in `job.params` when [`Helpers::wants_params`]). `Ok(false)`: not now (browser workers
-    /// still starting): the caller computes every shard, the same bits.
-    fn dispatch(&mut self, job: &Arc<ShardJob>, model: &mut Sequential) -> Result<bool, String>;
-    /// Whether `job.params` must hold the weights (false: the helpers take them from the model).
-    fn wants_params(&self) -> bool {
+    /// Starts a step: each helper computes its group of `job`'s shards of `batch`, with `model`'s
+    /// weights (`job.params` and `job.x` hold copies when [`Helpers::wants_copies`]).
+    /// `Ok(false)`: not now (browser workers still starting): the caller computes every shard,
+    /// the same bits.
+    fn dispatch(&mut self, job: &Arc<ShardJob>, model: &mut Sequential, batch: &Batch) -> Result<bool, String>;
+    /// Whether `job.params` and `job.x` must hold the weights and the mini-batch (false: the
+    /// helpers take them from the model and the batch that `dispatch` is given).
+    fn wants_copies(&self) -> bool {
         true
     }
+    /// The step's update has been made: helpers may take the new weights now, while the caller
+    /// prepares the next step (`dispatch` still checks that they are the model's).
+    fn after_update(&mut self, _model: &mut Sequential) {}
     /// The node sums of helper `h` (0-based) for the dispatched step, or why there are none
     /// (its shards are then computed by the caller).
     fn collect(&mut self, h: usize) -> Result<Vec<NodeSum>, String>;
@@ -461,7 +504,7 @@ impl Helpers for ThreadHelpers {
         self.threads.len()
     }
 
-    fn dispatch(&mut self, job: &Arc<ShardJob>, _model: &mut Sequential) -> Result<bool, String> {
+    fn dispatch(&mut self, job: &Arc<ShardJob>, _model: &mut Sequential, _batch: &Batch) -> Result<bool, String> {
         for (h, t) in self.threads.iter().enumerate() {
             t.jobs.send(job.clone()).map_err(|_| format!("training thread {} has stopped", h + 2))?;
         }
@@ -564,6 +607,35 @@ mod tests {
         let right = whole_range(4, 8, &leaf);
         left.lo = 0;
         assert_eq!(whole(vec![right, left]).grads[0].to_bits(), expected.to_bits());
+    }
+
+    #[test]
+    fn finishing_into_the_model_gives_the_bits_of_assembling_then_copying() {
+        use crate::init::Init;
+        use crate::ops::Dense;
+        let mut rng = crate::rng::Rng::new(3);
+        let mut model = Sequential::new(vec![Box::new(Dense::new(3, 2, Init::He, 1.0, &mut rng))]);
+        let mut total = 0;
+        model.visit_params(&mut |_, _, w, _| total += w.len());
+        let leaf = |s: usize| NodeSum {
+            lo: s,
+            hi: s + 1,
+            loss: 0.1 * s as f32,
+            right: s as u32,
+            grads: (0..total).map(|i| [1e8f32, 1.0, -1e8, 3.5, 1e-3, -2.0, 7.0, 0.1][(s + i) % 8] * (i + 1) as f32).collect(),
+        };
+        for (width, pieces) in
+            [(8, vec![(0, 8)]), (8, vec![(0, 4), (4, 8)]), (8, vec![(0, 2), (2, 4), (4, 6), (6, 7)]), (4, vec![(0, 2), (2, 3)]), (2, vec![(0, 1)])]
+        {
+            let parts = || -> Vec<NodeSum> { pieces.iter().map(|&(lo, hi)| whole_range(lo, hi, &leaf)).collect() };
+            let expected = assemble(0, width, &mut parts(), &mut Vec::new()).unwrap();
+            let (loss, right) = finish_into(&mut model, width, &mut parts(), &mut Vec::new()).unwrap();
+            let mut got = Vec::new();
+            read_grads(&mut model, &mut got);
+            assert_eq!(got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), expected.grads.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "{pieces:?}");
+            assert_eq!((loss.to_bits(), right), (expected.loss.to_bits(), expected.right), "{pieces:?}");
+        }
+        assert!(finish_into(&mut model, 4, &mut Vec::new(), &mut Vec::new()).is_none());
     }
 
     fn whole_range(lo: usize, hi: usize, leaf: &dyn Fn(usize) -> NodeSum) -> NodeSum {

@@ -254,6 +254,11 @@ impl Trainer {
         };
         let hyper = Hyper { lr: self.current_lr(), ..self.hyper };
         self.last_pre_clip_norm = optim::apply(&mut self.model, self.optimizer.as_mut(), &hyper);
+        if self.last_workers > 1 {
+            if let Some(h) = self.helpers.0.as_mut() {
+                h.after_update(&mut self.model);
+            }
+        }
         self.last_hyper = hyper;
         self.step += 1;
         self.last_loss = loss;
@@ -311,6 +316,12 @@ impl Trainer {
         let n = self.batch_x.shape()[0];
         let mut helpers = self.helpers.0.take();
         let mut workers = 1;
+        let batch = parallel::Batch {
+            x: tensor::slice(&self.batch_x),
+            shape: self.batch_x.shape(),
+            classes: if classes { Some(&self.batch_classes) } else { None },
+            values: tensor::slice(&self.batch_y),
+        };
         if let Some(h) = helpers.as_mut().filter(|h| h.count() > 0) {
             {
                 // The last job's buffers, when every helper has let go of it.
@@ -323,13 +334,12 @@ impl Trainer {
                     shards: m,
                     workers: 1,
                 });
-                if h.wants_params() {
-                    parallel::read_params(&mut self.model, &mut job.params);
-                } else {
-                    job.params.clear();
-                }
+                job.params.clear();
                 job.x.clear();
-                job.x.extend_from_slice(tensor::slice(&self.batch_x));
+                if h.wants_copies() {
+                    parallel::read_params(&mut self.model, &mut job.params);
+                    job.x.extend_from_slice(batch.x);
+                }
                 job.shape.clear();
                 job.shape.extend_from_slice(self.batch_x.shape());
                 job.targets = if classes {
@@ -345,7 +355,7 @@ impl Trainer {
                 };
                 (job.loss, job.shards, job.workers) = (self.loss, m, h.count() + 1);
                 let job = Arc::new(job);
-                match h.dispatch(&job, &mut self.model) {
+                match h.dispatch(&job, &mut self.model, &batch) {
                     Ok(true) => workers = job.workers,
                     Ok(false) => {}
                     Err(why) => {
@@ -358,12 +368,6 @@ impl Trainer {
         }
         let mut total = 0;
         self.model.visit_params(&mut |_, _, w, _| total += w.len());
-        let batch = parallel::Batch {
-            x: tensor::slice(&self.batch_x),
-            shape: self.batch_x.shape(),
-            classes: if classes { Some(&self.batch_classes) } else { None },
-            values: tensor::slice(&self.batch_y),
-        };
         let mut parts = std::mem::take(&mut self.parts);
         parts.clear();
         for node in parallel::cover(parallel::group(m, workers, 0), width) {
@@ -396,10 +400,8 @@ impl Trainer {
                 }
             }
         }
-        let root = parallel::assemble(0, width, &mut parts, &mut self.spare).expect("a mini-batch has rows");
+        let (loss, right) = parallel::finish_into(&mut self.model, width, &mut parts, &mut self.spare).expect("a mini-batch has rows");
         self.parts = parts;
-        parallel::write_grads(&mut self.model, &root.grads);
-        self.spare.push(root.grads);
         // Buffers that came from helpers go back to them.
         if let Some(h) = helpers.as_mut().filter(|_| workers > 1) {
             let keep = width.trailing_zeros() as usize + 2;
@@ -412,8 +414,8 @@ impl Trainer {
         }
         self.helpers = HelperSlot(helpers);
         self.last_workers = workers;
-        self.last_right = classes.then_some(root.right);
-        root.loss
+        self.last_right = classes.then_some(right);
+        loss
     }
 
     /// Hands the steps to `accel` from now on (built from this model: same weights). The CPU
