@@ -547,7 +547,7 @@ pub fn serve(scope: DedicatedWorkerGlobalScope, init: JsValue, generation: Rc<Ce
             if seq == state.seen {
                 // Sleep at once rather than spin for the job: measured on 2-core VMs, a helper
                 // spinning through the lead's serial part (update, bookkeeping, next batch) slowed
-                // W2 on 2 workers by 5-10 % (9 of 10 alternating rounds), more than waking costs.
+                // W2 on 2 workers by ~7 % (7 of 8 alternating rounds), more than waking costs.
                 if Atomics::wait_with_timeout(&shared.ints, BELL, bell, 50.0).ok().and_then(|r| r.as_string()).as_deref() == Some("timed-out") {
                     yield_now(&scope).await;
                     if generation.get() != mine {
