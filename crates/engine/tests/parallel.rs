@@ -1,6 +1,8 @@
 //! Data-parallel training gives the same bits for any number of workers: the CNN lab and the
-//! Batch Norm lab on native threads (1, 2, 3, 4), an MLP with value targets and uneven or empty
-//! shards, and helpers that die or answer wrongly (their shards are computed here: same bits).
+//! Batch Norm lab on native threads (1, 2, 3, 4) — losses, weights and whole snapshots, whose
+//! histograms read the activations a step leaves in the layers — an MLP with value targets and
+//! uneven or empty shards, and helpers that die or answer wrongly (their shards are computed
+//! here: same bits).
 //! The sharded gradient equals the one-pass gradient to rounding.
 
 use engine::data::images::{Assets, ImagePair, ImageSet};
@@ -47,7 +49,9 @@ fn the_cnn_lab_trains_the_same_bits_on_1_2_3_and_4_threads() {
     for workers in 1..=4 {
         let mut s = build_with(&parse_link(link).config, &assets).unwrap();
         s.set_workers(workers, Some(threads()));
-        runs.push(run(&mut s, 12));
+        let (losses, weights) = run(&mut s, 12);
+        // And all the page shows (layer statistics, activations left in the layers: shard 0's).
+        runs.push((losses, weights, serde_json::to_string(&s.snapshot()).unwrap()));
         // Three shards keep at most three workers busy: a fourth is not started.
         assert_eq!(s.workers().training, workers.min(3), "the last step's workers, {workers} asked for");
         assert_eq!(s.workers().shards, 3, "37 rows in shards of about 16");
@@ -56,23 +60,38 @@ fn the_cnn_lab_trains_the_same_bits_on_1_2_3_and_4_threads() {
     for (w, r) in runs.iter().enumerate().skip(1) {
         assert_eq!(r.0, runs[0].0, "losses on {} workers", w + 1);
         assert_eq!(r.1, runs[0].1, "weights on {} workers", w + 1);
+        assert_eq!(r.2, runs[0].2, "snapshot on {} workers", w + 1);
     }
 }
 
 #[test]
 fn the_batch_norm_lab_splits_its_plain_net_and_says_why_not_the_bn_net() {
     let assets = mnist();
-    let link = "lab=batchnorm&nets=both&hidden=32&bs=32&eval=1000000&seed=2";
-    let mut runs = Vec::new();
-    for workers in [1, 2, 3] {
-        let mut s = build_with(&parse_link(link).config, &assets).unwrap();
-        s.set_workers(workers, Some(threads()));
-        let losses: Vec<u32> = (0..10).map(|_| s.step(1).to_bits()).collect();
-        let snap = serde_json::to_string(&s.snapshot().view).unwrap();
-        runs.push((losses, snap));
+    // 4 shards of 16 rows: on 3 workers the groups are shards 0, 1 and 2–3. The plain net alone
+    // (it leads the run), then beside the BN net (which trains on one worker).
+    for nets in ["plain", "both"] {
+        let link = format!("lab=batchnorm&nets={nets}&hidden=32&bs=64&eval=1000000&seed=2");
+        let mut runs = Vec::new();
+        for workers in [1, 2, 3] {
+            let mut s = build_with(&parse_link(&link).config, &assets).unwrap();
+            s.set_workers(workers, Some(threads()));
+            // The lab first evaluates the initial weights (calls that take no step), then trains.
+            let mut losses = Vec::new();
+            while s.steps() < 12 {
+                losses.push(s.step(1).to_bits());
+            }
+            if nets == "plain" {
+                assert_eq!(s.workers().training, workers, "the plain net's last step ran on {workers} workers");
+            }
+            // The whole snapshot: losses, accuracies and the histograms of activations, gradients
+            // and weights (read from the layers after a step: shard 0's rows on any number of workers).
+            let snap = serde_json::to_string(&s.snapshot()).unwrap();
+            assert!(snap.contains("\"heat\":[") && snap.contains("\"steps\":[1,5,10]"), "columns at steps 1, 5 and 10");
+            runs.push((losses, snap));
+        }
+        assert_eq!(runs[1], runs[0], "{nets}: 2 workers");
+        assert_eq!(runs[2], runs[0], "{nets}: 3 workers");
     }
-    assert_eq!(runs[1], runs[0]);
-    assert_eq!(runs[2], runs[0]);
     let bn = build_with(&parse_link("lab=batchnorm&nets=bn").config, &assets).unwrap();
     let why = bn.workers().single.expect("a BN net trains as one piece");
     assert!(why.contains("batch norm needs the statistics of the whole mini-batch"), "{why}");
@@ -236,6 +255,10 @@ impl Helpers for Broken {
     }
 }
 
+fn bits(t: &tensor::Tensor) -> Vec<u32> {
+    tensor::slice(t).iter().map(|v| v.to_bits()).collect()
+}
+
 #[test]
 fn a_helper_that_dies_or_answers_wrongly_costs_time_not_the_run() {
     let data = regression();
@@ -247,6 +270,10 @@ fn a_helper_that_dies_or_answers_wrongly_costs_time_not_the_run() {
         let losses: Vec<u32> = (0..20).map(|_| t.train_step(&data).to_bits()).collect();
         assert_eq!(losses, expected, "mode {mode}");
         assert_eq!(weights(&mut t), weights(&mut reference), "mode {mode}");
+        // Shard 0 was run again after the failed helper's shards: its activations are in the layers.
+        for (a, b) in t.model.layers.iter().zip(&reference.model.layers) {
+            assert_eq!(bits(a.output()), bits(b.output()), "mode {mode}: {}'s output", a.name());
+        }
         let why = t.take_helper_failure().expect("reported");
         assert!(why.contains("worker 2"), "{why}");
         assert!(why.contains("the same steps, slower"), "{why}");

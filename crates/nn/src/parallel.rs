@@ -378,6 +378,12 @@ pub fn write_params(model: &mut Sequential, params: &[f32]) -> bool {
 
 /// The sums of tree node `[lo, hi)` of `batch`'s shards, computed here on `model` (depth
 /// first: at most log₂ M + 1 buffers at once, taken from `spare`).
+///
+/// The right half is computed before the left, so shard `lo` is the last one through `model`:
+/// its layers keep that shard's activations and gradients. The lead worker's group always starts
+/// at shard 0, so what a lab reads from its layers after a step (the Batch Norm lab's
+/// histograms, its dead-unit count) is shard 0's on any number of workers. Each sum still adds
+/// left + right: IEEE addition is commutative, so the order of computing changes no bit.
 #[allow(clippy::too_many_arguments)]
 pub fn node_sum(
     model: &mut Sequential,
@@ -402,29 +408,28 @@ pub fn node_sum(
         return Some(NodeSum { lo, hi, loss: value, right, grads });
     }
     let mid = (lo + hi) / 2;
-    let left = node_sum(model, loss, batch, shards, (lo, mid), scratch, spare);
-    let right_rows = shard_rows(batch.shape[0], shards, mid);
-    let leaf_right = hi - mid == 1 && mid < shards && !right_rows.is_empty();
-    let left = match left {
-        Some(mut a) if leaf_right => {
-            // A leaf on the right is added straight from the model's gradients: the same additions
-            // as `join`, without copying the leaf out first.
-            let (value, right) = shard_gradient(model, loss, batch, right_rows, scratch);
-            a.loss += value;
-            a.right += right;
+    let right = node_sum(model, loss, batch, shards, (mid, hi), scratch, spare);
+    let left_rows = shard_rows(batch.shape[0], shards, lo);
+    let right = match right {
+        Some(mut b) if mid - lo == 1 && !left_rows.is_empty() => {
+            // A leaf on the left is added straight from the model's gradients into the right
+            // half's sum: b + a is a + b bit for bit, without copying the leaf out first.
+            let (value, right) = shard_gradient(model, loss, batch, left_rows, scratch);
+            b.loss += value;
+            b.right += right;
             let mut at = 0;
             model.visit_params(&mut |_, _, _, g| {
-                for (s, v) in a.grads[at..at + g.len()].iter_mut().zip(tensor::slice(g)) {
+                for (s, v) in b.grads[at..at + g.len()].iter_mut().zip(tensor::slice(g)) {
                     *s += v;
                 }
                 at += g.len();
             });
-            (a.lo, a.hi) = (lo, hi);
-            return Some(a);
+            (b.lo, b.hi) = (lo, hi);
+            return Some(b);
         }
         other => other,
     };
-    let right = node_sum(model, loss, batch, shards, (mid, hi), scratch, spare);
+    let left = node_sum(model, loss, batch, shards, (lo, mid), scratch, spare);
     join(lo, hi, left, right, spare)
 }
 

@@ -370,9 +370,19 @@ impl Trainer {
         self.model.visit_params(&mut |_, _, w, _| total += w.len());
         let mut parts = std::mem::take(&mut self.parts);
         parts.clear();
+        // Last to first: shard 0 goes through the model last, and its activations stay in the
+        // layers for the lab to read (the same rows on any number of workers; see `node_sum`).
+        // (A cover has at most 2·log₂ 16 nodes: an array, no allocation per step.)
+        let mut own = [(0, 0); 2 * parallel::MAX_SHARDS];
+        let mut count = 0;
         for node in parallel::cover(parallel::group(m, workers, 0), width) {
+            own[count] = node;
+            count += 1;
+        }
+        for &node in own[..count].iter().rev() {
             parts.extend(parallel::node_sum(&mut self.model, self.loss, &batch, m, node, &mut self.scratch, &mut self.spare));
         }
+        let mut computed_others = false;
         if let Some(h) = helpers.as_mut().filter(|_| workers > 1) {
             for g in 1..workers {
                 // The nodes with a non-empty shard under them (a helper sends no empty node).
@@ -396,8 +406,18 @@ impl Trainer {
                         for node in expected {
                             parts.extend(parallel::node_sum(&mut self.model, self.loss, &batch, m, node, &mut self.scratch, &mut self.spare));
                         }
+                        computed_others = true;
                     }
                 }
+            }
+        }
+        if computed_others {
+            // Another worker's shards went through the model after shard 0: run shard 0 again
+            // so that its activations are the ones left in the layers (its gradient is not used:
+            // the tree's sum is written over it).
+            let rows = parallel::shard_rows(n, m, 0);
+            if !rows.is_empty() {
+                parallel::shard_gradient(&mut self.model, self.loss, &batch, rows, &mut self.scratch);
             }
         }
         let (loss, right) = parallel::finish_into(&mut self.model, width, &mut parts, &mut self.spare).expect("a mini-batch has rows");
