@@ -3,11 +3,13 @@
 //! them. A step: the lead writes the mini-batch into it, bumps a sequence number and wakes them
 //! (`Atomics.notify`); each helper computes the tree sums of its shards and writes them back; the
 //! lead waits (`Atomics.wait`, with a deadline) and finishes the tree (`engine::parallel`: the
-//! same bits for any number of workers). The weights travel earlier: right after its update the
-//! lead writes them under a sequence lock, and the helpers copy them into their replicas while
-//! the lead records the step and gathers the next batch — off the step's critical path. A job
-//! names the weights it needs; the lead rewrites them first when the model changed otherwise (a
-//! rewind, an opened run), and a helper holding others reads them again.
+//! same bits for any number of workers). Within a run of steps the next job goes out at once:
+//! right after its update the lead writes the weights under a sequence lock and rings, then (a
+//! step started ahead, `Trainer::train_step_ahead`) rings the next job, whose rows it already
+//! wrote while it waited for the helpers (the inputs have two slots, by job parity); the lead
+//! records the step while the helpers compute. A job names the weights it needs; the lead
+//! rewrites them first when the model changed otherwise (a rewind, an opened run), and a helper
+//! holding others reads them again.
 //!
 //! Why shared memory rather than `postMessage`: the engine's step is synchronous, and a message
 //! is only delivered when the receiving worker returns to its event loop — a step would be cut in
@@ -65,7 +67,9 @@ const _: () = assert!(NODE_LIST + 2 * MAX_NODES as u32 <= GROUP && RIGHTS + MAX_
 /// The loss functions by code (the header's LOSS).
 const LOSSES: [Loss; 5] = [Loss::Mse, Loss::L1, Loss::Bce, Loss::Softmax, Loss::Nll];
 
-/// Sizes of the float regions: weights, inputs, targets, and each helper's answers.
+/// Sizes of the float regions: weights, inputs and targets (two slots of each, by the job's
+/// sequence number: the next job's rows can be written while a helper still reads this one's),
+/// and each helper's answers.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Layout {
     params: usize,
@@ -75,18 +79,20 @@ struct Layout {
 }
 
 impl Layout {
-    fn x_at(&self) -> u32 {
-        self.params as u32
+    /// Job `seq`'s inputs.
+    fn x_at(&self, seq: i32) -> u32 {
+        (self.params + (seq & 1) as usize * self.x) as u32
     }
-    fn y_at(&self) -> u32 {
-        (self.params + self.x) as u32
+    /// Job `seq`'s targets.
+    fn y_at(&self, seq: i32) -> u32 {
+        (self.params + 2 * self.x + (seq & 1) as usize * self.y) as u32
     }
     /// Helper `h`'s answers (`MAX_NODES` × (loss + gradients)).
     fn answers_at(&self, h: usize) -> u32 {
-        (self.params + self.x + self.y + h * MAX_NODES * (self.params + 1)) as u32
+        (self.params + 2 * (self.x + self.y) + h * MAX_NODES * (self.params + 1)) as u32
     }
     fn floats(&self) -> usize {
-        self.params + self.x + self.y + self.helpers * MAX_NODES * (self.params + 1)
+        self.params + 2 * (self.x + self.y) + self.helpers * MAX_NODES * (self.params + 1)
     }
     fn to_js(self) -> js_sys::Array {
         [self.params, self.x, self.y, self.helpers].iter().map(|&v| JsValue::from(v as f64)).collect()
@@ -185,6 +191,11 @@ pub struct WorkerHelpers {
     /// whether the model still holds them.
     wseq: i32,
     written: Vec<f32>,
+    /// Helpers' rows of a next batch written early: the job's sequence number (0: none), where
+    /// they start and a copy (the job that follows uses them only if its rows are these).
+    staged: (i32, usize, Vec<f32>),
+    /// The model holds the weights last written for certain (see `dispatch_after_update`).
+    fresh: bool,
     clock: Clock,
     _on_error: Vec<Closure<dyn FnMut(web_sys::ErrorEvent)>>,
     _on_message: Vec<Closure<dyn FnMut(MessageEvent)>>,
@@ -245,6 +256,8 @@ impl WorkerHelpers {
             spare: Vec::new(),
             wseq: 0,
             written: Vec::new(),
+            staged: (0, 0, Vec::new()),
+            fresh: false,
             clock: Clock::new(),
             _on_error: on_error,
             _on_message: on_message,
@@ -255,6 +268,7 @@ impl WorkerHelpers {
     fn share(&mut self, layout: Layout) -> Result<(), String> {
         self.shared = Some(Shared::new(layout)?);
         self.wseq = 0;
+        self.staged.0 = 0;
         self.written.clear();
         self.told.iter_mut().for_each(|t| *t = false);
         self.tell();
@@ -321,15 +335,7 @@ impl WorkerHelpers {
 
     /// Whether the model holds the weights last written (bit for bit).
     fn holds_written(&self, model: &mut Sequential) -> bool {
-        let mut at = 0;
-        let mut same = self.wseq > 0;
-        model.visit_params(&mut |_, _, w, _| {
-            let w = engine::tensor::slice(w);
-            // Or-ing the differences (no early exit) lets the loop run in SIMD lanes.
-            same = same && self.written.get(at..at + w.len()).is_some_and(|c| c.iter().zip(w).fold(0, |d, (a, b)| d | (a.to_bits() ^ b.to_bits())) == 0);
-            at += w.len();
-        });
-        same && at == self.written.len()
+        self.wseq > 0 && parallel::same_bits(&self.written, model)
     }
 
     fn lose(&mut self, h: usize, why: &str) {
@@ -388,17 +394,21 @@ impl WorkerHelpers {
             return Ok(false);
         }
         // The weights were written after the last update, unless the model changed since.
-        let wseq = if self.holds_written(model) { self.wseq } else { self.publish(model) };
+        let wseq = if std::mem::take(&mut self.fresh) || self.holds_written(model) { self.wseq } else { self.publish(model) };
         if wseq == 0 {
             return Ok(false);
         }
         shared.set(JOB_WSEQ, wseq);
-        // Only the helpers' rows (the lead's group comes first): each reads just its own.
-        let rows = job.shape[0];
-        let first = parallel::shard_rows(rows, job.shards, group(job.shards, job.workers, 1).start).start;
-        let from = first * (batch.x.len() / rows.max(1));
-        shared.write(shared.layout.x_at() + from as u32, &batch.x[from..]);
-        shared.write(shared.layout.y_at(), &y);
+        // Only the helpers' rows (the lead's group comes first): each reads just its own. They
+        // may have been written already, while the helpers computed the step before.
+        let seq = next_seq(self.seq);
+        let from = helpers_from(batch.x.len(), job.shape[0], job.shards, job.workers);
+        let staged = self.staged.0 == seq && self.staged.1 == from && same_floats(&self.staged.2, &batch.x[from..]);
+        self.staged.0 = 0;
+        if !staged {
+            shared.write(shared.layout.x_at(seq) + from as u32, &batch.x[from..]);
+        }
+        shared.write(shared.layout.y_at(seq), &y);
         shared.set(ROWS, job.shape[0] as i32);
         shared.set(RANK, job.shape.len() as i32);
         for (i, d) in job.shape.iter().enumerate() {
@@ -416,7 +426,7 @@ impl WorkerHelpers {
             shared.set(Shared::block(h, GROUP), g as i32 + 1);
         }
         self.active = live;
-        self.seq = self.seq.wrapping_add(1).max(1);
+        self.seq = seq;
         shared.set(SEQ, self.seq);
         ring(&shared);
         Ok(true)
@@ -476,6 +486,12 @@ impl Helpers for WorkerHelpers {
         self.dispatch_inner(job, model, batch)
     }
 
+    fn dispatch_after_update(&mut self, job: &std::sync::Arc<ShardJob>, model: &mut Sequential, batch: &Batch) -> Result<bool, String> {
+        // `after_update` wrote the weights (when any helper lives) and nothing changed them since.
+        self.fresh = self.wseq > 0;
+        self.dispatch_inner(job, model, batch)
+    }
+
     fn wants_copies(&self) -> bool {
         // The weights and the helpers' rows go from the model and the batch straight into the
         // shared buffer.
@@ -486,6 +502,28 @@ impl Helpers for WorkerHelpers {
         if self.alive.iter().any(|a| *a) {
             self.publish(model);
         }
+    }
+
+    fn stage(&mut self, batch: &Batch, shards: usize) {
+        let Some(shared) = self.shared.as_ref() else { return };
+        let rows = batch.shape.first().copied().unwrap_or(0);
+        let workers = self.alive.iter().filter(|a| **a).count() + 1;
+        if rows == 0 || workers < 2 || batch.x.len() > shared.layout.x {
+            return;
+        }
+        let seq = next_seq(self.seq);
+        let from = helpers_from(batch.x.len(), rows, shards, workers);
+        // The other slot than the job under way: no helper reads it now.
+        shared.write(shared.layout.x_at(seq) + from as u32, &batch.x[from..]);
+        self.staged.2.clear();
+        self.staged.2.extend_from_slice(&batch.x[from..]);
+        (self.staged.0, self.staged.1) = (seq, from);
+    }
+
+    fn dispatched_with(&mut self, _job: &ShardJob, model: &mut Sequential) -> bool {
+        // A job is computed with the weights last written (a dispatch writes them first when the
+        // model no longer holds them).
+        self.holds_written(model)
     }
 
     fn collect(&mut self, g: usize) -> Result<Vec<NodeSum>, String> {
@@ -616,11 +654,11 @@ impl Helper {
                 let first = parallel::shard_rows(rows, shards, mine.start).start;
                 let last = parallel::shard_rows(rows, shards, mine.end - 1).end;
                 let (a, b) = (first * per_row, last * per_row);
-                shared.floats.subarray(layout.x_at() + a as u32, layout.x_at() + b as u32).copy_to(&mut job.x[a..b]);
+                shared.floats.subarray(layout.x_at(self.seen) + a as u32, layout.x_at(self.seen) + b as u32).copy_to(&mut job.x[a..b]);
             }
             job.shape = shape;
             let mut y = Vec::new();
-            shared.read(layout.y_at(), &mut y, y_len);
+            shared.read(layout.y_at(self.seen), &mut y, y_len);
             job.targets = if shared.get(KIND) == 0 { Targets::Classes(y.iter().map(|&v| v as usize).collect()) } else { Targets::Values { values: y, cols } };
             job.loss = LOSSES[(shared.get(LOSS).max(0) as usize).min(LOSSES.len() - 1)];
             (job.shards, job.workers) = (shards, workers);
@@ -686,6 +724,23 @@ impl Clock {
     fn now(&self) -> f64 {
         self.0.as_ref().map_or_else(js_sys::Date::now, |p| p.now())
     }
+}
+
+/// The sequence number of the job after `seq` (never 0: a helper starts having seen 0).
+fn next_seq(seq: i32) -> i32 {
+    seq.wrapping_add(1).max(1)
+}
+
+/// Where the helpers' rows start in a batch of `len` floats and `rows` rows: the lead's group
+/// (the first) is not sent.
+fn helpers_from(len: usize, rows: usize, shards: usize, workers: usize) -> usize {
+    let first = parallel::shard_rows(rows, shards, group(shards, workers, 1).start).start;
+    first * (len / rows.max(1))
+}
+
+/// `a == b` bit for bit.
+fn same_floats(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0, |d, (x, y)| d | (x.to_bits() ^ y.to_bits())) == 0
 }
 
 /// Tells the helpers there is something new (weights or a job): they wait on the bell.

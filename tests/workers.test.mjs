@@ -38,6 +38,17 @@ test('1 and 2 workers train the same bits as the CLI, count the training accurac
   assert.ok(runs[0].train > 0.2, `LeNet-5 gets over a fifth of its first 30 batches right (28 %; one shard's rows read against the batch's classes gave ~3 %): ${runs[0].train}`);
 });
 
+test("the Batch Norm lab's plain net (W2's kind: steps started ahead, rows written while the helpers finish) trains the same bits on 2 workers as the CLI", async () => {
+  const link = 'lab=batchnorm&nets=plain&hidden=64&bs=64&eval=100&seed=3';
+  const page = await openPage(browser, `${server.url}?speed=max&${link}&stop=200&workers=2`);
+  await playTo(page, 200);
+  await page.waitForFunction(() => /^2 workers/.test(document.querySelector('#workers-active')?.textContent ?? ''), null, { timeout: 30000 });
+  const native = cli(link, 200);
+  assert.equal(f32(native.loss), f32(await value(page, '#stat-loss')), 'the mini-batch loss at step 200: CLI = browser');
+  assert.equal(f32(native.plain_test_accuracy), f32(await value(page, '#stat-plain-test-accuracy')), 'the test accuracy at step 200');
+  await page.context().close();
+});
+
 test('a worker killed mid-run is reported and the run goes on with the same bits', async () => {
   const page = await openPage(browser, `${server.url}?speed=max&${LINK}&stop=400&workers=2`);
   await page.waitForSelector('#play:not([disabled])');

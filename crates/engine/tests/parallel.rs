@@ -279,3 +279,103 @@ fn a_helper_that_dies_or_answers_wrongly_costs_time_not_the_run() {
         assert!(why.contains("the same steps, slower"), "{why}");
     }
 }
+
+/// Native helper threads, counting the jobs handed to them.
+struct Counting {
+    inner: ThreadHelpers,
+    jobs: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Helpers for Counting {
+    fn count(&self) -> usize {
+        self.inner.count()
+    }
+    fn dispatch(&mut self, job: &Arc<ShardJob>, model: &mut Sequential, batch: &Batch) -> Result<bool, String> {
+        self.jobs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.dispatch(job, model, batch)
+    }
+    fn collect(&mut self, h: usize) -> Result<Vec<NodeSum>, String> {
+        self.inner.collect(h)
+    }
+    fn recycle(&mut self, buffer: Vec<f32>) {
+        self.inner.recycle(buffer)
+    }
+    fn fingerprint(&self) -> u64 {
+        self.inner.fingerprint()
+    }
+}
+
+#[test]
+fn a_step_started_ahead_is_used_only_while_nothing_changed_and_gives_the_same_bits() {
+    let data = regression();
+    // The same changes between steps for both: a new batch size (after step 10), a weight
+    // edited (after step 20), the learning rate (after step 25: the update, not the gradient).
+    let change = |t: &mut Trainer, i: usize| match i {
+        10 => t.batch_size = 12,
+        20 => t.model.visit_params(&mut |_, kind, w, _| {
+            if kind == engine::layer::ParamKind::Weight {
+                tensor::slice_mut(w)[0] += 0.25;
+            }
+        }),
+        25 => t.hyper.lr = 0.02,
+        _ => {}
+    };
+    let mut reference = trainer(16, 8);
+    let mut expected = Vec::new();
+    for i in 0..40 {
+        expected.push(reference.train_step(&data).to_bits());
+        change(&mut reference, i);
+    }
+    let jobs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut t = trainer(16, 8);
+    let inner = ThreadHelpers::new(&t.model, 2).unwrap();
+    t.set_helpers(Some(Box::new(Counting { inner, jobs: jobs.clone() })));
+    let mut losses = Vec::new();
+    for i in 0..40 {
+        // The last step starts none: the run ends.
+        losses.push(t.train_step_ahead(&data, i + 1 < 40).to_bits());
+        assert_eq!(t.last_workers(), 3, "step {i} ran on 3 workers");
+        change(&mut t, i);
+    }
+    assert_eq!(losses, expected, "the losses of every step");
+    assert_eq!(weights(&mut t), weights(&mut reference));
+    assert!(t.take_helper_failure().is_none());
+    // One job for the first step, one started ahead after each of the 39 others, and one again
+    // for each of the 2 steps whose start was undone (the batch size, the weight); the learning
+    // rate does not touch the gradient, but the update it changes is made before the next
+    // step starts: its job stands.
+    assert_eq!(jobs.load(std::sync::atomic::Ordering::Relaxed), 1 + 39 + 2);
+    // Settling waits for a step started ahead, which the next call then does not use.
+    t.train_step_ahead(&data, true);
+    t.settle();
+    t.train_step(&data);
+    reference.train_step(&data);
+    reference.train_step(&data);
+    assert_eq!(weights(&mut t), weights(&mut reference));
+    assert_eq!(jobs.load(std::sync::atomic::Ordering::Relaxed), 1 + 39 + 2 + 2 + 1);
+}
+
+#[test]
+fn the_labs_start_steps_ahead_within_a_call_and_train_the_same_bits() {
+    let assets = mnist();
+    // Calls of 5 steps with an evaluation due every 7: steps start ahead inside a call, not across
+    // an evaluation or the end of a call.
+    for link in ["lab=cnn&model=lenet5&bs=40&race=false&eval=7&seed=5", "lab=batchnorm&nets=both&hidden=32&bs=64&eval=7&seed=6"] {
+        let mut runs = Vec::new();
+        for workers in [1, 2, 3] {
+            let mut s = build_with(&parse_link(link).config, &assets).unwrap();
+            s.set_workers(workers, Some(threads()));
+            let mut losses = Vec::new();
+            while s.steps() < 30 {
+                losses.push(s.step(5).to_bits());
+            }
+            let mut model = s.model().clone();
+            let mut w = Vec::new();
+            engine::parallel::read_params(&mut model, &mut w);
+            assert!(s.take_worker_failure().is_none(), "{link}");
+            runs.push((losses, w.iter().map(|v| v.to_bits()).collect::<Vec<u32>>(), serde_json::to_string(&s.snapshot()).unwrap()));
+        }
+        assert_eq!(runs[1], runs[0], "{link}: 2 workers");
+        assert_eq!(runs[2], runs[0], "{link}: 3 workers");
+    }
+}

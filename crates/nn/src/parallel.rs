@@ -260,6 +260,21 @@ pub trait Helpers: Send {
     /// The step's update has been made: helpers may take the new weights now, while the caller
     /// prepares the next step (`dispatch` still checks that they are the model's).
     fn after_update(&mut self, _model: &mut Sequential) {}
+    /// [`Helpers::dispatch`] right after [`Helpers::after_update`], the model unchanged since
+    /// (a step started ahead): the weights need not be checked again.
+    fn dispatch_after_update(&mut self, job: &Arc<ShardJob>, model: &mut Sequential, batch: &Batch) -> Result<bool, String> {
+        self.dispatch(job, model, batch)
+    }
+    /// The next step's mini-batch (split in `shards`), while the helpers compute this one:
+    /// helpers that can take their rows early do (the browser's shared buffer); the next
+    /// `dispatch` still checks they are its batch's.
+    fn stage(&mut self, _batch: &Batch, _shards: usize) {}
+    /// Whether `job`, the one dispatched last, is computed with `model`'s weights as they are now
+    /// (a step started ahead is used only then). By default: the job's copies of the weights
+    /// are the model's, bit for bit.
+    fn dispatched_with(&mut self, job: &ShardJob, model: &mut Sequential) -> bool {
+        same_bits(&job.params, model)
+    }
     /// The node sums of helper `h` (0-based) for the dispatched step, or why there are none
     /// (its shards are then computed by the caller).
     fn collect(&mut self, h: usize) -> Result<Vec<NodeSum>, String>;
@@ -271,6 +286,19 @@ pub trait Helpers: Send {
     fn take_note(&mut self) -> Option<String> {
         None
     }
+}
+
+/// Whether `copy` holds `model`'s weights (in parameter order), bit for bit.
+pub fn same_bits(copy: &[f32], model: &mut Sequential) -> bool {
+    let mut at = 0;
+    let mut same = true;
+    model.visit_params(&mut |_, _, w, _| {
+        let w = tensor::slice(w);
+        // Or-ing the differences (no early exit) lets the loop run in SIMD lanes.
+        same = same && copy.get(at..at + w.len()).is_some_and(|c| c.iter().zip(w).fold(0, |d, (a, b)| d | (a.to_bits() ^ b.to_bits())) == 0);
+        at += w.len();
+    });
+    same && at == copy.len()
 }
 
 /// Reused buffers for computing shards one by one.

@@ -324,6 +324,11 @@ impl<L: Registered> LabSession for Session<L> {
             self.parallel.attach(self.lab.trainers_mut(), &config);
         }
         self.lab.train(n);
+        // A step started ahead never outlives the call: between calls the model, the data or
+        // the helpers may change.
+        if self.parallel.workers > 1 {
+            self.lab.trainers_mut().into_iter().for_each(|t| t.settle());
+        }
         self.lab.trainer().last_loss
     }
 

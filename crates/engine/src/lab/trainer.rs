@@ -38,6 +38,29 @@ impl Clone for HelperSlot {
     }
 }
 
+/// A step whose helpers were given their shards at the end of the step before (see
+/// [`Trainer::train_step_ahead`]): what it was started from, to check that nothing changed.
+/// A clone (a checkpoint) has none: its helpers are not those computing it.
+#[derive(Default)]
+struct Ahead(Option<Started>);
+
+impl Clone for Ahead {
+    fn clone(&self) -> Self {
+        Ahead(None)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+struct Started {
+    step: u64,
+    epoch: u64,
+    cursor: usize,
+    batch_size: usize,
+    data_len: usize,
+    /// Workers computing it (this one included).
+    workers: usize,
+}
+
 #[derive(Clone)]
 pub struct Trainer {
     pub model: Sequential,
@@ -102,6 +125,66 @@ pub struct Trainer {
     parts: Vec<parallel::NodeSum>,
     spare: Vec<Vec<f32>>,
     job: Option<Arc<ShardJob>>,
+    /// The next mini-batch, gathered early for a step started ahead.
+    ahead: Ahead,
+    next_x: Tensor,
+    next_y: Tensor,
+    next_classes: Vec<usize>,
+    next_mask: Vec<bool>,
+    /// `next_*` hold the mini-batch after this one, gathered while the helpers finished.
+    next_gathered: bool,
+}
+
+/// Hands `helpers` their shards of the mini-batch `(x, y, classes)` split in `m`, reusing the
+/// last job's buffers when every helper has let go of it; returns the workers computing it (1:
+/// the helpers are not ready, this one computes every shard). `after_update`: right after
+/// [`Helpers::after_update`], the model unchanged since.
+fn dispatch(
+    h: &mut dyn Helpers,
+    last: &mut Option<Arc<ShardJob>>,
+    model: &mut Sequential,
+    loss: Loss,
+    (x, y, classes): (&Tensor, &Tensor, Option<&[usize]>),
+    m: usize,
+    after_update: bool,
+) -> Result<usize, String> {
+    let n = x.shape()[0];
+    let mut job = last.take().and_then(|j| Arc::try_unwrap(j).ok()).unwrap_or_else(|| ShardJob {
+        params: Vec::new(),
+        x: Vec::new(),
+        shape: Vec::new(),
+        targets: parallel::Targets::Classes(Vec::new()),
+        loss,
+        shards: m,
+        workers: 1,
+    });
+    job.params.clear();
+    job.x.clear();
+    if h.wants_copies() {
+        parallel::read_params(model, &mut job.params);
+        job.x.extend_from_slice(tensor::slice(x));
+    }
+    job.shape.clear();
+    job.shape.extend_from_slice(x.shape());
+    job.targets = match classes {
+        Some(classes) => {
+            let mut c = match std::mem::replace(&mut job.targets, parallel::Targets::Classes(Vec::new())) {
+                parallel::Targets::Classes(c) => c,
+                _ => Vec::new(),
+            };
+            c.clear();
+            c.extend_from_slice(classes);
+            parallel::Targets::Classes(c)
+        }
+        None => parallel::Targets::Values { values: tensor::slice(y).to_vec(), cols: y.len() / n.max(1) },
+    };
+    (job.loss, job.shards, job.workers) = (loss, m, h.count() + 1);
+    let job = Arc::new(job);
+    let batch = parallel::Batch { x: tensor::slice(x), shape: x.shape(), classes, values: tensor::slice(y) };
+    let sent = if after_update { h.dispatch_after_update(&job, model, &batch) } else { h.dispatch(&job, model, &batch) };
+    let result = sent.map(|sent| if sent { job.workers } else { 1 });
+    *last = Some(job);
+    result
 }
 
 impl Trainer {
@@ -148,6 +231,12 @@ impl Trainer {
             parts: Vec::new(),
             spare: Vec::new(),
             job: None,
+            ahead: Ahead(None),
+            next_x: tensor::zeros(&[0]),
+            next_y: tensor::zeros(&[0]),
+            next_classes: Vec::new(),
+            next_mask: Vec::new(),
+            next_gathered: false,
         };
         t.shuffle.shuffle(&mut t.order);
         t
@@ -201,6 +290,16 @@ impl Trainer {
     /// One optimiser step on the next mini-batch; returns its loss. The last batch of an epoch
     /// may be smaller; then the order is reshuffled.
     pub fn train_step(&mut self, data: &dyn Source) -> f32 {
+        self.train_step_ahead(data, false)
+    }
+
+    /// [`Trainer::train_step`]; with `more`, the caller says the next call follows with the same
+    /// `data` and changes nothing in between but reading (recording the step, drawing): the
+    /// helpers are then given the next step's shards at once, and compute them while the caller
+    /// records this step. The next call checks that the step, the order, the batch size and the
+    /// weights are still those it was started from, and otherwise waits for the helpers, drops
+    /// their answers and starts again — the same bits either way.
+    pub fn train_step_ahead(&mut self, data: &dyn Source, more: bool) -> f32 {
         if self.accel.0.is_some() && !self.may_submit() {
             // The device is far enough ahead, or must be rebuilt: this step waits.
             return self.last_loss;
@@ -208,8 +307,18 @@ impl Trainer {
         let n = self.order.len();
         let bs = self.batch_size.clamp(1, n);
         let end = (self.cursor + bs).min(n);
-        data.gather(&self.order[self.cursor..end], &mut self.batch_x, &mut self.batch_y, &mut self.batch_classes);
-        let masked = data.mask(&self.order[self.cursor..end], &mut self.batch_mask);
+        let started = self.take_ahead(bs, data.len());
+        self.next_gathered = false;
+        let masked = if started.is_some() {
+            // Gathered when the step was started (a batch of padded sequences never is).
+            std::mem::swap(&mut self.batch_x, &mut self.next_x);
+            std::mem::swap(&mut self.batch_y, &mut self.next_y);
+            std::mem::swap(&mut self.batch_classes, &mut self.next_classes);
+            false
+        } else {
+            data.gather(&self.order[self.cursor..end], &mut self.batch_x, &mut self.batch_y, &mut self.batch_classes);
+            data.mask(&self.order[self.cursor..end], &mut self.batch_mask)
+        };
         self.last_batch.clear();
         self.last_batch.extend_from_slice(&self.order[self.cursor..end]);
         self.cursor = end;
@@ -233,7 +342,7 @@ impl Trainer {
         }
         let shards = self.sharding.shards(self.batch_x.shape()[0]);
         let loss = if shards > 1 && !masked {
-            self.sharded_gradient(data.has_classes(), shards)
+            self.sharded_gradient(data.has_classes(), shards, started, more.then_some(data))
         } else {
             self.last_workers = 1;
             self.model.zero_grad();
@@ -262,10 +371,73 @@ impl Trainer {
         self.last_hyper = hyper;
         self.step += 1;
         self.last_loss = loss;
+        if more && self.last_workers > 1 {
+            self.start_ahead(data);
+        }
         if self.step % self.record_every == 0 {
             self.record();
         }
         loss
+    }
+
+    /// Gathers the next mini-batch and hands the helpers their shards of it (see
+    /// [`Trainer::train_step_ahead`]).
+    fn start_ahead(&mut self, data: &dyn Source) {
+        let n = self.order.len();
+        let bs = self.batch_size.clamp(1, n);
+        let end = (self.cursor + bs).min(n);
+        let rows = &self.order[self.cursor..end];
+        if !std::mem::take(&mut self.next_gathered) {
+            if data.mask(rows, &mut self.next_mask) {
+                return;
+            }
+            data.gather(rows, &mut self.next_x, &mut self.next_y, &mut self.next_classes);
+        }
+        let m = self.sharding.shards(rows.len());
+        let Some(mut h) = self.helpers.0.take() else { return };
+        let classes = data.has_classes().then_some(&self.next_classes[..]);
+        match dispatch(h.as_mut(), &mut self.job, &mut self.model, self.loss, (&self.next_x, &self.next_y, classes), m, true) {
+            Ok(workers) if workers > 1 => {
+                let started = Started { step: self.step, epoch: self.epoch, cursor: self.cursor, batch_size: bs, data_len: data.len(), workers };
+                self.ahead = Ahead(Some(started));
+                self.helpers = HelperSlot(Some(h));
+            }
+            Ok(_) => self.helpers = HelperSlot(Some(h)),
+            Err(why) => self.helper_failure = Some(format!("{why}: training continues on this worker alone (the same steps, slower)")),
+        }
+    }
+
+    /// The step started ahead, if this is still it: the same step, order position, batch size,
+    /// data size and weights. Otherwise its helpers' answers are awaited and dropped.
+    fn take_ahead(&mut self, batch_size: usize, data_len: usize) -> Option<usize> {
+        let started = self.ahead.0.take()?;
+        let same = started == Started { step: self.step, epoch: self.epoch, cursor: self.cursor, batch_size, data_len, workers: started.workers };
+        let job = self.job.clone();
+        let Some(h) = self.helpers.0.as_mut() else { return None };
+        if same && self.accel.0.is_none() && job.as_ref().is_some_and(|j| h.dispatched_with(j, &mut self.model)) {
+            return Some(started.workers);
+        }
+        self.drain(started.workers);
+        None
+    }
+
+    /// Waits for the helpers' answers to a step started ahead that is not taken, and drops them.
+    fn drain(&mut self, workers: usize) {
+        let Some(h) = self.helpers.0.as_mut() else { return };
+        for g in 1..workers {
+            match h.collect(g - 1) {
+                Ok(sums) => sums.into_iter().for_each(|s| h.recycle(s.grads)),
+                Err(why) => self.helper_failure = Some(format!("{why}: its shards are computed here (the same steps, slower)")),
+            }
+        }
+    }
+
+    /// Waits out a step started ahead (before the model, the data or the helpers change other
+    /// than through a step).
+    pub fn settle(&mut self) {
+        if let Some(started) = self.ahead.0.take() {
+            self.drain(started.workers);
+        }
     }
 
     /// Splits every mini-batch into `shards` canonical micro-shards from now on (1: one pass);
@@ -289,6 +461,8 @@ impl Trainer {
 
     /// Lets `helpers` compute other workers' shards (None: all here). Steps give the same bits.
     pub fn set_helpers(&mut self, helpers: Option<Box<dyn Helpers>>) {
+        // A step started ahead belongs to the helpers going away.
+        self.ahead = Ahead(None);
         self.helpers_started = helpers.as_ref().map_or(0, |h| h.count());
         self.helpers = HelperSlot(helpers);
     }
@@ -311,59 +485,25 @@ impl Trainer {
 
     /// The mini-batch's gradient as the tree sum of its micro-shards' (see [`crate::parallel`]),
     /// left in the model's gradients; returns the loss.
-    fn sharded_gradient(&mut self, classes: bool, m: usize) -> f32 {
+    fn sharded_gradient(&mut self, classes: bool, m: usize, started: Option<usize>, next: Option<&dyn Source>) -> f32 {
         let width = parallel::width(m);
         let n = self.batch_x.shape()[0];
         let mut helpers = self.helpers.0.take();
-        let mut workers = 1;
+        let mut workers = started.unwrap_or(1);
         let batch = parallel::Batch {
             x: tensor::slice(&self.batch_x),
             shape: self.batch_x.shape(),
             classes: if classes { Some(&self.batch_classes) } else { None },
             values: tensor::slice(&self.batch_y),
         };
-        if let Some(h) = helpers.as_mut().filter(|h| h.count() > 0) {
-            {
-                // The last job's buffers, when every helper has let go of it.
-                let mut job = self.job.take().and_then(|j| Arc::try_unwrap(j).ok()).unwrap_or_else(|| ShardJob {
-                    params: Vec::new(),
-                    x: Vec::new(),
-                    shape: Vec::new(),
-                    targets: parallel::Targets::Classes(Vec::new()),
-                    loss: self.loss,
-                    shards: m,
-                    workers: 1,
-                });
-                job.params.clear();
-                job.x.clear();
-                if h.wants_copies() {
-                    parallel::read_params(&mut self.model, &mut job.params);
-                    job.x.extend_from_slice(batch.x);
+        if let Some(h) = helpers.as_mut().filter(|h| started.is_none() && h.count() > 0) {
+            let c = classes.then_some(&self.batch_classes[..]);
+            match dispatch(h.as_mut(), &mut self.job, &mut self.model, self.loss, (&self.batch_x, &self.batch_y, c), m, false) {
+                Ok(w) => workers = w,
+                Err(why) => {
+                    self.helper_failure = Some(format!("{why}: training continues on this worker alone (the same steps, slower)"));
+                    helpers = None;
                 }
-                job.shape.clear();
-                job.shape.extend_from_slice(self.batch_x.shape());
-                job.targets = if classes {
-                    let mut c = match std::mem::replace(&mut job.targets, parallel::Targets::Classes(Vec::new())) {
-                        parallel::Targets::Classes(c) => c,
-                        _ => Vec::new(),
-                    };
-                    c.clear();
-                    c.extend_from_slice(&self.batch_classes);
-                    parallel::Targets::Classes(c)
-                } else {
-                    parallel::Targets::Values { values: tensor::slice(&self.batch_y).to_vec(), cols: self.batch_y.len() / n.max(1) }
-                };
-                (job.loss, job.shards, job.workers) = (self.loss, m, h.count() + 1);
-                let job = Arc::new(job);
-                match h.dispatch(&job, &mut self.model, &batch) {
-                    Ok(true) => workers = job.workers,
-                    Ok(false) => {}
-                    Err(why) => {
-                        self.helper_failure = Some(format!("{why}: training continues on this worker alone (the same steps, slower)"));
-                        helpers = None;
-                    }
-                }
-                self.job = Some(job);
             }
         }
         let mut total = 0;
@@ -381,6 +521,24 @@ impl Trainer {
         }
         for &node in own[..count].iter().rev() {
             parts.extend(parallel::node_sum(&mut self.model, self.loss, &batch, m, node, &mut self.scratch, &mut self.spare));
+        }
+        if let Some(data) = next.filter(|_| workers > 1) {
+            // While the helpers finish: the next mini-batch, for the step started after this one.
+            let end = (self.cursor + self.batch_size.clamp(1, self.order.len())).min(self.order.len());
+            let rows = &self.order[self.cursor..end];
+            if !data.mask(rows, &mut self.next_mask) {
+                data.gather(rows, &mut self.next_x, &mut self.next_y, &mut self.next_classes);
+                self.next_gathered = true;
+                if let Some(h) = helpers.as_mut() {
+                    let next = parallel::Batch {
+                        x: tensor::slice(&self.next_x),
+                        shape: self.next_x.shape(),
+                        classes: data.has_classes().then_some(&self.next_classes[..]),
+                        values: tensor::slice(&self.next_y),
+                    };
+                    h.stage(&next, self.sharding.shards(rows.len()));
+                }
+            }
         }
         let mut computed_others = false;
         if let Some(h) = helpers.as_mut().filter(|_| workers > 1) {
@@ -441,6 +599,7 @@ impl Trainer {
     /// Hands the steps to `accel` from now on (built from this model: same weights). The CPU
     /// optimiser's state is not carried over; the device's starts fresh.
     pub fn attach(&mut self, accel: Box<dyn Accelerator>) {
+        self.settle();
         self.accel = Slot(Some(accel));
         self.synced_step = self.step;
         self.accel_base = self.step;

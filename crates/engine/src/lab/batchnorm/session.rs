@@ -327,8 +327,9 @@ impl BnLab {
         self.history.last()
     }
 
-    /// One optimiser step of both nets on the same mini-batch.
-    fn step_both(&mut self) {
+    /// One optimiser step of both nets on the same mini-batch; `more`: another follows at once
+    /// (the plain net's helpers start on it while this step is recorded).
+    fn step_both(&mut self, more: bool) {
         let images = self.images.clone();
         let source = Flat { digits: &images.train, scaling: self.scaling };
         for net in Net::BOTH {
@@ -336,7 +337,7 @@ impl BnLab {
             if (net == Net::Plain && self.plain_diverged_at.is_some()) || !self.config.nets.trains(net) {
                 continue;
             }
-            let loss = self.nets[i].train_step(&source);
+            let loss = self.nets[i].train_step_ahead(&source, more);
             if !loss.is_finite() && net == Net::Plain {
                 let at = self.nets[i].step;
                 self.plain_diverged_at = Some(at);
@@ -600,12 +601,14 @@ impl Lab for BnLab {
     /// Trains up to `n` steps of both nets; while a test evaluation is due, a call evaluates one
     /// chunk instead.
     fn train(&mut self, n: u64) {
-        for _ in 0..n {
+        for i in 0..n {
             if self.running_eval.is_some() {
                 self.eval_chunk();
                 return;
             }
-            self.step_both();
+            // Another step follows in this call unless an evaluation falls due after this one.
+            let more = i + 1 < n && (self.nets[self.lead()].step + 1) % self.config.eval != 0;
+            self.step_both(more);
             if self.nets[self.lead()].step % self.config.eval == 0 {
                 self.running_eval = Some(Evaluation::default());
             }

@@ -413,7 +413,7 @@ impl Lab for CnnLab {
 
     /// Trains up to `n` steps; while a test evaluation is due, a call evaluates one chunk instead.
     fn train(&mut self, n: u64) {
-        for _ in 0..n {
+        for i in 0..n {
             if self.running_eval.is_some() {
                 if !self.trainer.in_sync() {
                     // The evaluation needs this step's weights: ask the device (the run waits).
@@ -427,7 +427,10 @@ impl Lab for CnnLab {
             }
             let images = self.images.clone();
             let before = self.trainer.step;
-            let loss = self.trainer.train_step(&images.train_source(self.scaling));
+            // Another step follows in this call unless an evaluation falls due after this one:
+            // then the helpers start on it while this one is counted.
+            let more = i + 1 < n && (before + 1) % self.config.eval != 0;
+            let loss = self.trainer.train_step_ahead(&images.train_source(self.scaling), more);
             if self.trainer.step == before {
                 return; // the device is ahead: this call waits
             }
