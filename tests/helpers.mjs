@@ -156,8 +156,14 @@ export function benchNative(workload, seconds) {
 
 /// Frames per second over 2-second windows while `page` trains (Play pressed here); the best of
 /// up to three windows, so one hiccup of a shared CI machine does not decide it. Also checks
-/// that training went on meanwhile.
+/// that training went on meanwhile, and that drawing added nothing to the page's body: plotters
+/// measured each axis label with a `<span>` there (a forced layout per label) until the charts
+/// measured text on their canvas (src/components/canvas.rs).
 export async function fpsWhileTraining(page) {
+  await page.evaluate(() => {
+    window.__bodyAdds = 0;
+    new MutationObserver((ms) => ms.forEach((m) => { window.__bodyAdds += m.addedNodes.length; })).observe(document.body, { childList: true });
+  });
   await page.click('#play');
   await page.waitForFunction(() => Number(document.querySelector('#stat-step').textContent) > 5);
   const before = Number(await page.locator('#stat-step').textContent());
@@ -174,6 +180,7 @@ export async function fpsWhileTraining(page) {
   for (let i = 0; i < 3 && fps < 55; i++) fps = Math.max(fps, await measure());
   const after = Number(await page.locator('#stat-step').textContent());
   assert.ok(after > before, `training went on meanwhile (${before} → ${after})`);
+  assert.equal(await page.evaluate(() => window.__bodyAdds), 0, 'elements added to the body while training (text measured in the page?)');
   return fps;
 }
 

@@ -2,7 +2,7 @@
 
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
-use plotters_canvas::CanvasBackend;
+use crate::components::canvas::Canvas;
 use web_sys::HtmlCanvasElement;
 
 pub const BLUE: RGBColor = RGBColor(37, 99, 235);
@@ -170,7 +170,7 @@ pub fn draw_whole_x(canvas: &HtmlCanvasElement, spec: &ChartSpec, series: &[Seri
 }
 
 fn draw_on(canvas: &HtmlCanvasElement, spec: &ChartSpec, series: &[Series], x_ticks: &dyn Fn(&f64) -> String) {
-    let Some(backend) = CanvasBackend::with_canvas_object(canvas.clone()) else { return };
+    let Some(backend) = Canvas::on(canvas) else { return };
     let whole = backend.into_drawing_area();
     let _ = whole.fill(&WHITE);
     // The legend gets a strip of its own at the right, outside the data.
@@ -290,7 +290,7 @@ fn columns(points: &[(f64, f64)], x_range: (f64, f64), n: usize, log_y: bool) ->
 }
 
 fn plot<'a, Y: Ranged<ValueType = f64>>(
-    chart: &mut ChartContext<'a, CanvasBackend, Cartesian2d<RangedCoordf64, Y>>,
+    chart: &mut ChartContext<'a, Canvas, Cartesian2d<RangedCoordf64, Y>>,
     series: &[Series],
     log_y: bool,
     x: (f64, f64),
@@ -311,7 +311,7 @@ fn plot<'a, Y: Ranged<ValueType = f64>>(
             continue;
         }
         let width = s.width;
-        let legend = |a: &mut plotters::chart::SeriesAnno<'a, CanvasBackend>| {
+        let legend = |a: &mut plotters::chart::SeriesAnno<'a, Canvas>| {
             if !s.label.is_empty() {
                 a.label(s.label.as_str()).legend(move |(px, py)| PathElement::new(vec![(px, py), (px + 16, py)], color.stroke_width(2)));
             }
@@ -354,7 +354,7 @@ fn plot<'a, Y: Ranged<ValueType = f64>>(
 }
 
 /// Each labelled series' swatch (a line, or a dot) and name, one per row from the top.
-fn draw_legend(area: &DrawingArea<CanvasBackend, plotters::coord::Shift>, labelled: &[&Series]) {
+fn draw_legend(area: &DrawingArea<Canvas, plotters::coord::Shift>, labelled: &[&Series]) {
     for (i, s) in labelled.iter().enumerate() {
         let y = 44 + 18 * i as i32;
         let color = s.color;

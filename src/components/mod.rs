@@ -1,6 +1,7 @@
 //! Reusable UI pieces: charts, histograms, controls, the layer panel.
 
 pub mod backprop;
+pub mod canvas;
 pub mod chart;
 pub mod controls;
 pub mod diagnoses;

@@ -10,7 +10,7 @@ use engine::lab::LabCommand;
 use leptos::html;
 use leptos::prelude::*;
 use plotters::prelude::*;
-use plotters_canvas::CanvasBackend;
+use crate::components::canvas::Canvas;
 use web_sys::HtmlCanvasElement;
 
 const NETS: [(&str, RGBColor); 2] = [("plain", ORANGE), ("with BN", BLUE)];
@@ -250,7 +250,7 @@ pub fn PercentileCharts(state: LabState) -> impl IntoView {
 
 /// One histogram-over-time heat map.
 fn draw_heat(canvas: &HtmlCanvasElement, title: &str, v: &BnView, net: usize, layer: usize, quantity: usize) {
-    let Some(backend) = CanvasBackend::with_canvas_object(canvas.clone()) else { return };
+    let Some(backend) = Canvas::on(canvas) else { return };
     let root = backend.into_drawing_area();
     let _ = root.fill(&WHITE);
     let cols = &v.columns;
