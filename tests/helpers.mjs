@@ -75,9 +75,12 @@ export async function openPage(browser, url, errors = []) {
   return page;
 }
 
+/** Saves a full-page screenshot; every page shot has seen no Content-Security-Policy violation
+ * (the app runs with `style-src 'self'`: no inline style attribute anywhere). */
 export async function screenshot(page, name) {
   fs.mkdirSync(OUTPUT, { recursive: true });
   await page.screenshot({ path: path.join(OUTPUT, `${name}.png`), fullPage: true });
+  assert.deepEqual(await page.evaluate(() => window.__csp ?? []), [], `CSP violations on the page of ${name}.png`);
 }
 
 /** The step counter as a number (NaN before the first snapshot). */
