@@ -1,8 +1,8 @@
 //! Line charts drawn with plotters on a canvas. Every chart has a title, labelled axes and units.
 
+use crate::components::canvas::Canvas;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
-use crate::components::canvas::Canvas;
 use web_sys::HtmlCanvasElement;
 
 pub const BLUE: RGBColor = RGBColor(37, 99, 235);
@@ -110,15 +110,30 @@ macro_rules! style_mesh {
     };
 }
 
-/// Axis tick text: whole numbers without a fraction, others with up to two decimals.
-pub fn axis_number(v: f64) -> String {
+/// Axis tick text on an axis spanning `span`: as many decimals as the tick spacing needs (plotters
+/// puts at most ten ticks on an axis, at 1, 2 or 5 × 10ᵏ apart), so neighbouring ticks never read
+/// the same ("0.01, 0.01" for 0.015 and 0.01); a spacing below 10⁻⁴ in scientific notation. Zero
+/// reads "0", never "-0" (plotters places that tick at -0.0 or a rounding error from zero).
+pub fn axis_number(v: f64, span: f64) -> String {
+    let spacing = if span.is_finite() && span > 0.0 { span / 10.0 } else { 0.1 };
+    let decimals = (-spacing.log10().floor()).max(0.0) as i32;
+    if v.abs() < spacing * 1e-3 {
+        return "0".into();
+    }
+    let trim = |s: String| if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
     if v.abs() >= 1e6 {
         format!("{v:.1e}")
-    } else if v.abs() >= 1000.0 || v.fract() == 0.0 {
+    } else if decimals == 0 || v.abs() >= 1000.0 && v.fract() == 0.0 {
         format!("{v:.0}")
+    } else if decimals <= 4 {
+        trim(format!("{v:.*}", decimals as usize))
     } else {
-        let s = format!("{v:.2}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
+        let precision = (decimals + v.abs().log10().floor() as i32).max(0) as usize;
+        let s = format!("{v:.precision$e}");
+        match s.split_once('e') {
+            Some((mantissa, exponent)) => format!("{}e{exponent}", trim(mantissa.to_string())),
+            None => s,
+        }
     }
 }
 
@@ -159,17 +174,18 @@ pub fn draw(canvas: &HtmlCanvasElement, spec: &ChartSpec, series: &[Series]) {
         let x_range = spec.x_range.map(|(a, b)| (at(a), at(b).max(at(a) + 1.0)));
         // Labels at the decades only (1, 10, 100, 1k…): in-between ticks read as noise.
         let decade = |v: &f64| if (v - v.round()).abs() < 0.02 { step_label(10f64.powf(v.round())) } else { String::new() };
-        return draw_on(canvas, &ChartSpec { x_range, ..*spec }, &moved, &decade);
+        return draw_on(canvas, &ChartSpec { x_range, ..*spec }, &moved, Some(&decade));
     }
-    draw_on(canvas, spec, series, &|v| axis_number(*v))
+    draw_on(canvas, spec, series, None)
 }
 
 /// [`draw`] for an x axis of whole things (layers): only whole numbers are labelled.
 pub fn draw_whole_x(canvas: &HtmlCanvasElement, spec: &ChartSpec, series: &[Series]) {
-    draw_on(canvas, spec, series, &|v| if (v - v.round()).abs() < 1e-6 { format!("{v:.0}") } else { String::new() })
+    draw_on(canvas, spec, series, Some(&|v| if (v - v.round()).abs() < 1e-6 { format!("{v:.0}") } else { String::new() }))
 }
 
-fn draw_on(canvas: &HtmlCanvasElement, spec: &ChartSpec, series: &[Series], x_ticks: &dyn Fn(&f64) -> String) {
+/// `x_ticks`: the x axis's tick text (None: numbers, as [`axis_number`] writes them).
+fn draw_on(canvas: &HtmlCanvasElement, spec: &ChartSpec, series: &[Series], x_ticks: Option<&dyn Fn(&f64) -> String>) {
     let Some(backend) = Canvas::on(canvas) else { return };
     let whole = backend.into_drawing_area();
     let _ = whole.fill(&WHITE);
@@ -187,6 +203,8 @@ fn draw_on(canvas: &HtmlCanvasElement, spec: &ChartSpec, series: &[Series], x_ti
     };
     let x = spec.x_range.or_else(|| bounds(series, |p| p.0, false)).unwrap_or((0.0, 1.0));
     let y = spec.y_range.or_else(|| bounds(series, |p| p.1, spec.log_y)).unwrap_or(if spec.log_y { (1e-4, 1.0) } else { (-1.0, 1.0) });
+    let x_numbers = |v: &f64| axis_number(*v, x.1 - x.0);
+    let x_ticks = x_ticks.unwrap_or(&x_numbers);
     let mut builder = ChartBuilder::on(&root);
     builder.caption(spec.title, ("sans-serif", 16).into_font().color(&INK)).margin(10).x_label_area_size(38).y_label_area_size(64);
     // Within a decade a log axis has no 1, 2 or 5 × 10ᵏ to label (a loss between 1.2 and 3):
@@ -204,7 +222,7 @@ fn draw_on(canvas: &HtmlCanvasElement, spec: &ChartSpec, series: &[Series], x_ti
         let Ok(mut chart) = builder.build_cartesian_2d(x.0..x.1, lo..hi) else { return };
         let mut mesh = chart.configure_mesh();
         style_mesh!(mesh, spec);
-        let _ = mesh.x_label_formatter(x_ticks).y_label_formatter(&|v| axis_number(*v)).draw();
+        let _ = mesh.x_label_formatter(x_ticks).y_label_formatter(&|v| axis_number(*v, hi - lo)).draw();
         if let Some((a, b, label)) = spec.band {
             let _ = chart.draw_series(std::iter::once(Rectangle::new([(a, lo), (b, hi)], RGBColor(219, 234, 254).mix(0.45).filled())));
             let _ = chart.draw_series(std::iter::once(Text::new(
@@ -412,6 +430,39 @@ mod colour_blind_tests {
                     assert!(d >= 12.0, "{vision}: colours {i} and {j} differ by ΔE {d:.1}");
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tick_tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test]
+    fn ticks_have_the_decimals_their_spacing_needs_and_zero_has_no_sign() {
+        let cases = [
+            // (tick, axis span, text)
+            (-0.0, 2.0, "0"),
+            (-1e-17, 2.0, "0"),
+            (-0.2, 2.0, "-0.2"),
+            (1.0, 2.0, "1"),
+            (0.25, 0.5, "0.25"),
+            // Ticks 0.005 apart on an axis 0.04 wide: 0.015 and 0.01 read differently.
+            (0.015, 0.04, "0.015"),
+            (0.01, 0.04, "0.01"),
+            (-0.005, 0.04, "-0.005"),
+            (-1e-18, 0.04, "0"),
+            // A spacing below 10⁻⁴: scientific, with the digits the spacing needs.
+            (1.5e-5, 2e-5, "1.5e-5"),
+            (5e-5, 2e-4, "5e-5"),
+            (-1e-4, 2e-4, "-1e-4"),
+            (1500.0, 3000.0, "1500"),
+            (2.5e6, 1e7, "2.5e6"),
+            (3.0, f64::NAN, "3"),
+        ];
+        for (v, span, want) in cases {
+            assert_eq!(axis_number(v, span), want, "{v:e} on an axis {span:e} wide");
         }
     }
 }

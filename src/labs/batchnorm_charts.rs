@@ -4,13 +4,13 @@
 
 use super::batchnorm::{config, with_view};
 use crate::client::{storage_get, storage_set, LabState};
+use crate::components::canvas::Canvas;
 use crate::components::chart::{self, palette, ChartSpec, Series, BLUE, GREY, INK, ORANGE};
 use engine::lab::batchnorm::{BnCommand, BnView, QUANTITIES};
 use engine::lab::LabCommand;
 use leptos::html;
 use leptos::prelude::*;
 use plotters::prelude::*;
-use crate::components::canvas::Canvas;
 use web_sys::HtmlCanvasElement;
 
 const NETS: [(&str, RGBColor); 2] = [("plain", ORANGE), ("with BN", BLUE)];
@@ -276,8 +276,8 @@ fn draw_heat(canvas: &HtmlCanvasElement, title: &str, v: &BnView, net: usize, la
         .y_desc("value")
         .x_labels(4)
         .y_labels(6)
-        .x_label_formatter(&|v| chart::axis_number(*v))
-        .y_label_formatter(&|v| chart::axis_number(*v))
+        .x_label_formatter(&|v| chart::axis_number(*v, end - first))
+        .y_label_formatter(&|v| chart::axis_number(*v, hi - lo))
         .label_style(("sans-serif", 12).into_font().color(&INK))
         .axis_desc_style(("sans-serif", 12).into_font().color(&INK))
         .disable_mesh()
