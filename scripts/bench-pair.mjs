@@ -1,5 +1,5 @@
 // How much two cores can give at most, beside what two workers get, in the same minutes:
-//   node scripts/bench-pair.mjs <workload> [seconds] [rounds] [native|browser|both]
+//   node scripts/bench-pair.mjs <workload> [seconds] [rounds] [native|browser|both] [batch]
 // (after `trunk build --release`; the native side builds `deeply` with the ci profile).
 // Each round runs, natively and in headless Chromium: one worker alone; two independent
 // one-worker runs at once (two processes, two pages: nothing shared, nothing sent — their sum is
@@ -9,7 +9,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { serveDist, launch, benchInPage, ROOT } from '../tests/helpers.mjs';
 
-const [workload = 'w2', seconds = '4', rounds = '3', where = 'both'] = process.argv.slice(2);
+const [workload = 'w2', seconds = '4', rounds = '3', where = 'both', batch = null] = process.argv.slice(2);
 if (!/^w[1-4]$|^w2bn$/.test(workload)) throw new Error(`workload "${workload}": expected w1, w2, w2bn, w3 or w4`);
 const run = promisify(execFile);
 const round = (v) => Math.round(v);
@@ -17,7 +17,7 @@ const round = (v) => Math.round(v);
 async function native() {
   execFileSync('cargo', ['build', '-q', '--profile', 'ci', '-p', 'deeply-cli', '--bin', 'deeply'], { cwd: ROOT, stdio: 'inherit' });
   const bin = `${ROOT}/target/ci/deeply`;
-  const one = async (threads) => JSON.parse((await run(bin, ['bench', workload, '--threads', String(threads), '--seconds', seconds, '--json'])).stdout).items_per_s;
+  const one = async (threads) => JSON.parse((await run(bin, ['bench', workload, '--threads', String(threads), '--seconds', seconds, '--json', ...(batch ? ['--batch', batch] : [])])).stdout).items_per_s;
   const rows = [];
   for (let r = 0; r < Number(rounds); r++) {
     const alone = await one(1);
@@ -32,7 +32,7 @@ async function browser() {
   const server = await serveDist();
   const b = await launch();
   try {
-    const one = async (workers) => (await benchInPage(b, server.url, workload, seconds, 'cpu', workers)).items_per_s;
+    const one = async (workers) => (await benchInPage(b, server.url, workload, seconds, 'cpu', workers, batch)).items_per_s;
     const rows = [];
     for (let r = 0; r < Number(rounds); r++) {
       const alone = await one(1);
@@ -48,7 +48,7 @@ async function browser() {
 }
 
 function report(name, rows) {
-  console.log(`\n${workload} ${name} (examples/s; ${seconds} s each)`);
+  console.log(`\n${workload}${batch ? ` (batches of ${batch})` : ''} ${name} (examples/s; ${seconds} s each)`);
   console.log('| one alone | two alone at once (sum) | ceiling | two workers | speed-up | share of the ceiling |');
   console.log('|---|---|---|---|---|---|');
   for (const { alone, pair, two } of rows) {

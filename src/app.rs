@@ -26,7 +26,7 @@ pub fn App() -> impl IntoView {
         let workers = get("workers").and_then(|w| engine::lab::WorkerCount::parse(&w)).unwrap_or(engine::lab::WorkerCount::Fixed(1));
         return view! {
             <header class="topbar"><div class="brand">"Deeply"<span class="tagline">"benchmark"</span></div></header>
-            <main><BenchPage workload seconds backend workers/></main>
+            <main><BenchPage workload seconds backend workers batch=get("batch")/></main>
         }
         .into_any();
     }

@@ -66,7 +66,7 @@ fn post(scope: &DedicatedWorkerGlobalScope, m: &Message) {
     let _ = scope.post_message(&encode(m));
 }
 
-async fn bench(scope: &DedicatedWorkerGlobalScope, workload: &str, seconds: f64) -> Result<engine::lab::bench::BenchResult, String> {
+async fn bench(scope: &DedicatedWorkerGlobalScope, workload: &str, seconds: f64, batch: Option<usize>) -> Result<engine::lab::bench::BenchResult, String> {
     let w = Workload::parse(workload).ok_or_else(|| format!("unknown workload \"{workload}\" (the workloads: {})", engine::lab::bench::WORKLOADS))?;
     let gpu = match device(scope).await {
         Ok(g) => g,
@@ -82,7 +82,7 @@ async fn bench(scope: &DedicatedWorkerGlobalScope, workload: &str, seconds: f64)
         assets.insert(crate::loader::fetch_images(scope, set, &mut progress).await?);
     }
     let clock = scope.performance().ok_or("no performance clock")?;
-    gpu::bench::run_async(&gpu, w, None, seconds, &assets, &mut || clock.now()).await
+    gpu::bench::run_async(&gpu, w, batch, seconds, &assets, &mut || clock.now()).await
 }
 
 /// "vendor architecture device" of the browser's adapter (`GPUAdapterInfo`), when it says.
@@ -108,10 +108,10 @@ pub fn run() {
     wasm_bindgen_futures::spawn_local(async move {
         let gpu = device(&scope).await.map(|g| Rc::new(WebGpu(g)) as Rc<dyn GpuProvider>);
         let intercept = Box::new(move |command: &Command| {
-            let Command::Bench { workload, seconds, .. } = command else { return false };
-            let (scope, workload, seconds) = (scope.clone(), workload.clone(), *seconds);
+            let Command::Bench { workload, seconds, batch, .. } = command else { return false };
+            let (scope, workload, seconds, batch) = (scope.clone(), workload.clone(), *seconds, *batch);
             wasm_bindgen_futures::spawn_local(async move {
-                let result = bench(&scope, &workload, seconds).await;
+                let result = bench(&scope, &workload, seconds, batch).await;
                 if result.as_ref().err().map(String::as_str) != Some("no WebGPU") {
                     post(&scope, &Message::BenchDone { result });
                 }

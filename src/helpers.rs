@@ -561,7 +561,7 @@ pub fn serve(scope: DedicatedWorkerGlobalScope, init: JsValue, generation: Rc<Ce
     let shared = Shared::over(buffer, layout);
     let query = get("query").as_string().unwrap_or_default();
     let fingerprint = get("fingerprint").as_string().unwrap_or_default();
-    let replica = replicas(&parse_link(&query).config).into_iter().find_map(|mut m| (parallel::fingerprint(&mut m).to_string() == fingerprint).then_some(m));
+    let replica = replicas(&parse_link(&query).config).find_map(|mut m| (parallel::fingerprint(&mut m).to_string() == fingerprint).then_some(m));
     let Some(mut replica) = replica else {
         shared.set(Shared::block(h, READY), -1);
         return;

@@ -41,12 +41,16 @@ pub enum Command {
     ImportRun {
         json: String,
     },
-    /// Run a benchmark workload (`w1`, `w3`) for `seconds` on `workers`; answered by `BenchDone`.
+    /// Run a benchmark workload (`w1`, `w3`) for `seconds` on `workers`, in batches of `batch`;
+    /// answered by `BenchDone`.
     Bench {
         workload: String,
         seconds: f64,
         #[serde(default)]
         workers: engine::lab::WorkerCount,
+        /// Rows per mini-batch (None: the workload's own), as `deeply bench --batch`.
+        #[serde(default)]
+        batch: Option<usize>,
     },
     /// How many workers train (`auto`: the cores but one); the steps are the same bits.
     Workers {

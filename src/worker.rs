@@ -293,14 +293,14 @@ impl Worker {
                 self.running = false;
                 self.send_snapshot(None);
             }
-            Command::Bench { workload, seconds, workers } => {
+            Command::Bench { workload, seconds, workers, batch } => {
                 self.running = false;
                 let Some(w) = engine::lab::bench::Workload::parse(&workload) else {
                     let message = format!("unknown workload \"{workload}\" (the workloads: {})", engine::lab::bench::WORKLOADS);
                     return self.post(&Message::BenchDone { result: Err(message) });
                 };
                 let n = workers.resolve(hardware_concurrency());
-                match engine::lab::bench::prepare(w, None, seconds.min(30.0), &self.assets) {
+                match engine::lab::bench::prepare(w, batch, seconds.min(30.0), &self.assets) {
                     Ok((session, items)) => self.bench(w, session, items, n, seconds.min(30.0)),
                     Err(message) => self.post(&Message::BenchDone { result: Err(message) }),
                 }

@@ -143,8 +143,9 @@ export function countColor(page, selector, [r, g, b]) {
 }
 
 /** Opens the benchmark page for `workload` and returns the JSON it writes into #bench-results. */
-export async function benchInPage(browser, serverUrl, workload, seconds, backend = 'cpu', workers = 1) {
-  const page = await openPage(browser, `${serverUrl}?lab=bench&workload=${workload}&seconds=${seconds}&backend=${backend}&workers=${workers}`);
+export async function benchInPage(browser, serverUrl, workload, seconds, backend = 'cpu', workers = 1, batch = null) {
+  const rows = batch ? `&batch=${batch}` : '';
+  const page = await openPage(browser, `${serverUrl}?lab=bench&workload=${workload}&seconds=${seconds}&backend=${backend}&workers=${workers}${rows}`);
   await page.waitForFunction(() => document.querySelector('#bench-results')?.textContent.length > 0, null, { timeout: 120000 });
   const result = JSON.parse(await page.locator('#bench-results').textContent());
   await page.context().close();

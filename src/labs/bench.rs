@@ -1,4 +1,5 @@
-//! The benchmark page (`?lab=bench&workload=w1`, or `w3`, which loads MNIST first): runs a workload in the training worker and
+//! The benchmark page (`?lab=bench&workload=w1`, or `w3`, which loads MNIST first; `&workers=N`,
+//! `&batch=N` as the CLI's `--threads` and `--batch`): runs a workload in the training worker and
 //! writes `{"workload", "items_per_s", "ms_per_step", "backend"}` as JSON into `#bench-results`.
 //! `&backend=webgpu` runs it in the GPU worker (w2, w2bn, w3); without WebGPU the page says why
 //! and runs it on the CPU (`"fallback"` in the JSON).
@@ -13,17 +14,26 @@ use web_sys::MessageEvent;
 const CPU: &str = "the CPU worker";
 const GPU: &str = "the GPU worker";
 
-/// Starts a worker (`url`: CPU or GPU) that runs `workload` for `seconds` once it is ready; its answers go
-/// to `result`, its loading progress to `loading`, and a missing WebGPU to `on_unavailable`.
-fn start_worker(
-    url: &str,
+/// What a benchmark page runs: `workload` for `seconds` on `workers`, in mini-batches of `batch`
+/// rows (None: the workload's own).
+#[derive(Clone)]
+struct Run {
     workload: String,
     seconds: f64,
     workers: engine::lab::WorkerCount,
+    batch: Option<usize>,
+}
+
+/// Starts a worker (`url`: CPU or GPU) that runs `run` once it is ready; its answers go to
+/// `result`, its loading progress to `loading`, and a missing WebGPU to `on_unavailable`.
+fn start_worker(
+    url: &str,
+    run: Run,
     result: RwSignal<Option<Result<engine::lab::bench::BenchResult, String>>>,
     loading: RwSignal<Option<String>>,
     on_unavailable: impl Fn(String) + 'static,
 ) {
+    let Run { workload, seconds, workers, batch } = run;
     let worker = match crate::client::new_worker(url == GPU) {
         Ok(w) => w,
         Err(e) => return result.set(Some(Err(format!("could not start {url}: {e:?}")))),
@@ -32,7 +42,7 @@ fn start_worker(
     let name = workload.clone();
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| match decode::<Message>(event.data()) {
         Ok(Message::Ready) => {
-            let _ = w2.post_message(&encode(&Command::Bench { workload: name.clone(), seconds, workers }));
+            let _ = w2.post_message(&encode(&Command::Bench { workload: name.clone(), seconds, workers, batch }));
         }
         Ok(Message::BenchDone { result: r }) => result.set(Some(r)),
         Ok(Message::Loading { what, loaded, total }) => {
@@ -61,21 +71,31 @@ fn start_worker(
 
 /// `backend`: `cpu` (the training worker), `webgpu` or `auto` (the GPU worker; without WebGPU the
 /// page says why and runs on the CPU).
+/// `batch`: the link's `batch` (rows per mini-batch; absent: the workload's own).
 #[component]
-pub fn BenchPage(workload: String, seconds: f64, backend: String, workers: engine::lab::WorkerCount) -> impl IntoView {
+pub fn BenchPage(workload: String, seconds: f64, backend: String, workers: engine::lab::WorkerCount, batch: Option<String>) -> impl IntoView {
     let result = RwSignal::new(None::<Result<engine::lab::bench::BenchResult, String>>);
     let loading = RwSignal::new(None::<String>);
     let fallback = RwSignal::new(None::<String>);
+    let batch = match batch.map(|b| b.trim().parse::<usize>().map_err(|_| b)).transpose() {
+        Ok(b) => b,
+        Err(bad) => {
+            result.set(Some(Err(format!("batch=\"{}\" is not a number of rows (1 to 1024)", bad.chars().take(20).collect::<String>()))));
+            None
+        }
+    };
+    let run = Run { workload: workload.clone(), seconds, workers, batch };
     let on_cpu = {
-        let workload = workload.clone();
+        let run = run.clone();
         move |reason: String| {
             fallback.set(Some(format!("WebGPU is not available here ({reason}): the benchmark ran on the CPU instead.")));
-            start_worker(CPU, workload.clone(), seconds, workers, result, loading, |_| {});
+            start_worker(CPU, run.clone(), result, loading, |_| {});
         }
     };
     match backend.as_str() {
-        "webgpu" | "auto" => start_worker(GPU, workload.clone(), seconds, workers, result, loading, on_cpu),
-        _ => start_worker(CPU, workload.clone(), seconds, workers, result, loading, |_| {}),
+        _ if result.get_untracked().is_some() => {}
+        "webgpu" | "auto" => start_worker(GPU, run, result, loading, on_cpu),
+        _ => start_worker(CPU, run, result, loading, |_| {}),
     }
     let json = move || match result.get() {
         Some(Ok(r)) => serde_json::json!({

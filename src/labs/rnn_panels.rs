@@ -214,6 +214,9 @@ pub fn GradientThroughTime(state: LabState) -> impl IntoView {
             <div class="unrolled" id="unrolled">{cells}</div>
             <p class="muted small" id="influence-note">{influence_note}</p>
             <canvas id="rnn-grad-chart" node_ref=canvas width="560" height="240"></canvas>
+            <Show when=move || with_view(&state, |v| !v.step_grads_of.is_empty()).unwrap_or(false)>
+                <p class="muted small" id="grad-rows">{move || with_view(&state, |v| v.step_grads_of.clone()).unwrap_or_default()}</p>
+            </Show>
             <p class="muted small" id="clip-meter">{clip}</p>
         </div>
     }

@@ -97,6 +97,51 @@ fn the_batch_norm_lab_splits_its_plain_net_and_says_why_not_the_bn_net() {
     assert!(why.contains("batch norm needs the statistics of the whole mini-batch"), "{why}");
 }
 
+fn names() -> Assets {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../static/data");
+    let mut assets = Assets::default();
+    for set in [engine::data::names::TextSet::Names, engine::data::names::TextSet::Baby] {
+        assets.insert_text(engine::data::names::TextFile::load_dir(set, &dir).unwrap());
+    }
+    assets
+}
+
+#[test]
+fn the_rnn_lab_splits_a_batch_of_64_names_or_more_and_says_why_not_a_smaller_one() {
+    let assets = names();
+    // 96 names: 3 shards of 32 (a tree of width 4); truncated BPTT and clipping ride along (the
+    // clip's global norm is the tree sum's). An evaluation every 5 steps: steps started ahead
+    // are dropped there.
+    let link = "lab=rnn&hidden=24&bs=96&clip=1&truncate=6&race=false&eval=5&seed=4";
+    let mut runs = Vec::new();
+    for workers in 1..=3 {
+        let mut s = build_with(&parse_link(link).config, &assets).unwrap();
+        s.set_workers(workers, Some(threads()));
+        let mut losses = Vec::new();
+        while s.steps() < 12 {
+            losses.push(s.step(1).to_bits());
+        }
+        let (_, weights) = run(&mut s, 0);
+        assert_eq!(s.workers().training, workers, "the last step ran on {workers} workers");
+        assert_eq!((s.workers().shards, s.workers().single.clone()), (3, None));
+        assert!(s.take_worker_failure().is_none());
+        // The whole snapshot, the gradient through time included (the first shard's names).
+        let snap = serde_json::to_string(&s.snapshot()).unwrap();
+        assert!(snap.contains("over the first shard's 32 of its 96 names"), "the gradient-through-time line says whose it is");
+        runs.push((losses, weights, snap));
+    }
+    assert_eq!(runs[1], runs[0], "2 workers");
+    assert_eq!(runs[2], runs[0], "3 workers");
+    // The lab's default batch of 32 trains as one piece, as before, and the readout says why;
+    // so does generating, whose loss spans the whole batch.
+    let small = build_with(&parse_link("lab=rnn").config, &assets).unwrap();
+    let why = small.workers().single.expect("32 names train as one piece");
+    assert!(why.contains("a mini-batch of 32 is too small") && why.contains("from 64"), "{why}");
+    let gen = build_with(&parse_link("lab=rnn&task=generate&bs=128").config, &assets).unwrap();
+    let why = gen.workers().single.expect("generating trains as one piece");
+    assert!(why.contains("every real character of the mini-batch"), "{why}");
+}
+
 fn mlp(seed: u64) -> Sequential {
     let mut rng = Rng::new(seed);
     let mut b = Sequential::builder();

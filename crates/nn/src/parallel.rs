@@ -71,14 +71,13 @@ pub fn group(shards: usize, workers: usize, g: usize) -> Range<usize> {
 }
 
 /// Why `model` must train as one piece, if it must: batch norm's statistics and dropout's masks
-/// belong to the whole batch.
+/// belong to the whole batch. (A recurrent net splits: each sequence is its own computation; a
+/// lab whose loss spans the whole batch says so itself, see `Trainer::train_whole`.)
 pub fn unshardable(model: &Sequential) -> Option<&'static str> {
     if model.layers_of::<BatchNorm>().next().is_some() {
         Some("batch norm needs the statistics of the whole mini-batch")
     } else if model.layers_of::<Dropout>().next().is_some() {
         Some("dropout draws its masks for the whole mini-batch from one stream")
-    } else if model.layers_of::<Rnn>().next().is_some() {
-        Some("the RNN lab draws the gradient through time of the whole mini-batch's backward pass, and its batches of 32 sequences are too small to pay for a second worker")
     } else {
         None
     }
@@ -94,6 +93,11 @@ pub fn fingerprint(model: &mut Sequential) -> u64 {
         eat(layer.name().as_bytes());
         if let Some(c) = layer.as_any().downcast_ref::<Conv2d>() {
             eat(&[c.implementation as u8, 0xff]);
+        }
+        // What a recurrent layer computes beyond its sizes (the RNN lab changes some mid-run).
+        if let Some(r) = layer.as_any().downcast_ref::<Rnn>() {
+            eat(&[r.implementation as u8, r.all_steps as u8, r.recurrent as u8, 0xfe]);
+            eat(&(r.truncate as u64).to_le_bytes());
         }
     }
     model.visit_params(&mut |name, _, w, _| {

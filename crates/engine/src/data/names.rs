@@ -42,6 +42,9 @@ pub const LANGUAGES: [&str; 17] = [
 /// Most lines of pasted data, and most bytes.
 pub const MAX_LINES: usize = 50_000;
 pub const MAX_BYTES: usize = 2 << 20;
+/// Classes a pasted set of labelled names may have.
+pub const MIN_CLASSES: usize = 2;
+pub const MAX_CLASSES: usize = 64;
 
 /// The text datasets the app ships.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,8 +217,8 @@ impl Labelled {
                 c
             }
         };
-        if classes.len() < 2 || classes.len() > 64 {
-            return Err(vec![format!("{} classes: a classifier needs 2 to 64", classes.len())]);
+        if !(MIN_CLASSES..=MAX_CLASSES).contains(&classes.len()) {
+            return Err(vec![format!("{} classes: a classifier needs {MIN_CLASSES} to {MAX_CLASSES}", classes.len())]);
         }
         let (names, labels) = rows.into_iter().map(|(s, c)| (s, classes.iter().position(|k| *k == c).expect("a class met"))).unzip();
         Ok(Labelled { names, labels, classes })

@@ -254,21 +254,29 @@ pub trait LabSession: Send {
 pub type HelperFactory =
     std::sync::Arc<dyn Fn(&crate::sequential::Sequential, usize, &LabConfig) -> Result<Box<dyn crate::parallel::Helpers>, String> + Send + Sync>;
 
-/// Whether a config's lab splits its mini-batches over workers (the CNN and Batch Norm labs).
+/// Whether a config's lab splits its mini-batches over workers (the CNN and Batch Norm labs, and
+/// the RNN lab's classifier from 64 names a batch).
 pub fn splits(config: &LabConfig) -> bool {
-    config.get::<cnn::CnnConfig>().is_some() || config.get::<batchnorm::BnConfig>().is_some()
+    config.get::<cnn::CnnConfig>().is_some()
+        || config.get::<batchnorm::BnConfig>().is_some()
+        || config.get::<rnn::RnnConfig>().is_some_and(|c| c.task == rnn::Task::Classify)
 }
 
 /// The networks a config trains, built with throwaway weights: what a helper in another worker
-/// builds its replica from (it picks the one whose [`crate::parallel::fingerprint`] matches).
-pub fn replicas(config: &LabConfig) -> Vec<crate::sequential::Sequential> {
+/// builds its replica from (it takes the first whose [`crate::parallel::fingerprint`] matches).
+/// Built one at a time: the RNN classifier's output size depends on the data (2 to 64 classes,
+/// pasted names included), so each size is a candidate.
+pub fn replicas(config: &LabConfig) -> Box<dyn Iterator<Item = crate::sequential::Sequential>> {
     let mut rng = crate::rng::Rng::new(1);
     if let Some(c) = config.get::<cnn::CnnConfig>() {
-        vec![c.build_model(&mut rng)]
+        Box::new(std::iter::once(c.build_model(&mut rng)))
     } else if let Some(c) = config.get::<batchnorm::BnConfig>() {
-        vec![c.build_model(batchnorm::Net::Plain, &mut rng), c.build_model(batchnorm::Net::Bn, &mut rng)]
+        Box::new([c.build_model(batchnorm::Net::Plain, &mut rng), c.build_model(batchnorm::Net::Bn, &mut rng)].into_iter())
+    } else if let Some(c) = config.get::<rnn::RnnConfig>() {
+        let c = c.clone();
+        Box::new((crate::data::names::MIN_CLASSES..=crate::data::names::MAX_CLASSES).map(move |k| c.build_model(k, &mut rng)))
     } else {
-        Vec::new()
+        Box::new(std::iter::empty())
     }
 }
 

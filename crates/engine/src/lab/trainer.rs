@@ -111,6 +111,12 @@ pub struct Trainer {
     resumed_at: u64,
     /// How mini-batches split into canonical micro-shards (see [`crate::parallel`]).
     sharding: parallel::Sharding,
+    /// Why this trainer's steps run as one piece, when its lab or its model says (see
+    /// [`Trainer::why_single`]).
+    whole: Option<&'static str>,
+    /// Rows of the last mini-batch's first micro-shard: the rows whose activations and gradients
+    /// the layers keep after a step (all of the batch's when it trained as one piece).
+    first_shard_rows: usize,
     helpers: HelperSlot,
     /// Helpers started (some may have been lost since).
     helpers_started: usize,
@@ -222,6 +228,8 @@ impl Trainer {
             synced_losses: (0.0, 0),
             resumed_at: 0,
             sharding: parallel::Sharding::Count(1),
+            whole: None,
+            first_shard_rows: 0,
             helpers: HelperSlot(None),
             helpers_started: 0,
             helper_failure: None,
@@ -340,7 +348,9 @@ impl Trainer {
                 Err(why) => self.fail(why),
             }
         }
-        let shards = self.sharding.shards(self.batch_x.shape()[0]);
+        let rows = self.batch_x.shape()[0];
+        let shards = self.sharding.shards(rows);
+        self.first_shard_rows = if shards > 1 && !masked { parallel::shard_rows(rows, shards, 0).len() } else { rows };
         let loss = if shards > 1 && !masked {
             self.sharded_gradient(data.has_classes(), shards, started, more.then_some(data))
         } else {
@@ -451,7 +461,35 @@ impl Trainer {
     pub fn shard_if_possible(&mut self, sharding: parallel::Sharding) -> Option<&'static str> {
         let why = parallel::unshardable(&self.model);
         self.sharding = if why.is_none() { sharding } else { parallel::Sharding::Count(1) };
+        self.whole = why;
         why
+    }
+
+    /// Trains every mini-batch as one piece, for the reason `why` (its loss spans the batch).
+    pub fn train_whole(&mut self, why: &'static str) {
+        self.sharding = parallel::Sharding::Count(1);
+        self.whole = Some(why);
+    }
+
+    /// Why the steps run on one worker whatever the number asked, if they do: the lab's or the
+    /// model's reason, or a mini-batch too small to split at its current size.
+    pub fn why_single(&self) -> Option<String> {
+        if self.shards() > 1 {
+            return None;
+        }
+        Some(match (self.whole, self.sharding) {
+            (Some(why), _) => why.to_string(),
+            (None, parallel::Sharding::Rows(rows)) => {
+                format!("a mini-batch of {} is too small to pay for a second worker: from {} examples it splits in shards of {rows}", self.batch_size, 2 * rows)
+            }
+            (None, parallel::Sharding::Count(_)) => "this lab's networks are small: one worker trains them fastest".to_string(),
+        })
+    }
+
+    /// Rows of the last mini-batch's first micro-shard, whose activations and gradients the
+    /// layers keep (what a lab reads from them after a step): the whole batch when unsplit.
+    pub fn first_shard_rows(&self) -> usize {
+        self.first_shard_rows
     }
 
     /// Micro-shards of a full mini-batch at the current batch size.

@@ -62,8 +62,7 @@ impl Parallel {
     /// What the lead trainer's steps ran on.
     #[inline(never)]
     pub fn report(&self, lead: &Trainer) -> Workers {
-        let single = (lead.shards() <= 1)
-            .then(|| crate::parallel::unshardable(&lead.model).unwrap_or("this lab's networks are small: one worker trains them fastest").to_string());
+        let single = lead.why_single();
         Workers { requested: self.workers, training: lead.last_workers(), shards: lead.shards(), single }
     }
 

@@ -139,8 +139,11 @@ pub struct RnnView {
     /// The character n-gram naive-Bayes baseline on the same split: test accuracy, balanced.
     pub baseline: [f32; 2],
     pub probe: Probe,
-    /// ‖∂L/∂h_t‖ per time step of the last mini-batch (t = 1…T).
+    /// ‖∂L/∂h_t‖ per time step of the last mini-batch (t = 1…T): over its first shard's names
+    /// when it was split (the rows the layer keeps; see [`crate::parallel`]).
     pub step_grads: Vec<f32>,
+    /// Which names `step_grads` covers when the batch was split (empty: all of them).
+    pub step_grads_of: String,
     /// The spectral radius of W_hh (> 1: states and gradients can grow through time).
     pub spectral_radius: f32,
     pub clip: ClipMeter,
