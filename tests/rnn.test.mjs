@@ -171,4 +171,12 @@ test('w4 runs in the worker and natively', async () => {
   assert.ok(result.items_per_s > 0, JSON.stringify(result));
   console.log(`# w4 in Chromium: ${Math.round(result.items_per_s)} sequences/s`);
   assert.ok(benchNative('w4', 0.5).items_per_s > 0);
+  // Batches of 64 on 2 workers (2 shards of 32 names: both train), as `--batch 64 --threads 2`;
+  // a batch that is not a number is refused with its value.
+  const split = await benchInPage(browser, server.url, 'w4', 1, 'cpu', 2, 64);
+  assert.equal(split.workers, 2, JSON.stringify(split));
+  const bad = await benchInPage(browser, server.url, 'w4', 1, 'cpu', 1, 'lots');
+  assert.match(bad.error, /batch="lots" is not a number of rows/, JSON.stringify(bad));
+  const huge = await benchInPage(browser, server.url, 'w4', 1, 'cpu', 1, 5000);
+  assert.match(huge.error, /a batch of 1 to 1024 rows, not 5000/, JSON.stringify(huge));
 });
