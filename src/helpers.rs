@@ -38,7 +38,7 @@ const SEQ: u32 = 0;
 const ROWS: u32 = 1;
 const RANK: u32 = 2;
 const SHAPE: u32 = 3; // 6 dims
-const KIND: u32 = 9; // 0 classes, 1 values
+const KIND: u32 = 9; // 0 classes, 1 values, 2 padded sequences (classes, then the mask as 0/1)
 const COLS: u32 = 10;
 const SHARDS: u32 = 11;
 const WORKERS: u32 = 12;
@@ -365,9 +365,14 @@ impl WorkerHelpers {
         for h in crashed {
             self.lose(h, "crashed");
         }
+        let rows = job.shape.first().copied().unwrap_or(0).max(1);
         let (y, kind, cols) = match &job.targets {
             Targets::Classes(c) => (c.iter().map(|&v| v as f32).collect::<Vec<f32>>(), 0, 1),
             Targets::Values { values, cols } => (values.clone(), 1, *cols),
+            // `cols` classes per row (one per time step), then as many mask entries.
+            Targets::Masked { classes, mask } => {
+                (classes.iter().map(|&v| v as f32).chain(mask.iter().map(|&m| f32::from(u8::from(m)))).collect(), 2, classes.len() / rows)
+            }
         };
         let mut params = 0;
         model.visit_params(&mut |_, _, w, _| params += w.len());
@@ -632,7 +637,12 @@ impl Helper {
         let cols = shared.get(COLS).max(1) as usize;
         let layout = shared.layout;
         let x_len = shape.iter().product::<usize>();
-        let y_len = if shared.get(KIND) == 0 { rows } else { rows * cols };
+        let kind = shared.get(KIND);
+        let y_len = match kind {
+            0 => rows,
+            1 => rows * cols,
+            _ => 2 * rows * cols,
+        };
         let ok = g > 0 && !shape.is_empty() && shape[0] == rows && x_len <= layout.x && y_len <= layout.y;
         let result = if ok {
             let mut job = self.job.take().unwrap_or(ShardJob {
@@ -659,7 +669,14 @@ impl Helper {
             job.shape = shape;
             let mut y = Vec::new();
             shared.read(layout.y_at(self.seen), &mut y, y_len);
-            job.targets = if shared.get(KIND) == 0 { Targets::Classes(y.iter().map(|&v| v as usize).collect()) } else { Targets::Values { values: y, cols } };
+            job.targets = match kind {
+                0 => Targets::Classes(y.iter().map(|&v| v as usize).collect()),
+                1 => Targets::Values { values: y, cols },
+                _ => {
+                    let (classes, mask) = y.split_at(rows * cols);
+                    Targets::Masked { classes: classes.iter().map(|&v| v as usize).collect(), mask: mask.iter().map(|&m| m != 0.0).collect() }
+                }
+            };
             job.loss = LOSSES[(shared.get(LOSS).max(0) as usize).min(LOSSES.len() - 1)];
             (job.shards, job.workers) = (shards, workers);
             let nodes = cover(mine, width(job.shards)).count();

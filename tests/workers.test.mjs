@@ -49,15 +49,22 @@ test("the Batch Norm lab's plain net (W2's kind: steps started ahead, rows writt
   await page.context().close();
 });
 
-test('the RNN lab splits a batch of 64 names over 2 workers (the same bits as the CLI) and says why a batch of 32 trains on one', async () => {
+test('the RNN lab splits a batch of 64 names over 2 workers (the same bits as the CLI), generating too, and says why a batch of 32 trains on one', async () => {
   const link = 'lab=rnn&hidden=64&bs=64&clip=1&race=false&eval=100&seed=3';
   const page = await openPage(browser, `${server.url}?speed=max&${link}&stop=150&workers=2`);
   await playTo(page, 150);
   await page.waitForFunction(() => /^2 workers/.test(document.querySelector('#workers-active')?.textContent ?? ''), null, { timeout: 30000 });
   const native = cli(link, 150);
   assert.equal(f32(native.loss), f32(await value(page, '#stat-loss')), 'the mini-batch loss at step 150: CLI = browser');
-  assert.match(await page.locator('#grad-rows').textContent(), /first shard's 32 of its 64 names/, 'the gradient-through-time chart says whose gradients it draws');
+  assert.match(await page.locator('#grad-rows').textContent(), /first shard's 32 of its 64 sequences/, 'the gradient-through-time chart says whose gradients it draws');
   await page.context().close();
+  // Generating names: padded sequences, each shard weighted by its real characters.
+  const gen = 'lab=rnn&task=generate&hidden=32&bs=96&eval=40&seed=3';
+  const g = await openPage(browser, `${server.url}?speed=max&${gen}&stop=60&workers=2`);
+  await playTo(g, 60);
+  await g.waitForFunction(() => /^2 workers/.test(document.querySelector('#workers-active')?.textContent ?? ''), null, { timeout: 30000 });
+  assert.equal(f32(cli(gen, 60).loss), f32(await value(g, '#stat-loss')), 'generating: the mini-batch loss at step 60, CLI = browser');
+  await g.context().close();
   const small = await openPage(browser, `${server.url}?lab=rnn&workers=2`);
   await small.waitForFunction(() => /^1 worker \(a mini-batch of 32 is too small to pay for a second worker: from 64 examples/.test(document.querySelector('#workers-active')?.textContent ?? ''), null, { timeout: 30000 });
   await small.context().close();

@@ -107,39 +107,75 @@ fn names() -> Assets {
 }
 
 #[test]
-fn the_rnn_lab_splits_a_batch_of_64_names_or_more_and_says_why_not_a_smaller_one() {
+fn the_rnn_lab_splits_a_batch_of_64_sequences_or_more_and_says_why_not_a_smaller_one() {
     let assets = names();
-    // 96 names: 3 shards of 32 (a tree of width 4); truncated BPTT and clipping ride along (the
-    // clip's global norm is the tree sum's). An evaluation every 5 steps: steps started ahead
-    // are dropped there.
-    let link = "lab=rnn&hidden=24&bs=96&clip=1&truncate=6&race=false&eval=5&seed=4";
-    let mut runs = Vec::new();
-    for workers in 1..=3 {
-        let mut s = build_with(&parse_link(link).config, &assets).unwrap();
-        s.set_workers(workers, Some(threads()));
-        let mut losses = Vec::new();
-        while s.steps() < 12 {
-            losses.push(s.step(1).to_bits());
+    // 96 sequences: 3 shards of 32 (a tree of width 4). Classifying names, with truncated BPTT
+    // and clipping (the clip's global norm is the tree sum's); generating names, whose loss is the
+    // mean over the real characters of the whole batch (a shard's share: its real characters).
+    // An evaluation every 5 steps: steps started ahead are dropped there.
+    for link in ["lab=rnn&hidden=24&bs=96&clip=1&truncate=6&race=false&eval=5&seed=4", "lab=rnn&task=generate&hidden=24&bs=96&eval=5&samples=1&seed=4"] {
+        let mut runs = Vec::new();
+        for workers in 1..=3 {
+            let mut s = build_with(&parse_link(link).config, &assets).unwrap();
+            s.set_workers(workers, Some(threads()));
+            let mut losses = Vec::new();
+            while s.steps() < 12 {
+                losses.push(s.step(1).to_bits());
+            }
+            let (_, weights) = run(&mut s, 0);
+            assert_eq!(s.workers().training, workers, "{link}: the last step ran on {workers} workers");
+            assert_eq!((s.workers().shards, s.workers().single.clone()), (3, None));
+            assert!(s.take_worker_failure().is_none());
+            // The whole snapshot, the gradient through time included (the first shard's rows).
+            let snap = serde_json::to_string(&s.snapshot()).unwrap();
+            assert!(snap.contains("over the first shard's 32 of its 96 sequences"), "the gradient-through-time line says whose it is");
+            runs.push((losses, weights, snap));
         }
-        let (_, weights) = run(&mut s, 0);
-        assert_eq!(s.workers().training, workers, "the last step ran on {workers} workers");
-        assert_eq!((s.workers().shards, s.workers().single.clone()), (3, None));
-        assert!(s.take_worker_failure().is_none());
-        // The whole snapshot, the gradient through time included (the first shard's names).
-        let snap = serde_json::to_string(&s.snapshot()).unwrap();
-        assert!(snap.contains("over the first shard's 32 of its 96 names"), "the gradient-through-time line says whose it is");
-        runs.push((losses, weights, snap));
+        assert_eq!(runs[1], runs[0], "{link}: 2 workers");
+        assert_eq!(runs[2], runs[0], "{link}: 3 workers");
     }
-    assert_eq!(runs[1], runs[0], "2 workers");
-    assert_eq!(runs[2], runs[0], "3 workers");
-    // The lab's default batch of 32 trains as one piece, as before, and the readout says why;
-    // so does generating, whose loss spans the whole batch.
+    // The lab's default batch of 32 trains as one piece, as before, and the readout says why.
     let small = build_with(&parse_link("lab=rnn").config, &assets).unwrap();
     let why = small.workers().single.expect("32 names train as one piece");
     assert!(why.contains("a mini-batch of 32 is too small") && why.contains("from 64"), "{why}");
-    let gen = build_with(&parse_link("lab=rnn&task=generate&bs=128").config, &assets).unwrap();
-    let why = gen.workers().single.expect("generating trains as one piece");
-    assert!(why.contains("every real character of the mini-batch"), "{why}");
+}
+
+#[test]
+fn a_split_batch_of_padded_sequences_has_the_gradient_of_the_whole_batch() {
+    // Generating: the loss is the mean over every real character of the batch, and names differ
+    // in length; 3 shards, each weighted by its real characters, summed by the tree, equal the
+    // one-pass loss and gradient to rounding (a shard weighted by its names would not: the
+    // shards' lengths differ).
+    use engine::lab::rnn::{generate::GenData, RnnConfig};
+    let mut rng = Rng::new(3);
+    let text: String = (0..120)
+        .map(|_| {
+            let len = 2 + (rng.uniform() * 11.0) as usize;
+            (0..len).map(|_| (b'a' + (rng.uniform() * 26.0) as u8) as char).collect::<String>() + "\n"
+        })
+        .collect();
+    let data = GenData::new(engine::data::names::parse_plain(&text), 5);
+    let config = RnnConfig { hidden: 16, ..RnnConfig::generate() };
+    let source = data.seqs(&data.split.train, config.vocab());
+    let hyper = Hyper { lr: 0.1, momentum: 0.0, l2: 0.0, l1: 0.0, clip: 0.0 };
+    let trainer = |shards: usize| {
+        let model = config.build_model(0, &mut Rng::new(8));
+        let mut t = Trainer::new(model, OptimizerKind::Sgd, hyper, Loss::Softmax, 48, data.split.train.len(), Rng::new(2));
+        t.set_shards(shards);
+        t
+    };
+    let (mut one, mut three) = (trainer(1), trainer(3));
+    one.train_step(&source);
+    three.train_step(&source);
+    assert!((one.last_loss - three.last_loss).abs() <= 1e-6 * one.last_loss.abs(), "{} vs {}", one.last_loss, three.last_loss);
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    engine::parallel::read_grads(&mut one.model, &mut a);
+    engine::parallel::read_grads(&mut three.model, &mut b);
+    let scale = a.iter().fold(0f32, |m, v| m.max(v.abs()));
+    for (x, y) in a.iter().zip(&b) {
+        assert!((x - y).abs() <= 1e-5 * scale, "{x} vs {y}");
+    }
+    assert_eq!(three.first_shard_rows(), 16, "the first of 3 shards of 48 sequences");
 }
 
 fn mlp(seed: u64) -> Sequential {

@@ -71,8 +71,8 @@ pub fn group(shards: usize, workers: usize, g: usize) -> Range<usize> {
 }
 
 /// Why `model` must train as one piece, if it must: batch norm's statistics and dropout's masks
-/// belong to the whole batch. (A recurrent net splits: each sequence is its own computation; a
-/// lab whose loss spans the whole batch says so itself, see `Trainer::train_whole`.)
+/// belong to the whole batch. (A recurrent net splits: each sequence is its own computation, and
+/// a loss over padded sequences gives each shard its share of the real steps.)
 pub fn unshardable(model: &Sequential) -> Option<&'static str> {
     if model.layers_of::<BatchNorm>().next().is_some() {
         Some("batch norm needs the statistics of the whole mini-batch")
@@ -115,6 +115,12 @@ pub enum Targets {
     Values {
         values: Vec<f32>,
         cols: usize,
+    },
+    /// Padded sequences: `cols` classes per row (one per time step, batch-major) and whether each
+    /// is real; the loss is the mean over the real ones of the whole batch.
+    Masked {
+        classes: Vec<usize>,
+        mask: Vec<bool>,
     },
 }
 
@@ -320,6 +326,8 @@ pub struct Batch<'a> {
     pub shape: &'a [usize],
     pub classes: Option<&'a [usize]>,
     pub values: &'a [f32],
+    /// Padded sequences: which of `classes` (equally many per row) are real.
+    pub mask: Option<&'a [bool]>,
 }
 
 /// Rows of `out` (one row of scores per example) whose largest score is at their class.
@@ -345,6 +353,25 @@ pub fn shard_gradient(model: &mut Sequential, loss: Loss, batch: &Batch, rows: R
     tensor::slice_mut(&mut s.x).copy_from_slice(&batch.x[rows.start * per_row..rows.end * per_row]);
     model.zero_grad();
     let out = model.forward(&s.x, Mode::Train);
+    if let (Some(c), Some(mask)) = (batch.classes, batch.mask) {
+        // Padded sequences: a shard's share is its real steps over the batch's, its loss the mean
+        // over its own (so the tree sums the batch's mean over every real step).
+        let per = c.len() / n.max(1);
+        let (a, b) = (rows.start * per, rows.end * per);
+        s.classes.clear();
+        s.classes.extend_from_slice(&c[a..b]);
+        let (mine, all) = (mask[a..b].iter().filter(|&&m| m).count(), mask.iter().filter(|&&m| m).count());
+        if mine == 0 {
+            return (0.0, 0); // nothing real to learn from: the zeroed gradients, no loss
+        }
+        let value = loss.value_and_grad(out, Target::Masked { classes: &s.classes, mask: &mask[a..b] }, &mut s.dout);
+        let share = mine as f32 / all as f32;
+        if share != 1.0 {
+            tensor::slice_mut(&mut s.dout).iter_mut().for_each(|d| *d *= share);
+        }
+        model.backward(&s.dout);
+        return (value * share, 0);
+    }
     let target = if let Some(c) = batch.classes {
         s.classes.clear();
         s.classes.extend_from_slice(&c[rows.clone()]);
@@ -477,11 +504,12 @@ pub fn compute_group(replica: &mut Sequential, job: &ShardJob, g: usize, scratch
 /// [`compute_group`] on a replica that already holds the job's weights (`job.params` unread).
 #[inline(never)]
 pub fn group_sums(replica: &mut Sequential, job: &ShardJob, g: usize, scratch: &mut Scratch, spare: &mut Vec<Vec<f32>>) -> Vec<NodeSum> {
-    let (classes, values) = match &job.targets {
-        Targets::Classes(c) => (Some(c.as_slice()), &[][..]),
-        Targets::Values { values, .. } => (None, values.as_slice()),
+    let (classes, values, mask) = match &job.targets {
+        Targets::Classes(c) => (Some(c.as_slice()), &[][..], None),
+        Targets::Values { values, .. } => (None, values.as_slice(), None),
+        Targets::Masked { classes, mask } => (Some(classes.as_slice()), &[][..], Some(mask.as_slice())),
     };
-    let batch = Batch { x: &job.x, shape: &job.shape, classes, values };
+    let batch = Batch { x: &job.x, shape: &job.shape, classes, values, mask };
     let mut out = Vec::new();
     for node in cover(group(job.shards, job.workers, g), width(job.shards)) {
         out.extend(node_sum(replica, job.loss, &batch, job.shards, node, scratch, spare));

@@ -255,11 +255,9 @@ pub type HelperFactory =
     std::sync::Arc<dyn Fn(&crate::sequential::Sequential, usize, &LabConfig) -> Result<Box<dyn crate::parallel::Helpers>, String> + Send + Sync>;
 
 /// Whether a config's lab splits its mini-batches over workers (the CNN and Batch Norm labs, and
-/// the RNN lab's classifier from 64 names a batch).
+/// the RNN lab from 64 sequences a batch).
 pub fn splits(config: &LabConfig) -> bool {
-    config.get::<cnn::CnnConfig>().is_some()
-        || config.get::<batchnorm::BnConfig>().is_some()
-        || config.get::<rnn::RnnConfig>().is_some_and(|c| c.task == rnn::Task::Classify)
+    config.get::<cnn::CnnConfig>().is_some() || config.get::<batchnorm::BnConfig>().is_some() || config.get::<rnn::RnnConfig>().is_some()
 }
 
 /// The networks a config trains, built with throwaway weights: what a helper in another worker

@@ -111,7 +111,7 @@ pub struct Trainer {
     resumed_at: u64,
     /// How mini-batches split into canonical micro-shards (see [`crate::parallel`]).
     sharding: parallel::Sharding,
-    /// Why this trainer's steps run as one piece, when its lab or its model says (see
+    /// Why this trainer's steps run as one piece, when its model says (see
     /// [`Trainer::why_single`]).
     whole: Option<&'static str>,
     /// Rows of the last mini-batch's first micro-shard: the rows whose activations and gradients
@@ -137,6 +137,8 @@ pub struct Trainer {
     next_y: Tensor,
     next_classes: Vec<usize>,
     next_mask: Vec<bool>,
+    /// The next mini-batch is of padded sequences (`next_mask` says which steps are real).
+    next_masked: bool,
     /// `next_*` hold the mini-batch after this one, gathered while the helpers finished.
     next_gathered: bool,
 }
@@ -150,7 +152,7 @@ fn dispatch(
     last: &mut Option<Arc<ShardJob>>,
     model: &mut Sequential,
     loss: Loss,
-    (x, y, classes): (&Tensor, &Tensor, Option<&[usize]>),
+    (x, y, classes, mask): (&Tensor, &Tensor, Option<&[usize]>, Option<&[bool]>),
     m: usize,
     after_update: bool,
 ) -> Result<usize, String> {
@@ -172,8 +174,9 @@ fn dispatch(
     }
     job.shape.clear();
     job.shape.extend_from_slice(x.shape());
-    job.targets = match classes {
-        Some(classes) => {
+    job.targets = match (classes, mask) {
+        (Some(classes), Some(mask)) => parallel::Targets::Masked { classes: classes.to_vec(), mask: mask.to_vec() },
+        (Some(classes), None) => {
             let mut c = match std::mem::replace(&mut job.targets, parallel::Targets::Classes(Vec::new())) {
                 parallel::Targets::Classes(c) => c,
                 _ => Vec::new(),
@@ -182,11 +185,11 @@ fn dispatch(
             c.extend_from_slice(classes);
             parallel::Targets::Classes(c)
         }
-        None => parallel::Targets::Values { values: tensor::slice(y).to_vec(), cols: y.len() / n.max(1) },
+        (None, _) => parallel::Targets::Values { values: tensor::slice(y).to_vec(), cols: y.len() / n.max(1) },
     };
     (job.loss, job.shards, job.workers) = (loss, m, h.count() + 1);
     let job = Arc::new(job);
-    let batch = parallel::Batch { x: tensor::slice(x), shape: x.shape(), classes, values: tensor::slice(y) };
+    let batch = parallel::Batch { x: tensor::slice(x), shape: x.shape(), classes, values: tensor::slice(y), mask };
     let sent = if after_update { h.dispatch_after_update(&job, model, &batch) } else { h.dispatch(&job, model, &batch) };
     let result = sent.map(|sent| if sent { job.workers } else { 1 });
     *last = Some(job);
@@ -244,6 +247,7 @@ impl Trainer {
             next_y: tensor::zeros(&[0]),
             next_classes: Vec::new(),
             next_mask: Vec::new(),
+            next_masked: false,
             next_gathered: false,
         };
         t.shuffle.shuffle(&mut t.order);
@@ -318,11 +322,12 @@ impl Trainer {
         let started = self.take_ahead(bs, data.len());
         self.next_gathered = false;
         let masked = if started.is_some() {
-            // Gathered when the step was started (a batch of padded sequences never is).
+            // Gathered when the step was started.
             std::mem::swap(&mut self.batch_x, &mut self.next_x);
             std::mem::swap(&mut self.batch_y, &mut self.next_y);
             std::mem::swap(&mut self.batch_classes, &mut self.next_classes);
-            false
+            std::mem::swap(&mut self.batch_mask, &mut self.next_mask);
+            self.next_masked
         } else {
             data.gather(&self.order[self.cursor..end], &mut self.batch_x, &mut self.batch_y, &mut self.batch_classes);
             data.mask(&self.order[self.cursor..end], &mut self.batch_mask)
@@ -350,9 +355,9 @@ impl Trainer {
         }
         let rows = self.batch_x.shape()[0];
         let shards = self.sharding.shards(rows);
-        self.first_shard_rows = if shards > 1 && !masked { parallel::shard_rows(rows, shards, 0).len() } else { rows };
-        let loss = if shards > 1 && !masked {
-            self.sharded_gradient(data.has_classes(), shards, started, more.then_some(data))
+        self.first_shard_rows = if shards > 1 { parallel::shard_rows(rows, shards, 0).len() } else { rows };
+        let loss = if shards > 1 {
+            self.sharded_gradient(data.has_classes(), masked, shards, started, more.then_some(data))
         } else {
             self.last_workers = 1;
             self.model.zero_grad();
@@ -398,15 +403,14 @@ impl Trainer {
         let end = (self.cursor + bs).min(n);
         let rows = &self.order[self.cursor..end];
         if !std::mem::take(&mut self.next_gathered) {
-            if data.mask(rows, &mut self.next_mask) {
-                return;
-            }
+            self.next_masked = data.mask(rows, &mut self.next_mask);
             data.gather(rows, &mut self.next_x, &mut self.next_y, &mut self.next_classes);
         }
         let m = self.sharding.shards(rows.len());
         let Some(mut h) = self.helpers.0.take() else { return };
         let classes = data.has_classes().then_some(&self.next_classes[..]);
-        match dispatch(h.as_mut(), &mut self.job, &mut self.model, self.loss, (&self.next_x, &self.next_y, classes), m, true) {
+        let mask = self.next_masked.then_some(&self.next_mask[..]);
+        match dispatch(h.as_mut(), &mut self.job, &mut self.model, self.loss, (&self.next_x, &self.next_y, classes, mask), m, true) {
             Ok(workers) if workers > 1 => {
                 let started = Started { step: self.step, epoch: self.epoch, cursor: self.cursor, batch_size: bs, data_len: data.len(), workers };
                 self.ahead = Ahead(Some(started));
@@ -465,12 +469,6 @@ impl Trainer {
         why
     }
 
-    /// Trains every mini-batch as one piece, for the reason `why` (its loss spans the batch).
-    pub fn train_whole(&mut self, why: &'static str) {
-        self.sharding = parallel::Sharding::Count(1);
-        self.whole = Some(why);
-    }
-
     /// Why the steps run on one worker whatever the number asked, if they do: the lab's or the
     /// model's reason, or a mini-batch too small to split at its current size.
     pub fn why_single(&self) -> Option<String> {
@@ -523,7 +521,7 @@ impl Trainer {
 
     /// The mini-batch's gradient as the tree sum of its micro-shards' (see [`crate::parallel`]),
     /// left in the model's gradients; returns the loss.
-    fn sharded_gradient(&mut self, classes: bool, m: usize, started: Option<usize>, next: Option<&dyn Source>) -> f32 {
+    fn sharded_gradient(&mut self, classes: bool, masked: bool, m: usize, started: Option<usize>, next: Option<&dyn Source>) -> f32 {
         let width = parallel::width(m);
         let n = self.batch_x.shape()[0];
         let mut helpers = self.helpers.0.take();
@@ -533,10 +531,12 @@ impl Trainer {
             shape: self.batch_x.shape(),
             classes: if classes { Some(&self.batch_classes) } else { None },
             values: tensor::slice(&self.batch_y),
+            mask: masked.then_some(&self.batch_mask[..]),
         };
         if let Some(h) = helpers.as_mut().filter(|h| started.is_none() && h.count() > 0) {
             let c = classes.then_some(&self.batch_classes[..]);
-            match dispatch(h.as_mut(), &mut self.job, &mut self.model, self.loss, (&self.batch_x, &self.batch_y, c), m, false) {
+            let mask = masked.then_some(&self.batch_mask[..]);
+            match dispatch(h.as_mut(), &mut self.job, &mut self.model, self.loss, (&self.batch_x, &self.batch_y, c, mask), m, false) {
                 Ok(w) => workers = w,
                 Err(why) => {
                     self.helper_failure = Some(format!("{why}: training continues on this worker alone (the same steps, slower)"));
@@ -564,18 +564,18 @@ impl Trainer {
             // While the helpers finish: the next mini-batch, for the step started after this one.
             let end = (self.cursor + self.batch_size.clamp(1, self.order.len())).min(self.order.len());
             let rows = &self.order[self.cursor..end];
-            if !data.mask(rows, &mut self.next_mask) {
-                data.gather(rows, &mut self.next_x, &mut self.next_y, &mut self.next_classes);
-                self.next_gathered = true;
-                if let Some(h) = helpers.as_mut() {
-                    let next = parallel::Batch {
-                        x: tensor::slice(&self.next_x),
-                        shape: self.next_x.shape(),
-                        classes: data.has_classes().then_some(&self.next_classes[..]),
-                        values: tensor::slice(&self.next_y),
-                    };
-                    h.stage(&next, self.sharding.shards(rows.len()));
-                }
+            self.next_masked = data.mask(rows, &mut self.next_mask);
+            data.gather(rows, &mut self.next_x, &mut self.next_y, &mut self.next_classes);
+            self.next_gathered = true;
+            if let Some(h) = helpers.as_mut() {
+                let next = parallel::Batch {
+                    x: tensor::slice(&self.next_x),
+                    shape: self.next_x.shape(),
+                    classes: data.has_classes().then_some(&self.next_classes[..]),
+                    values: tensor::slice(&self.next_y),
+                    mask: self.next_masked.then_some(&self.next_mask[..]),
+                };
+                h.stage(&next, self.sharding.shards(rows.len()));
             }
         }
         let mut computed_others = false;
@@ -630,7 +630,8 @@ impl Trainer {
         }
         self.helpers = HelperSlot(helpers);
         self.last_workers = workers;
-        self.last_right = classes.then_some(right);
+        // Counted for whole rows of class targets (padded sequences have a loss per step only).
+        self.last_right = (classes && !masked).then_some(right);
         loss
     }
 

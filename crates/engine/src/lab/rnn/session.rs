@@ -33,10 +33,10 @@ const RACE_EVERY_MS: f64 = 1000.0;
 const RACE_SHARE: f64 = 0.1;
 /// Runs of each implementation per race.
 const RACE_REPS: usize = 10;
-/// Names classified in shards of 32: the lab's default batch (32) trains as one piece, as it
-/// always did; from 64 names a batch splits over workers (a shard of 32 names is ~1 ms of work
-/// against ~0.1 ms to exchange 26,000 gradients). Generating trains as one piece (its loss is a
-/// mean over the whole batch's characters).
+/// Sequences in shards of 32: the lab's default batch (32) trains as one piece, as it always did;
+/// from 64 sequences a batch splits over workers (a shard of 32 names is ~1 ms of work against
+/// ~0.1 ms to exchange 26,000 gradients). Generating, a shard's share of the loss is its real
+/// characters over the batch's (see `parallel::shard_gradient`).
 const RNN_SHARDING: crate::parallel::Sharding = crate::parallel::Sharding::Rows(32);
 
 /// Some of the names as a mini-batch source: `(n, T, vocab)` one-hot, padded with zero rows to
@@ -205,7 +205,7 @@ impl RnnLab {
         let model = config.build_model(vocab, &mut Rng::fork(config.seed, 1));
         lab.trainer = Trainer::new(model, config.opt, config.hyper(), Loss::Softmax, config.bs, n, Rng::fork(config.seed, 2));
         (lab.trainer.schedule, lab.trainer.schedule_period) = (config.sched, config.period);
-        lab.trainer.train_whole("a generating network's loss is the mean over every real character of the mini-batch, whatever sequence it is in");
+        lab.trainer.shard_if_possible(RNN_SHARDING);
         lab.trainer.set_record_every(10);
         lab.baseline = [f32::NAN; 2];
         let d = &gen_data;
@@ -390,7 +390,7 @@ impl RnnLab {
     fn step_grads_of(&self) -> String {
         let (first, rows) = (self.trainer.first_shard_rows(), self.trainer.batch_x().shape().first().copied().unwrap_or(0));
         if first < rows {
-            format!("The mini-batch trains in shards of {first} names (over workers when there are several): its line is ‖∂L/∂h_t‖ over the first shard's {first} of its {rows} names, the rows the RNN layer keeps.")
+            format!("The mini-batch trains in shards of {first} sequences (over workers when there are several): its line is ‖∂L/∂h_t‖ over the first shard's {first} of its {rows} sequences, the rows the RNN layer keeps.")
         } else {
             String::new()
         }
@@ -740,7 +740,8 @@ impl Lab for RnnLab {
             if let Some(g) = self.gen.as_ref() {
                 let data = g.data.clone();
                 let source = data.seqs(&data.split.train, self.config.vocab());
-                let loss = self.trainer.train_step(&source);
+                let more = i + 1 < n && (self.trainer.step + 1) % self.config.eval != 0;
+                let loss = self.trainer.train_step_ahead(&source, more);
                 let g = self.gen.as_mut().expect("generation");
                 g.batch.0 += loss as f64;
                 g.batch.1 += 1;
