@@ -108,8 +108,9 @@ pub fn BenchPage(workload: String, seconds: f64, backend: String, workers: engin
     };
     let summary = move || match result.get() {
         Some(Ok(r)) => format!(
-            "{}: {:.0} items per second on {} worker{} ({:.4} ms per step, {} steps, {})",
+            "{}{}: {:.0} items per second on {} worker{} ({:.4} ms per step, {} steps, {})",
             r.workload,
+            batch.map(|b| format!(" in batches of {b}")).unwrap_or_default(),
             r.items_per_s,
             r.workers,
             if r.workers == 1 { "" } else { "s" },
