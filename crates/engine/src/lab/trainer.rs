@@ -175,7 +175,18 @@ fn dispatch(
     job.shape.clear();
     job.shape.extend_from_slice(x.shape());
     job.targets = match (classes, mask) {
-        (Some(classes), Some(mask)) => parallel::Targets::Masked { classes: classes.to_vec(), mask: mask.to_vec() },
+        (Some(classes), Some(mask)) => {
+            // The last job's buffers, refilled (a step allocates nothing once warm).
+            let (mut c, mut k) = match std::mem::replace(&mut job.targets, parallel::Targets::Classes(Vec::new())) {
+                parallel::Targets::Masked { classes, mask } => (classes, mask),
+                _ => (Vec::new(), Vec::new()),
+            };
+            c.clear();
+            c.extend_from_slice(classes);
+            k.clear();
+            k.extend_from_slice(mask);
+            parallel::Targets::Masked { classes: c, mask: k }
+        }
         (Some(classes), None) => {
             let mut c = match std::mem::replace(&mut job.targets, parallel::Targets::Classes(Vec::new())) {
                 parallel::Targets::Classes(c) => c,
