@@ -125,7 +125,10 @@ impl LabParams for FitConfig {
             return Err(Notice { key: "hidden".into(), message: format!("at most {MAX_HIDDEN_LAYERS} hidden layers of 1 to {MAX_UNITS} units") });
         }
         in_range("alpha", self.alpha, 0.0, 1.0, false)?;
-        in_range("sigma", self.sigma, 0.0, 10.0, true)?;
+        // A smaller σ makes a deep net's activations and gradients subnormal floats, which x86
+        // computes many times slower (σ 1e-10, 8 layers of 100: 452 ms to build, step and
+        // snapshot instead of 31).
+        in_range("sigma", self.sigma, 1e-3, 10.0, false)?;
         in_range("lr", self.lr, 0.0, 10.0, true)?;
         if !(self.mom.is_finite() && (0.0..1.0).contains(&self.mom)) {
             return Err(Notice { key: "mom".into(), message: "mom must be a number in [0, 1)".into() });

@@ -335,8 +335,9 @@ impl LabParams for RnnConfig {
         if self.init == Init::Uniform {
             return Err(notice("init", "W_hh takes xavier, he, normal or zeros (uniform [0, 1) has no negative weights)"));
         }
-        if !(self.gain.is_finite() && self.gain > 0.0 && self.gain <= 20.0) {
-            return Err(notice("gain", "gain must be a number in (0, 20]"));
+        // A smaller gain makes W_hh subnormal floats, which x86 multiplies several times slower.
+        if !(self.gain.is_finite() && (1e-3..=20.0).contains(&self.gain)) {
+            return Err(notice("gain", "gain must be a number in [0.001, 20]"));
         }
         if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 10.0) {
             return Err(notice("lr", "lr must be a number in (0, 10]"));
@@ -393,6 +394,9 @@ mod tests {
         let key = |c: RnnConfig| c.check().unwrap_err().key;
         assert_eq!(key(RnnConfig { hidden: 0, ..RnnConfig::default() }), "hidden");
         assert_eq!(key(RnnConfig { clip: f32::NAN, ..RnnConfig::default() }), "clip");
+        // A subnormal W_hh would slow every step several times: refused.
+        assert_eq!(key(RnnConfig { gain: 1e-40, ..RnnConfig::default() }), "gain");
+        assert!(RnnConfig { gain: 1e-3, ..RnnConfig::default() }.check().is_ok());
         assert_eq!(key(RnnConfig { name: "x".repeat(101), ..RnnConfig::default() }), "name");
         assert_eq!(key(RnnConfig { unit: 128, ..RnnConfig::default() }), "unit");
         assert_eq!(key(RnnConfig { hidden: 128, bs: 1024, ..RnnConfig::default() }), "bs");
