@@ -10,14 +10,10 @@ step() { printf '\n\033[1;32m==> [%dm%02ds] %s\033[0m\n' $((SECONDS / 60)) $((SE
 
 # Native tests and the CLI the e2e tests call use the `ci` profile (Cargo.toml): release
 # optimisation without whole-program LTO, which spent ~4 of every 10 engine-test minutes linking.
-step "native: the ops (deeply-nn) and engine unit tests, link fuzzing, convergence, determinism, dependency check"
-cargo test --profile ci -p deeply-nn -p deeply-engine
-
-step "CLI: a fork link trains both branches (A = the link, B = the engine's fork, bit for bit)"
-cargo test --profile ci -p deeply-cli
-
-step "GPU executor: every WGSL kernel against its engine op, an MLP on both backends (wgpu; lavapipe on CPU-only machines)"
-cargo test --profile ci -p deeply-gpu
+# One cargo call for the four native crates: called one crate at a time, cargo unified features
+# three ways and compiled serde, ndarray, the engine and wgpu three times (7.2 min against 4.5).
+step "native: the ops (deeply-nn), the engine (unit tests, link fuzzing, convergence, determinism, dependency check), the CLI (a fork link trains both branches bit for bit), the GPU executor (every WGSL kernel against its engine op; lavapipe on CPU-only machines)"
+cargo test --profile ci -p deeply-nn -p deeply-engine -p deeply-cli -p deeply-gpu
 
 step "release build of the app (trunk) and of the CLI"
 trunk build --release
