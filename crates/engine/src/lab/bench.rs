@@ -154,11 +154,11 @@ pub fn prepare(workload: Workload, batch: Option<usize>, seconds: f64, assets: &
 /// compiler takes over meanwhile), then trains `session` in chunks until `seconds` of training
 /// have been timed.
 ///
-/// Only chunks that took all their steps are timed: at an epoch's end a lab evaluates over
-/// several calls that take no step, and counting each as a chunk of steps overstated the
-/// figures (natively, W2 in chunks of 16 counted 2,432 steps where it took 2,000: 27 calls of
-/// its test-set evaluations; W4 counted 2,272 for 2,012). The workers reported are those that
-/// ran most of the timed steps: an epoch's last, smaller batch may run on one.
+/// Only chunks that took all their steps are timed: at an epoch's end the RNN lab evaluates its
+/// 5,000 validation and test sequences over 5 calls that take no step, and counting each as a
+/// chunk of steps overstated W4 (4 s natively: 2,448 steps counted, 2,126 taken; the figure ~3 %
+/// high, the evaluations' time offsetting most of it). The workers reported are those that ran
+/// most of the timed steps: an epoch's last, smaller batch may run on one.
 pub fn time(
     workload: Workload,
     session: &mut dyn LabSession,
