@@ -14,6 +14,29 @@ SUDO=""
 
 say() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
 
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "rustup: adding wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+
+# The two cargo installs compile side by side, in the background, while apt and npm install: each
+# ends in a long single-threaded link, which the other's compiling fills.
+installs=()
+logs=$(mktemp -d)
+if ! trunk --version 2>/dev/null | grep -q "$TRUNK_VERSION"; then
+  say "cargo: installing trunk $TRUNK_VERSION in the background (about 7 minutes on 2 cores)"
+  cargo install trunk --version "$TRUNK_VERSION" --locked > "$logs/trunk.log" 2>&1 &
+  installs+=("$!:trunk")
+fi
+# The CLI must match the wasm-bindgen crate in Cargo.lock exactly; installed without --locked
+# (its own lockfile pins a crate the registry no longer has).
+WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
+if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
+  say "cargo: installing wasm-bindgen-cli $WASM_BINDGEN_VERSION in the background (about 3 minutes)"
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" > "$logs/wasm-bindgen-cli.log" 2>&1 &
+  installs+=("$!:wasm-bindgen-cli")
+fi
+
 # Browser and driver for the end-to-end tests (Debian's; no browser download works here), and
 # a Vulkan driver for crates/gpu.
 missing=()
@@ -29,26 +52,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
 fi
 
-if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
-  say "rustup: adding wasm32-unknown-unknown"
-  rustup target add wasm32-unknown-unknown
-fi
-
-if ! trunk --version 2>/dev/null | grep -q "$TRUNK_VERSION"; then
-  say "cargo: installing trunk $TRUNK_VERSION (about 7 minutes on 2 cores)"
-  cargo install trunk --version "$TRUNK_VERSION" --locked
-fi
-
-# The CLI must match the wasm-bindgen crate in Cargo.lock exactly; installed without --locked
-# (its own lockfile pins a crate the registry no longer has).
-WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
-if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
-  say "cargo: installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 3 minutes)"
-  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
-fi
-
 # wasm-opt (binaryen 132, not Debian's 108), playwright-core and axe-core, pinned in package-lock.json.
 if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/axe-core ]; then
   say "npm: installing binaryen, playwright-core and axe-core"
   npm ci --no-audit --no-fund
 fi
+
+for job in "${installs[@]}"; do
+  if ! wait "${job%%:*}"; then
+    say "cargo install ${job#*:} failed:"
+    tail -40 "$logs/${job#*:}.log"
+    exit 1
+  fi
+  say "cargo: ${job#*:} installed"
+done
+rm -rf "$logs"
