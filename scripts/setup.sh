@@ -20,8 +20,8 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
 fi
 
 # The cargo installs run one after the other in the background while apt and npm install. (Side
-# by side they were slower: 19.7 min against 15.1 on the 2-core VM, 2026-12-02, with 38 % more CPU
-# time for the same work.)
+# by side did not help on the 2-core VM, 2026-12-02: 19.7 min against 15.1 and 17.3 one after the
+# other.)
 WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
 need_trunk=0; need_bindgen=0
 trunk --version 2>/dev/null | grep -q "$TRUNK_VERSION" || need_trunk=1
