@@ -563,8 +563,9 @@ pub fn storage_set(key: &str, value: &str) {
     }
 }
 
-/// Longest wait for a snapshot to be shown while the page is paced, in ms.
-const PUBLISH_MS: f64 = 200.0;
+/// Longest wait for a snapshot to be shown while the page is paced, in ms: the numbers change
+/// at least twice a second however slow the charts are.
+const PUBLISH_MS: f64 = 500.0;
 
 /// Chart drawing per frame, in ms (a frame is 16.7 ms).
 const DRAW_BUDGET_MS: f64 = 6.0;

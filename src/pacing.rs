@@ -6,8 +6,9 @@
 
 /// Fastest chart redraws: one per snapshot (snapshots come at 30 Hz).
 pub const MIN_MS: f64 = 1000.0 / 30.0;
-/// Slowest: two a second, still live.
-pub const MAX_MS: f64 = 500.0;
+/// Slowest: one a second, still live. (At 500 ms a 2-core machine whose other core was busy
+/// still dropped the RNN lab to ~52 fps: every redraw costs a frame or two there.)
+pub const MAX_MS: f64 = 1000.0;
 /// How long frames are counted before the pace changes.
 const WINDOW_MS: f64 = 500.0;
 
