@@ -328,11 +328,12 @@ impl LabState {
 
     /// Publishes the latest snapshot (called once per animation frame).
     fn publish(self) {
-        // On a machine that drops frames while training, the page updates at most every
-        // [`PUBLISH_MS`] (or the charts' pace, if shorter): the newest snapshot waits, merged.
+        // On a machine that drops frames while training, the page updates at most once per
+        // the pacing's publish interval (`ChartPacing::publish_interval`): the newest snapshot
+        // waits, merged.
         let now = web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or(0.0);
         let paced = self.running.get_untracked() && !self.pacing.with_value(|p| p.at_full_pace());
-        if paced && now - self.published_at.get_value() < self.pacing.with_value(|p| p.interval()).min(PUBLISH_MS) {
+        if paced && now - self.published_at.get_value() < self.pacing.with_value(|p| p.publish_interval()) {
             return;
         }
         let Some(Message::Snapshot { snapshot, running, reason, mut timeline, .. }) = self.mailbox.try_update_value(|m| m.take()).flatten() else {
@@ -562,10 +563,6 @@ pub fn storage_set(key: &str, value: &str) {
         let _ = s.set_item(key, value);
     }
 }
-
-/// Longest wait for a snapshot to be shown while the page is paced, in ms: the numbers change
-/// at least twice a second however slow the charts are.
-const PUBLISH_MS: f64 = 500.0;
 
 /// Chart drawing per frame, in ms (a frame is 16.7 ms).
 const DRAW_BUDGET_MS: f64 = 6.0;

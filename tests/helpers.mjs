@@ -160,8 +160,8 @@ export function benchNative(workload, seconds) {
 
 /// Frames per second over 2-second windows while `page` trains (Play pressed here); the best of
 /// up to three windows, so one hiccup of a shared CI machine does not decide it. The windows
-/// start 2.5 s into the run: a page on a machine that drops frames slows its redraws down within
-/// that time (src/pacing.rs: five half-second doublings from 33 ms to 1 s), and the test
+/// start 3 s into the run: a page on a machine that drops frames slows its redraws down within
+/// that time (src/pacing.rs: six half-second doublings from 33 ms to 2 s), and the test
 /// measures that steady state, not the adaptation. Also checks
 /// that training went on meanwhile, and that drawing added nothing to the page's body: plotters
 /// measured each axis label with a `<span>` there (a forced layout per label) until the charts
@@ -173,7 +173,7 @@ export async function fpsWhileTraining(page) {
   });
   await page.click('#play');
   await page.waitForFunction(() => Number(document.querySelector('#stat-step').textContent) > 5);
-  await page.waitForTimeout(2500);
+  await page.waitForTimeout(3000);
   const before = Number(await page.locator('#stat-step').textContent());
   const measure = () => page.evaluate(() => new Promise((resolve) => {
     let frames = 0;
