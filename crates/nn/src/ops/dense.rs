@@ -136,8 +136,13 @@ impl Layer for Dense {
             // Wᵀ the k's of a row advance together (vectorised) instead of one long add chain each.
             self.w_t.resize(k_in * k_out, 0.0);
             super::gemm::transpose(k_in, k_out, w, &mut self.w_t);
+            let large = self.large(n);
             let dx = tensor::slice_mut(&mut self.dx);
-            for i in 0..n {
+            if large {
+                // The same sums as register blocks: dx = 0 + dy·Wᵀ, each over j in order.
+                super::gemm::gemm(n, k_out, k_in, dys, &self.w_t, dx, false);
+            }
+            for i in (0..n).filter(|_| !large) {
                 let row = &mut dx[i * k_in..(i + 1) * k_in];
                 row.fill(0.0);
                 for j in 0..k_out {
