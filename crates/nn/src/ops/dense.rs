@@ -5,7 +5,8 @@
 //! dx = dy·Wᵀ           dW += xᵀ·dy   db += Σₙ dy
 //! ```
 //! Small layers (the function-fitting labs') run as plain loops: there a GEMM's call overhead
-//! dominates. Large ones (MNIST's 784→128) call the blocked GEMM for `x·W` and `xᵀ·dy`, which
+//! dominates — except a forward pass over many rows (the playground's heatmaps), which is blocked.
+//! Large ones (MNIST's 784→128) call the blocked GEMM for `x·W` and `xᵀ·dy`, which
 //! sums every output over k in the same order as the loops — the same bits either way (tested
 //! below), natively and in wasm.
 
@@ -19,6 +20,8 @@ use crate::tensor::{self, Mode, Tensor};
 const WIDE: usize = 64;
 /// From this many weights on (in × out), `x·W` and `xᵀ·dy` go through the blocked GEMM.
 const LARGE: usize = 4096;
+/// From this many multiply-adds (n × in × out) on, `x·W` does too, whatever the layer's size.
+const MANY: usize = 16_384;
 
 #[derive(Clone)]
 pub struct Dense {
@@ -65,6 +68,12 @@ impl Dense {
     fn large(&self, n: usize) -> bool {
         !self.loops_only && n >= 4 && self.inputs * self.outputs >= LARGE
     }
+
+    /// Whether `x·W` over `n` rows goes through the blocked GEMM: a large layer, or a small one
+    /// over many rows (the playground's heatmaps: 2,500 grid points through a few units).
+    fn forward_blocked(&self, n: usize) -> bool {
+        self.large(n) || (!self.loops_only && n >= 64 && n * self.inputs * self.outputs >= MANY)
+    }
 }
 
 impl Layer for Dense {
@@ -96,7 +105,7 @@ impl Layer for Dense {
         let n = x.len() / k_in.max(1);
         tensor::copy_into(&mut self.x, x);
         tensor::resize(&mut self.y, &out_shape[..nd]);
-        let large = self.large(n);
+        let large = self.forward_blocked(n);
         let (xs, w, b) = (tensor::slice(x), tensor::slice(&self.w), tensor::slice(&self.b));
         let y = tensor::slice_mut(&mut self.y);
         if large {
@@ -253,6 +262,19 @@ mod tests {
                 (bits(&y), bits(&dx), bits(&d.dw), bits(&d.db))
             };
             assert!(Dense::new(k_in, k_out, Init::Zeros, 0.0, &mut Rng::new(0)).large(n), "{n}×{k_in}×{k_out} takes the GEMM path");
+            assert_eq!(run(false), run(true), "{n}×{k_in}×{k_out}");
+        }
+        // Small layers over many rows: only the forward pass is blocked.
+        for (n, k_in, k_out, seed) in [(2500, 2, 8), (2500, 8, 8), (1000, 6, 3), (64, 16, 16)].into_iter().zip(6..).map(|((n, i, o), s)| (n, i, o, s)) {
+            let d = Dense::new(k_in, k_out, Init::Zeros, 0.0, &mut Rng::new(0));
+            assert!(d.forward_blocked(n) && !d.large(n), "{n}×{k_in}×{k_out} blocks its forward pass only");
+            let run = |loops_only: bool| {
+                let mut d = Dense::new(k_in, k_out, Init::He, 0.0, &mut Rng::new(seed));
+                d.b = gradcheck::random_input(&[k_out], seed + 10, 0.0);
+                d.loops_only = loops_only;
+                let x = gradcheck::random_input(&[n, k_in], seed + 20, 0.0);
+                d.forward(&x, Mode::Eval).data().iter().map(|v| v.to_bits()).collect::<Vec<u32>>()
+            };
             assert_eq!(run(false), run(true), "{n}×{k_in}×{k_out}");
         }
     }
