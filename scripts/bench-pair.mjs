@@ -1,6 +1,7 @@
 // How much two cores can give at most, beside what two workers get, in the same minutes:
 //   node scripts/bench-pair.mjs <workload> [seconds] [rounds] [native|browser|both] [batch]
-// (after `trunk build --release`; the native side builds `deeply` with the ci profile).
+// (after `trunk build --release`; the native side builds `deeply` with the ci profile). The last
+// column is the share of CPU time the hypervisor took meanwhile (see scripts/steal.mjs).
 // Each round runs, natively and in headless Chromium: one worker alone; two independent
 // one-worker runs at once (two processes, two pages: nothing shared, nothing sent — their sum is
 // the most two workers could reach on this machine, whatever the protocol); then one run on two
@@ -8,6 +9,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { serveDist, launch, benchInPage, ROOT } from '../tests/helpers.mjs';
+import { withSteal, stealText } from './steal.mjs';
 
 const [workload = 'w2', seconds = '4', rounds = '3', where = 'both', batch = null] = process.argv.slice(2);
 if (!/^w[1-4]$|^w2bn$/.test(workload)) throw new Error(`workload "${workload}": expected w1, w2, w2bn, w3 or w4`);
@@ -20,12 +22,17 @@ async function native() {
   const one = async (threads) => JSON.parse((await run(bin, ['bench', workload, '--threads', String(threads), '--seconds', seconds, '--json', ...(batch ? ['--batch', batch] : [])])).stdout).items_per_s;
   const rows = [];
   for (let r = 0; r < Number(rounds); r++) {
-    const alone = await one(1);
-    const pair = await Promise.all([one(1), one(1)]);
-    const two = await one(2);
-    rows.push({ alone, pair, two });
+    rows.push(await measured(one));
   }
   return rows;
+}
+
+/** One round: one worker alone, two alone at once, one run on two workers; and the time stolen. */
+async function measured(one) {
+  const a = await withSteal(() => one(1));
+  const p = await withSteal(() => Promise.all([one(1), one(1)]));
+  const t = await withSteal(() => one(2));
+  return { alone: a.result, pair: p.result, two: t.result, steal: [a.steal, p.steal, t.steal] };
 }
 
 async function browser() {
@@ -35,10 +42,7 @@ async function browser() {
     const one = async (workers) => (await benchInPage(b, server.url, workload, seconds, 'cpu', workers, batch)).items_per_s;
     const rows = [];
     for (let r = 0; r < Number(rounds); r++) {
-      const alone = await one(1);
-      const pair = await Promise.all([one(1), one(1)]);
-      const two = await one(2);
-      rows.push({ alone, pair, two });
+      rows.push(await measured(one));
     }
     return rows;
   } finally {
@@ -49,11 +53,11 @@ async function browser() {
 
 function report(name, rows) {
   console.log(`\n${workload}${batch ? ` (batches of ${batch})` : ''} ${name} (examples/s; ${seconds} s each)`);
-  console.log('| one alone | two alone at once (sum) | ceiling | two workers | speed-up | share of the ceiling |');
-  console.log('|---|---|---|---|---|---|');
-  for (const { alone, pair, two } of rows) {
+  console.log('| one alone | two alone at once (sum) | ceiling | two workers | speed-up | share of the ceiling | CPU time stolen (alone / at once / two workers) |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const { alone, pair, two, steal } of rows) {
     const sum = pair[0] + pair[1];
-    console.log(`| ${round(alone)} | ${round(pair[0])} + ${round(pair[1])} = ${round(sum)} | ${(sum / alone).toFixed(2)}× | ${round(two)} | ${(two / alone).toFixed(2)}× | ${(100 * two / sum).toFixed(0)} % |`);
+    console.log(`| ${round(alone)} | ${round(pair[0])} + ${round(pair[1])} = ${round(sum)} | ${(sum / alone).toFixed(2)}× | ${round(two)} | ${(two / alone).toFixed(2)}× | ${(100 * two / sum).toFixed(0)} % | ${steal.map(stealText).join(' / ')} |`);
   }
 }
 
