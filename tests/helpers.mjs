@@ -19,12 +19,14 @@ export const OUTPUT = path.join(ROOT, 'tests', 'output');
 /** The Content-Security-Policy the serve command sends (Trunk.toml), sent here too. */
 export const CSP = fs.readFileSync(path.join(ROOT, 'Trunk.toml'), 'utf8').match(/"Content-Security-Policy" = "([^"]+)"/)[1];
 
-/** Serves dist/ on a free loopback port with the app's CSP header; resolves to { url, close }. */
-export function serveDist() {
+/** Serves dist/ (or another build's folder, for scripts comparing builds) on a free loopback
+ *  port with the app's CSP header; resolves to { url, close }. */
+export function serveDist(dir = DIST) {
+  const root = path.resolve(dir);
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://x');
-    let file = path.join(DIST, decodeURIComponent(url.pathname));
-    if (!file.startsWith(DIST)) { res.writeHead(403).end(); return; }
+    let file = path.join(root, decodeURIComponent(url.pathname));
+    if (!file.startsWith(root)) { res.writeHead(403).end(); return; }
     if (fs.existsSync(file) && fs.statSync(file).isDirectory()) file = path.join(file, 'index.html');
     fs.readFile(file, (err, data) => {
       if (err) { res.writeHead(404).end('not found'); return; }
