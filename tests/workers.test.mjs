@@ -3,11 +3,29 @@
 // (still the same bits); the page keeps its frame rate while 2 workers train.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { serveDist, launch, openPage, screenshot, f32, value, waitForStep, playTo, cli, fpsWhileTraining, cspViolations } from './helpers.mjs';
+import { serveDist, launch, openPage, screenshot, f32, value, waitForStep, playTo, ready, paused, cli, fpsWhileTraining, cspViolations } from './helpers.mjs';
 
 let server, browser;
 before(async () => { server = await serveDist(); browser = await launch(); });
 after(async () => { await browser?.close(); await server?.close(); });
+
+/** Plays until the page says 2 workers train, then 40 steps more on them, pauses, and returns
+ *  the step reached. (A link with
+ *  `stop=N` raced the helpers' start: on a loaded machine a fast lab could reach N while the
+ *  lead still trained alone, the same bits, and the readout then rightly said 1 worker.) */
+async function playOnTwo(page) {
+  await ready(page);
+  await page.click('#play');
+  await page.waitForFunction(() => /^2 workers/.test(document.querySelector('#workers-active')?.textContent ?? ''), null, { timeout: 30000 });
+  const from = Number(await page.locator('#stat-step').textContent());
+  await waitForStep(page, `s >= ${from + 40}`, 30000);
+  await page.click('#play');
+  await paused(page);
+  const step = Number(await page.locator('#stat-step').textContent());
+  assert.ok(step > 0, `trained before the pause: step ${step}`);
+  assert.match(await page.locator('#workers-active').textContent(), /^2 workers/, 'still 2 workers at the pause');
+  return step;
+}
 
 // Batches of 48: 3 micro-shards of 16 rows (2 + 1 over two workers).
 const LINK = 'lab=cnn&model=lenet5&bs=48&race=false&eval=1000000&seed=4';
@@ -51,19 +69,17 @@ test("the Batch Norm lab's plain net (W2's kind: steps started ahead, rows writt
 
 test('the RNN lab splits a batch of 64 names over 2 workers (the same bits as the CLI), generating too, and says why a batch of 32 trains on one', async () => {
   const link = 'lab=rnn&hidden=64&bs=64&clip=1&race=false&eval=100&seed=3';
-  const page = await openPage(browser, `${server.url}?speed=max&${link}&stop=150&workers=2`);
-  await playTo(page, 150);
-  await page.waitForFunction(() => /^2 workers/.test(document.querySelector('#workers-active')?.textContent ?? ''), null, { timeout: 30000 });
-  const native = cli(link, 150);
-  assert.equal(f32(native.loss), f32(await value(page, '#stat-loss')), 'the mini-batch loss at step 150: CLI = browser');
+  const page = await openPage(browser, `${server.url}?speed=max&${link}&workers=2`);
+  const step = await playOnTwo(page);
+  const native = cli(link, step);
+  assert.equal(f32(native.loss), f32(await value(page, '#stat-loss')), `the mini-batch loss at step ${step}: CLI = browser`);
   assert.match(await page.locator('#grad-rows').textContent(), /first shard's 32 of its 64 sequences/, 'the gradient-through-time chart says whose gradients it draws');
   await page.context().close();
   // Generating names: padded sequences, each shard weighted by its real characters.
   const gen = 'lab=rnn&task=generate&hidden=32&bs=96&eval=40&seed=3';
-  const g = await openPage(browser, `${server.url}?speed=max&${gen}&stop=60&workers=2`);
-  await playTo(g, 60);
-  await g.waitForFunction(() => /^2 workers/.test(document.querySelector('#workers-active')?.textContent ?? ''), null, { timeout: 30000 });
-  assert.equal(f32(cli(gen, 60).loss), f32(await value(g, '#stat-loss')), 'generating: the mini-batch loss at step 60, CLI = browser');
+  const g = await openPage(browser, `${server.url}?speed=max&${gen}&workers=2`);
+  const genStep = await playOnTwo(g);
+  assert.equal(f32(cli(gen, genStep).loss), f32(await value(g, '#stat-loss')), `generating: the mini-batch loss at step ${genStep}, CLI = browser`);
   await g.context().close();
   const small = await openPage(browser, `${server.url}?lab=rnn&workers=2`);
   await small.waitForFunction(() => /^1 worker \(a mini-batch of 32 is too small to pay for a second worker: from 64 examples/.test(document.querySelector('#workers-active')?.textContent ?? ''), null, { timeout: 30000 });
