@@ -20,10 +20,12 @@ impl Default for Adagrad {
 
 impl Optimizer for Adagrad {
     fn update(&mut self, index: usize, w: &mut [f32], g: &[f32], h: &Hyper) {
+        let (lr, eps) = (h.lr, self.eps);
         let s = state(&mut self.sum, index, w.len());
-        for i in 0..w.len() {
-            s[i] += g[i] * g[i];
-            w[i] -= h.lr * g[i] / (s[i].sqrt() + self.eps);
+        // Zipped, so that it vectorises (the same bits: see Adam).
+        for ((w, &g), s) in w.iter_mut().zip(g).zip(s.iter_mut()) {
+            *s += g * g;
+            *w -= lr * g / (s.sqrt() + eps);
         }
     }
 

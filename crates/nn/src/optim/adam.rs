@@ -32,20 +32,17 @@ impl Optimizer for Adam {
     }
 
     fn update(&mut self, index: usize, w: &mut [f32], g: &[f32], h: &Hyper) {
-        let (b1, b2) = (self.beta1, self.beta2);
+        let (b1, b2, eps, lr) = (self.beta1, self.beta2, self.eps, h.lr);
         let (c1, c2) = (1.0 - self.beta1_t, 1.0 - self.beta2_t);
         let m = state(&mut self.m, index, w.len());
-        {
-            let v = state(&mut self.v, index, w.len());
-            for i in 0..w.len() {
-                m[i] = b1 * m[i] + (1.0 - b1) * g[i];
-                v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
-            }
-        }
-        let m = &self.m[index];
-        let v = &self.v[index];
-        for i in 0..w.len() {
-            w[i] -= h.lr * (m[i] / c1) / ((v[i] / c2).sqrt() + self.eps);
+        let v = state(&mut self.v, index, w.len());
+        // One pass, zipped: no bounds checks, so it vectorises (division and square root are
+        // exact in SIMD lanes too: the same bits). On the step's serial path, where a worker's
+        // helpers wait: LeNet-5's 61,706 weights took ~0.4 ms as two indexed loops.
+        for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+            *m = b1 * *m + (1.0 - b1) * g;
+            *v = b2 * *v + (1.0 - b2) * g * g;
+            *w -= lr * (*m / c1) / ((*v / c2).sqrt() + eps);
         }
     }
 

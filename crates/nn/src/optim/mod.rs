@@ -42,8 +42,7 @@ pub enum OptimizerKind {
 }
 
 impl OptimizerKind {
-    pub const ALL: [OptimizerKind; 5] =
-        [OptimizerKind::Sgd, OptimizerKind::Momentum, OptimizerKind::Nesterov, OptimizerKind::Adagrad, OptimizerKind::Adam];
+    pub const ALL: [OptimizerKind; 5] = [OptimizerKind::Sgd, OptimizerKind::Momentum, OptimizerKind::Nesterov, OptimizerKind::Adagrad, OptimizerKind::Adam];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -112,7 +111,13 @@ pub fn apply(model: &mut dyn Layer, opt: &mut dyn Optimizer, h: &Hyper) -> Optio
             if kind == ParamKind::Weight {
                 let ws = tensor::slice(w);
                 tensor::slice_mut(g).iter_mut().zip(ws).for_each(|(g, &w)| {
-                    let sign = if w > 0.0 { 1.0 } else if w < 0.0 { -1.0 } else { 0.0 };
+                    let sign = if w > 0.0 {
+                        1.0
+                    } else if w < 0.0 {
+                        -1.0
+                    } else {
+                        0.0
+                    };
                     *g += h.l2 * w + h.l1 * sign
                 });
             }
@@ -242,5 +247,49 @@ mod tests {
         o.begin_step();
         o.update(0, &mut w, &[0.25], &hyper(0.1));
         assert!((w[0] - 0.806_782).abs() < 2e-6, "{}", w[0]);
+    }
+
+    #[test]
+    fn optimizers_equal_their_formulas_bit_for_bit() {
+        // The optimisers run as one vectorised pass; the formula element by element, as the
+        // headers write it, must give the same bits (the share links replay through them).
+        let mut rng = Rng::new(7);
+        let n = 1003; // not a multiple of any lane count
+        let mut values = |scale: f32| (0..n).map(|_| (rng.uniform() - 0.5) * scale).collect::<Vec<f32>>();
+        let w0 = values(2.0);
+        let grads: Vec<Vec<f32>> = [1.0, 1e-6, 50.0, 0.0, 3.0].iter().map(|&s| values(s)).collect();
+        let h = hyper(0.01);
+        let (mut adam, mut adagrad, mut heavy, mut nesterov) = (Adam::default(), Adagrad::default(), Sgd::momentum(false), Sgd::momentum(true));
+        let (mut w_adam, mut w_adagrad, mut w_heavy, mut w_nesterov) = (w0.clone(), w0.clone(), w0.clone(), w0.clone());
+        let (mut ref_adam, mut ref_adagrad, mut ref_heavy, mut ref_nesterov) = (w0.clone(), w0.clone(), w0.clone(), w0.clone());
+        let (mut m, mut v, mut sum) = (vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n]);
+        let (mut vh, mut vn) = (vec![0.0f32; n], vec![0.0f32; n]);
+        let (mut b1t, mut b2t) = (1.0f32, 1.0f32);
+        for g in &grads {
+            adam.begin_step();
+            adam.update(0, &mut w_adam, g, &h);
+            adagrad.begin_step();
+            adagrad.update(0, &mut w_adagrad, g, &h);
+            heavy.update(0, &mut w_heavy, g, &h);
+            nesterov.update(0, &mut w_nesterov, g, &h);
+            b1t *= 0.9;
+            b2t *= 0.999;
+            for i in 0..n {
+                m[i] = 0.9 * m[i] + (1.0 - 0.9) * g[i];
+                v[i] = 0.999 * v[i] + (1.0 - 0.999) * g[i] * g[i];
+                ref_adam[i] -= 0.01 * (m[i] / (1.0 - b1t)) / ((v[i] / (1.0 - b2t)).sqrt() + 1e-8);
+                sum[i] += g[i] * g[i];
+                ref_adagrad[i] -= 0.01 * g[i] / (sum[i].sqrt() + 1e-8);
+                vh[i] = 0.9 * vh[i] + g[i];
+                ref_heavy[i] -= 0.01 * vh[i];
+                vn[i] = 0.9 * vn[i] + g[i];
+                ref_nesterov[i] -= 0.01 * (g[i] + 0.9 * vn[i]);
+            }
+            let bits = |a: &[f32]| a.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
+            assert_eq!(bits(&w_adam), bits(&ref_adam), "Adam");
+            assert_eq!(bits(&w_adagrad), bits(&ref_adagrad), "Adagrad");
+            assert_eq!(bits(&w_heavy), bits(&ref_heavy), "momentum");
+            assert_eq!(bits(&w_nesterov), bits(&ref_nesterov), "Nesterov");
+        }
     }
 }

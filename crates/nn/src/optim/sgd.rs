@@ -34,10 +34,19 @@ impl Optimizer for Sgd {
             return;
         }
         let v = state(&mut self.velocity, index, w.len());
-        let mu = h.momentum;
-        for i in 0..w.len() {
-            v[i] = mu * v[i] + g[i];
-            w[i] -= if self.nesterov { h.lr * (g[i] + mu * v[i]) } else { h.lr * v[i] };
+        let (mu, lr) = (h.momentum, h.lr);
+        // Zipped, one loop per kind, so that each vectorises (the same bits per element).
+        let each = w.iter_mut().zip(g).zip(v.iter_mut());
+        if self.nesterov {
+            for ((w, &g), v) in each {
+                *v = mu * *v + g;
+                *w -= lr * (g + mu * *v);
+            }
+        } else {
+            for ((w, &g), v) in each {
+                *v = mu * *v + g;
+                *w -= lr * *v;
+            }
         }
     }
 
