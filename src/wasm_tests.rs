@@ -56,3 +56,9 @@ fn a_worker_trap_reads_as_out_of_memory_with_its_link() {
     let other = crate::fatal::worker_failed("TypeError: x is undefined", "lab=fit");
     assert!(!other.contains("out of memory") && other.contains("TypeError"), "{other}");
 }
+
+#[wasm_bindgen_test]
+fn optimizer_lanes_give_the_formulas_bits() {
+    // Adam, Adagrad and momentum run in explicit simd128 lanes in wasm, scalar formulas natively.
+    assert_eq!(engine::optim::formulas::mismatches(), Vec::<String>::new());
+}

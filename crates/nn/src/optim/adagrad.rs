@@ -22,8 +22,12 @@ impl Optimizer for Adagrad {
     fn update(&mut self, index: usize, w: &mut [f32], g: &[f32], h: &Hyper) {
         let (lr, eps) = (h.lr, self.eps);
         let s = state(&mut self.sum, index, w.len());
-        // Zipped, so that it vectorises (the same bits: see Adam).
-        for ((w, &g), s) in w.iter_mut().zip(g).zip(s.iter_mut()) {
+        // Zipped, so that it vectorises natively; explicit lanes in wasm (the same bits: see Adam).
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        let done = super::lanes::adagrad(w, g, s, lr, eps);
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        let done = 0;
+        for ((w, &g), s) in w[done..].iter_mut().zip(&g[done..]).zip(&mut s[done..]) {
             *s += g * g;
             *w -= lr * g / (s.sqrt() + eps);
         }

@@ -28,15 +28,26 @@ impl Sgd {
 impl Optimizer for Sgd {
     fn update(&mut self, index: usize, w: &mut [f32], g: &[f32], h: &Hyper) {
         if !self.use_momentum {
-            for (w, &g) in w.iter_mut().zip(g) {
+            // Explicit lanes in wasm: left to LLVM, this loop's speed came and went with
+            // unrelated changes elsewhere in the crate (W2 in Chromium: 7 % from one build to the next).
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            let done = super::lanes::sgd(w, g, h.lr);
+            #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+            let done = 0;
+            for (w, &g) in w[done..].iter_mut().zip(&g[done..]) {
                 *w -= h.lr * g;
             }
             return;
         }
         let v = state(&mut self.velocity, index, w.len());
         let (mu, lr) = (h.momentum, h.lr);
-        // Zipped, one loop per kind, so that each vectorises (the same bits per element).
-        let each = w.iter_mut().zip(g).zip(v.iter_mut());
+        // Zipped, one loop per kind, so that each vectorises natively (the same bits per
+        // element); explicit lanes in wasm, where LLVM leaves these scalar.
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        let done = super::lanes::momentum(w, g, v, mu, lr, self.nesterov);
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        let done = 0;
+        let each = w[done..].iter_mut().zip(&g[done..]).zip(&mut v[done..]);
         if self.nesterov {
             for ((w, &g), v) in each {
                 *v = mu * *v + g;
