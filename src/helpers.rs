@@ -60,6 +60,12 @@ const GROUP: u32 = 20; // the group this helper computes in the current job (0: 
 const READY: u32 = 21; // 1 replica built, -1 no replica matches
 const RIGHTS: u32 = 22; // each node's correct predictions (MAX_NODES of them)
 const CONTROL_INTS: u32 = BLOCKS + BLOCK * MAX_WORKERS as u32;
+/// How long a helper that has just answered keeps polling for the next job before it sleeps.
+/// Measured in Chromium on 2-core VMs (2026-12-03, alternating builds): W2 on 2 workers 6–8 %
+/// faster with 1 ms than sleeping at once (the job usually comes within it: waking costs more);
+/// W3, whose helpers idle 1.3–2.5 ms a step, within the noise; 3 ms slower for both (the polling
+/// takes a core from the page and the lead). Bounded, so a paused run's helpers sleep.
+const SPIN_MS: f64 = 1.0;
 /// The most tree nodes one helper answers with.
 const MAX_NODES: usize = 8;
 // A helper's block holds its node list and its counts of correct predictions.
@@ -576,6 +582,8 @@ pub fn serve(scope: DedicatedWorkerGlobalScope, init: JsValue, generation: Rc<Ce
     generation.set(mine);
     let mut state = Helper { job: None, scratch: parallel::Scratch::default(), spare: Vec::new(), seen: shared.get(SEQ), weights: 0, tried: 0 };
     wasm_bindgen_futures::spawn_local(async move {
+        let clock = Clock::new();
+        let mut idle_since = clock.now();
         loop {
             // Wait for weights or a job; every 50 ms without either, let the event loop run (a
             // new buffer may have been sent: then this loop ends).
@@ -587,10 +595,13 @@ pub fn serve(scope: DedicatedWorkerGlobalScope, init: JsValue, generation: Rc<Ce
                 state.weights = if read_weights(&shared, &mut replica) && shared.get(WSEQ) == wseq { wseq } else { 0 };
             }
             let seq = shared.get(SEQ);
+            if seq == state.seen && clock.now() - idle_since < SPIN_MS {
+                continue;
+            }
             if seq == state.seen {
-                // Sleep at once rather than spin for the job: measured on 2-core VMs, a helper
-                // spinning through the lead's serial part (update, bookkeeping, next batch) slowed
-                // W2 on 2 workers by ~7 % (7 of 8 alternating rounds), more than waking costs.
+                // Then sleep. (An earlier sitting measured that polling through all of the lead's
+                // serial part cost W2 ~7 %; since the optimisers run in SIMD lanes that part is
+                // shorter, and a bounded poll pays: see SPIN_MS.)
                 if Atomics::wait_with_timeout(&shared.ints, BELL, bell, 50.0).ok().and_then(|r| r.as_string()).as_deref() == Some("timed-out") {
                     yield_now(&scope).await;
                     if generation.get() != mine {
@@ -602,6 +613,7 @@ pub fn serve(scope: DedicatedWorkerGlobalScope, init: JsValue, generation: Rc<Ce
             state.seen = seq;
             state.answer(&shared, h, &mut replica);
             let _ = Atomics::notify(&shared.ints, Shared::block(h, DONE));
+            idle_since = clock.now();
         }
     });
 }
