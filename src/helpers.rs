@@ -62,9 +62,9 @@ const RIGHTS: u32 = 22; // each node's correct predictions (MAX_NODES of them)
 const CONTROL_INTS: u32 = BLOCKS + BLOCK * MAX_WORKERS as u32;
 /// How long a helper that has just answered keeps polling for the next job before it sleeps.
 /// Measured in Chromium on 2-core VMs (2026-12-03, alternating builds): W2 on 2 workers 6–8 %
-/// faster with 1 ms than sleeping at once (the job usually comes within it: waking costs more);
-/// W3, whose helpers idle 1.3–2.5 ms a step, within the noise; 3 ms slower for both (the polling
-/// takes a core from the page and the lead). Bounded, so a paused run's helpers sleep.
+/// faster with 1 ms than sleeping at once (three runs, 13 of 19 rounds: the job usually comes
+/// within it, and waking costs more); W3, whose helpers idle 1.3–2.5 ms a step, within the
+/// noise; 3 ms slower for W3. Bounded, so a paused run's helpers sleep.
 const SPIN_MS: f64 = 1.0;
 /// The most tree nodes one helper answers with.
 const MAX_NODES: usize = 8;
@@ -599,7 +599,7 @@ pub fn serve(scope: DedicatedWorkerGlobalScope, init: JsValue, generation: Rc<Ce
                 continue;
             }
             if seq == state.seen {
-                // Then sleep. (An earlier sitting measured that polling through all of the lead's
+                // Then sleep. (Earlier sittings measured polling through all of the lead's
                 // serial part cost W2 ~7 %; since the optimisers run in SIMD lanes that part is
                 // shorter, and a bounded poll pays: see SPIN_MS.)
                 if Atomics::wait_with_timeout(&shared.ints, BELL, bell, 50.0).ok().and_then(|r| r.as_string()).as_deref() == Some("timed-out") {
