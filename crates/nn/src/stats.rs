@@ -4,6 +4,42 @@ use serde::{Deserialize, Serialize};
 
 pub const BINS: usize = 24;
 
+/// Σ `f(v)` over `values`, in 4 interleaved partial sums (lane l takes the values l, l + 4, …)
+/// added as ((s₀ + s₁) + (s₂ + s₃)) at the end: the same order on every target, so a browser and
+/// the CLI agree bit for bit. One running sum would make every addition wait for the one before
+/// (f64 addition may not be reordered by the compiler); four run side by side, in SIMD lanes
+/// where there are any. For the statistics a step's record takes of every weight and gradient,
+/// on the lead worker's serial path.
+pub fn lane_sum(values: &[f32], f: impl Fn(f32) -> f64) -> f64 {
+    let mut s = [0.0f64; 4];
+    let chunks = values.chunks_exact(4);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (s, &v) in s.iter_mut().zip(c) {
+            *s += f(v);
+        }
+    }
+    for (s, &v) in s.iter_mut().zip(rest) {
+        *s += f(v);
+    }
+    (s[0] + s[1]) + (s[2] + s[3])
+}
+
+/// [`lane_sum`] of `f(i)` for `i` in `0..n` (terms that need several arrays at one index).
+pub fn lane_sum_by(n: usize, f: impl Fn(usize) -> f64) -> f64 {
+    let mut s = [0.0f64; 4];
+    let whole = n - n % 4;
+    for i in (0..whole).step_by(4) {
+        for l in 0..4 {
+            s[l] += f(i + l);
+        }
+    }
+    for i in whole..n {
+        s[i - whole] += f(i);
+    }
+    (s[0] + s[1]) + (s[2] + s[3])
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TensorStats {
     pub count: usize,
@@ -103,6 +139,22 @@ mod tests {
         assert_eq!(flat.bins[BINS / 2], 3);
         let none = TensorStats::of(&[f32::INFINITY, f32::NAN]);
         assert_eq!((none.count, none.non_finite, none.bins.iter().sum::<u32>()), (0, 2, 0));
+    }
+
+    #[test]
+    fn lane_sum_adds_four_interleaved_partial_sums() {
+        assert_eq!(lane_sum(&[], |v| v as f64), 0.0);
+        assert_eq!(lane_sum(&[1.0, 2.0, 3.0], |v| v as f64 * 10.0), 60.0);
+        // Lane 0 takes 1e16 and 1.0, lane 1 takes -1e16: (1e16 + 1) rounds to 1e16 in f64, so
+        // the sum is 0 — a plain left-to-right sum would give 1 (1e16 - 1e16 + 1).
+        assert_eq!(lane_sum(&[1e16, -1e16, 0.0, 0.0, 1.0], |v| v as f64), 0.0);
+        let values: Vec<f32> = (0..1003).map(|i| (i as f32 * 0.37).sin()).collect();
+        let plain: f64 = values.iter().map(|&v| v as f64 * v as f64).sum();
+        assert!((lane_sum(&values, |v| v as f64 * v as f64) - plain).abs() < 1e-9 * plain);
+        for n in [0, 1, 3, 4, 5, 1003] {
+            let by = lane_sum_by(n, |i| values[i] as f64 * 3.0);
+            assert_eq!(by.to_bits(), lane_sum(&values[..n], |v| v as f64 * 3.0).to_bits(), "{n}");
+        }
     }
 
     /// The lanes and the scale agree with the plain one-value-at-a-time definition: the same

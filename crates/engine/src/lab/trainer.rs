@@ -11,7 +11,7 @@ use crate::optim::{self, Hyper, Optimizer, OptimizerKind, Schedule};
 use crate::parallel::{self, Helpers, ShardJob};
 use crate::rng::Rng;
 use crate::sequential::Sequential;
-use crate::stats::TensorStats;
+use crate::stats::{lane_sum, TensorStats};
 use crate::tensor::{self, Mode, Tensor};
 use std::sync::Arc;
 
@@ -772,7 +772,7 @@ impl Trainer {
     fn record(&mut self) {
         // One allocation per record: sized like the previous record's.
         let mut grads = Vec::with_capacity(self.records.last().map_or(16, |r| r.grads.len()));
-        self.model.visit_params(&mut |_, _, _, g| grads.push(tensor::slice(g).iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt() as f32));
+        self.model.visit_params(&mut |_, _, _, g| grads.push(lane_sum(tensor::slice(g), |v| v as f64 * v as f64).sqrt() as f32));
         let accuracy = self.last_right.filter(|_| !self.batch_classes.is_empty()).map(|r| r as f32 / self.batch_classes.len() as f32);
         self.records.push(StepRecord { step: self.step, loss: self.last_loss, accuracy, grads });
         if self.step >= RECORDS_PER_OCTAVE * self.record_every {
@@ -799,7 +799,7 @@ impl Trainer {
         }
         let norms = optim::update_norms(&mut self.model, self.optimizer.as_ref(), &self.last_hyper);
         self.model.visit_params(&mut |_, _, w, _| {
-            let wn = tensor::slice(w).iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt();
+            let wn = lane_sum(tensor::slice(w), |v| v as f64 * v as f64).sqrt();
             let dn = norms.get(out.len()).copied().unwrap_or(0.0) as f64;
             out.push(if wn > 0.0 { (dn / wn) as f32 } else { 0.0 });
         });

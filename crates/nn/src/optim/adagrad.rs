@@ -35,6 +35,6 @@ impl Optimizer for Adagrad {
 
     fn update_norm(&self, index: usize, g: &[f32], h: &Hyper) -> f32 {
         let Some(s) = self.sum.get(index).filter(|s| s.len() == g.len()) else { return 0.0 };
-        (0..g.len()).map(|i| (h.lr * g[i] / (s[i].sqrt() + self.eps)).powi(2)).sum::<f32>().sqrt()
+        crate::stats::lane_sum_by(g.len(), |i| (h.lr * g[i] / (s[i].sqrt() + self.eps)).powi(2) as f64).sqrt() as f32
     }
 }

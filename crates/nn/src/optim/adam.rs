@@ -58,6 +58,6 @@ impl Optimizer for Adam {
             return 0.0;
         }
         let (c1, c2) = (1.0 - self.beta1_t, 1.0 - self.beta2_t);
-        (0..g.len()).map(|i| (h.lr * (m[i] / c1) / ((v[i] / c2).sqrt() + self.eps)).powi(2)).sum::<f32>().sqrt()
+        crate::stats::lane_sum_by(g.len(), |i| (h.lr * (m[i] / c1) / ((v[i] / c2).sqrt() + self.eps)).powi(2) as f64).sqrt() as f32
     }
 }

@@ -68,6 +68,6 @@ impl Optimizer for Sgd {
             (true, Some(v)) => h.lr * v[i],
             _ => h.lr * g[i],
         };
-        (0..g.len()).map(|i| d(i) * d(i)).sum::<f32>().sqrt()
+        crate::stats::lane_sum_by(g.len(), |i| (d(i) * d(i)) as f64).sqrt() as f32
     }
 }
