@@ -52,7 +52,7 @@ function workerThreads() {
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'deeply-profile-'));
 // Chromium writes its jitdump files into its working directory.
 process.chdir(work);
-const server = await serveDist();
+const server = await serveDist(process.env.DEEPLY_DIST || undefined);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium', chromiumSandbox: false, headless: true,
   args: ['--no-sandbox', '--disable-background-networking', '--js-flags=--perf-prof --no-write-protect-code-memory'],

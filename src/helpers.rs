@@ -414,7 +414,7 @@ impl WorkerHelpers {
         // may have been written already, while the helpers computed the step before.
         let seq = next_seq(self.seq);
         let from = helpers_from(batch.x.len(), job.shape[0], job.shards, job.workers);
-        let staged = self.staged.0 == seq && self.staged.1 == from && same_floats(&self.staged.2, &batch.x[from..]);
+        let staged = self.staged.0 == seq && self.staged.1 == from && engine::lanes::same_bits(&self.staged.2, &batch.x[from..]);
         self.staged.0 = 0;
         if !staged {
             shared.write(shared.layout.x_at(seq) + from as u32, &batch.x[from..]);
@@ -765,11 +765,6 @@ fn next_seq(seq: i32) -> i32 {
 fn helpers_from(len: usize, rows: usize, shards: usize, workers: usize) -> usize {
     let first = parallel::shard_rows(rows, shards, group(shards, workers, 1).start).start;
     first * (len / rows.max(1))
-}
-
-/// `a == b` bit for bit.
-fn same_floats(a: &[f32], b: &[f32]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0, |d, (x, y)| d | (x.to_bits() ^ y.to_bits())) == 0
 }
 
 /// Tells the helpers there is something new (weights or a job): they wait on the bell.

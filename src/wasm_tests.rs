@@ -62,3 +62,9 @@ fn optimizer_lanes_give_the_formulas_bits() {
     // Adam, Adagrad and momentum run in explicit simd128 lanes in wasm, scalar formulas natively.
     assert_eq!(engine::optim::formulas::mismatches(), Vec::<String>::new());
 }
+
+#[wasm_bindgen_test]
+fn step_lanes_give_the_scalar_bits() {
+    // Zeroing, adding shard sums and comparing weights run in explicit simd128 lanes in wasm.
+    assert_eq!(engine::lanes::mismatches(), Vec::<String>::new());
+}

@@ -58,7 +58,7 @@ pub trait Layer: Send + AsAny + dyn_clone::DynClone {
     fn set_needs_input_grad(&mut self, _needed: bool) {}
     /// Sets every parameter gradient to zero.
     fn zero_grad(&mut self) {
-        self.visit_params(&mut |_, _, _, g| crate::tensor::slice_mut(g).fill(0.0));
+        self.visit_params(&mut |_, _, _, g| crate::lanes::zero(crate::tensor::slice_mut(g)));
     }
 }
 

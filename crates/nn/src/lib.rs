@@ -16,6 +16,7 @@
 pub mod backend;
 pub mod gradcheck;
 pub mod init;
+pub mod lanes;
 pub mod layer;
 pub mod loss;
 pub mod math;

@@ -153,9 +153,7 @@ pub struct NodeSum {
 impl NodeSum {
     /// `self + right` (the tree's one way of adding), returning `right`'s buffer for reuse.
     fn add(&mut self, right: NodeSum) -> Vec<f32> {
-        for (a, b) in self.grads.iter_mut().zip(&right.grads) {
-            *a += b;
-        }
+        crate::lanes::add_assign(&mut self.grads, &right.grads);
         self.loss += right.loss;
         self.right += right.right;
         self.hi = right.hi;
@@ -242,9 +240,7 @@ pub fn finish_into(model: &mut Sequential, width: usize, parts: &mut Vec<NodeSum
     let mut at = 0;
     model.visit_params(&mut |_, _, _, g| {
         let n = g.len();
-        for ((o, x), y) in tensor::slice_mut(g).iter_mut().zip(&a.grads[at..at + n]).zip(&b.grads[at..at + n]) {
-            *o = x + y;
-        }
+        crate::lanes::add_to(tensor::slice_mut(g), &a.grads[at..at + n], &b.grads[at..at + n]);
         at += n;
     });
     let out = (a.loss + b.loss, a.right + b.right);
@@ -304,8 +300,7 @@ pub fn same_bits(copy: &[f32], model: &mut Sequential) -> bool {
     let mut same = true;
     model.visit_params(&mut |_, _, w, _| {
         let w = tensor::slice(w);
-        // Or-ing the differences (no early exit) lets the loop run in SIMD lanes.
-        same = same && copy.get(at..at + w.len()).is_some_and(|c| c.iter().zip(w).fold(0, |d, (a, b)| d | (a.to_bits() ^ b.to_bits())) == 0);
+        same = same && copy.get(at..at + w.len()).is_some_and(|c| crate::lanes::same_bits(c, w));
         at += w.len();
     });
     same && at == copy.len()
@@ -478,9 +473,7 @@ pub fn node_sum(
             b.right += right;
             let mut at = 0;
             model.visit_params(&mut |_, _, _, g| {
-                for (s, v) in b.grads[at..at + g.len()].iter_mut().zip(tensor::slice(g)) {
-                    *s += v;
-                }
+                crate::lanes::add_assign(&mut b.grads[at..at + g.len()], tensor::slice(g));
                 at += g.len();
             });
             (b.lo, b.hi) = (lo, hi);

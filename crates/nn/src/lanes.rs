@@ -1,0 +1,149 @@
+//! The sharded step's element-wise passes over whole gradient and weight vectors: zeroing, adding
+//! two shards' sums, checking weights bit for bit. Natively LLVM vectorises the plain loops; for
+//! wasm's `simd128` it leaves them scalar (one `f32.add` per element, measured in the shipped
+//! wasm on 2026-12-04), and several of them run on the lead worker while its helpers wait. So in
+//! wasm they go four lanes at a time. An IEEE addition rounds the same in a lane as alone: the
+//! bits are the scalar loop's (`tests` natively, `lanes_give_the_scalar_bits` in the wasm tests).
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+use core::arch::wasm32::*;
+
+/// `dst[i] = 0.0`.
+#[inline(never)]
+pub fn zero(dst: &mut [f32]) {
+    // A memset (`memory.fill` in wasm): called from here, this crate's optimisation applies
+    // (inlined into a size-optimised caller, the fill was a store per element).
+    dst.fill(0.0);
+}
+
+/// `dst[i] += src[i]` over the shorter length.
+#[inline(never)]
+pub fn add_assign(dst: &mut [f32], src: &[f32]) {
+    let n = dst.len().min(src.len());
+    let (dst, src) = (&mut dst[..n], &src[..n]);
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    let done = {
+        let whole = n / 4 * 4;
+        let (d, s) = (dst.as_mut_ptr(), src.as_ptr());
+        for i in (0..whole).step_by(4) {
+            // SAFETY: i + 4 <= whole <= n, both slices' length; v128 needs no alignment.
+            unsafe {
+                let sum = f32x4_add(v128_load(d.add(i) as *const v128), v128_load(s.add(i) as *const v128));
+                v128_store(d.add(i) as *mut v128, sum);
+            }
+        }
+        whole
+    };
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    let done = 0;
+    for (d, s) in dst[done..].iter_mut().zip(&src[done..]) {
+        *d += s;
+    }
+}
+
+/// `out[i] = a[i] + b[i]` over the shortest length.
+#[inline(never)]
+pub fn add_to(out: &mut [f32], a: &[f32], b: &[f32]) {
+    let n = out.len().min(a.len()).min(b.len());
+    let (out, a, b) = (&mut out[..n], &a[..n], &b[..n]);
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    let done = {
+        let whole = n / 4 * 4;
+        let (o, ap, bp) = (out.as_mut_ptr(), a.as_ptr(), b.as_ptr());
+        for i in (0..whole).step_by(4) {
+            // SAFETY: as in `add_assign`.
+            unsafe {
+                let sum = f32x4_add(v128_load(ap.add(i) as *const v128), v128_load(bp.add(i) as *const v128));
+                v128_store(o.add(i) as *mut v128, sum);
+            }
+        }
+        whole
+    };
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    let done = 0;
+    for ((o, x), y) in out[done..].iter_mut().zip(&a[done..]).zip(&b[done..]) {
+        *o = x + y;
+    }
+}
+
+/// Whether `a` and `b` hold the same bits (NaN payloads and the sign of zero included).
+#[inline(never)]
+pub fn same_bits(a: &[f32], b: &[f32]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    let (done, mut diff) = {
+        let whole = a.len() / 4 * 4;
+        let (ap, bp) = (a.as_ptr(), b.as_ptr());
+        let mut acc = i32x4_splat(0);
+        for i in (0..whole).step_by(4) {
+            // SAFETY: i + 4 <= whole <= both slices' length.
+            unsafe { acc = v128_or(acc, v128_xor(v128_load(ap.add(i) as *const v128), v128_load(bp.add(i) as *const v128))) }
+        }
+        (whole, u32::from(v128_any_true(acc)))
+    };
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    let (done, mut diff) = (0, 0u32);
+    // Or-ing the differences (no early exit) lets the loop run in SIMD lanes natively.
+    diff |= a[done..].iter().zip(&b[done..]).fold(0, |d, (x, y)| d | (x.to_bits() ^ y.to_bits()));
+    diff == 0
+}
+
+/// The scalar definitions against the functions above, for lengths around the lane width and a
+/// long one: the mismatches (none expected), named. Run natively here and in wasm by the wasm
+/// tests, where the lanes are.
+pub fn mismatches() -> Vec<String> {
+    let mut out = Vec::new();
+    let value = |i: usize, k: u32| {
+        let x = ((i as u32).wrapping_mul(2_654_435_761) ^ k) as f32 / u32::MAX as f32 - 0.5;
+        match i % 13 {
+            5 => -0.0,
+            7 => x * 1e-39, // subnormal
+            _ => x * 3.0,
+        }
+    };
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
+    for n in [0, 1, 3, 4, 5, 7, 8, 9, 1003] {
+        let a: Vec<f32> = (0..n).map(|i| value(i, 1)).collect();
+        let b: Vec<f32> = (0..n).map(|i| value(i, 2)).collect();
+        let plain: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
+        let mut sum = a.clone();
+        add_assign(&mut sum, &b);
+        if bits(&sum) != bits(&plain) {
+            out.push(format!("add_assign, length {n}"));
+        }
+        let mut to = vec![f32::NAN; n];
+        add_to(&mut to, &a, &b);
+        if bits(&to) != bits(&plain) {
+            out.push(format!("add_to, length {n}"));
+        }
+        let mut zeroed = a.clone();
+        zero(&mut zeroed);
+        if zeroed.iter().any(|v| v.to_bits() != 0) {
+            out.push(format!("zero, length {n}"));
+        }
+        if !same_bits(&a, &a.clone()) {
+            out.push(format!("same_bits of equal vectors, length {n}"));
+        }
+        for at in [0, n / 2, n.saturating_sub(1)].into_iter().filter(|_| n > 0) {
+            let mut c = a.clone();
+            c[at] = if c[at] == 0.0 { -c[at] } else { f32::from_bits(c[at].to_bits() ^ 1) };
+            if same_bits(&a, &c) {
+                out.push(format!("same_bits missed a change at {at}, length {n}"));
+            }
+        }
+    }
+    if same_bits(&[1.0], &[1.0, 2.0]) {
+        out.push("same_bits of different lengths".into());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lanes_give_the_scalar_bits() {
+        assert_eq!(super::mismatches(), Vec::<String>::new());
+    }
+}
