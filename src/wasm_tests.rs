@@ -68,3 +68,9 @@ fn step_lanes_give_the_scalar_bits() {
     // Zeroing, adding shard sums and comparing weights run in explicit simd128 lanes in wasm.
     assert_eq!(engine::lanes::mismatches(), Vec::<String>::new());
 }
+
+#[wasm_bindgen_test]
+fn pixel_lanes_give_the_table_bits() {
+    // Image batches are standardised 16 pixels at a time in simd128 lanes in wasm.
+    assert_eq!(engine::math::pixel_mismatches(), Vec::<String>::new());
+}
