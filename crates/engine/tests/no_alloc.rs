@@ -1,6 +1,7 @@
 //! A training step allocates nothing once the batch size has settled: buffers live in the layers
 //! and the trainer. The only allocation a step may make is its chart record (`StepRecord`), taken
 //! every step at first and ever more sparsely; steps without one must allocate nothing at all.
+//! With helper threads, no thread allocates a gradient-sized buffer per step and none hoards them.
 
 use engine::data::images::{ImagePair, ImageSet};
 use engine::lab::cnn::{CnnConfig, CnnModel};
@@ -9,6 +10,8 @@ use engine::loss::Loss;
 use engine::rng::Rng;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
 
 struct Counting;
 
@@ -16,17 +19,34 @@ thread_local! {
     static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
 }
 
+/// Allocations of at least [`LARGE`] bytes on any thread, and the bytes held on all threads: the
+/// helper threads' view. The tests of this file take [`SERIAL`] so that these count one test.
+static LARGE_ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+static LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
+const LARGE: usize = 64 * 1024;
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn count(size: usize) {
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+    LIVE_BYTES.fetch_add(size as i64, Ordering::Relaxed);
+    if size >= LARGE {
+        LARGE_ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 // SAFETY: forwards to the system allocator; only counts (per thread, so parallel tests don't mix).
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        count(layout.size());
         System.alloc(layout)
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size() as i64, Ordering::Relaxed);
         System.dealloc(ptr, layout)
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        LIVE_BYTES.fetch_sub(layout.size() as i64, Ordering::Relaxed);
+        count(new_size);
         System.realloc(ptr, layout, new_size)
     }
 }
@@ -49,12 +69,43 @@ fn sharded_steps_on_one_worker_allocate_nothing_either() {
     quiet_steps_allocate_nothing(8);
 }
 
-fn quiet_steps_allocate_nothing(shards: usize) {
+#[test]
+fn helper_threads_reuse_their_gradient_buffers_and_hold_no_more() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // LeNet-5, a batch of 64 in 4 shards over 4 workers: each helper sends one ~250 KB sum a
+    // step and must get a buffer back for the next one.
+    let (mut trainer, images) = lenet5();
+    trainer.set_shards(4);
+    trainer.set_helpers(Some(Box::new(engine::parallel::ThreadHelpers::new(&trainer.model, 3).unwrap())));
+    let source = images.train_source(images.scaling(true));
+    for _ in 0..10 {
+        trainer.train_step(&source);
+    }
+    assert_eq!(trainer.last_workers(), 4);
+    trainer.set_record_every(1000);
+    let (large, live) = (LARGE_ALLOCATIONS.load(Ordering::Relaxed), LIVE_BYTES.load(Ordering::Relaxed));
+    for _ in 0..60 {
+        trainer.train_step(&source);
+    }
+    let large = LARGE_ALLOCATIONS.load(Ordering::Relaxed) - large;
+    let grown = LIVE_BYTES.load(Ordering::Relaxed) - live;
+    assert_eq!(trainer.last_workers(), 4);
+    assert_eq!(large, 0, "60 steps on 4 workers allocated {large} blocks of 64 KB or more");
+    assert!(grown < 1 << 20, "60 steps on 4 workers left {grown} more bytes held");
+}
+
+fn lenet5() -> (Trainer, ImagePair) {
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../static/data");
     let images = ImagePair::load_dir(ImageSet::Mnist, &dir).unwrap();
     let config = CnnConfig::for_model(CnnModel::Lenet5);
     let model = config.build_model(&mut Rng::new(1));
-    let mut trainer = Trainer::new(model, config.opt, config.hyper(), Loss::Softmax, config.bs, images.train.len(), Rng::new(2));
+    let trainer = Trainer::new(model, config.opt, config.hyper(), Loss::Softmax, config.bs, images.train.len(), Rng::new(2));
+    (trainer, images)
+}
+
+fn quiet_steps_allocate_nothing(shards: usize) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (mut trainer, images) = lenet5();
     trainer.set_shards(shards);
     let source = images.train_source(images.scaling(true));
     for _ in 0..3 {
