@@ -230,6 +230,27 @@ fn value_targets_uneven_and_empty_shards_give_the_same_bits_on_any_number_of_thr
 }
 
 #[test]
+fn sixteen_shards_give_the_same_bits_on_up_to_sixteen_threads() {
+    // The most shards and workers a run has (a batch of 256 on a 16-core machine): 15 helpers
+    // each send their own shard's sum, and every buffer they send comes back to one of them.
+    let data = regression();
+    let mut base: Option<(Vec<u32>, Vec<u32>)> = None;
+    for helpers in [0, 4, 15] {
+        let mut t = trainer(40, 16);
+        if helpers > 0 {
+            t.set_helpers(Some(Box::new(ThreadHelpers::new(&t.model, helpers).unwrap())));
+        }
+        let losses: Vec<u32> = (0..40).map(|_| t.train_step(&data).to_bits()).collect();
+        assert_eq!(t.last_workers(), helpers + 1);
+        let r = (losses, weights(&mut t));
+        match &base {
+            None => base = Some(r),
+            Some(b) => assert_eq!(&r, b, "{} workers", helpers + 1),
+        }
+    }
+}
+
+#[test]
 fn the_sharded_gradient_is_the_batch_gradient() {
     let data = regression();
     let (mut one, mut eight) = (trainer(40, 1), trainer(40, 8));
