@@ -9,21 +9,22 @@ let server, browser;
 before(async () => { server = await serveDist(); browser = await launch(); });
 after(async () => { await browser?.close(); await server?.close(); });
 
-/** Plays until the page says 2 workers train, then 40 steps more on them, pauses, and returns
+/** Plays until the page says `n` workers train, then 40 steps more on them, pauses, and returns
  *  the step reached. (A link with
  *  `stop=N` raced the helpers' start: on a loaded machine a fast lab could reach N while the
  *  lead still trained alone, the same bits, and the readout then rightly said 1 worker.) */
-async function playOnTwo(page) {
+async function playOn(page, n = 2) {
   await ready(page);
   await page.click('#play');
-  await page.waitForFunction(() => /^2 workers/.test(document.querySelector('#workers-active')?.textContent ?? ''), null, { timeout: 30000 });
+  const on = new RegExp(`^${n} workers`);
+  await page.waitForFunction((source) => new RegExp(source).test(document.querySelector('#workers-active')?.textContent ?? ''), on.source, { timeout: 30000 });
   const from = Number(await page.locator('#stat-step').textContent());
   await waitForStep(page, `s >= ${from + 40}`, 30000);
   await page.click('#play');
   await paused(page);
   const step = Number(await page.locator('#stat-step').textContent());
   assert.ok(step > 0, `trained before the pause: step ${step}`);
-  assert.match(await page.locator('#workers-active').textContent(), /^2 workers/, 'still 2 workers at the pause');
+  assert.match(await page.locator('#workers-active').textContent(), on, `still ${n} workers at the pause`);
   return step;
 }
 
@@ -56,6 +57,15 @@ test('1 and 2 workers train the same bits as the CLI, count the training accurac
   assert.ok(runs[0].train > 0.2, `LeNet-5 gets over a fifth of its first 30 batches right (28 %; one shard's rows read against the batch's classes gave ~3 %): ${runs[0].train}`);
 });
 
+test('3 workers, a shard each (the lead summing two helpers\' answers), train the same bits as the CLI', async () => {
+  const page = await openPage(browser, `${server.url}?speed=max&${LINK}&workers=3`);
+  const step = await playOn(page, 3);
+  const native = cli(LINK, step);
+  assert.equal(f32(await value(page, '#stat-loss')), f32(native.loss), `the mini-batch loss at step ${step}: CLI = browser`);
+  assert.deepEqual(await cspViolations(page), []);
+  await page.context().close();
+});
+
 test("the Batch Norm lab's plain net (W2's kind: steps started ahead, rows written while the helpers finish) trains the same bits on 2 workers as the CLI", async () => {
   const link = 'lab=batchnorm&nets=plain&hidden=64&bs=64&eval=500&seed=3';
   // 10 steps a frame (each call starts steps ahead) for ~3 s: the helper starts within the run
@@ -73,7 +83,7 @@ test("the Batch Norm lab's plain net (W2's kind: steps started ahead, rows writt
 test('the RNN lab splits a batch of 64 names over 2 workers (the same bits as the CLI), generating too, and says why a batch of 32 trains on one', async () => {
   const link = 'lab=rnn&hidden=64&bs=64&clip=1&race=false&eval=100&seed=3';
   const page = await openPage(browser, `${server.url}?speed=max&${link}&workers=2`);
-  const step = await playOnTwo(page);
+  const step = await playOn(page);
   const native = cli(link, step);
   assert.equal(f32(native.loss), f32(await value(page, '#stat-loss')), `the mini-batch loss at step ${step}: CLI = browser`);
   assert.match(await page.locator('#grad-rows').textContent(), /first shard's 32 of its 64 sequences/, 'the gradient-through-time chart says whose gradients it draws');
@@ -81,7 +91,7 @@ test('the RNN lab splits a batch of 64 names over 2 workers (the same bits as th
   // Generating names: padded sequences, each shard weighted by its real characters.
   const gen = 'lab=rnn&task=generate&hidden=32&bs=96&eval=40&seed=3';
   const g = await openPage(browser, `${server.url}?speed=max&${gen}&workers=2`);
-  const genStep = await playOnTwo(g);
+  const genStep = await playOn(g);
   assert.equal(f32(cli(gen, genStep).loss), f32(await value(g, '#stat-loss')), `generating: the mini-batch loss at step ${genStep}, CLI = browser`);
   await g.context().close();
   const small = await openPage(browser, `${server.url}?lab=rnn&workers=2`);
