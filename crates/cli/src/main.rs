@@ -36,8 +36,9 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// Training threads (default: every core). The CNN lab and the Batch Norm lab's plain
-        /// net split each mini-batch into 8 micro-shards over the threads; the numbers are the
-        /// same bits for any number of threads (and equal the browser's with any `workers`).
+        /// net split each mini-batch into micro-shards of 16 rows (the RNN lab: 32 sequences,
+        /// from 64), at most one thread each; the numbers are the same bits for any number of
+        /// threads (and equal the browser's with any `workers`).
         #[arg(long)]
         threads: Option<usize>,
     },
@@ -78,8 +79,9 @@ enum Command {
         /// Mini-batch rows instead of the workload's own (w2, w2bn, w3, w4).
         #[arg(long)]
         batch: Option<usize>,
-        /// Training threads (default: every core). W2 and W3 split each mini-batch into 8
-        /// micro-shards over the threads; the steps are the same bits for any number.
+        /// Training threads (default: every core). W2, W3 and W4 split each mini-batch into
+        /// micro-shards (16 rows; W4 32 sequences, from 64), at most one thread each (a batch of
+        /// 64: 4 threads); the steps are the same bits for any number. `"workers"` says how many ran.
         #[arg(long)]
         threads: Option<usize>,
     },
