@@ -6,14 +6,15 @@ pub mod client;
 pub mod components;
 pub mod fatal;
 pub mod format;
-pub mod helpers;
-pub mod home;
 #[cfg(target_arch = "wasm32")]
 pub mod gpu_worker;
+pub mod helpers;
+pub mod home;
 pub mod labs;
 pub mod loader;
 pub mod pacing;
 pub mod protocol;
+pub mod rate;
 pub mod share;
 pub mod theme;
 pub mod worker;

@@ -7,6 +7,7 @@
 //! When the run's workers take every core, chunks are 4 ms apart so the page can still draw.
 
 use crate::protocol::{decode, encode, Command, Message, Placement};
+use crate::rate::StepRate;
 use engine::data::images::{Assets, ImageSet};
 use engine::data::names::TextSet;
 use engine::lab::accel::{RaceLane, RaceProbe};
@@ -76,7 +77,8 @@ struct Worker {
     tick_pending: bool,
     /// Steps between two reads of the clock, adapted to the measured speed.
     batch: u64,
-    ms_per_step: f64,
+    /// Time per step of the calls that trained (see `rate`).
+    rate: StepRate,
     last_snapshot: f64,
     /// Datasets fetched so far (kept across resets and lab changes).
     assets: Assets,
@@ -105,7 +107,7 @@ impl Worker {
     fn send_snapshot(&mut self, reason: Option<String>) {
         let now = self.now();
         if let Some(s) = self.session.as_mut() {
-            s.set_timing(self.ms_per_step);
+            s.set_timing(self.rate.ms_per_step());
             let snapshot = Box::new(s.snapshot());
             self.last_snapshot = now;
             let running = self.running;
@@ -209,7 +211,7 @@ impl Worker {
     /// A new or rebuilt session may be far slower per step: measure again from one step.
     fn recalibrate(&mut self) {
         self.batch = 1;
-        self.ms_per_step = 0.0;
+        self.rate.reset();
     }
 
     fn handle(&mut self, command: Command) {
@@ -467,6 +469,7 @@ impl Worker {
             let room = self.timeline.as_ref().filter(|_| !accelerated).map_or(u64::MAX, |t| t.room(s.steps()));
             let k = self.batch.min(limit - done).min(room);
             let at = s.steps();
+            let evaluating = s.evaluating();
             let loss = s.step(k);
             done += k;
             if let Some(t) = self.timeline.as_mut().filter(|_| !accelerated) {
@@ -474,7 +477,9 @@ impl Worker {
                     fork_failed = Some(n);
                 }
             }
+            let call_start = t1;
             t1 = now(&self.scope);
+            self.rate.call(t1 - call_start, s.steps().saturating_sub(at), evaluating);
             // On the GPU a call takes no step while the device is far ahead: give the event loop
             // its turn (the GPU's answers arrive there) instead of spinning.
             held = accelerated && s.steps() == at;
@@ -493,11 +498,8 @@ impl Worker {
             return;
         }
         let steps_done = s.steps();
-        // Calls that evaluated the test set instead of training count their time, not a step.
-        let trained = (steps_done - before).max(1);
-        if t1 - t0 >= 1.0 {
-            let per_step = (t1 - t0) / trained as f64;
-            self.ms_per_step = if self.ms_per_step > 0.0 { 0.7 * self.ms_per_step + 0.3 * per_step } else { per_step };
+        // Calls that evaluated the test set instead of training are left out of the speed.
+        if let Some(per_step) = self.rate.finish_chunk() {
             self.batch = ((0.5 / per_step) as u64).clamp(1, 100_000);
         } else if done == self.batch {
             self.batch = (self.batch * 2).min(100_000);
@@ -850,7 +852,7 @@ pub fn run_with(gpu: Result<Rc<dyn GpuProvider>, String>, intercept: Box<dyn Fn(
         running: false,
         tick_pending: false,
         batch: 1,
-        ms_per_step: 0.0,
+        rate: StepRate::default(),
         last_snapshot: 0.0,
         assets: Assets::default(),
         loading: false,

@@ -151,3 +151,32 @@ test('the page keeps at least 55 fps while 2 workers train', async () => {
   assert.match(await page.locator('#workers-active').textContent(), /^2 workers/);
   await page.context().close();
 });
+
+test('more workers asked than shards: the picker shows the count asked, the readout says why fewer train, and its examples/s holds still while the test set is evaluated', async () => {
+  // The small CNN, batches of 32: 2 shards, so 2 of the 16 asked train; the test set (10,000
+  // images) is evaluated every 100 steps.
+  const page = await openPage(browser, `${server.url}?lab=cnn&speed=max&workers=16&eval=100&race=false&seed=2`);
+  await ready(page);
+  assert.equal(await page.locator('#workers').inputValue(), '16', 'the picker shows the link\'s count, not its first option');
+  await page.click('#play');
+  await page.waitForFunction(() => /^2 workers · /.test(document.querySelector('#workers-active')?.textContent ?? ''), null, { timeout: 30000 });
+  assert.match(await page.locator('#workers-active').textContent(), /^2 workers · [\d,]+ examples\/s \(16 asked: a mini-batch splits into 2 shards, one worker each at most\)$/);
+  // Two readings within one evaluation (its progress shown and advancing): the speed is the
+  // training's, so the evaluation's calls leave it as it was. (It used to fall tenfold.)
+  const pairs = [];
+  let last = null;
+  const t0 = Date.now();
+  while (pairs.length < 3 && Date.now() - t0 < 30000) {
+    const now = await page.evaluate(() => {
+      const rate = /· ([\d,]+) examples\/s/.exec(document.querySelector('#workers-active')?.textContent ?? '');
+      const progress = /(\d+)%/.exec(document.querySelector('#eval-progress')?.textContent ?? '');
+      return { rate: rate?.[1] ?? null, progress: progress ? Number(progress[1]) : null };
+    });
+    if (last?.progress > 0 && now.progress > last.progress && now.rate && last.rate) pairs.push([last, now]);
+    last = now;
+    await page.waitForTimeout(40);
+  }
+  assert.ok(pairs.length >= 3, `saw the readout twice within an evaluation ${pairs.length} times`);
+  for (const [a, b] of pairs) assert.equal(b.rate, a.rate, `examples/s at ${a.progress}% and ${b.progress}% of an evaluation`);
+  await page.context().close();
+});

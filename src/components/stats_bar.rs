@@ -153,7 +153,7 @@ fn StatsHelp(lab: Signal<&'static str>) -> impl IntoView {
         ("update:data", "per layer (in the layer cards): how much one step changes the weights relative to their size — about 1e-3 is healthy; 1e-1 is too fast, 1e-5 crawls".to_string()),
         ("loss outside", "the fit lab's error beyond the training interval: a network knows nothing about x it never saw".to_string()),
         ("speed", "training steps per second actually run (the speed control paces them; max trains as fast as this machine can)".to_string()),
-        ("examples/s", "training examples per second while the worker trains".to_string()),
+        ("examples/s", "training examples per second (the test set's evaluations left out)".to_string()),
     ]
     .into();
     view! {
@@ -168,9 +168,11 @@ fn metric_label(name: &str) -> (String, &'static str) {
         "test_r2" => ("test R²".into(), "1 − MSE / variance of y on the test points: 1 is a perfect fit, 0 no better than the mean"),
         "extended_loss" => ("loss outside".into(), "MSE (model units) on the extended range outside the training interval"),
         "test_accuracy" => ("test accuracy".into(), "share of test examples classified correctly"),
-        "train_accuracy" => ("train accuracy".into(), "share of training examples classified correctly (CNN lab: of the mini-batches since the last evaluation)"),
+        "train_accuracy" => {
+            ("train accuracy".into(), "share of training examples classified correctly (CNN lab: of the mini-batches since the last evaluation)")
+        }
         "lr" => ("learning rate".into(), "the rate the next step uses (after the schedule)"),
-        "examples_per_s" => ("examples/s".into(), "training examples per second while the worker trains"),
+        "examples_per_s" => ("examples/s".into(), "training examples per second (the test set's evaluations left out)"),
         "epoch_fraction" => ("epochs".into(), "passes over the training set so far"),
         "val_accuracy" => ("validation acc.".into(), "share of the validation names classified correctly (latest evaluation)"),
         "balanced_accuracy" => ("balanced acc.".into(), "mean per-class recall on the test names: each language counts the same however many names it has"),

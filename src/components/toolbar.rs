@@ -119,22 +119,20 @@ fn BackendPicker(state: LabState) -> impl IntoView {
 #[component]
 fn WorkersPicker(state: LabState) -> impl IntoView {
     let cores = web_sys::window().map(|w| w.navigator().hardware_concurrency() as usize).unwrap_or(1).max(1);
-    let choices: Vec<WorkerCount> =
-        std::iter::once(WorkerCount::Auto).chain((1..=cores.clamp(4, engine::parallel::MAX_WORKERS)).map(WorkerCount::Fixed)).collect();
+    // 1 to the machine's cores (at least 4), and the link's count when it asks for more: the
+    // select must show what trains, not fall back to its first option.
+    let top = cores.clamp(4, engine::parallel::MAX_WORKERS);
+    let choices = move || {
+        let asked = match state.workers.get() {
+            WorkerCount::Fixed(n) if n > top => Some(WorkerCount::Fixed(n)),
+            _ => None,
+        };
+        std::iter::once(WorkerCount::Auto).chain((1..=top).map(WorkerCount::Fixed)).chain(asked).collect::<Vec<_>>()
+    };
     let readout = move || {
         let examples = state.snapshot.with(|s| s.as_ref().and_then(|s| s.metrics.iter().find(|m| m.name == "examples_per_s").map(|m| m.value)));
-        state.placement.with(|p| {
-            let w = &p.workers;
-            if let Some(why) = &w.single {
-                return format!("1 worker ({why})");
-            }
-            let n = w.training.max(1);
-            let speed = match examples {
-                Some(e) if state.running.get() => format!(" · {e:.0} examples/s"),
-                _ => String::new(),
-            };
-            format!("{n} worker{}{speed}", if n == 1 { "" } else { "s" })
-        })
+        let examples = examples.filter(|_| state.running.get());
+        state.placement.with(|p| p.workers.readout(examples))
     };
     view! {
         <label class="speed" title=format!("How many Web Workers train, each on its share of every mini-batch (this machine has {cores} logical cores; auto uses all but one). The numbers are the same bits for any count: the batch is split into fixed micro-shards whose gradients are summed in one fixed order. When the workers take every core, training rests 4 ms after each 12 ms so the page can still draw.")>
@@ -142,7 +140,7 @@ fn WorkersPicker(state: LabState) -> impl IntoView {
             <select id="workers" on:change=move |ev| {
                 if let Some(w) = WorkerCount::parse(&event_target_value(&ev)) { state.set_workers(w) }
             }>
-                {choices.into_iter().map(|w| view! {
+                {move || choices().into_iter().map(|w| view! {
                     <option value=w.key() selected=move || state.workers.get() == w>{match w { WorkerCount::Auto => format!("auto ({})", WorkerCount::Auto.resolve(cores)), WorkerCount::Fixed(n) => n.to_string() }}</option>
                 }).collect_view()}
             </select>

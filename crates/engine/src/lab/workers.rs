@@ -78,3 +78,64 @@ impl Parallel {
         failure
     }
 }
+
+impl Workers {
+    /// What the page says about them: `n workers · x examples/s`, why one when one must, and
+    /// why fewer than asked when the batch has fewer shards than workers were asked for.
+    pub fn readout(&self, examples_per_s: Option<f32>) -> String {
+        if let Some(why) = &self.single {
+            return format!("1 worker ({why})");
+        }
+        let n = self.training.max(1);
+        let mut text = format!("{n} worker{}", if n == 1 { "" } else { "s" });
+        if let Some(e) = examples_per_s.filter(|e| e.is_finite() && *e >= 0.5) {
+            text += &format!(" · {} examples/s", thousands(e.round() as u64));
+        }
+        if self.shards > 1 && self.requested > self.shards && n >= self.shards {
+            text += &format!(" ({} asked: a mini-batch splits into {} shards, one worker each at most)", self.requested, self.shards);
+        }
+        text
+    }
+}
+
+/// `12345` as `12,345`.
+fn thousands(v: u64) -> String {
+    let digits = v.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn workers(requested: usize, training: usize, shards: usize) -> Workers {
+        Workers { requested, training, shards, single: None }
+    }
+
+    #[test]
+    fn the_readout_counts_the_workers_and_says_why_fewer_than_asked_train() {
+        assert_eq!(workers(2, 2, 4).readout(Some(17_475.4)), "2 workers · 17,475 examples/s");
+        assert_eq!(workers(1, 1, 4).readout(Some(999.0)), "1 worker · 999 examples/s");
+        assert_eq!(workers(4, 4, 4).readout(Some(1_234_567.0)), "4 workers · 1,234,567 examples/s");
+        // Paused (no speed), a speed that is no number: the count alone.
+        assert_eq!(workers(3, 3, 3).readout(None), "3 workers");
+        assert_eq!(workers(3, 3, 3).readout(Some(f32::NAN)), "3 workers");
+        // 16 asked for a batch of 32 (2 shards of 16 rows): why only 2 train.
+        assert_eq!(
+            workers(16, 2, 2).readout(Some(12_000.0)),
+            "2 workers · 12,000 examples/s (16 asked: a mini-batch splits into 2 shards, one worker each at most)"
+        );
+        // Still starting (or one lost: the page says so beside): no reason claimed.
+        assert_eq!(workers(16, 1, 2).readout(None), "1 worker");
+        assert_eq!(workers(4, 2, 4).readout(None), "2 workers");
+        let single = Workers { single: Some("batch norm needs the statistics of the whole mini-batch".into()), ..workers(4, 1, 1) };
+        assert_eq!(single.readout(Some(5.0)), "1 worker (batch norm needs the statistics of the whole mini-batch)");
+    }
+}
