@@ -180,3 +180,24 @@ test('more workers asked than shards: the picker shows the count asked, the read
   for (const [a, b] of pairs) assert.equal(b.rate, a.rate, `examples/s at ${a.progress}% and ${b.progress}% of an evaluation`);
   await page.context().close();
 });
+
+test('the benchmark page runs the workload again on more workers when asked and tabulates the scaling against one worker', async () => {
+  const page = await openPage(browser, `${server.url}?lab=bench&workload=w2&workers=1&seconds=1`);
+  await page.waitForFunction(() => document.querySelector('#bench-results')?.textContent.length > 0, null, { timeout: 120000 });
+  assert.equal(JSON.parse(await page.locator('#bench-results').textContent()).workers, 1);
+  assert.match(await page.locator('h1').textContent(), /Benchmark: w2/);
+  assert.match(await page.locator('.intro').textContent(), /784-128-10/, 'the page says what w2 trains');
+  await page.click('.bench-again >> text="2 workers"');
+  assert.ok(await page.locator('.bench-again').first().isDisabled(), 'no second run while one runs');
+  await page.waitForFunction(() => document.querySelectorAll('#bench-runs tbody tr').length === 2, null, { timeout: 120000 });
+  const rows = await page.locator('#bench-runs tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+  const speed = (row) => Number(row[2].replace(/,/g, ''));
+  assert.deepEqual(rows.map((r) => r.slice(0, 2)), [['1', '1'], ['2', '2']], 'asked and trained on');
+  assert.equal(rows[0][4], '1.00×');
+  assert.equal(rows[1][4], `${(speed(rows[1]) / speed(rows[0])).toFixed(2)}×`, 'the speed-up is the two figures\' ratio');
+  assert.equal(JSON.parse(await page.locator('#bench-results').textContent()).workers, 2, 'the JSON is the latest run\'s');
+  assert.match(await page.locator('#bench-summary').textContent(), /^w2: [\d,]+ examples per second on 2 workers/);
+  assert.ok(!(await page.locator('.bench-again').first().isDisabled()), 'the buttons are back');
+  await screenshot(page, 'bench-scaling');
+  await page.context().close();
+});

@@ -58,6 +58,26 @@ impl Workload {
         }
     }
 
+    /// The workload in a sentence, for the benchmark page.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Workload::W1 => "TensorFlow Playground's shape: a 2-8-8-1 tanh MLP on the circle data, mini-batches of 10, SGD, squared error.",
+            Workload::W2 => "The Batch Norm lab's plain net: an MLP 784-128-10 (ReLU) on MNIST, mini-batches of 64, SGD.",
+            Workload::W2bn => "W2 with batch norm before the ReLU (it trains on one worker: batch norm needs the whole mini-batch).",
+            Workload::W3 => "LeNet-5 on MNIST (two convolutions as im2col + GEMM, three dense layers), mini-batches of 64, Adam.",
+            Workload::W4 => "A vanilla RNN (hidden 128) on sequences of 10 one-hot symbols of 57 into 18 classes, mini-batches of 32, Adam.",
+        }
+    }
+
+    /// What an item is: W1 counts steps, W4 sequences, the others training examples.
+    pub fn item(self) -> &'static str {
+        match self {
+            Workload::W1 => "steps",
+            Workload::W4 => "sequences",
+            _ => "examples",
+        }
+    }
+
     /// What one item is (steps for W1, training examples for W3).
     pub fn items_per_step(self) -> f64 {
         match self {

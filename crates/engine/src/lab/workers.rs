@@ -98,8 +98,8 @@ impl Workers {
     }
 }
 
-/// `12345` as `12,345`.
-fn thousands(v: u64) -> String {
+/// `12345` as `12,345` (the page's and the CLI's large counts).
+pub fn thousands(v: u64) -> String {
     let digits = v.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
