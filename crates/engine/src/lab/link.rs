@@ -167,11 +167,38 @@ pub fn query_pairs(input: &str) -> Vec<(String, String)> {
     pairs
 }
 
+/// A notice for each key given more than once with different values (say, a value appended to a
+/// link by hand): the last is used — a browser's `URLSearchParams.get` would take the first, so
+/// the notice says which. Linear in the pairs: a hostile link may hold a hundred thousand.
+fn repeated_keys(pairs: &[(String, String)]) -> Vec<Notice> {
+    // Per key, in the order of first appearance: times given, the last value, values differ.
+    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut keys: Vec<(&str, usize, &str, bool)> = Vec::new();
+    for (k, v) in pairs {
+        match index.get(k.as_str()) {
+            Some(&at) => {
+                let entry = &mut keys[at];
+                entry.1 += 1;
+                entry.3 |= entry.2 != v;
+                entry.2 = v;
+            }
+            None => {
+                index.insert(k, keys.len());
+                keys.push((k, 1, v, false));
+            }
+        }
+    }
+    keys.into_iter()
+        .filter(|&(_, _, _, differ)| differ)
+        .map(|(k, times, last, _)| Notice::new(k, format!("{} is given {times} times; using the last, {}=\"{}\"", clip(k), clip(k), clip(last))))
+        .collect()
+}
+
 /// Parses a share link (a full URL, `?query`, `#fragment` or a bare query). TensorFlow
 /// Playground links (its keys, in the query or after `#`) open the playground.
 pub fn parse_link(input: &str) -> ParsedLink {
     let pairs = query_pairs(input);
-    let mut notices = Vec::new();
+    let mut notices = repeated_keys(&pairs);
     let lab = pairs.iter().rev().find(|(k, _)| k == "lab").map(|(_, v)| v.to_string());
     let speed = pairs.iter().rev().find(|(k, _)| k == "speed").and_then(|(_, v)| {
         let parsed = Speed::parse(v);
@@ -239,6 +266,17 @@ pub fn parse_link(input: &str) -> ParsedLink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_given_twice_with_different_values_is_noticed_and_the_last_used() {
+        let parsed = parse_link("lab=cnn&lr=0.1&bs=16&lr=0.2&bs=16&workers=2&workers=3&lr=0.05");
+        let said: Vec<(&str, &str)> = parsed.notices.iter().map(|n| (n.key.as_str(), n.message.as_str())).collect();
+        assert_eq!(said, [("lr", "lr is given 3 times; using the last, lr=\"0.05\""), ("workers", "workers is given 2 times; using the last, workers=\"3\"")]);
+        assert_eq!(parsed.workers, WorkerCount::Fixed(3));
+        assert!(parsed.config.to_query().contains("&lr=0.05&"), "{}", parsed.config.to_query());
+        // The same value twice is no news.
+        assert!(parse_link("lab=cnn&bs=16&bs=16").notices.is_empty());
+    }
 
     #[test]
     fn workers_are_read_beside_the_config_and_a_bad_count_falls_back_to_auto() {

@@ -755,7 +755,6 @@ impl Lab for BnLab {
 mod tests {
     use super::*;
 
-    #[test]
     /// The vectorised histogram gives the bins of the plain definition (a division per value).
     #[test]
     fn histogram_equals_the_plain_definition() {
