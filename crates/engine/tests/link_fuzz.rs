@@ -7,99 +7,15 @@ use engine::rng::Rng;
 mod cpu_time;
 
 const KEYS: &[&str] = &[
-    "lab",
-    "fn",
-    "n",
-    "noise",
-    "norm",
-    "model",
-    "degree",
-    "hidden",
-    "act",
-    "alpha",
-    "init",
-    "sigma",
-    "opt",
-    "lr",
-    "mom",
-    "bs",
-    "l2",
-    "clip",
-    "loss",
-    "seed",
-    "stop",
-    "zzz",
-    "",
-    "%",
-    "lab%3Dfit",
-    "data",
-    "ptrain",
-    "xsq",
-    "sinx",
-    "acts",
-    "reg",
-    "regrate",
-    "dropout",
-    "sched",
-    "period",
-    "stoploss",
-    "stopepochs",
-    "networkShape",
-    "activation",
-    "dataset",
-    "learningRate",
-    "noise_hide",
-    "percTrainData",
-    "problem",
-    "regDataset",
+    "lab", "fn", "n", "noise", "norm", "model", "degree", "hidden", "act", "alpha", "init", "sigma", "opt", "lr", "mom", "bs", "l2",
+    "clip", "loss", "seed", "stop", "zzz", "", "%", "lab%3Dfit", "data", "ptrain", "xsq", "sinx", "acts", "reg",
+    "regrate", "dropout", "sched", "period", "stoploss", "stopepochs", "networkShape", "activation", "dataset",
+    "learningRate", "noise_hide", "percTrainData", "problem", "regDataset",
 ];
 const VALUES: &[&str] = &[
-    "fit",
-    "playground",
-    "spiral",
-    "reg-gauss",
-    "regression",
-    "L1",
-    "cosine",
-    "relu,tanh",
-    "0",
-    "1",
-    "-1",
-    "0.5",
-    "1e9",
-    "1e-40",
-    "NaN",
-    "nan",
-    "inf",
-    "-inf",
-    "true",
-    "false",
-    "16,16",
-    ",,,",
-    "1024",
-    "1025",
-    "99999999999999999999",
-    "tanh",
-    "relu",
-    "adam",
-    "sgd",
-    "mse",
-    "bce",
-    "",
-    "%FF",
-    "%",
-    "é",
-    "１",
-    "3,0,2",
-    "1,1,1,1,1,1,1,1,1,1,1",
-    "poly",
-    "cube",
-    "9",
-    "10",
-    "18446744073709551615",
-    "18446744073709551616",
-    " 5",
-    "0x10",
+    "fit", "playground", "spiral", "reg-gauss", "regression", "L1", "cosine", "relu,tanh", "0", "1", "-1", "0.5", "1e9", "1e-40", "NaN", "nan", "inf", "-inf", "true", "false", "16,16", ",,,", "1024",
+    "1025", "99999999999999999999", "tanh", "relu", "adam", "sgd", "mse", "bce", "", "%FF", "%", "é", "１", "3,0,2",
+    "1,1,1,1,1,1,1,1,1,1,1", "poly", "cube", "9", "10", "18446744073709551615", "18446744073709551616", " 5", "0x10",
 ];
 
 fn random_text(rng: &mut Rng, len: usize) -> String {
@@ -125,7 +41,10 @@ fn ten_thousand_random_and_mutated_links_never_panic() {
                 let len = rng.below(80);
                 random_text(&mut rng, len)
             }
-            1 => (0..1 + rng.below(8)).map(|_| format!("{}={}", KEYS[rng.below(KEYS.len())], VALUES[rng.below(VALUES.len())])).collect::<Vec<_>>().join("&"),
+            1 => (0..1 + rng.below(8))
+                .map(|_| format!("{}={}", KEYS[rng.below(KEYS.len())], VALUES[rng.below(VALUES.len())]))
+                .collect::<Vec<_>>()
+                .join("&"),
             _ => {
                 let mut bytes = base.clone().into_bytes();
                 for _ in 0..1 + rng.below(4) {
@@ -160,8 +79,8 @@ fn lab_keys(lab: &str) -> Vec<String> {
 /// link can ask for always runs (the compute budgets hold), and nothing panics. One test per lab,
 /// so the test harness runs them side by side.
 fn fuzzed_links_build_step_and_snapshot_within_budget(lab: &str, runs: usize, seed: u64) {
-    use cpu_time::CpuClock;
     use engine::data::images::{Assets, ImagePair, ImageSet};
+    use cpu_time::CpuClock;
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../static/data");
     let mut assets = Assets::default();
     assets.insert(ImagePair::load_dir(ImageSet::Mnist, &dir).expect("static/data ships MNIST"));
