@@ -159,8 +159,11 @@ pub fn prepare(workload: Workload, batch: Option<usize>, seconds: f64, assets: &
         Some(b) => b as f64,
         None => workload.items_per_step(),
     };
+    // The workload's own `bs` replaced (a key given twice is refused below, with a notice).
     let link = match batch {
-        Some(b) => format!("{}&bs={b}", workload.link()),
+        Some(b) => {
+            workload.link().split('&').map(|pair| if pair.starts_with("bs=") { format!("bs={b}") } else { pair.to_string() }).collect::<Vec<_>>().join("&")
+        }
         None => workload.link().to_string(),
     };
     let parsed = parse_link(&link);
