@@ -49,6 +49,16 @@ test('at 375 × 812 every page fits the width, and the controls open as a drawer
   }
 });
 
+test('at 375 × 812 the benchmark page, with its table of runs, fits the width', async () => {
+  const { page, context, errors } = await open(`${server.url}?lab=bench&workload=w1&seconds=0.3`, { viewport: { width: 375, height: 812 }, hasTouch: true, isMobile: true });
+  await page.waitForFunction(() => document.querySelectorAll('#bench-runs tbody tr').length === 1, null, { timeout: 60000 });
+  await page.waitForTimeout(300);
+  assert.ok(await overflow(page) <= 0, `the benchmark page: ${await overflow(page)} px of horizontal scrolling at 375 px`);
+  await screenshot(page, 'phone-bench');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 // Between the phone layout (≤ 700 px) and a wide screen, grids of two or three charts, the
 // fit lab's planes and the RNN's 17-language confusion matrix once pushed the page wider than
 // a 1,024 px laptop or an 800 px tablet.

@@ -208,11 +208,11 @@ pub fn BenchPage(workload: String, seconds: f64, backend: String, workers: engin
             <p class="notice" id="bench-fallback" hidden=move || fallback.get().is_none()>{move || fallback.get()}</p>
             <p class="bench-summary" id="bench-summary">{summary}</p>
             <div class="bench-scaling" hidden=move || runs.with(|r| r.is_empty())>
-                <table class="confusion" id="bench-runs">
+                <div class="table-scroll"><table class="confusion" id="bench-runs">
                     <caption>{format!("Runs on this machine ({seconds} s each; {item} per second)")}</caption>
                     <thead><tr><th>"workers asked"</th><th>"trained on"</th><th>{format!("{item}/s")}</th><th>"ms per step"</th><th>"vs 1 worker"</th><th>"backend"</th></tr></thead>
                     <tbody>{rows}</tbody>
-                </table>
+                </table></div>
                 <p class="small">"Run again on "{buttons}<span class="muted">{format!(" · this machine has {} logical cores; {}; natively: ", hardware_concurrency(), known.map_or("", splits))}<code>{cli}</code></span></p>
             </div>
             <p class="small muted">"Workloads: "{others}<a href="./">"the labs"</a></p>
