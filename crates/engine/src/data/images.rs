@@ -159,9 +159,7 @@ impl Source for Images<'_> {
         tensor::resize(x, &[indices.len(), 1, self.digits.rows, self.digits.cols]);
         let dst = tensor::slice_mut(x);
         let table = crate::math::PixelTable::new(self.scaling);
-        for (r, &i) in indices.iter().enumerate() {
-            table.fill(self.digits.bytes(i), &mut dst[r * size..(r + 1) * size]);
-        }
+        table.fill_rows(indices.len(), size, |r| self.digits.bytes(indices[r]), dst);
         classes.clear();
         classes.extend(indices.iter().map(|&i| self.digits.labels[i] as usize));
     }

@@ -167,10 +167,16 @@ fn dispatch(
         workers: 1,
     });
     job.params.clear();
-    job.x.clear();
     if h.wants_copies() {
         parallel::read_params(model, &mut job.params);
-        job.x.extend_from_slice(tensor::slice(x));
+        // Only the helpers' rows (from group 1's first shard on): the caller's group is computed
+        // from `x` itself, and a helper reads only its own rows. The rest of `job.x` is stale.
+        let x = tensor::slice(x);
+        let from = parallel::shard_rows(n, m, parallel::group(m, h.count() + 1, 1).start).start * (x.len() / n.max(1));
+        job.x.resize(x.len(), 0.0);
+        job.x[from..].copy_from_slice(&x[from..]);
+    } else {
+        job.x.clear();
     }
     job.shape.clear();
     job.shape.extend_from_slice(x.shape());

@@ -58,9 +58,7 @@ impl Source for Flat<'_> {
         tensor::resize(x, &[indices.len(), INPUTS]);
         let dst = tensor::slice_mut(x);
         let table = crate::math::PixelTable::new(self.scaling);
-        for (r, &i) in indices.iter().enumerate() {
-            table.fill(self.digits.bytes(i), &mut dst[r * INPUTS..(r + 1) * INPUTS]);
-        }
+        table.fill_rows(indices.len(), INPUTS, |r| self.digits.bytes(indices[r]), dst);
         classes.clear();
         classes.extend(indices.iter().map(|&i| self.digits.labels[i] as usize));
     }
