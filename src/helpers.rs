@@ -73,12 +73,43 @@ const _: () = assert!(NODE_LIST + 2 * MAX_NODES as u32 <= GROUP && RIGHTS + MAX_
 /// The loss functions by code (the header's LOSS).
 const LOSSES: [Loss; 5] = [Loss::Mse, Loss::L1, Loss::Bce, Loss::Softmax, Loss::Nll];
 
-/// Sizes of the float regions: weights, inputs and targets (two slots of each, by the job's
-/// sequence number: the next job's rows can be written while a helper still reads this one's),
-/// and each helper's answers.
+/// Floats in a 64-byte line: every region, every tensor of the weights and every answer starts
+/// on one. V8 copies between a `SharedArrayBuffer` and wasm memory eight bytes at a time only
+/// when both sides are 8-byte aligned alike, and byte by byte otherwise: 400 KB in ~140 µs
+/// instead of ~20 (Node 20, this VM). Answers once began one float after a line (the loss came
+/// first), so both the helper's write and the lead's read of every answer went byte by byte.
+const LINE: usize = 16;
+const _: () = assert!((CONTROL_INTS as usize * 4) % (LINE * 4) == 0);
+
+/// `n` floats rounded up to whole lines.
+fn lined(n: usize) -> usize {
+    n.div_ceil(LINE) * LINE
+}
+
+/// Visits the weight tensors of `model` with where each lies in the buffer: on its own lines.
+fn visit_placed(model: &mut Sequential, f: &mut dyn FnMut(u32, &mut engine::tensor::Tensor)) {
+    let mut at = 0;
+    model.visit_params(&mut |_, _, w, _| {
+        f(at as u32, w);
+        at += lined(w.len());
+    });
+}
+
+/// Floats the weights of `model` take in the buffer.
+fn weights_len(model: &mut Sequential) -> usize {
+    let mut len = 0;
+    visit_placed(model, &mut |at, w| len = at as usize + lined(w.len()));
+    len
+}
+
+/// Sizes of the float regions: weights (`params`: each tensor on its own lines), inputs and
+/// targets (two slots of each, by the job's sequence number: the next job's rows can be written
+/// while a helper still reads this one's), and each helper's answers (`grads`: the gradients,
+/// flattened, of one answer).
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Layout {
     params: usize,
+    grads: usize,
     x: usize,
     y: usize,
     helpers: usize,
@@ -87,26 +118,30 @@ struct Layout {
 impl Layout {
     /// Job `seq`'s inputs.
     fn x_at(&self, seq: i32) -> u32 {
-        (self.params + (seq & 1) as usize * self.x) as u32
+        (lined(self.params) + (seq & 1) as usize * lined(self.x)) as u32
     }
     /// Job `seq`'s targets.
     fn y_at(&self, seq: i32) -> u32 {
-        (self.params + 2 * self.x + (seq & 1) as usize * self.y) as u32
+        (lined(self.params) + 2 * lined(self.x) + (seq & 1) as usize * lined(self.y)) as u32
     }
-    /// Helper `h`'s answers (`MAX_NODES` × (loss + gradients)).
-    fn answers_at(&self, h: usize) -> u32 {
-        (self.params + 2 * (self.x + self.y) + h * MAX_NODES * (self.params + 1)) as u32
+    /// The gradients of answer `k` of helper `h`.
+    fn grads_at(&self, h: usize, k: usize) -> u32 {
+        (lined(self.params) + 2 * (lined(self.x) + lined(self.y)) + (h * MAX_NODES + k) * lined(self.grads + 1)) as u32
+    }
+    /// Its loss, after the gradients.
+    fn loss_at(&self, h: usize, k: usize) -> u32 {
+        self.grads_at(h, k) + self.grads as u32
     }
     fn floats(&self) -> usize {
-        self.params + 2 * (self.x + self.y) + self.helpers * MAX_NODES * (self.params + 1)
+        self.grads_at(self.helpers, 0) as usize
     }
     fn to_js(self) -> js_sys::Array {
-        [self.params, self.x, self.y, self.helpers].iter().map(|&v| JsValue::from(v as f64)).collect()
+        [self.params, self.grads, self.x, self.y, self.helpers].iter().map(|&v| JsValue::from(v as f64)).collect()
     }
     fn from_js(v: &JsValue) -> Option<Layout> {
         let a: js_sys::Array = v.clone().dyn_into().ok()?;
         let n = |i: u32| a.get(i).as_f64().filter(|v| *v >= 0.0 && *v < 1e9).map(|v| v as usize);
-        Some(Layout { params: n(0)?, x: n(1)?, y: n(2)?, helpers: n(3)?.min(MAX_WORKERS) })
+        Some(Layout { params: n(0)?, grads: n(1)?, x: n(2)?, y: n(3)?, helpers: n(4)?.min(MAX_WORKERS) })
     }
 }
 
@@ -313,9 +348,7 @@ impl WorkerHelpers {
     /// returns their sequence number (0: there is no buffer for them).
     fn publish(&mut self, model: &mut Sequential) -> i32 {
         let Some(shared) = self.shared.clone() else { return 0 };
-        let mut params = 0;
-        model.visit_params(&mut |_, _, w, _| params += w.len());
-        if params != shared.layout.params {
+        if weights_len(model) != shared.layout.params {
             return 0;
         }
         // Odd while writing: a helper copying meanwhile sees the number change and discards.
@@ -325,13 +358,11 @@ impl WorkerHelpers {
         };
         shared.set(WSEQ, next - 1);
         self.written.clear();
-        let mut at = 0u32;
         let written = &mut self.written;
-        model.visit_params(&mut |_, _, w, _| {
+        visit_placed(model, &mut |at, w| {
             let w = engine::tensor::slice(w);
             shared.write(at, w);
             written.extend_from_slice(w);
-            at += w.len() as u32;
         });
         shared.set(WSEQ, next);
         self.wseq = next;
@@ -380,10 +411,13 @@ impl WorkerHelpers {
                 (classes.iter().map(|&v| v as f32).chain(mask.iter().map(|&m| f32::from(u8::from(m)))).collect(), 2, classes.len() / rows)
             }
         };
-        let mut params = 0;
-        model.visit_params(&mut |_, _, w, _| params += w.len());
-        let needs = Layout { params, x: batch.x.len(), y: y.len(), helpers: self.workers.len() };
-        let fits = self.shared.as_ref().is_some_and(|s| s.layout.params == needs.params && s.layout.x >= needs.x && s.layout.y >= needs.y);
+        let mut grads = 0;
+        model.visit_params(&mut |_, _, w, _| grads += w.len());
+        let needs = Layout { params: weights_len(model), grads, x: batch.x.len(), y: y.len(), helpers: self.workers.len() };
+        let fits = self
+            .shared
+            .as_ref()
+            .is_some_and(|s| (s.layout.params, s.layout.grads) == (needs.params, needs.grads) && s.layout.x >= needs.x && s.layout.y >= needs.y);
         if !fits {
             // Room for twice the batch: a larger batch later need not start the helpers over.
             self.share(Layout { x: needs.x * 2, y: needs.y * 2, ..needs })?;
@@ -472,16 +506,15 @@ impl WorkerHelpers {
             return Err(format!("worker {} failed", h + 2));
         }
         let nodes = (shared.get(Shared::block(h, NODES)).max(0) as usize).min(MAX_NODES);
-        let p = shared.layout.params;
+        let p = shared.layout.grads;
         let mut out = Vec::with_capacity(nodes);
         for k in 0..nodes {
             let lo = shared.get(Shared::block(h, NODE_LIST + 2 * k as u32)) as usize;
             let hi = shared.get(Shared::block(h, NODE_LIST + 2 * k as u32 + 1)) as usize;
-            let at = shared.layout.answers_at(h) + (k * (p + 1)) as u32;
-            let loss = shared.floats.get_index(at);
+            let loss = shared.floats.get_index(shared.layout.loss_at(h, k));
             let right = shared.get(Shared::block(h, RIGHTS + k as u32)).max(0) as u32;
             let mut grads = self.spare.pop().unwrap_or_default();
-            shared.read(at + 1, &mut grads, p);
+            shared.read(shared.layout.grads_at(h, k), &mut grads, p);
             out.push(NodeSum { lo, hi, loss, right, grads });
         }
         Ok(out)
@@ -704,15 +737,20 @@ impl Helper {
         } else {
             Err("an unreadable job".to_string())
         };
+        // An answer of another size would not fit its place (the replica matches the model's
+        // fingerprint, so this is a bug, reported as a failed helper rather than written).
+        let result = result.and_then(|sums| match sums.iter().all(|s| s.grads.len() == layout.grads) {
+            true => Ok(sums),
+            false => Err("an answer of the wrong size".to_string()),
+        });
         match result {
             Ok(sums) => {
                 for (k, s) in sums.iter().enumerate() {
                     shared.set(Shared::block(h, NODE_LIST + 2 * k as u32), s.lo as i32);
                     shared.set(Shared::block(h, NODE_LIST + 2 * k as u32 + 1), s.hi as i32);
-                    let at = layout.answers_at(h) + (k * (layout.params + 1)) as u32;
-                    shared.floats.set_index(at, s.loss);
+                    shared.write(layout.grads_at(h, k), &s.grads);
+                    shared.floats.set_index(layout.loss_at(h, k), s.loss);
                     shared.set(Shared::block(h, RIGHTS + k as u32), s.right as i32);
-                    shared.write(at + 1, &s.grads);
                 }
                 shared.set(Shared::block(h, NODES), sums.len() as i32);
                 shared.set(Shared::block(h, STATUS), 0);
@@ -727,16 +765,11 @@ impl Helper {
 /// Copies the weights from the buffer straight into the replica's tensors; false when the sizes
 /// differ.
 fn read_weights(shared: &Shared, replica: &mut Sequential) -> bool {
-    let mut total = 0;
-    replica.visit_params(&mut |_, _, w, _| total += w.len());
-    if total != shared.layout.params {
+    if weights_len(replica) != shared.layout.params {
         return false;
     }
-    let mut at = 0u32;
-    replica.visit_params(&mut |_, _, w, _| {
-        let n = w.len() as u32;
-        shared.floats.subarray(at, at + n).copy_to(engine::tensor::slice_mut(w));
-        at += n;
+    visit_placed(replica, &mut |at, w| {
+        shared.floats.subarray(at, at + w.len() as u32).copy_to(engine::tensor::slice_mut(w));
     });
     true
 }
@@ -788,4 +821,49 @@ pub fn helper_init(event: &MessageEvent) -> Option<JsValue> {
         return None;
     }
     Reflect::get(&data, &"deeplyHelper".into()).ok().filter(|v| v.is_object())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    /// Every copy between the buffer and wasm memory starts on a line (see [`LINE`]), and no
+    /// region overlaps the next, whatever the sizes: odd ones included.
+    #[wasm_bindgen_test]
+    fn every_region_and_tensor_starts_on_a_line() {
+        use engine::{init::Init, ops::Dense, rng::Rng};
+        let mut rng = Rng::new(1);
+        let mut model = Sequential::new(vec![Box::new(Dense::new(3, 5, Init::He, 0.0, &mut rng)), Box::new(Dense::new(5, 3, Init::He, 0.0, &mut rng))]);
+        let mut places = Vec::new();
+        visit_placed(&mut model, &mut |at, w| places.push((at as usize, w.len())));
+        assert!(places.iter().any(|(_, n)| n % 2 == 1), "odd tensors: {places:?}");
+        for pair in places.windows(2) {
+            assert!(pair[0].0 + pair[0].1 <= pair[1].0, "{places:?}");
+        }
+        let params = weights_len(&mut model);
+        assert!(places.iter().all(|&(at, n)| at % LINE == 0 && at + n <= params), "{places:?}");
+        for layout in [Layout { params, grads: 101_771, x: 2 * 64 * 785, y: 129, helpers: 3 }, Layout { params: 17, grads: 1, x: 1, y: 1, helpers: 2 }] {
+            let mut starts = vec![layout.x_at(0), layout.x_at(1), layout.y_at(0), layout.y_at(1)];
+            let mut ends = vec![
+                layout.x_at(0) as usize + layout.x,
+                layout.x_at(1) as usize + layout.x,
+                layout.y_at(0) as usize + layout.y,
+                layout.y_at(1) as usize + layout.y,
+            ];
+            for h in 0..layout.helpers {
+                for k in 0..MAX_NODES {
+                    starts.push(layout.grads_at(h, k));
+                    ends.push(layout.loss_at(h, k) as usize + 1);
+                    assert_eq!(layout.loss_at(h, k) as usize, layout.grads_at(h, k) as usize + layout.grads);
+                }
+            }
+            assert!(starts.iter().all(|&s| s as usize % LINE == 0), "{layout:?}: {starts:?}");
+            assert!(layout.params <= starts[0] as usize, "{layout:?}");
+            for i in 1..starts.len() {
+                assert!(ends[i - 1] <= starts[i] as usize, "{layout:?}: region {i} overlaps the one before");
+            }
+            assert!(*ends.last().expect("regions") <= layout.floats(), "{layout:?}");
+        }
+    }
 }
