@@ -183,6 +183,8 @@ test('more workers asked than shards: the picker shows the count asked, the read
 
 test('the benchmark page runs the workload again on more workers when asked and tabulates the scaling against one worker', async () => {
   const page = await openPage(browser, `${server.url}?lab=bench&workload=w2&workers=1&seconds=1`);
+  // Once the digits are loaded the page says what runs, not the finished download.
+  await page.waitForFunction(() => /^Running w2 in the training worker: a warm-up until its speed settles, then 1 s timed/.test(document.querySelector('#bench-summary')?.textContent ?? ''), null, { timeout: 120000 });
   await page.waitForFunction(() => document.querySelector('#bench-results')?.textContent.length > 0, null, { timeout: 120000 });
   assert.equal(JSON.parse(await page.locator('#bench-results').textContent()).workers, 1);
   assert.match(await page.locator('h1').textContent(), /Benchmark: w2/);

@@ -49,7 +49,9 @@ fn start_worker(
         }
         Ok(Message::BenchDone { result: r }) => result.set(Some(r)),
         Ok(Message::Loading { what, loaded, total }) => {
-            loading.set(Some(format!("Loading {what}: {:.1} of {:.1} MB…", loaded / 1e6, total / 1e6)));
+            // Once loaded, the page says what runs (a warm-up of several seconds, then the timing).
+            let done = total > 0.0 && loaded >= total;
+            loading.set((!done).then(|| format!("Loading {what}: {:.1} of {:.1} MB…", loaded / 1e6, total / 1e6)));
         }
         Ok(Message::LoadFailed { message }) => result.set(Some(Err(message))),
         Ok(Message::GpuUnavailable { reason }) => {
@@ -162,7 +164,9 @@ pub fn BenchPage(workload: String, seconds: f64, backend: String, workers: engin
             None if busy.get() && !runs.with(|r| r.is_empty()) => {
                 format!("Running {workload} on {} worker{}…", asked.get(), if asked.get() == 1 { "" } else { "s" })
             }
-            None => loading.get().unwrap_or_else(|| format!("Running {workload} in the training worker for {seconds} s…")),
+            None => loading
+                .get()
+                .unwrap_or_else(|| format!("Running {workload} in the training worker: a warm-up until its speed settles, then {seconds} s timed…")),
         }
     };
     let rows = move || {
