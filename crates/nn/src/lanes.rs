@@ -1,4 +1,4 @@
-//! The sharded step's element-wise passes over whole gradient and weight vectors: zeroing, adding
+//! The sharded step's element-wise passes over whole gradient and weight vectors: copying, zeroing, adding
 //! two shards' sums, checking weights bit for bit. Natively LLVM vectorises the plain loops; for
 //! wasm's `simd128` it leaves them scalar (one `f32.add` per element, measured in the shipped
 //! wasm on 2026-12-04), and several of them run on the lead worker while its helpers wait. So in
@@ -14,6 +14,61 @@ pub fn zero(dst: &mut [f32]) {
     // A memset (`memory.fill` in wasm): called from here, this crate's optimisation applies
     // (inlined into a size-optimised caller, the fill was a store per element).
     dst.fill(0.0);
+}
+
+/// `dst[i] = src[i]` over the shorter length, around `memcpy`'s slow case.
+///
+/// glibc's `memcpy` copies 2 KB–512 KB with `rep movsb`, which on these AMD EPYC machines runs
+/// 10–25× slower when the destination's address is 1–31 bytes past the source's modulo 4096
+/// (100 KB: 2.2 µs, or 35 µs at 16 bytes; 400 KB: 12 µs, or 140 µs). Two 16-byte-aligned
+/// allocations land 16 bytes apart that way whenever one starts a page and the other 32 bytes
+/// into one, and a step's copies then stay slow for the whole run: W2's helper rows of the
+/// mini-batch took 15–26 µs instead of 2 on the lead's path every step. V8's copies go through
+/// the same `memmove` (Node 20's `copyWithin` of 100 KB: 3.4 µs, or 35–40 µs 4–16 bytes on),
+/// and a wasm address is its host address's offset in a page-aligned memory, so the browser
+/// has the same pairs. Within that window (widened to 63 bytes) the copy is plain vector loads
+/// and stores, as fast as `memcpy`'s good case natively (2.0–2.4 µs for 100 KB at any
+/// distance); elsewhere `memcpy` itself, which wasm's vector loop did not match (Chromium,
+/// W2 on one worker: −3 %).
+#[inline(never)]
+pub fn copy(dst: &mut [f32], src: &[f32]) {
+    let n = dst.len().min(src.len());
+    let (dst, src) = (&mut dst[..n], &src[..n]);
+    let (d, s) = (dst.as_mut_ptr(), src.as_ptr());
+    let near = (1..64).contains(&((d as usize).wrapping_sub(s as usize) % 4096));
+    let whole = if near { n / 16 * 16 } else { 0 };
+    #[cfg(target_arch = "x86_64")]
+    for i in (0..whole).step_by(16) {
+        use core::arch::x86_64::*;
+        // SAFETY: i + 16 <= whole <= n, both slices' length; SSE (in every x86-64) and the
+        // unaligned forms need no alignment. Four loads before four stores: slices never overlap.
+        unsafe {
+            let v = [_mm_loadu_ps(s.add(i)), _mm_loadu_ps(s.add(i + 4)), _mm_loadu_ps(s.add(i + 8)), _mm_loadu_ps(s.add(i + 12))];
+            for (k, v) in v.into_iter().enumerate() {
+                _mm_storeu_ps(d.add(i + 4 * k), v);
+            }
+        }
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    for i in (0..whole).step_by(16) {
+        // SAFETY: as above; v128 needs no alignment.
+        unsafe {
+            let v = [0, 4, 8, 12].map(|k| v128_load(s.add(i + k) as *const v128));
+            for (k, v) in v.into_iter().enumerate() {
+                v128_store(d.add(i + 4 * k) as *mut v128, v);
+            }
+        }
+    }
+    #[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))))]
+    let whole = 0;
+    // The rest (or another target): `memcpy`, or too few bytes for `rep movsb`.
+    dst[whole..].copy_from_slice(&src[whole..]);
+}
+
+/// `dst` = `src`'s values, resized to its length (see [`copy`]).
+pub fn copy_to_vec(dst: &mut Vec<f32>, src: &[f32]) {
+    dst.resize(src.len(), 0.0);
+    copy(dst, src);
 }
 
 /// `dst[i] += src[i]` over the shorter length.
@@ -104,7 +159,7 @@ pub fn mismatches() -> Vec<String> {
         }
     };
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
-    for n in [0, 1, 3, 4, 5, 7, 8, 9, 1003] {
+    for n in [0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 33, 1003] {
         let a: Vec<f32> = (0..n).map(|i| value(i, 1)).collect();
         let b: Vec<f32> = (0..n).map(|i| value(i, 2)).collect();
         let plain: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
@@ -117,6 +172,25 @@ pub fn mismatches() -> Vec<String> {
         add_to(&mut to, &a, &b);
         if bits(&to) != bits(&plain) {
             out.push(format!("add_to, length {n}"));
+        }
+        for (from, to) in [(0, n), (n / 3, n)] {
+            let mut copied = vec![f32::NAN; to - from + 2];
+            copy(&mut copied, &a[from..to]);
+            let mut grown = vec![1.0; 5];
+            copy_to_vec(&mut grown, &a[from..to]);
+            if bits(&copied[..to - from]) != bits(&a[from..to]) || copied[to - from..].iter().any(|v| !v.is_nan()) || bits(&grown) != bits(&a[from..to]) {
+                out.push(format!("copy of [{from}, {to}), length {n}"));
+            }
+        }
+        // Destinations 4 and 16 bytes past a page from their source (the vector loop) and 64.
+        for gap in [1025, 1028, 1040] {
+            let mut pool = vec![f32::NAN; gap + n];
+            pool[..n].copy_from_slice(&a);
+            let (from, to) = pool.split_at_mut(gap);
+            copy(&mut to[..n], &from[..n]);
+            if bits(&to[..n]) != bits(&a) {
+                out.push(format!("copy {} bytes on, length {n}", 4 * gap));
+            }
         }
         let mut zeroed = a.clone();
         zero(&mut zeroed);

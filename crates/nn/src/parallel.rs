@@ -345,7 +345,7 @@ pub fn shard_gradient(model: &mut Sequential, loss: Loss, batch: &Batch, rows: R
     shape[..rank].copy_from_slice(&batch.shape[..rank]);
     shape[0] = rows.len();
     tensor::resize(&mut s.x, &shape[..rank]);
-    tensor::slice_mut(&mut s.x).copy_from_slice(&batch.x[rows.start * per_row..rows.end * per_row]);
+    crate::lanes::copy(tensor::slice_mut(&mut s.x), &batch.x[rows.start * per_row..rows.end * per_row]);
     model.zero_grad();
     let out = model.forward(&s.x, Mode::Train);
     if let (Some(c), Some(mask)) = (batch.classes, batch.mask) {
@@ -374,7 +374,7 @@ pub fn shard_gradient(model: &mut Sequential, loss: Loss, batch: &Batch, rows: R
     } else {
         let cols = batch.values.len() / n.max(1);
         tensor::resize(&mut s.y, &[rows.len(), cols]);
-        tensor::slice_mut(&mut s.y).copy_from_slice(&batch.values[rows.start * cols..rows.end * cols]);
+        crate::lanes::copy(tensor::slice_mut(&mut s.y), &batch.values[rows.start * cols..rows.end * cols]);
         Target::Values(&s.y)
     };
     let right = if batch.classes.is_some() { count_right(out, &s.classes) } else { 0 };
@@ -387,11 +387,25 @@ pub fn shard_gradient(model: &mut Sequential, loss: Loss, batch: &Batch, rows: R
     (value * share, right)
 }
 
-/// Copies the model's gradients into `out` (cleared first), in parameter order.
+/// Copies the model's gradients into `out` (resized to fit), in parameter order.
 #[inline(never)]
 pub fn read_grads(model: &mut Sequential, out: &mut Vec<f32>) {
-    out.clear();
-    model.visit_params(&mut |_, _, _, g| out.extend_from_slice(tensor::slice(g)));
+    read_each(model, out, |_, g| g);
+}
+
+/// `out` = the model's weights or gradients (`pick(w, g)` says which), flattened in parameter
+/// order, resized to fit. Copied with [`crate::lanes::copy`]: `memcpy` is slow between some
+/// pairs of addresses.
+fn read_each(model: &mut Sequential, out: &mut Vec<f32>, pick: for<'a> fn(&'a Tensor, &'a Tensor) -> &'a Tensor) {
+    let mut total = 0;
+    model.visit_params(&mut |_, _, w, g| total += pick(w, g).len());
+    out.resize(total, 0.0);
+    let mut at = 0;
+    model.visit_params(&mut |_, _, w, g| {
+        let v = tensor::slice(pick(w, g));
+        crate::lanes::copy(&mut out[at..at + v.len()], v);
+        at += v.len();
+    });
 }
 
 /// Writes `grads` (in parameter order) into the model's gradients.
@@ -400,7 +414,7 @@ pub fn write_grads(model: &mut Sequential, grads: &[f32]) {
     let mut at = 0;
     model.visit_params(&mut |_, _, _, g| {
         let n = g.len();
-        tensor::slice_mut(g).copy_from_slice(&grads[at..at + n]);
+        crate::lanes::copy(tensor::slice_mut(g), &grads[at..at + n]);
         at += n;
     });
 }
@@ -408,8 +422,7 @@ pub fn write_grads(model: &mut Sequential, grads: &[f32]) {
 /// The model's weights, flattened in parameter order.
 #[inline(never)]
 pub fn read_params(model: &mut Sequential, out: &mut Vec<f32>) {
-    out.clear();
-    model.visit_params(&mut |_, _, w, _| out.extend_from_slice(tensor::slice(w)));
+    read_each(model, out, |w, _| w);
 }
 
 /// Sets the model's weights from `params` (as [`read_params`] wrote them); false when the sizes
@@ -424,7 +437,7 @@ pub fn write_params(model: &mut Sequential, params: &[f32]) -> bool {
     let mut at = 0;
     model.visit_params(&mut |_, _, w, _| {
         let n = w.len();
-        tensor::slice_mut(w).copy_from_slice(&params[at..at + n]);
+        crate::lanes::copy(tensor::slice_mut(w), &params[at..at + n]);
         at += n;
     });
     true

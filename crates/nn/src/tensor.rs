@@ -114,7 +114,7 @@ pub fn same(a: &[usize], b: &[usize]) -> bool {
 /// Copies `src` into `dst`, reshaping `dst` first if needed.
 pub fn copy_into(dst: &mut Tensor, src: &Tensor) {
     resize(dst, src.shape());
-    slice_mut(dst).copy_from_slice(slice(src));
+    crate::lanes::copy(slice_mut(dst), slice(src));
 }
 
 /// The contiguous data of a tensor.

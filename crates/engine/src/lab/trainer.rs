@@ -166,16 +166,17 @@ fn dispatch(
         shards: m,
         workers: 1,
     });
-    job.params.clear();
     if h.wants_copies() {
+        // Overwritten in place (when cleared first, W2's 400 KB were zeroed before every copy).
         parallel::read_params(model, &mut job.params);
         // Only the helpers' rows (from group 1's first shard on): the caller's group is computed
         // from `x` itself, and a helper reads only its own rows. The rest of `job.x` is stale.
         let x = tensor::slice(x);
         let from = parallel::shard_rows(n, m, parallel::group(m, h.count() + 1, 1).start).start * (x.len() / n.max(1));
         job.x.resize(x.len(), 0.0);
-        job.x[from..].copy_from_slice(&x[from..]);
+        crate::lanes::copy(&mut job.x[from..], &x[from..]);
     } else {
+        job.params.clear();
         job.x.clear();
     }
     job.shape.clear();

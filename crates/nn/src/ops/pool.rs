@@ -178,13 +178,13 @@ impl Layer for Flatten {
         self.in_shape.extend_from_slice(x.shape());
         let n = x.shape()[0];
         tensor::resize(&mut self.y, &[n, x.len() / n.max(1)]);
-        tensor::slice_mut(&mut self.y).copy_from_slice(tensor::slice(x));
+        crate::lanes::copy(tensor::slice_mut(&mut self.y), tensor::slice(x));
         &self.y
     }
 
     fn backward(&mut self, dy: &Tensor) -> &Tensor {
         tensor::resize(&mut self.dx, &self.in_shape);
-        tensor::slice_mut(&mut self.dx).copy_from_slice(tensor::slice(dy));
+        crate::lanes::copy(tensor::slice_mut(&mut self.dx), tensor::slice(dy));
         &self.dx
     }
 
