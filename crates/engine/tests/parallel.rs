@@ -382,10 +382,12 @@ fn a_helper_that_dies_or_answers_wrongly_costs_time_not_the_run() {
     }
 }
 
-/// Native helper threads, counting the jobs handed to them.
+/// Native helper threads, counting the jobs handed to them and the comparisons of a step
+/// started ahead's weights with the model's.
 struct Counting {
     inner: ThreadHelpers,
     jobs: Arc<std::sync::atomic::AtomicUsize>,
+    checks: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Helpers for Counting {
@@ -395,6 +397,10 @@ impl Helpers for Counting {
     fn dispatch(&mut self, job: &Arc<ShardJob>, model: &mut Sequential, batch: &Batch) -> Result<bool, String> {
         self.jobs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.inner.dispatch(job, model, batch)
+    }
+    fn dispatched_with(&mut self, job: &ShardJob, model: &mut Sequential) -> bool {
+        self.checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.dispatched_with(job, model)
     }
     fn collect(&mut self, h: usize) -> Result<Vec<NodeSum>, String> {
         self.inner.collect(h)
@@ -411,7 +417,8 @@ impl Helpers for Counting {
 fn a_step_started_ahead_is_used_only_while_nothing_changed_and_gives_the_same_bits() {
     let data = regression();
     // The same changes between steps for both: a new batch size (after step 10), a weight
-    // edited (after step 20), the learning rate (after step 25: the update, not the gradient).
+    // edited (after step 20), the learning rate (after step 25: the update, not the gradient),
+    // the model borrowed mutably without a weight changed (after step 30).
     let change = |t: &mut Trainer, i: usize| match i {
         10 => t.batch_size = 12,
         20 => t.model.visit_params(&mut |_, kind, w, _| {
@@ -420,6 +427,7 @@ fn a_step_started_ahead_is_used_only_while_nothing_changed_and_gives_the_same_bi
             }
         }),
         25 => t.hyper.lr = 0.02,
+        30 => t.model.zero_grad(),
         _ => {}
     };
     let mut reference = trainer(16, 8);
@@ -431,7 +439,8 @@ fn a_step_started_ahead_is_used_only_while_nothing_changed_and_gives_the_same_bi
     let jobs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut t = trainer(16, 8);
     let inner = ThreadHelpers::new(&t.model, 2).unwrap();
-    t.set_helpers(Some(Box::new(Counting { inner, jobs: jobs.clone() })));
+    let checks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    t.set_helpers(Some(Box::new(Counting { inner, jobs: jobs.clone(), checks: checks.clone() })));
     let mut losses = Vec::new();
     for i in 0..40 {
         // The last step starts none: the run ends.
@@ -447,6 +456,9 @@ fn a_step_started_ahead_is_used_only_while_nothing_changed_and_gives_the_same_bi
     // rate does not touch the gradient, but the update it changes is made before the next
     // step starts: its job stands.
     assert_eq!(jobs.load(std::sync::atomic::Ordering::Relaxed), 1 + 39 + 2);
+    // The weights were compared only where the model had been lent out mutably: after the edit
+    // (the step is undone) and after the borrow that changed no weight (the step stands).
+    assert_eq!(checks.load(std::sync::atomic::Ordering::Relaxed), 2);
     // Settling waits for a step started ahead, which the next call then does not use.
     t.train_step_ahead(&data, true);
     t.settle();

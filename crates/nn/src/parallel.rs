@@ -277,7 +277,8 @@ pub trait Helpers: Send {
     fn stage(&mut self, _batch: &Batch, _shards: usize) {}
     /// Whether `job`, the one dispatched last, is computed with `model`'s weights as they are now
     /// (a step started ahead is used only then). By default: the job's copies of the weights
-    /// are the model's, bit for bit.
+    /// are the model's, bit for bit. (The engine's trainer asks only when its model was lent out
+    /// mutably since the job was dispatched: otherwise no weight can have changed.)
     fn dispatched_with(&mut self, job: &ShardJob, model: &mut Sequential) -> bool {
         same_bits(&job.params, model)
     }

@@ -28,6 +28,7 @@ pub mod timeline;
 pub mod tours;
 pub mod trainer;
 pub mod vjp;
+pub mod watched;
 pub mod workers;
 
 pub use link::{parse_link, Backend, ParsedLink, Speed, WorkerCount};

@@ -4,6 +4,7 @@
 
 use super::accel::{Accelerator, MAX_AHEAD};
 use super::snapshot::{LayerSnapshot, ParamSnapshot, StepRecord};
+use super::watched::Watched;
 use crate::data::{Dataset, Source, Targets};
 use crate::layer::Layer;
 use crate::loss::{Loss, Target};
@@ -59,11 +60,14 @@ struct Started {
     data_len: usize,
     /// Workers computing it (this one included).
     workers: usize,
+    /// The model's [`Watched::lent`] count once it was handed out.
+    lent: u64,
 }
 
 #[derive(Clone)]
 pub struct Trainer {
-    pub model: Sequential,
+    /// The network (counting mutable borrows: see [`Watched`]).
+    pub model: Watched,
     pub optimizer: Box<dyn Optimizer>,
     pub optimizer_kind: OptimizerKind,
     pub hyper: Hyper,
@@ -217,7 +221,7 @@ fn dispatch(
 impl Trainer {
     pub fn new(model: Sequential, kind: OptimizerKind, hyper: Hyper, loss: Loss, batch_size: usize, n: usize, shuffle: Rng) -> Self {
         let mut t = Trainer {
-            model,
+            model: Watched::new(model),
             optimizer: kind.build(),
             optimizer_kind: kind,
             hyper,
@@ -395,7 +399,7 @@ impl Trainer {
             loss
         };
         let hyper = Hyper { lr: self.current_lr(), ..self.hyper };
-        self.last_pre_clip_norm = optim::apply(&mut self.model, self.optimizer.as_mut(), &hyper);
+        self.last_pre_clip_norm = optim::apply(&mut *self.model, self.optimizer.as_mut(), &hyper);
         if self.last_workers > 1 {
             if let Some(h) = self.helpers.0.as_mut() {
                 h.after_update(&mut self.model);
@@ -430,7 +434,8 @@ impl Trainer {
         let mask = self.next_masked.then_some(&self.next_mask[..]);
         match dispatch(h.as_mut(), &mut self.job, &mut self.model, self.loss, (&self.next_x, &self.next_y, classes, mask), m, true) {
             Ok(workers) if workers > 1 => {
-                let started = Started { step: self.step, epoch: self.epoch, cursor: self.cursor, batch_size: bs, data_len: data.len(), workers };
+                let lent = self.model.lent();
+                let started = Started { step: self.step, epoch: self.epoch, cursor: self.cursor, batch_size: bs, data_len: data.len(), workers, lent };
                 self.ahead = Ahead(Some(started));
                 self.helpers = HelperSlot(Some(h));
             }
@@ -443,10 +448,13 @@ impl Trainer {
     /// data size and weights. Otherwise its helpers' answers are awaited and dropped.
     fn take_ahead(&mut self, batch_size: usize, data_len: usize) -> Option<usize> {
         let started = self.ahead.0.take()?;
-        let same = started == Started { step: self.step, epoch: self.epoch, cursor: self.cursor, batch_size, data_len, workers: started.workers };
+        let same =
+            started == Started { step: self.step, epoch: self.epoch, cursor: self.cursor, batch_size, data_len, workers: started.workers, lent: started.lent };
+        // Not lent out mutably since it was handed out: the weights are those (no comparison).
+        let untouched = self.model.lent() == started.lent;
         let job = self.job.clone();
         let Some(h) = self.helpers.0.as_mut() else { return None };
-        if same && self.accel.0.is_none() && job.as_ref().is_some_and(|j| h.dispatched_with(j, &mut self.model)) {
+        if same && self.accel.0.is_none() && job.as_ref().is_some_and(|j| untouched || h.dispatched_with(j, &mut self.model)) {
             return Some(started.workers);
         }
         self.drain(started.workers);
@@ -779,7 +787,7 @@ impl Trainer {
     fn record(&mut self) {
         // One allocation per record: sized like the previous record's.
         let mut grads = Vec::with_capacity(self.records.last().map_or(16, |r| r.grads.len()));
-        self.model.visit_params(&mut |_, _, _, g| grads.push(lane_sum(tensor::slice(g), |v| v as f64 * v as f64).sqrt() as f32));
+        self.model.reading().visit_params(&mut |_, _, _, g| grads.push(lane_sum(tensor::slice(g), |v| v as f64 * v as f64).sqrt() as f32));
         let accuracy = self.last_right.filter(|_| !self.batch_classes.is_empty()).map(|r| r as f32 / self.batch_classes.len() as f32);
         self.records.push(StepRecord { step: self.step, loss: self.last_loss, accuracy, grads });
         if self.step >= RECORDS_PER_OCTAVE * self.record_every {
@@ -793,7 +801,7 @@ impl Trainer {
 
     /// The global norm of the last step's gradients (as applied: after L1/L2 and clipping).
     pub fn grad_norm(&mut self) -> f32 {
-        optim::grad_norm(&mut self.model)
+        optim::grad_norm(self.model.reading())
     }
 
     /// The update:data ratio `‖Δw‖ / ‖w‖` of the last step, per parameter tensor.
@@ -801,11 +809,11 @@ impl Trainer {
         let mut out = Vec::new();
         if self.accel.0.is_some() {
             // The update is made on the device and never read back: unknown, not zero.
-            self.model.visit_params(&mut |_, _, _, _| out.push(f32::NAN));
+            self.model.reading().visit_params(&mut |_, _, _, _| out.push(f32::NAN));
             return out;
         }
-        let norms = optim::update_norms(&mut self.model, self.optimizer.as_ref(), &self.last_hyper);
-        self.model.visit_params(&mut |_, _, w, _| {
+        let norms = optim::update_norms(self.model.reading(), self.optimizer.as_ref(), &self.last_hyper);
+        self.model.reading().visit_params(&mut |_, _, w, _| {
             let wn = lane_sum(tensor::slice(w), |v| v as f64 * v as f64).sqrt();
             let dn = norms.get(out.len()).copied().unwrap_or(0.0) as f64;
             out.push(if wn > 0.0 { (dn / wn) as f32 } else { 0.0 });
