@@ -60,8 +60,8 @@ struct Started {
     data_len: usize,
     /// Workers computing it (this one included).
     workers: usize,
-    /// The model's [`Watched::lent`] count once it was handed out.
-    lent: u64,
+    /// The model's [`Watched::version`] once it was handed out.
+    version: (u64, u64),
 }
 
 #[derive(Clone)]
@@ -434,8 +434,8 @@ impl Trainer {
         let mask = self.next_masked.then_some(&self.next_mask[..]);
         match dispatch(h.as_mut(), &mut self.job, &mut self.model, self.loss, (&self.next_x, &self.next_y, classes, mask), m, true) {
             Ok(workers) if workers > 1 => {
-                let lent = self.model.lent();
-                let started = Started { step: self.step, epoch: self.epoch, cursor: self.cursor, batch_size: bs, data_len: data.len(), workers, lent };
+                let version = self.model.version();
+                let started = Started { step: self.step, epoch: self.epoch, cursor: self.cursor, batch_size: bs, data_len: data.len(), workers, version };
                 self.ahead = Ahead(Some(started));
                 self.helpers = HelperSlot(Some(h));
             }
@@ -448,10 +448,11 @@ impl Trainer {
     /// data size and weights. Otherwise its helpers' answers are awaited and dropped.
     fn take_ahead(&mut self, batch_size: usize, data_len: usize) -> Option<usize> {
         let started = self.ahead.0.take()?;
-        let same =
-            started == Started { step: self.step, epoch: self.epoch, cursor: self.cursor, batch_size, data_len, workers: started.workers, lent: started.lent };
-        // Not lent out mutably since it was handed out: the weights are those (no comparison).
-        let untouched = self.model.lent() == started.lent;
+        let same = started
+            == Started { step: self.step, epoch: self.epoch, cursor: self.cursor, batch_size, data_len, workers: started.workers, version: started.version };
+        // The same network, not lent out mutably since it was handed out: the weights are those
+        // (no comparison).
+        let untouched = self.model.version() == started.version;
         let job = self.job.clone();
         let Some(h) = self.helpers.0.as_mut() else { return None };
         if same && self.accel.0.is_none() && job.as_ref().is_some_and(|j| untouched || h.dispatched_with(j, &mut self.model)) {
