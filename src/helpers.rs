@@ -24,7 +24,7 @@
 use engine::lab::{parse_link, replicas, LabConfig};
 use engine::layer::Layer;
 use engine::loss::Loss;
-use engine::parallel::{self, cover, group, width, Batch, Helpers, NodeSum, ShardJob, Targets, MAX_WORKERS};
+use engine::parallel::{self, cover, group, width, Batch, Helpers, NodeSum, ShardJob, Targets, Vouched, MAX_WORKERS};
 use engine::sequential::Sequential;
 use js_sys::{Atomics, Float32Array, Int32Array, Object, Reflect, SharedArrayBuffer};
 use std::cell::{Cell, RefCell};
@@ -228,15 +228,14 @@ pub struct WorkerHelpers {
     deadline_ms: f64,
     note: Option<String>,
     spare: Vec<Vec<f32>>,
-    /// The last weights written to the buffer (even; 0: none) and a copy of them, to tell
-    /// whether the model still holds them.
+    /// The last weights written to the buffer (even; 0: none).
     wseq: i32,
-    written: Vec<f32>,
-    /// Helpers' rows of a next batch written early: the job's sequence number (0: none), where
-    /// they start and a copy (the job that follows uses them only if its rows are these).
-    staged: (i32, usize, Vec<f32>),
-    /// The model holds the weights last written for certain (see `dispatch_after_update`).
-    fresh: bool,
+    /// Helpers' rows of a next batch written early: the job's sequence number (0: none) and
+    /// where they start (the job that follows uses them only when its caller vouches that its
+    /// batch is the one staged).
+    staged: (i32, usize),
+    /// The buffer's weights read back, to compare with the model's when nothing vouches for them.
+    readback: Vec<f32>,
     clock: Clock,
     _on_error: Vec<Closure<dyn FnMut(web_sys::ErrorEvent)>>,
     _on_message: Vec<Closure<dyn FnMut(MessageEvent)>>,
@@ -296,9 +295,8 @@ impl WorkerHelpers {
             note: None,
             spare: Vec::new(),
             wseq: 0,
-            written: Vec::new(),
-            staged: (0, 0, Vec::new()),
-            fresh: false,
+            staged: (0, 0),
+            readback: Vec::new(),
             clock: Clock::new(),
             _on_error: on_error,
             _on_message: on_message,
@@ -310,7 +308,6 @@ impl WorkerHelpers {
         self.shared = Some(Shared::new(layout)?);
         self.wseq = 0;
         self.staged.0 = 0;
-        self.written.clear();
         self.told.iter_mut().for_each(|t| *t = false);
         self.tell();
         Ok(())
@@ -357,22 +354,30 @@ impl WorkerHelpers {
             n => n,
         };
         shared.set(WSEQ, next - 1);
-        self.written.clear();
-        let written = &mut self.written;
-        visit_placed(model, &mut |at, w| {
-            let w = engine::tensor::slice(w);
-            shared.write(at, w);
-            written.extend_from_slice(w);
-        });
+        visit_placed(model, &mut |at, w| shared.write(at, engine::tensor::slice(w)));
         shared.set(WSEQ, next);
         self.wseq = next;
         ring(&shared);
         next
     }
 
-    /// Whether the model holds the weights last written (bit for bit).
-    fn holds_written(&self, model: &mut Sequential) -> bool {
-        self.wseq > 0 && parallel::same_bits(&self.written, model)
+    /// Whether the model holds the weights last written (bit for bit), read back from the buffer
+    /// (only when nothing vouches for them: the trainer knows unless its model was lent out).
+    fn holds_written(&mut self, model: &mut Sequential) -> bool {
+        let Some(shared) = self.shared.clone() else { return false };
+        if self.wseq <= 0 || weights_len(model) != shared.layout.params {
+            return false;
+        }
+        let mut same = true;
+        let back = &mut self.readback;
+        visit_placed(model, &mut |at, w| {
+            let w = engine::tensor::slice(w);
+            if same {
+                shared.read(at, back, w.len());
+                same = engine::lanes::same_bits(back, w);
+            }
+        });
+        same
     }
 
     fn lose(&mut self, h: usize, why: &str) {
@@ -392,7 +397,7 @@ impl Drop for WorkerHelpers {
 }
 
 impl WorkerHelpers {
-    fn dispatch_inner(&mut self, job: &std::sync::Arc<ShardJob>, model: &mut Sequential, batch: &Batch) -> Result<bool, String> {
+    fn dispatch_inner(&mut self, job: &std::sync::Arc<ShardJob>, model: &mut Sequential, batch: &Batch, vouched: Vouched) -> Result<bool, String> {
         if KILL.with(|k| k.take()) {
             if let Some(h) = self.alive.iter().position(|a| *a) {
                 self.workers[h].terminate();
@@ -438,8 +443,9 @@ impl WorkerHelpers {
         if !ready || live.is_empty() || job.shape.len() > 6 || job.workers != live.len() + 1 {
             return Ok(false);
         }
-        // The weights were written after the last update, unless the model changed since.
-        let wseq = if std::mem::take(&mut self.fresh) || self.holds_written(model) { self.wseq } else { self.publish(model) };
+        // The weights written after the last update, when the caller vouches that the model
+        // still holds them; otherwise written again (as fast as comparing them).
+        let wseq = if vouched.weights && self.wseq > 0 { self.wseq } else { self.publish(model) };
         if wseq == 0 {
             return Ok(false);
         }
@@ -448,7 +454,7 @@ impl WorkerHelpers {
         // may have been written already, while the helpers computed the step before.
         let seq = next_seq(self.seq);
         let from = helpers_from(batch.x.len(), job.shape[0], job.shards, job.workers);
-        let staged = self.staged.0 == seq && self.staged.1 == from && engine::lanes::same_bits(&self.staged.2, &batch.x[from..]);
+        let staged = vouched.batch && self.staged == (seq, from);
         self.staged.0 = 0;
         if !staged {
             shared.write(shared.layout.x_at(seq) + from as u32, &batch.x[from..]);
@@ -527,13 +533,11 @@ impl Helpers for WorkerHelpers {
     }
 
     fn dispatch(&mut self, job: &std::sync::Arc<ShardJob>, model: &mut Sequential, batch: &Batch) -> Result<bool, String> {
-        self.dispatch_inner(job, model, batch)
+        self.dispatch_inner(job, model, batch, Vouched::default())
     }
 
-    fn dispatch_after_update(&mut self, job: &std::sync::Arc<ShardJob>, model: &mut Sequential, batch: &Batch) -> Result<bool, String> {
-        // `after_update` wrote the weights (when any helper lives) and nothing changed them since.
-        self.fresh = self.wseq > 0;
-        self.dispatch_inner(job, model, batch)
+    fn dispatch_vouched(&mut self, job: &std::sync::Arc<ShardJob>, model: &mut Sequential, batch: &Batch, vouched: Vouched) -> Result<bool, String> {
+        self.dispatch_inner(job, model, batch, vouched)
     }
 
     fn wants_copies(&self) -> bool {
@@ -559,9 +563,7 @@ impl Helpers for WorkerHelpers {
         let from = helpers_from(batch.x.len(), rows, shards, workers);
         // The other slot than the job under way: no helper reads it now.
         shared.write(shared.layout.x_at(seq) + from as u32, &batch.x[from..]);
-        self.staged.2.clear();
-        self.staged.2.extend_from_slice(&batch.x[from..]);
-        (self.staged.0, self.staged.1) = (seq, from);
+        self.staged = (seq, from);
     }
 
     fn dispatched_with(&mut self, _job: &ShardJob, model: &mut Sequential) -> bool {

@@ -14,7 +14,7 @@ use engine::layer::Layer;
 use engine::loss::Loss;
 use engine::ops::{Activation, ActivationKind, Dense};
 use engine::optim::{Hyper, OptimizerKind};
-use engine::parallel::{Batch, Helpers, NodeSum, ShardJob, ThreadHelpers};
+use engine::parallel::{Batch, Helpers, NodeSum, ShardJob, ThreadHelpers, Vouched};
 use engine::rng::Rng;
 use engine::sequential::Sequential;
 use engine::tensor;
@@ -388,6 +388,11 @@ struct Counting {
     inner: ThreadHelpers,
     jobs: Arc<std::sync::atomic::AtomicUsize>,
     checks: Arc<std::sync::atomic::AtomicUsize>,
+    /// What each job's caller vouched for, and whether it was true.
+    vouched: Arc<std::sync::Mutex<Vec<(Vouched, bool)>>>,
+    /// The weights of the last `after_update` and the rows of the last `stage`.
+    published: Vec<f32>,
+    staged: Vec<f32>,
 }
 
 impl Helpers for Counting {
@@ -397,6 +402,20 @@ impl Helpers for Counting {
     fn dispatch(&mut self, job: &Arc<ShardJob>, model: &mut Sequential, batch: &Batch) -> Result<bool, String> {
         self.jobs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.inner.dispatch(job, model, batch)
+    }
+    fn dispatch_vouched(&mut self, job: &Arc<ShardJob>, model: &mut Sequential, batch: &Batch, vouched: Vouched) -> Result<bool, String> {
+        let weights_true = !vouched.weights || engine::parallel::same_bits(&self.published, model);
+        let batch_true = !vouched.batch || self.staged.iter().map(|v| v.to_bits()).eq(batch.x.iter().map(|v| v.to_bits()));
+        self.vouched.lock().unwrap().push((vouched, weights_true && batch_true));
+        self.dispatch(job, model, batch)
+    }
+    fn after_update(&mut self, model: &mut Sequential) {
+        engine::parallel::read_params(model, &mut self.published);
+        self.inner.after_update(model)
+    }
+    fn stage(&mut self, batch: &Batch, shards: usize) {
+        self.staged = batch.x.to_vec();
+        self.inner.stage(batch, shards)
     }
     fn dispatched_with(&mut self, job: &ShardJob, model: &mut Sequential) -> bool {
         self.checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -440,7 +459,9 @@ fn a_step_started_ahead_is_used_only_while_nothing_changed_and_gives_the_same_bi
     let mut t = trainer(16, 8);
     let inner = ThreadHelpers::new(&t.model, 2).unwrap();
     let checks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    t.set_helpers(Some(Box::new(Counting { inner, jobs: jobs.clone(), checks: checks.clone() })));
+    let vouched = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let counting = Counting { inner, jobs: jobs.clone(), checks: checks.clone(), vouched: vouched.clone(), published: Vec::new(), staged: Vec::new() };
+    t.set_helpers(Some(Box::new(counting)));
     let mut losses = Vec::new();
     for i in 0..40 {
         // The last step starts none: the run ends.
@@ -459,6 +480,13 @@ fn a_step_started_ahead_is_used_only_while_nothing_changed_and_gives_the_same_bi
     // The weights were compared only where the model had been lent out mutably: after the edit
     // (the step is undone) and after the borrow that changed no weight (the step stands).
     assert_eq!(checks.load(std::sync::atomic::Ordering::Relaxed), 2);
+    // What the trainer vouched for, all of it true: the first job had no weights published yet,
+    // and the step after the weight edit neither; the step after the batch size changed had
+    // its weights published but not its batch staged; the 39 started ahead had both.
+    let vouched = vouched.lock().unwrap().clone();
+    assert!(vouched.iter().all(|(_, honest)| *honest), "{vouched:?}");
+    let count = |weights, batch| vouched.iter().filter(|(v, _)| *v == Vouched { weights, batch }).count();
+    assert_eq!((count(false, false), count(true, false), count(true, true), count(false, true)), (2, 1, 39, 0));
     // Settling waits for a step started ahead, which the next call then does not use.
     t.train_step_ahead(&data, true);
     t.settle();

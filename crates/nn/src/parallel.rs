@@ -249,7 +249,18 @@ pub fn finish_into(model: &mut Sequential, width: usize, parts: &mut Vec<NodeSum
     Some(out)
 }
 
-/// Workers that compute groups 1.. of a step's shards (group 0 is the caller's).
+/// What a caller of [`Helpers::dispatch_vouched`] knows for certain (the engine's trainer counts
+/// every mutable borrow of its model), so that the helpers need not compare copies to learn it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Vouched {
+    /// The model holds the weights it was given to the last [`Helpers::after_update`] with.
+    pub weights: bool,
+    /// The batch is the one given to the last [`Helpers::stage`], unchanged.
+    pub batch: bool,
+}
+
+/// Workers that compute groups 1.. of a step's shards (group 0 is the caller's). They only read
+/// the model they are given (the engine's trainer does not count those borrows as changes).
 pub trait Helpers: Send {
     /// How many helpers (the run trains on this many workers plus one).
     fn count(&self) -> usize;
@@ -266,9 +277,8 @@ pub trait Helpers: Send {
     /// The step's update has been made: helpers may take the new weights now, while the caller
     /// prepares the next step (`dispatch` still checks that they are the model's).
     fn after_update(&mut self, _model: &mut Sequential) {}
-    /// [`Helpers::dispatch`] right after [`Helpers::after_update`], the model unchanged since
-    /// (a step started ahead): the weights need not be checked again.
-    fn dispatch_after_update(&mut self, job: &Arc<ShardJob>, model: &mut Sequential, batch: &Batch) -> Result<bool, String> {
+    /// [`Helpers::dispatch`] with what the caller vouches for, which need not be checked again.
+    fn dispatch_vouched(&mut self, job: &Arc<ShardJob>, model: &mut Sequential, batch: &Batch, _vouched: Vouched) -> Result<bool, String> {
         self.dispatch(job, model, batch)
     }
     /// The next step's mini-batch (split in `shards`), while the helpers compute this one:

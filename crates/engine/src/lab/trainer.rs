@@ -143,14 +143,18 @@ pub struct Trainer {
     next_mask: Vec<bool>,
     /// The next mini-batch is of padded sequences (`next_mask` says which steps are real).
     next_masked: bool,
-    /// `next_*` hold the mini-batch after this one, gathered while the helpers finished.
+    /// `next_*` hold the mini-batch after this one, gathered while the helpers finished (and
+    /// given to [`Helpers::stage`]).
     next_gathered: bool,
+    /// The model's [`Watched::version`] when the helpers were last given its weights
+    /// ([`Helpers::after_update`]): while it stands, the helpers hold them.
+    published: Option<(u64, u64)>,
 }
 
 /// Hands `helpers` their shards of the mini-batch `(x, y, classes)` split in `m`, reusing the
 /// last job's buffers when every helper has let go of it; returns the workers computing it (1:
-/// the helpers are not ready, this one computes every shard). `after_update`: right after
-/// [`Helpers::after_update`], the model unchanged since.
+/// the helpers are not ready, this one computes every shard). `vouched`: what the caller knows
+/// of the weights and the batch.
 fn dispatch(
     h: &mut dyn Helpers,
     last: &mut Option<Arc<ShardJob>>,
@@ -158,7 +162,7 @@ fn dispatch(
     loss: Loss,
     (x, y, classes, mask): (&Tensor, &Tensor, Option<&[usize]>, Option<&[bool]>),
     m: usize,
-    after_update: bool,
+    vouched: parallel::Vouched,
 ) -> Result<usize, String> {
     let n = x.shape()[0];
     let mut job = last.take().and_then(|j| Arc::try_unwrap(j).ok()).unwrap_or_else(|| ShardJob {
@@ -212,7 +216,7 @@ fn dispatch(
     (job.loss, job.shards, job.workers) = (loss, m, h.count() + 1);
     let job = Arc::new(job);
     let batch = parallel::Batch { x: tensor::slice(x), shape: x.shape(), classes, values: tensor::slice(y), mask };
-    let sent = if after_update { h.dispatch_after_update(&job, model, &batch) } else { h.dispatch(&job, model, &batch) };
+    let sent = h.dispatch_vouched(&job, model, &batch, vouched);
     let result = sent.map(|sent| if sent { job.workers } else { 1 });
     *last = Some(job);
     result
@@ -271,6 +275,7 @@ impl Trainer {
             next_mask: Vec::new(),
             next_masked: false,
             next_gathered: false,
+            published: None,
         };
         t.shuffle.shuffle(&mut t.order);
         t
@@ -402,7 +407,9 @@ impl Trainer {
         self.last_pre_clip_norm = optim::apply(&mut *self.model, self.optimizer.as_mut(), &hyper);
         if self.last_workers > 1 {
             if let Some(h) = self.helpers.0.as_mut() {
-                h.after_update(&mut self.model);
+                // Helpers only read the model (see `Helpers`): not counted as a change.
+                h.after_update(self.model.reading());
+                self.published = Some(self.model.version());
             }
         }
         self.last_hyper = hyper;
@@ -424,7 +431,8 @@ impl Trainer {
         let bs = self.batch_size.clamp(1, n);
         let end = (self.cursor + bs).min(n);
         let rows = &self.order[self.cursor..end];
-        if !std::mem::take(&mut self.next_gathered) {
+        let staged = std::mem::take(&mut self.next_gathered);
+        if !staged {
             self.next_masked = data.mask(rows, &mut self.next_mask);
             data.gather(rows, &mut self.next_x, &mut self.next_y, &mut self.next_classes);
         }
@@ -432,7 +440,8 @@ impl Trainer {
         let Some(mut h) = self.helpers.0.take() else { return };
         let classes = data.has_classes().then_some(&self.next_classes[..]);
         let mask = self.next_masked.then_some(&self.next_mask[..]);
-        match dispatch(h.as_mut(), &mut self.job, &mut self.model, self.loss, (&self.next_x, &self.next_y, classes, mask), m, true) {
+        let vouched = parallel::Vouched { weights: self.published == Some(self.model.version()), batch: staged };
+        match dispatch(h.as_mut(), &mut self.job, self.model.reading(), self.loss, (&self.next_x, &self.next_y, classes, mask), m, vouched) {
             Ok(workers) if workers > 1 => {
                 let version = self.model.version();
                 let started = Started { step: self.step, epoch: self.epoch, cursor: self.cursor, batch_size: bs, data_len: data.len(), workers, version };
@@ -455,7 +464,7 @@ impl Trainer {
         let untouched = self.model.version() == started.version;
         let job = self.job.clone();
         let Some(h) = self.helpers.0.as_mut() else { return None };
-        if same && self.accel.0.is_none() && job.as_ref().is_some_and(|j| untouched || h.dispatched_with(j, &mut self.model)) {
+        if same && self.accel.0.is_none() && job.as_ref().is_some_and(|j| untouched || h.dispatched_with(j, self.model.reading())) {
             return Some(started.workers);
         }
         self.drain(started.workers);
@@ -524,8 +533,9 @@ impl Trainer {
 
     /// Lets `helpers` compute other workers' shards (None: all here). Steps give the same bits.
     pub fn set_helpers(&mut self, helpers: Option<Box<dyn Helpers>>) {
-        // A step started ahead belongs to the helpers going away.
+        // A step started ahead belongs to the helpers going away, and the weights they were given.
         self.ahead = Ahead(None);
+        self.published = None;
         self.helpers_started = helpers.as_ref().map_or(0, |h| h.count());
         self.helpers = HelperSlot(helpers);
     }
@@ -563,7 +573,9 @@ impl Trainer {
         if let Some(h) = helpers.as_mut().filter(|h| started.is_none() && h.count() > 0) {
             let c = classes.then_some(&self.batch_classes[..]);
             let mask = masked.then_some(&self.batch_mask[..]);
-            match dispatch(h.as_mut(), &mut self.job, &mut self.model, self.loss, (&self.batch_x, &self.batch_y, c, mask), m, false) {
+            // Not the staged batch (a step started ahead would have been taken).
+            let vouched = parallel::Vouched { weights: self.published == Some(self.model.version()), batch: false };
+            match dispatch(h.as_mut(), &mut self.job, self.model.reading(), self.loss, (&self.batch_x, &self.batch_y, c, mask), m, vouched) {
                 Ok(w) => workers = w,
                 Err(why) => {
                     self.helper_failure = Some(format!("{why}: training continues on this worker alone (the same steps, slower)"));
@@ -826,7 +838,7 @@ impl Trainer {
     pub fn weight_ratios(&mut self) -> Vec<f32> {
         let ratios = self.ratios();
         let mut kinds = Vec::new();
-        self.model.visit_params(&mut |_, kind, _, _| kinds.push(kind));
+        self.model.reading().visit_params(&mut |_, kind, _, _| kinds.push(kind));
         ratios.into_iter().zip(kinds).filter(|(_, k)| *k == crate::layer::ParamKind::Weight).map(|(r, _)| r).collect()
     }
 
