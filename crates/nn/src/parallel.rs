@@ -357,7 +357,7 @@ pub fn shard_gradient(model: &mut Sequential, loss: Loss, batch: &Batch, rows: R
     shape[0] = rows.len();
     tensor::resize(&mut s.x, &shape[..rank]);
     crate::lanes::copy(tensor::slice_mut(&mut s.x), &batch.x[rows.start * per_row..rows.end * per_row]);
-    model.zero_grad();
+    // The gradients are written by `backward_fresh` (no zeroing pass first).
     let out = model.forward(&s.x, Mode::Train);
     if let (Some(c), Some(mask)) = (batch.classes, batch.mask) {
         // Padded sequences: a shard's share is its real steps over the batch's, its loss the mean
@@ -368,14 +368,16 @@ pub fn shard_gradient(model: &mut Sequential, loss: Loss, batch: &Batch, rows: R
         s.classes.extend_from_slice(&c[a..b]);
         let (mine, all) = (mask[a..b].iter().filter(|&&m| m).count(), mask.iter().filter(|&&m| m).count());
         if mine == 0 {
-            return (0.0, 0); // nothing real to learn from: the zeroed gradients, no loss
+            // Nothing real to learn from: zero gradients, no loss.
+            model.zero_grad();
+            return (0.0, 0);
         }
         let value = loss.value_and_grad(out, Target::Masked { classes: &s.classes, mask: &mask[a..b] }, &mut s.dout);
         let share = mine as f32 / all as f32;
         if share != 1.0 {
             tensor::slice_mut(&mut s.dout).iter_mut().for_each(|d| *d *= share);
         }
-        model.backward(&s.dout);
+        model.backward_fresh(&s.dout);
         return (value * share, 0);
     }
     let target = if let Some(c) = batch.classes {
@@ -394,7 +396,7 @@ pub fn shard_gradient(model: &mut Sequential, loss: Loss, batch: &Batch, rows: R
     if share != 1.0 {
         tensor::slice_mut(&mut s.dout).iter_mut().for_each(|d| *d *= share);
     }
-    model.backward(&s.dout);
+    model.backward_fresh(&s.dout);
     (value * share, right)
 }
 

@@ -191,6 +191,17 @@ impl Layer for Sequential {
         self.layers[0].input_grad()
     }
 
+    fn backward_fresh(&mut self, dy: &Tensor) -> &Tensor {
+        // `backward`, each layer's gradients written fresh.
+        let last = self.layers.len() - 1;
+        self.layers[last].backward_fresh(dy);
+        for i in (0..last).rev() {
+            let (lower, upper) = self.layers.split_at_mut(i + 1);
+            lower[i].backward_fresh(upper[0].input_grad());
+        }
+        self.layers[0].input_grad()
+    }
+
     fn output(&self) -> &Tensor {
         self.layers[self.layers.len() - 1].output()
     }

@@ -387,7 +387,7 @@ impl Trainer {
             self.sharded_gradient(data.has_classes(), masked, shards, started, more.then_some(data))
         } else {
             self.last_workers = 1;
-            self.model.zero_grad();
+            // The gradients are written by `backward_fresh` (no zeroing pass first).
             let out = self.model.forward(&self.batch_x, Mode::Train);
             let target = if masked {
                 Target::Masked { classes: &self.batch_classes, mask: &self.batch_mask }
@@ -400,7 +400,7 @@ impl Trainer {
                 self.last_right = Some(parallel::count_right(out, &self.batch_classes));
             }
             let loss = self.loss.value_and_grad(out, target, &mut self.dout);
-            self.model.backward(&self.dout);
+            self.model.backward_fresh(&self.dout);
             loss
         };
         let hyper = Hyper { lr: self.current_lr(), ..self.hyper };

@@ -44,6 +44,78 @@ pub struct Dense {
 }
 
 impl Dense {
+    /// `backward`; `fresh`: the parameter gradients are written, not added to those held (the
+    /// bits of `zero_grad` then `backward`).
+    fn backward_into(&mut self, dy: &Tensor, fresh: bool) -> &Tensor {
+        let (k_in, k_out) = (self.inputs, self.outputs);
+        let n = dy.len() / k_out.max(1);
+        let nd = self.x.shape().len();
+        let mut x_shape = [0usize; 3];
+        x_shape[..nd].copy_from_slice(self.x.shape());
+        tensor::resize(&mut self.dx, &x_shape[..nd]);
+        let (dys, xs, w) = (tensor::slice(dy), tensor::slice(&self.x), tensor::slice(&self.w));
+        // dx = dy·Wᵀ: dx[i,k] = Σⱼ dy[i,j]·W[k,j]
+        if self.needs_input_grad && k_out >= WIDE {
+            // Wide layers (the CNN's): lane-wise dot products, which vectorise.
+            super::gemm::gemm_nt(n, k_out, k_in, dys, w, tensor::slice_mut(&mut self.dx), false);
+        } else if self.needs_input_grad {
+            // dx[i,k] = ((0 + dy[i,0]·W[k,0]) + dy[i,1]·W[k,1]) + …, the plain order, but with
+            // Wᵀ the k's of a row advance together (vectorised) instead of one long add chain each.
+            self.w_t.resize(k_in * k_out, 0.0);
+            super::gemm::transpose(k_in, k_out, w, &mut self.w_t);
+            let large = self.large(n);
+            let dx = tensor::slice_mut(&mut self.dx);
+            if large {
+                // The same sums as register blocks: dx = 0 + dy·Wᵀ, each over j in order.
+                super::gemm::gemm(n, k_out, k_in, dys, &self.w_t, dx, false);
+            }
+            for i in (0..n).filter(|_| !large) {
+                let row = &mut dx[i * k_in..(i + 1) * k_in];
+                row.fill(0.0);
+                for j in 0..k_out {
+                    let g = dys[i * k_out + j];
+                    let wj = &self.w_t[j * k_in..(j + 1) * k_in];
+                    for k in 0..k_in {
+                        row[k] += g * wj[k];
+                    }
+                }
+            }
+        }
+        // dW += xᵀ·dy, db += Σₙ dy (fresh: from +0, not from the gradients held)
+        let large = self.large(n);
+        let dw = tensor::slice_mut(&mut self.dw);
+        let db = tensor::slice_mut(&mut self.db);
+        if fresh {
+            db.fill(0.0);
+            if !large {
+                dw.fill(0.0);
+            }
+        }
+        if large {
+            // dW += xᵀ·dy, each dW[k,j] summed over the batch in order: the loops' bits (fresh:
+            // the sums start from +0 in registers, as from zeroed gradients).
+            self.x_t.resize(n * k_in, 0.0);
+            super::gemm::transpose(n, k_in, xs, &mut self.x_t);
+            super::gemm::gemm(k_in, n, k_out, &self.x_t, dys, dw, !fresh);
+        }
+        for i in (0..n).filter(|_| !large) {
+            let dyi = &dys[i * k_out..(i + 1) * k_out];
+            for k in 0..k_in {
+                let a = xs[i * k_in + k];
+                let dwk = &mut dw[k * k_out..(k + 1) * k_out];
+                for j in 0..k_out {
+                    dwk[j] += a * dyi[j];
+                }
+            }
+        }
+        for i in 0..n {
+            for j in 0..k_out {
+                db[j] += dys[i * k_out + j];
+            }
+        }
+        &self.dx
+    }
+
     /// A layer with weights drawn by `init` and zero biases.
     pub fn new(inputs: usize, outputs: usize, init: Init, sigma: f32, rng: &mut Rng) -> Self {
         let mut w = tensor::zeros(&[inputs, outputs]);
@@ -129,66 +201,11 @@ impl Layer for Dense {
     }
 
     fn backward(&mut self, dy: &Tensor) -> &Tensor {
-        let (k_in, k_out) = (self.inputs, self.outputs);
-        let n = dy.len() / k_out.max(1);
-        let nd = self.x.shape().len();
-        let mut x_shape = [0usize; 3];
-        x_shape[..nd].copy_from_slice(self.x.shape());
-        tensor::resize(&mut self.dx, &x_shape[..nd]);
-        let (dys, xs, w) = (tensor::slice(dy), tensor::slice(&self.x), tensor::slice(&self.w));
-        // dx = dy·Wᵀ: dx[i,k] = Σⱼ dy[i,j]·W[k,j]
-        if self.needs_input_grad && k_out >= WIDE {
-            // Wide layers (the CNN's): lane-wise dot products, which vectorise.
-            super::gemm::gemm_nt(n, k_out, k_in, dys, w, tensor::slice_mut(&mut self.dx), false);
-        } else if self.needs_input_grad {
-            // dx[i,k] = ((0 + dy[i,0]·W[k,0]) + dy[i,1]·W[k,1]) + …, the plain order, but with
-            // Wᵀ the k's of a row advance together (vectorised) instead of one long add chain each.
-            self.w_t.resize(k_in * k_out, 0.0);
-            super::gemm::transpose(k_in, k_out, w, &mut self.w_t);
-            let large = self.large(n);
-            let dx = tensor::slice_mut(&mut self.dx);
-            if large {
-                // The same sums as register blocks: dx = 0 + dy·Wᵀ, each over j in order.
-                super::gemm::gemm(n, k_out, k_in, dys, &self.w_t, dx, false);
-            }
-            for i in (0..n).filter(|_| !large) {
-                let row = &mut dx[i * k_in..(i + 1) * k_in];
-                row.fill(0.0);
-                for j in 0..k_out {
-                    let g = dys[i * k_out + j];
-                    let wj = &self.w_t[j * k_in..(j + 1) * k_in];
-                    for k in 0..k_in {
-                        row[k] += g * wj[k];
-                    }
-                }
-            }
-        }
-        // dW += xᵀ·dy, db += Σₙ dy
-        let large = self.large(n);
-        let dw = tensor::slice_mut(&mut self.dw);
-        if large {
-            // dW += xᵀ·dy, each dW[k,j] summed over the batch in order: the loops' bits.
-            self.x_t.resize(n * k_in, 0.0);
-            super::gemm::transpose(n, k_in, xs, &mut self.x_t);
-            super::gemm::gemm(k_in, n, k_out, &self.x_t, dys, dw, true);
-        }
-        for i in (0..n).filter(|_| !large) {
-            let dyi = &dys[i * k_out..(i + 1) * k_out];
-            for k in 0..k_in {
-                let a = xs[i * k_in + k];
-                let dwk = &mut dw[k * k_out..(k + 1) * k_out];
-                for j in 0..k_out {
-                    dwk[j] += a * dyi[j];
-                }
-            }
-        }
-        let db = tensor::slice_mut(&mut self.db);
-        for i in 0..n {
-            for j in 0..k_out {
-                db[j] += dys[i * k_out + j];
-            }
-        }
-        &self.dx
+        self.backward_into(dy, false)
+    }
+
+    fn backward_fresh(&mut self, dy: &Tensor) -> &Tensor {
+        self.backward_into(dy, true)
     }
 
     fn set_needs_input_grad(&mut self, needed: bool) {
@@ -294,6 +311,30 @@ mod tests {
         let dx2 = d2.backward(&tensor::from_vec(&[10, 3], dy.data().to_vec())).clone();
         assert_eq!((dx3.shape(), dx3.data()), (&[2, 5, 4][..], dx2.data()));
         assert_eq!(d3.dw.data(), d2.dw.data());
+    }
+
+    #[test]
+    fn a_fresh_backward_gives_the_bits_of_zeroing_then_accumulating() {
+        // Small (the loops) and large (the blocked GEMM) layers, wide enough for `dx`'s lanes too,
+        // over gradients left by an earlier step; columns of zero inputs (a dead ReLU's) sum
+        // products of ±0, which a sum started from the first product instead of +0 would keep.
+        for (inputs, outputs, n) in [(3, 2, 5), (96, 70, 16), (784, 10, 7)] {
+            let mut rng = Rng::new(inputs as u64);
+            let mut a = Dense::new(inputs, outputs, Init::He, 0.0, &mut rng);
+            let x = tensor::from_vec(&[n, inputs], (0..n * inputs).map(|i| if i % 3 == 0 { 0.0 } else { rng.normal() }).collect());
+            let dy = tensor::from_vec(&[n, outputs], (0..n * outputs).map(|_| rng.normal()).collect());
+            let stale = tensor::from_vec(&[n, outputs], (0..n * outputs).map(|_| rng.normal()).collect());
+            a.forward(&x, Mode::Train);
+            a.backward(&stale);
+            let mut b = a.clone();
+            a.zero_grad();
+            let dx_a = a.backward(&dy).clone();
+            let dx_b = b.backward_fresh(&dy).clone();
+            let bits = |t: &Tensor| tensor::slice(t).iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+            assert_eq!(bits(&dx_b), bits(&dx_a), "dx, {inputs}×{outputs}, {n} rows");
+            assert_eq!(bits(&b.dw), bits(&a.dw), "dW, {inputs}×{outputs}, {n} rows");
+            assert_eq!(bits(&b.db), bits(&a.db), "db, {inputs}×{outputs}, {n} rows");
+        }
     }
 
     #[test]
