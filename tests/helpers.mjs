@@ -117,10 +117,10 @@ export async function paused(page) {
 }
 
 /** Plays a link that has `stop=N` and waits until the worker paused at step N. */
-export async function playTo(page, n) {
+export async function playTo(page, n, timeout = 20000) {
   await ready(page);
   await page.click('#play');
-  await waitForStep(page, `s === ${n}`);
+  await waitForStep(page, `s === ${n}`, timeout);
   await paused(page);
 }
 
