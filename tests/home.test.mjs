@@ -60,3 +60,20 @@ test('every lab shows where it sits in the journey, with the previous and next l
   await page.waitForFunction(() => document.querySelector('h1')?.textContent === 'Fit a function');
   await page.context().close();
 });
+
+test("every lab's \"new\" button beside the seed draws a new seed, which the share link carries", async () => {
+  const errors = [];
+  const page = await openPage(browser, `${server.url}?lab=fit&seed=7`, errors);
+  for (const [key] of JOURNEY) {
+    await page.goto(`${server.url}?lab=${key}&seed=7`);
+    await page.waitForFunction(() => document.querySelector('#ctl-seed')?.value === '7');
+    // The fit lab's button has its own id (its tests name it); the others share one.
+    await page.click(key === 'fit' ? '#new-seed' : '#regenerate');
+    await page.waitForFunction(() => document.querySelector('#ctl-seed').value !== '7');
+    const seed = await page.locator('#ctl-seed').inputValue();
+    assert.match(seed, /^\d+$/, `${key}: a whole number`);
+    await page.waitForFunction((s) => document.querySelector('#share-link')?.value.includes(`seed=${s}`), seed);
+  }
+  assert.deepEqual(errors, []);
+  await page.context().close();
+});

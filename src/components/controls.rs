@@ -92,3 +92,21 @@ pub fn link_value<T: serde::Serialize>(v: &T) -> String {
 pub fn options<T: serde::Serialize + Copy>(all: &[T], label: fn(T) -> &'static str) -> Vec<(String, &'static str)> {
     all.iter().map(|&v| (link_value(&v), label(v))).collect()
 }
+
+/// The `seed` field with a button that draws a new random seed (which resets the run, as a new
+/// seed typed in does). `help`: what the seed drives, in this lab; `title`: the button's.
+#[component]
+pub fn SeedRow(
+    state: LabState,
+    #[prop(default = "")] help: &'static str,
+    #[prop(default = "new initial weights and order from a new seed")] title: &'static str,
+    #[prop(default = "regenerate")] id: &'static str,
+) -> impl IntoView {
+    let new_seed = move |_| state.set_value("seed", &((js_sys::Math::random() * 1e9) as u64).to_string());
+    view! {
+        <div class="seed-row">
+            <Field state key="seed" label="seed" step="1" help/>
+            <button id=id title=title on:click=new_seed>"new"</button>
+        </div>
+    }
+}

@@ -5,7 +5,7 @@
 use super::batchnorm_charts::{AccuracyChart, DepthCharts, HeatMaps, LayerSeriesCharts, PairLossChart, PercentileCharts, RunningStats};
 use super::cnn::LoadingBar;
 use crate::client::LabState;
-use crate::components::controls::{options, Check, Field, Select};
+use crate::components::controls::{options, Check, Field, SeedRow, Select};
 use crate::components::diagnoses::Diagnoses;
 use crate::components::presets::StoryPresets;
 use crate::components::stats_bar::StatsBar;
@@ -41,17 +41,13 @@ fn architecture(c: &BnConfig) -> String {
 
 #[component]
 fn BnControls(state: LabState) -> impl IntoView {
-    let new_seed = move |_| state.set_value("seed", &((js_sys::Math::random() * 1e9) as u64).to_string());
     view! {
         <crate::components::ControlsDrawer>
             <section>
                 <h3>"Data"</h3>
                 <Select state key="data" label="dataset" options=options(&ImageSet::ALL, ImageSet::label)/>
                 <Check state key="norm" label="standardise pixels" help="(p − mean) / std of the training images, else p in [0, 1]"/>
-                <div class="seed-row">
-                    <Field state key="seed" label="seed" step="1"/>
-                    <button id="regenerate" title="new initial weights and order from a new seed" on:click=new_seed>"new"</button>
-                </div>
+                <SeedRow state/>
             </section>
             <section>
                 <h3>"Both networks"</h3>

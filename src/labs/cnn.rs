@@ -7,7 +7,7 @@ use super::cnn_panels::{AccuracyChart, CnnLayers, FiltersCard, ProbeCard, WrongC
 use super::digit_pad::DigitPad;
 use crate::client::LabState;
 use crate::components::chart::ORANGE;
-use crate::components::controls::{link_value, options, Check, Field, Select};
+use crate::components::controls::{link_value, options, Check, Field, SeedRow, Select};
 use crate::components::diagnoses::Diagnoses;
 use crate::components::loss_chart::Measured;
 use crate::components::stats_bar::StatsBar;
@@ -177,17 +177,13 @@ fn Confusion(state: LabState) -> impl IntoView {
 /// The controls column: data, model (layer editor, link lists), training, evaluation and stop.
 #[component]
 fn CnnControls(state: LabState) -> impl IntoView {
-    let new_seed = move |_| state.set_value("seed", &((js_sys::Math::random() * 1e9) as u64).to_string());
     view! {
             <crate::components::ControlsDrawer>
                 <section>
                     <h3>"Data"</h3>
                     <Select state key="data" label="dataset" options=options(&ImageSet::ALL, ImageSet::label)/>
                     <Check state key="norm" label="standardise pixels" help="(p − mean) / std of the training images, else p in [0, 1]"/>
-                    <div class="seed-row">
-                        <Field state key="seed" label="seed" step="1"/>
-                        <button id="regenerate" title="new initial weights and order from a new seed" on:click=new_seed>"new"</button>
-                    </div>
+                    <SeedRow state/>
                 </section>
                 <section>
                     <h3>"Model"</h3>

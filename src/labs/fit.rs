@@ -3,7 +3,7 @@
 
 use super::fit_charts;
 use crate::client::LabState;
-use crate::components::controls::{options, Check, Field, Select};
+use crate::components::controls::{options, Check, Field, SeedRow, Select};
 use crate::components::diagnoses::Diagnoses;
 use crate::components::layers::LayerCard;
 use crate::components::presets::Presets;
@@ -38,10 +38,6 @@ pub fn FitLab(state: LabState) -> impl IntoView {
     };
     let loss_title = Signal::derive(move || fit_charts::loss_title(&fit()).to_string());
     let loss_units = Signal::derive(move || fit_charts::loss_units(&fit()).to_string());
-    let new_seed = move |_| {
-        let seed = (js_sys::Math::random() * 1e9) as u64;
-        state.set_value("seed", &seed.to_string());
-    };
     let has_units = move || state.snapshot.with(|s| matches!(s.as_ref().map(|s| &s.view), Some(engine::lab::View::Fit(v)) if !v.units.is_empty()));
 
     view! {
@@ -86,10 +82,7 @@ pub fn FitLab(state: LabState) -> impl IntoView {
                 </section>
                 <section>
                     <h3>"Run"</h3>
-                    <div class="seed-row">
-                        <Field state key="seed" label="seed" step="1" help="one seed drives init, data and shuffling"/>
-                        <button id="new-seed" title="draw a new random seed (resets the run)" on:click=new_seed>"new"</button>
-                    </div>
+                    <SeedRow state help="one seed drives init, data and shuffling" title="draw a new random seed (resets the run)" id="new-seed"/>
                     <Field state key="stop" label="pause at step" step="1" help="0 = never"/>
                 </section>
             </crate::components::ControlsDrawer>

@@ -3,7 +3,7 @@
 
 use super::playground_panels::{ExportCard, GraphCard, HeatmapCard};
 use crate::client::LabState;
-use crate::components::controls::{options, Check, Field, Select};
+use crate::components::controls::{options, Check, Field, SeedRow, Select};
 use crate::components::diagnoses::Diagnoses;
 use crate::components::stats_bar::StatsBar;
 use crate::components::{LossChart, Toolbar};
@@ -93,7 +93,6 @@ fn PlaygroundControls(state: LabState, new_class: RwSignal<u8>) -> impl IntoView
             }
         });
     };
-    let new_seed = move |_| state.set_value("seed", &((js_sys::Math::random() * 1e9) as u64).to_string());
     let feature = move |key: &'static str, label: &'static str| view! { <Check state key label/> };
     let is_custom = move || config(&state).data == PlayData::Custom;
     let act_opts = options(&ActivationKind::ALL, ActivationKind::label);
@@ -105,10 +104,7 @@ fn PlaygroundControls(state: LabState, new_class: RwSignal<u8>) -> impl IntoView
                     <Field state key="noise" label="noise" step="0.05" help="0 to 0.5"/>
                     <Field state key="ptrain" label="training %" step="10" help="share of points used for training (10–90)"/>
                     <Field state key="n" label="points" step="50"/>
-                    <div class="seed-row">
-                        <Field state key="seed" label="seed" step="1"/>
-                        <button id="regenerate" title="new data and weights from a new seed" on:click=new_seed>"new"</button>
-                    </div>
+                    <SeedRow state title="new data and weights from a new seed"/>
                     <div class="own-data">
                         <p class="muted small">{move || if is_custom() { "Click the output plot to add a point of the chosen class." } else { "Choose “your own points” to click points in, or load a CSV of x,y,label." }}</p>
                         <label class="field" title="The class a click on the output plot adds: draw your own problem, point by point"><span>"class to add"</span>

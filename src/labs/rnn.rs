@@ -6,7 +6,7 @@ use super::cnn::LoadingBar;
 use super::rnn_generate::Generation;
 use super::rnn_panels::{AccuracyChart, Confusion, GradientThroughTime, RnnLossChart};
 use crate::client::LabState;
-use crate::components::controls::{options, Check, Field, Select};
+use crate::components::controls::{options, Check, Field, SeedRow, Select};
 use crate::components::diagnoses::Diagnoses;
 use crate::components::presets::StoryPresets;
 use crate::components::stats_bar::StatsBar;
@@ -51,7 +51,6 @@ fn paste_hint(c: &RnnConfig) -> (&'static str, &'static str, &'static str) {
 
 #[component]
 fn RnnControls(state: LabState) -> impl IntoView {
-    let new_seed = move |_| state.set_value("seed", &((js_sys::Math::random() * 1e9) as u64).to_string());
     let pasted = RwSignal::new(String::new());
     let use_pasted = move |_| state.command(LabCommand::Rnn(RnnCommand::SetData { text: pasted.get_untracked() }));
     view! {
@@ -60,10 +59,7 @@ fn RnnControls(state: LabState) -> impl IntoView {
                 <h3>"Data"</h3>
                 <Select state key="task" label="task" options=options(&Task::ALL, Task::label) help="classify reads a name into a language; generate learns to spell names (baby names) and samples new ones"/>
                 <Select state key="data" label="dataset" options=options(&RnnData::ALL, RnnData::label)/>
-                <div class="seed-row">
-                    <Field state key="seed" label="seed" step="1" help="initial weights, the order of the batches and the 85/15 split"/>
-                    <button id="regenerate" title="new weights, order and split from a new seed" on:click=new_seed>"new"</button>
-                </div>
+                <SeedRow state help="initial weights, the order of the batches and the 85/15 split" title="new weights, order and split from a new seed"/>
                 <details class="lists" id="paste-data">
                     <summary class="muted small">{move || paste_hint(&config(&state)).0}</summary>
                     <textarea id="paste-names" rows="6" aria-label="pasted data" placeholder=move || paste_hint(&config(&state)).1 prop:value=move || pasted.get()
