@@ -82,8 +82,11 @@ enum Command {
         /// Training threads (default: every core). W2, W3 and W4 split each mini-batch into
         /// micro-shards (16 rows; W4 32 sequences, from 64), at most one thread each (a batch of
         /// 64: 4 threads); the steps are the same bits for any number. `"workers"` says how many ran.
-        #[arg(long)]
-        threads: Option<usize>,
+        /// A list (`1,2`) runs each count side by side, a chunk (~50 ms) of steps in turn, for
+        /// `--seconds` each: one result per count (a JSON array), and each one's speed over the
+        /// first's.
+        #[arg(long, value_delimiter = ',')]
+        threads: Vec<usize>,
     },
     /// Write a run as a self-contained PyTorch script (stdout): the same layers and weights (after
     /// S steps or E epochs here; the initial ones by default), data preparation and
@@ -141,8 +144,25 @@ fn main() {
             }
             let start = Instant::now();
             let mut clock = || start.elapsed().as_secs_f64() * 1e3;
+            if threads.len() > 1 {
+                if backend != "cpu" {
+                    fail("--threads with a list: the cpu backend only");
+                }
+                let r = engine::lab::bench::run_interleaved(w, batch, &threads, Some(thread_helpers()), seconds, "cpu-native", &assets, &mut clock)
+                    .unwrap_or_else(|e| fail(&e));
+                if json {
+                    println!("{}", serde_json::to_string(&r).expect("plain data"));
+                } else {
+                    for x in &r {
+                        let thread = if x.workers == 1 { "thread" } else { "threads" };
+                        let over = x.items_per_s / r[0].items_per_s;
+                        println!("{}: {:.0} items/s on {} {thread} ({over:.2}× the first; {} steps)", x.workload, x.items_per_s, x.workers, x.steps);
+                    }
+                }
+                return;
+            }
             let r = match backend.as_str() {
-                "cpu" => engine::lab::bench::run_on(w, batch, workers(threads), seconds, "cpu-native", &assets, &mut clock),
+                "cpu" => engine::lab::bench::run_on(w, batch, workers(threads.first().copied()), seconds, "cpu-native", &assets, &mut clock),
                 "gpu" => gpu::Gpu::new_blocking().and_then(|g| gpu::bench::run(&g, w, batch, seconds, &assets, &mut clock)),
                 other => Err(format!("--backend {other}: cpu or gpu")),
             }
@@ -378,14 +398,19 @@ fn main() {
 
 /// `--threads N` (default: every core) and native threads as helpers.
 fn workers(threads: Option<usize>) -> (usize, Option<lab::HelperFactory>) {
-    let n = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // Every core by default, up to the most a run splits over (a 64-core machine trains on 16).
+    let n = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(engine::parallel::MAX_WORKERS));
     if !(1..=engine::parallel::MAX_WORKERS).contains(&n) {
         fail(&format!("--threads {n}: from 1 to {}", engine::parallel::MAX_WORKERS));
     }
-    let make: lab::HelperFactory = std::sync::Arc::new(|model: &engine::sequential::Sequential, count: usize, _: &lab::LabConfig| {
+    (n, Some(thread_helpers()))
+}
+
+/// Helpers as native threads.
+fn thread_helpers() -> lab::HelperFactory {
+    std::sync::Arc::new(|model: &engine::sequential::Sequential, count: usize, _: &lab::LabConfig| {
         engine::parallel::ThreadHelpers::new(model, count).map(|h| Box::new(h) as Box<dyn engine::parallel::Helpers>)
-    });
-    (n, Some(make))
+    })
 }
 
 fn fail(message: &str) -> ! {

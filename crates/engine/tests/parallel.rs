@@ -521,3 +521,14 @@ fn the_labs_start_steps_ahead_within_a_call_and_train_the_same_bits() {
         assert_eq!(runs[2], runs[0], "{link}: 3 workers");
     }
 }
+
+#[test]
+fn the_benchmark_runs_worker_counts_side_by_side_each_on_its_own_workers() {
+    // W2 on 1 and 2 threads in turn, chunk after chunk, in the same run (`deeply bench w2
+    // --threads 1,2`): each result names the workers its steps ran on.
+    let start = std::time::Instant::now();
+    let mut clock = || start.elapsed().as_secs_f64() * 1e3;
+    let r = engine::lab::bench::run_interleaved(engine::lab::bench::Workload::W2, None, &[2, 1], Some(threads()), 0.05, "test", &mnist(), &mut clock).unwrap();
+    assert_eq!(r.iter().map(|x| x.workers).collect::<Vec<_>>(), [2, 1]);
+    assert!(r.iter().all(|x| x.workload == "w2" && x.steps > 0 && x.items_per_s > 0.0), "{r:?}");
+}

@@ -188,7 +188,80 @@ pub fn time(
     backend: &str,
     now_ms: &mut dyn FnMut() -> f64,
 ) -> Result<BenchResult, String> {
-    let first = if workload == Workload::W1 { 1_000 } else { 2 };
+    warm_up(workload, session, seconds, now_ms);
+    measure(workload, session, items_per_step, seconds, backend, now_ms)
+}
+
+/// [`time`] after the warm-up: chunks of steps (see [`Meter`]) until `seconds` of chunks that
+/// took all their steps.
+fn measure(
+    workload: Workload,
+    session: &mut dyn LabSession,
+    items_per_step: f64,
+    seconds: f64,
+    backend: &str,
+    now_ms: &mut dyn FnMut() -> f64,
+) -> Result<BenchResult, String> {
+    let mut meter = Meter::new(workload, seconds);
+    let give_up = now_ms() + meter.patience();
+    loop {
+        meter.chunk(session, now_ms);
+        if meter.done() {
+            return Ok(meter.result(workload, items_per_step, backend));
+        }
+        if now_ms() > give_up {
+            return Err(meter.stalled(workload));
+        }
+    }
+}
+
+/// [`run_on`] for several worker counts in the same minutes: one session per count (the same
+/// workload), each warmed up, then stepped in turn a chunk (~50 ms) at a time until each has
+/// `seconds` timed. Separate runs meet a drifting machine (a VM whose vCPUs slow for seconds at a
+/// time) at different moments, and their ratio swings with it; chunks in turn meet it alike.
+/// One result per count, in `counts`' order.
+#[allow(clippy::too_many_arguments)]
+pub fn run_interleaved(
+    workload: Workload,
+    batch: Option<usize>,
+    counts: &[usize],
+    make: Option<super::HelperFactory>,
+    seconds: f64,
+    backend: &str,
+    assets: &Assets,
+    now_ms: &mut dyn FnMut() -> f64,
+) -> Result<Vec<BenchResult>, String> {
+    if counts.is_empty() || counts.len() > MAX_INTERLEAVED {
+        return Err(format!("from 1 to {MAX_INTERLEAVED} worker counts side by side, not {}", counts.len()));
+    }
+    if let Some(bad) = counts.iter().find(|&&n| !(1..=crate::parallel::MAX_WORKERS).contains(&n)) {
+        return Err(format!("{bad} workers: from 1 to {}", crate::parallel::MAX_WORKERS));
+    }
+    let mut runs = Vec::new();
+    for &n in counts {
+        let (mut session, items) = prepare(workload, batch, seconds, assets)?;
+        session.set_workers(n, make.clone());
+        warm_up(workload, session.as_mut(), seconds, now_ms);
+        runs.push((session, items, Meter::new(workload, seconds)));
+    }
+    let give_up = now_ms() + runs.iter().map(|r| r.2.patience()).sum::<f64>();
+    while runs.iter().any(|r| !r.2.done()) {
+        for (session, _, meter) in runs.iter_mut().filter(|r| !r.2.done()) {
+            meter.chunk(session.as_mut(), now_ms);
+        }
+        if let Some((_, _, meter)) = runs.iter().find(|r| !r.2.done()).filter(|_| now_ms() > give_up) {
+            return Err(meter.stalled(workload));
+        }
+    }
+    Ok(runs.iter().map(|(_, items, meter)| meter.result(workload, *items, backend)).collect())
+}
+
+/// The most worker counts [`run_interleaved`] takes at once.
+pub const MAX_INTERLEAVED: usize = 8;
+
+/// The warm-up of [`time`]: windows of a quarter of the time until the speed stops rising.
+fn warm_up(workload: Workload, session: &mut dyn LabSession, seconds: f64, now_ms: &mut dyn FnMut() -> f64) {
+    let first = first_chunk(workload);
     session.step(2 * first);
     let mut speeds = Vec::new();
     while !warmed(&speeds) {
@@ -199,7 +272,15 @@ pub fn time(
         }
         speeds.push((session.steps() - before) as f64 / (now_ms() - start).max(1e-3));
     }
-    measure(workload, session, items_per_step, seconds, backend, now_ms)
+}
+
+/// Steps in the first chunk (W1's steps are ~3 µs).
+fn first_chunk(workload: Workload) -> u64 {
+    if workload == Workload::W1 {
+        1_000
+    } else {
+        2
+    }
 }
 
 /// The most warm-up windows (each a quarter of the timed seconds).
@@ -220,52 +301,62 @@ fn warmed(speeds: &[f64]) -> bool {
     }
 }
 
-/// [`time`] after the warm-up: chunks of steps, doubled until one takes 50 ms, until `seconds`
-/// of chunks that took all their steps.
-fn measure(
-    workload: Workload,
-    session: &mut dyn LabSession,
-    items_per_step: f64,
-    seconds: f64,
-    backend: &str,
-    now_ms: &mut dyn FnMut() -> f64,
-) -> Result<BenchResult, String> {
-    let first = if workload == Workload::W1 { 1_000 } else { 2 };
-    let budget = seconds * 1000.0;
-    let give_up = now_ms() + 4.0 * budget + 10_000.0;
-    let (mut timed, mut steps, mut chunk) = (0.0f64, 0u64, first);
-    let mut on = [0u64; crate::parallel::MAX_WORKERS + 1];
-    loop {
+/// The timing after the warm-up: chunks of steps, doubled until one takes 50 ms, until `budget`
+/// ms of chunks that took all their steps.
+struct Meter {
+    budget: f64,
+    timed: f64,
+    steps: u64,
+    chunk: u64,
+    /// Timed steps by the workers they ran on.
+    on: [u64; crate::parallel::MAX_WORKERS + 1],
+}
+
+impl Meter {
+    fn new(workload: Workload, seconds: f64) -> Meter {
+        Meter { budget: seconds * 1000.0, timed: 0.0, steps: 0, chunk: first_chunk(workload), on: [0; crate::parallel::MAX_WORKERS + 1] }
+    }
+
+    /// How long the chunks may take in all before the run is given up (steps that keep
+    /// stopping: an evaluation every call?).
+    fn patience(&self) -> f64 {
+        4.0 * self.budget + 10_000.0
+    }
+
+    fn chunk(&mut self, session: &mut dyn LabSession, now_ms: &mut dyn FnMut() -> f64) {
         let before = session.steps();
         let t = now_ms();
-        session.step(chunk);
+        session.step(self.chunk);
         let done = now_ms();
-        if session.steps() == before + chunk {
-            timed += done - t;
-            steps += chunk;
-            on[session.workers().training.min(crate::parallel::MAX_WORKERS)] += chunk;
-            if timed < 50.0 {
-                chunk *= 2;
+        if session.steps() == before + self.chunk {
+            self.timed += done - t;
+            self.steps += self.chunk;
+            self.on[session.workers().training.min(crate::parallel::MAX_WORKERS)] += self.chunk;
+            if self.timed < 50.0 {
+                self.chunk *= 2;
             }
         }
-        if timed >= budget && steps > 0 {
-            let ms_per_step = timed / steps as f64;
-            let workers = (1..on.len()).max_by_key(|&w| (on[w], w)).unwrap_or(1);
-            return Ok(BenchResult {
-                workload: workload.name().into(),
-                items_per_s: items_per_step * 1000.0 / ms_per_step,
-                ms_per_step,
-                backend: backend.into(),
-                steps,
-                workers,
-            });
+    }
+
+    fn done(&self) -> bool {
+        self.timed >= self.budget && self.steps > 0
+    }
+
+    fn result(&self, workload: Workload, items_per_step: f64, backend: &str) -> BenchResult {
+        let ms_per_step = self.timed / self.steps.max(1) as f64;
+        let workers = (1..self.on.len()).max_by_key(|&w| (self.on[w], w)).unwrap_or(1);
+        BenchResult {
+            workload: workload.name().into(),
+            items_per_s: items_per_step * 1000.0 / ms_per_step,
+            ms_per_step,
+            backend: backend.into(),
+            steps: self.steps,
+            workers,
         }
-        if done > give_up {
-            return Err(format!(
-                "{} timed {timed:.0} of {budget:.0} ms of training steps: its steps kept stopping (an evaluation every call?)",
-                workload.name()
-            ));
-        }
+    }
+
+    fn stalled(&self, workload: Workload) -> String {
+        format!("{} timed {:.0} of {:.0} ms of training steps: its steps kept stopping (an evaluation every call?)", workload.name(), self.timed, self.budget)
     }
 }
 
@@ -284,6 +375,25 @@ mod tests {
         let climbing: Vec<f64> = (0..WARM_WINDOWS).map(|k| 10.0 * 1.1f64.powi(k as i32)).collect();
         assert!(!warmed(&climbing[..WARM_WINDOWS - 1]));
         assert!(warmed(&climbing), "at most {WARM_WINDOWS} windows");
+    }
+
+    #[test]
+    fn worker_counts_side_by_side_give_one_result_each_and_refuse_what_makes_no_sense() {
+        let mut t = 0.0;
+        let mut clock = || {
+            t += 5.0;
+            t
+        };
+        let r = run_interleaved(Workload::W1, None, &[1, 3], None, 0.01, "test", &Assets::default(), &mut clock).unwrap();
+        assert_eq!(r.len(), 2);
+        for one in &r {
+            assert_eq!((one.workload.as_str(), one.workers), ("w1", 1), "W1 trains on one worker");
+            assert!(one.steps >= 1000 && one.items_per_s > 0.0, "{one:?}");
+        }
+        for bad in [&[][..], &[0], &[17], &[1; MAX_INTERLEAVED + 1]] {
+            assert!(run_interleaved(Workload::W1, None, bad, None, 0.01, "test", &Assets::default(), &mut clock).is_err(), "{bad:?}");
+        }
+        assert!(run_interleaved(Workload::W1, None, &[1, 2], None, f64::NAN, "test", &Assets::default(), &mut clock).is_err());
     }
 
     #[test]
