@@ -6,7 +6,7 @@
 // one-worker runs at once (two processes, two pages: nothing shared, nothing sent — their sum is
 // the most two workers could reach on this machine, whatever the protocol); then one run on two
 // workers (`--threads 2`, `workers=2`). Rounds alternate so a drifting VM shows as spread.
-// Natively each round ends with 1 and 2 threads side by side in one run (`--threads 1,2`).
+// Each round ends with 1 and 2 side by side in one run (`--threads 1,2`; the page's `workers=1,2`).
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { serveDist, launch, benchInPage, ROOT } from '../tests/helpers.mjs';
@@ -47,9 +47,11 @@ async function browser() {
   const b = await launch();
   try {
     const one = async (workers) => (await benchInPage(b, server.url, workload, seconds, 'cpu', workers, batch)).items_per_s;
+    // The bench page's `workers=1,2`: both counts side by side in one page, as natively.
+    const sideBySide = async () => (await benchInPage(b, server.url, workload, seconds, 'cpu', '1,2', batch)).map((r) => r.items_per_s);
     const rows = [];
     for (let r = 0; r < Number(rounds); r++) {
-      rows.push(await measured(one));
+      rows.push({ ...(await measured(one)), side: await sideBySide() });
     }
     return rows;
   } finally {
@@ -67,7 +69,7 @@ function report(name, rows) {
     console.log(`| ${round(alone)} | ${round(pair[0])} + ${round(pair[1])} = ${round(sum)} | ${(sum / alone).toFixed(2)}× | ${round(two)} | ${(two / alone).toFixed(2)}× | ${(100 * two / sum).toFixed(0)} % | ${steal.map(stealText).join(' / ')} |`);
   }
   const sides = rows.filter((r) => r.side).map(({ side: [one, two] }) => `${round(one)} → ${round(two)} (${(two / one).toFixed(2)}×)`);
-  if (sides.length) console.log(`\nside by side in one run (1 and 2 threads, ~50 ms chunks in turn): ${sides.join(' · ')}`);
+  if (sides.length) console.log(`\nside by side in one run (1 and 2 workers, ~50 ms chunks in turn): ${sides.join(' · ')}`);
 }
 
 if (where !== 'browser') report('natively (processes; --threads 2)', await native());

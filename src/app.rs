@@ -22,8 +22,7 @@ pub fn App() -> impl IntoView {
         let workload = get("workload").unwrap_or_else(|| "w1".into());
         let seconds = get("seconds").and_then(|s| s.parse().ok()).unwrap_or(3.0);
         let backend = get("backend").unwrap_or_else(|| "cpu".into());
-        // A bad count runs on one worker (the summary says how many ran).
-        let workers = get("workers").and_then(|w| engine::lab::WorkerCount::parse(&w)).unwrap_or(engine::lab::WorkerCount::Fixed(1));
+        let workers = get("workers");
         return view! {
             <header class="topbar"><div class="brand">"Deeply"<span class="tagline">"benchmark"</span></div></header>
             <main><BenchPage workload seconds backend workers batch=get("batch")/></main>

@@ -165,7 +165,7 @@ impl LabState {
                     self.history.set(Vec::new());
                     self.records.set(Vec::new());
                 }
-                Ok(Message::BenchDone { .. } | Message::GpuUnavailable { .. }) => {} // only the benchmark page asks for these
+                Ok(Message::BenchDone { .. } | Message::BenchSideBySideDone { .. } | Message::GpuUnavailable { .. }) => {} // only the benchmark page asks for these
                 Ok(Message::Exported { filename, text }) => {
                     let mime = if filename.ends_with(".json") { "application/json" } else { "text/x-python" };
                     crate::share::download(&filename, &text, mime)

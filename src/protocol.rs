@@ -52,6 +52,15 @@ pub enum Command {
         #[serde(default)]
         batch: Option<usize>,
     },
+    /// Run a benchmark workload once per count in `counts`, side by side (chunks of ~50 ms of
+    /// each in turn, as `deeply bench --threads 1,2`); answered by `BenchSideBySideDone`.
+    BenchSideBySide {
+        workload: String,
+        seconds: f64,
+        counts: Vec<usize>,
+        #[serde(default)]
+        batch: Option<usize>,
+    },
     /// How many workers train (`auto`: the cores but one); the steps are the same bits.
     Workers {
         workers: engine::lab::WorkerCount,
@@ -122,6 +131,8 @@ pub enum Message {
     Config { query: String },
     /// A benchmark's result, or why it could not run.
     BenchDone { result: Result<engine::lab::bench::BenchResult, String> },
+    /// The results of a `BenchSideBySide`, one per count in its order, or why it could not run.
+    BenchSideBySideDone { results: Result<Vec<engine::lab::bench::BenchResult>, String> },
     /// A file for the user to save (the PyTorch export).
     Exported { filename: String, text: String },
     /// The GPU worker found no WebGPU adapter (or lost its device): why, so the page can say so

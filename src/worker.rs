@@ -19,6 +19,8 @@ use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageChannel, MessageEvent};
 
+/// Helper workers a side-by-side benchmark may start in all (each a wasm instance of its own).
+const MAX_SIDE_BY_SIDE_HELPERS: usize = 16;
 const CHUNK_MS: f64 = 12.0;
 const SNAPSHOT_MS: f64 = 1000.0 / 30.0;
 /// One displayed frame, for paced speeds.
@@ -208,6 +210,29 @@ impl Worker {
         });
     }
 
+    /// Times benchmark sessions side by side (see `engine::lab::bench::time_side_by_side`), each
+    /// on its count of workers, once every session's helpers have started and train (up to 20 s).
+    fn bench_side_by_side(&self, w: engine::lab::bench::Workload, mut runs: Vec<engine::lab::bench::Timed>, counts: Vec<usize>, seconds: f64) {
+        for ((session, _), &n) in runs.iter_mut().zip(&counts) {
+            session.set_workers(n, Some(worker_factory()));
+        }
+        let scope = self.scope.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let start = now(&scope);
+            let waiting = |runs: &[engine::lab::bench::Timed]| {
+                runs.iter().zip(&counts).any(|((s, _), &n)| s.workers().single.is_none() && n > 1 && s.workers().training < n)
+            };
+            while waiting(&runs) && now(&scope) - start < 20_000.0 {
+                for (session, _) in runs.iter_mut() {
+                    session.step(1);
+                }
+                sleep(&scope, 10).await;
+            }
+            let results = engine::lab::bench::time_side_by_side(w, &mut runs, seconds, "cpu-wasm-simd128", &mut || now(&scope));
+            let _ = scope.post_message(&encode(&Message::BenchSideBySideDone { results }));
+        });
+    }
+
     /// A new or rebuilt session may be far slower per step: measure again from one step.
     fn recalibrate(&mut self) {
         self.batch = 1;
@@ -305,6 +330,27 @@ impl Worker {
                 match engine::lab::bench::prepare(w, batch, seconds.min(30.0), &self.assets) {
                     Ok((session, items)) => self.bench(w, session, items, n, seconds.min(30.0)),
                     Err(message) => self.post(&Message::BenchDone { result: Err(message) }),
+                }
+            }
+            Command::BenchSideBySide { workload, seconds, counts, batch } => {
+                self.running = false;
+                let done = |results| Message::BenchSideBySideDone { results };
+                let Some(w) = engine::lab::bench::Workload::parse(&workload) else {
+                    let message = format!("unknown workload \"{workload}\" (the workloads: {})", engine::lab::bench::WORKLOADS);
+                    return self.post(&done(Err(message)));
+                };
+                // Every count's helpers are Web Workers of their own, alive together.
+                let helpers: usize = counts.iter().map(|n| n.saturating_sub(1)).fold(0, usize::saturating_add);
+                if helpers > MAX_SIDE_BY_SIDE_HELPERS {
+                    let message = format!(
+                        "workers=\"{}\": {helpers} helper workers at once (at most {MAX_SIDE_BY_SIDE_HELPERS})",
+                        engine::lab::bench::join_counts(&counts)
+                    );
+                    return self.post(&done(Err(message)));
+                }
+                match engine::lab::bench::prepare_side_by_side(w, batch, &counts, seconds.min(30.0), &self.assets) {
+                    Ok(runs) => self.bench_side_by_side(w, runs, counts, seconds.min(30.0)),
+                    Err(message) => self.post(&done(Err(message))),
                 }
             }
             Command::Rewind { step } => self.travel(|t| t.rewind(step), step, format!("back at step {step} — Play continues as the run did, bit for bit")),
@@ -718,7 +764,7 @@ fn data_needed(worker: &Worker, command: &Command) -> Option<Needed> {
             let next = worker.session.as_ref()?.config().with_value(key, value).ok()?;
             Needed::of(&next)
         }
-        Command::Bench { workload, .. } => {
+        Command::Bench { workload, .. } | Command::BenchSideBySide { workload, .. } => {
             let w = engine::lab::bench::Workload::parse(workload)?;
             Needed::of(&parse_link(w.link()).config)
         }

@@ -196,13 +196,53 @@ test('the benchmark page runs the workload again on more workers when asked and 
   assert.ok(await page.locator('.bench-again').first().isDisabled(), 'no second run while one runs');
   await page.waitForFunction(() => document.querySelectorAll('#bench-runs tbody tr').length === 2, null, { timeout: 120000 });
   const rows = await page.locator('#bench-runs tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
-  const speed = (row) => Number(row[2].replace(/,/g, ''));
-  assert.deepEqual(rows.map((r) => r.slice(0, 2)), [['1', '1'], ['2', '2']], 'asked and trained on');
-  assert.equal(rows[0][4], '1.00×');
-  assert.equal(rows[1][4], `${(speed(rows[1]) / speed(rows[0])).toFixed(2)}×`, 'the speed-up is the two figures\' ratio');
+  const speed = (row) => Number(row[3].replace(/,/g, ''));
+  assert.deepEqual(rows.map((r) => r.slice(0, 3)), [['alone', '1', '1'], ['alone', '2', '2']], 'how, asked and trained on');
+  assert.equal(rows[0][5], '1.00×');
+  assert.equal(rows[1][5], `${(speed(rows[1]) / speed(rows[0])).toFixed(2)}×`, 'the speed-up is the two figures\' ratio');
   assert.equal(JSON.parse(await page.locator('#bench-results').textContent()).workers, 2, 'the JSON is the latest run\'s');
   assert.match(await page.locator('#bench-summary').textContent(), /^w2: [\d,]+ examples per second on 2 workers/);
   assert.ok(!(await page.locator('.bench-again').first().isDisabled()), 'the buttons are back');
   await screenshot(page, 'bench-scaling');
   await page.context().close();
+});
+
+test('the benchmark page runs worker counts side by side from the link or a button, each against the one-worker run beside it, and refuses a bad list by name', async () => {
+  const page = await openPage(browser, `${server.url}?lab=bench&workload=w2&workers=1,2&seconds=1`);
+  await page.waitForFunction(() => /^Running w2 in the training worker on 1,2 workers side by side/.test(document.querySelector('#bench-summary')?.textContent ?? ''), null, { timeout: 120000 });
+  await page.waitForFunction(() => document.querySelector('#bench-results')?.textContent.length > 0, null, { timeout: 120000 });
+  const results = JSON.parse(await page.locator('#bench-results').textContent());
+  assert.ok(Array.isArray(results), `one object per count: ${JSON.stringify(results)}`);
+  assert.deepEqual(results.map((r) => r.workers), [1, 2], 'each count trained on its own workers');
+  for (const r of results) assert.ok(r.items_per_s > 0 && r.steps > 0 && r.workload === 'w2', JSON.stringify(r));
+  const summary = await page.locator('#bench-summary').textContent();
+  const ratio = (results[1].items_per_s / results[0].items_per_s).toFixed(2);
+  assert.match(summary, /^w2, side by side: [\d,]+ examples per second on 1 worker · [\d,]+ examples per second on 2 workers \(([\d.]+)× the first\)$/);
+  assert.equal(summary.match(/\(([\d.]+)×/)[1], ratio, 'the summary\'s ratio is the two figures\'');
+  // A button runs them side by side again (counts up to this machine's cores, at least 1 and 2).
+  const side = page.locator('.bench-side');
+  assert.match(await side.textContent(), /^1,2(,3)?(,4)? side by side$/);
+  const counts = (await side.textContent()).split(' ')[0].split(',').map(Number);
+  await side.click();
+  assert.ok(await side.isDisabled(), 'no second run while one runs');
+  await page.waitForFunction((n) => document.querySelectorAll('#bench-runs tbody tr').length === n, 2 + counts.length, { timeout: 120000 });
+  const rows = await page.locator('#bench-runs tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+  assert.deepEqual(rows.map((r) => r[0]), ['side by side #1', 'side by side #1', ...counts.map(() => 'side by side #2')]);
+  assert.deepEqual(rows.map((r) => Number(r[1])), [1, 2, ...counts], 'the counts asked');
+  const speed = (row) => Number(row[3].replace(/,/g, ''));
+  // Each against the one-worker figure of its own run, never another run's.
+  assert.equal(rows[1][5], `${(speed(rows[1]) / speed(rows[0])).toFixed(2)}×`);
+  for (const row of rows.slice(3)) assert.equal(row[5], `${(speed(row) / speed(rows[2])).toFixed(2)}×`);
+  assert.equal(JSON.parse(await page.locator('#bench-results').textContent()).length, counts.length, 'the JSON is the latest run\'s');
+  await screenshot(page, 'bench-side-by-side');
+  await page.context().close();
+
+  for (const [bad, says] of [['1,0', '"0" is not auto or 1 to 16'], ['1,2,3,4,5,6,7,8,9', 'at most 8 counts'], ['1,x', '"x" is not auto'], ['16,16', '30 helper workers at once (at most 16)']]) {
+    const refused = await openPage(browser, `${server.url}?lab=bench&workload=w2&workers=${bad}&seconds=1`);
+    await refused.waitForFunction(() => document.querySelector('#bench-results')?.textContent.length > 0, null, { timeout: 30000 });
+    const { error } = JSON.parse(await refused.locator('#bench-results').textContent());
+    assert.ok(error.startsWith(`workers="${bad}"`) && error.includes(says), error);
+    assert.equal(await refused.locator('#bench-summary').textContent(), error);
+    await refused.context().close();
+  }
 });

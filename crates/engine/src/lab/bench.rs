@@ -148,7 +148,7 @@ pub fn run_on(
 }
 
 /// The workload's session (checked), and the items one step counts.
-pub fn prepare(workload: Workload, batch: Option<usize>, seconds: f64, assets: &Assets) -> Result<(Box<dyn LabSession>, f64), String> {
+pub fn prepare(workload: Workload, batch: Option<usize>, seconds: f64, assets: &Assets) -> Result<Timed, String> {
     if !(seconds.is_finite() && (0.001..=600.0).contains(&seconds)) {
         return Err(format!("a benchmark runs from 0.001 to 600 seconds, not {seconds}"));
     }
@@ -231,29 +231,76 @@ pub fn run_interleaved(
     assets: &Assets,
     now_ms: &mut dyn FnMut() -> f64,
 ) -> Result<Vec<BenchResult>, String> {
+    let mut runs = prepare_side_by_side(workload, batch, counts, seconds, assets)?;
+    for ((session, _), &n) in runs.iter_mut().zip(counts) {
+        session.set_workers(n, make.clone());
+    }
+    time_side_by_side(workload, &mut runs, seconds, backend, now_ms)
+}
+
+/// A benchmark session and the items one of its steps counts.
+pub type Timed = (Box<dyn LabSession>, f64);
+
+/// The sessions [`run_interleaved`] times, one per count (checked), each with the items a step
+/// counts; the caller gives each its workers. (The browser's helpers start between turns of the
+/// event loop, so its bench page waits for them before [`time_side_by_side`].)
+pub fn prepare_side_by_side(workload: Workload, batch: Option<usize>, counts: &[usize], seconds: f64, assets: &Assets) -> Result<Vec<Timed>, String> {
     if counts.is_empty() || counts.len() > MAX_INTERLEAVED {
         return Err(format!("from 1 to {MAX_INTERLEAVED} worker counts side by side, not {}", counts.len()));
     }
     if let Some(bad) = counts.iter().find(|&&n| !(1..=crate::parallel::MAX_WORKERS).contains(&n)) {
         return Err(format!("{bad} workers: from 1 to {}", crate::parallel::MAX_WORKERS));
     }
-    let mut runs = Vec::new();
-    for &n in counts {
-        let (mut session, items) = prepare(workload, batch, seconds, assets)?;
-        session.set_workers(n, make.clone());
+    counts.iter().map(|_| prepare(workload, batch, seconds, assets)).collect()
+}
+
+/// Warms up each of `runs` in turn, then steps them in turn a chunk at a time until each has
+/// `seconds` timed (see [`run_interleaved`]). One result per run, in order.
+pub fn time_side_by_side(
+    workload: Workload,
+    runs: &mut [Timed],
+    seconds: f64,
+    backend: &str,
+    now_ms: &mut dyn FnMut() -> f64,
+) -> Result<Vec<BenchResult>, String> {
+    for (session, _) in runs.iter_mut() {
         warm_up(workload, session.as_mut(), seconds, now_ms);
-        runs.push((session, items, Meter::new(workload, seconds)));
     }
-    let give_up = now_ms() + runs.iter().map(|r| r.2.patience()).sum::<f64>();
-    while runs.iter().any(|r| !r.2.done()) {
-        for (session, _, meter) in runs.iter_mut().filter(|r| !r.2.done()) {
+    let mut meters: Vec<Meter> = runs.iter().map(|_| Meter::new(workload, seconds)).collect();
+    let give_up = now_ms() + meters.iter().map(Meter::patience).sum::<f64>();
+    while meters.iter().any(|m| !m.done()) {
+        for ((session, _), meter) in runs.iter_mut().zip(meters.iter_mut()).filter(|(_, m)| !m.done()) {
             meter.chunk(session.as_mut(), now_ms);
         }
-        if let Some((_, _, meter)) = runs.iter().find(|r| !r.2.done()).filter(|_| now_ms() > give_up) {
+        if let Some(meter) = meters.iter().find(|m| !m.done()).filter(|_| now_ms() > give_up) {
             return Err(meter.stalled(workload));
         }
     }
-    Ok(runs.iter().map(|(_, items, meter)| meter.result(workload, *items, backend)).collect())
+    Ok(runs.iter().zip(&meters).map(|((_, items), meter)| meter.result(workload, *items, backend)).collect())
+}
+
+/// A bench link's `workers=1,2`: the counts to run side by side, each `auto` or 1 to 16
+/// (`auto` resolved for `cores` logical cores), at most [`MAX_INTERLEAVED`] of them; or what is
+/// wrong with the value, named.
+pub fn parse_counts(value: &str, cores: usize) -> Result<Vec<usize>, String> {
+    let shown: String = value.chars().take(40).collect();
+    let items: Vec<&str> = value.split(',').map(str::trim).collect();
+    if items.len() > MAX_INTERLEAVED {
+        return Err(format!("workers=\"{shown}\": at most {MAX_INTERLEAVED} counts side by side"));
+    }
+    items
+        .iter()
+        .map(|item| {
+            super::WorkerCount::parse(item).map(|c| c.resolve(cores)).ok_or_else(|| {
+                format!("workers=\"{shown}\": \"{}\" is not auto or 1 to {}", item.chars().take(12).collect::<String>(), crate::parallel::MAX_WORKERS)
+            })
+        })
+        .collect()
+}
+
+/// Counts as a link writes them: `1,2`.
+pub fn join_counts(counts: &[usize]) -> String {
+    counts.iter().map(usize::to_string).collect::<Vec<_>>().join(",")
 }
 
 /// The most worker counts [`run_interleaved`] takes at once.
@@ -394,6 +441,24 @@ mod tests {
             assert!(run_interleaved(Workload::W1, None, bad, None, 0.01, "test", &Assets::default(), &mut clock).is_err(), "{bad:?}");
         }
         assert!(run_interleaved(Workload::W1, None, &[1, 2], None, f64::NAN, "test", &Assets::default(), &mut clock).is_err());
+    }
+
+    #[test]
+    fn a_links_list_of_worker_counts_is_parsed_or_refused_by_name() {
+        assert_eq!(parse_counts("1,2", 2), Ok(vec![1, 2]));
+        assert_eq!(parse_counts(" 2 , 1 ", 2), Ok(vec![2, 1]));
+        assert_eq!(parse_counts("1,auto", 8), Ok(vec![1, 7]));
+        assert_eq!(parse_counts("auto", 1), Ok(vec![1]));
+        assert_eq!(join_counts(&[1, 2, 4]), "1,2,4");
+        for (bad, says) in
+            [("1,0", "\"0\""), ("1,17", "\"17\""), ("1,,2", "\"\""), ("1,NaN", "\"NaN\""), ("1,-2", "\"-2\""), ("1,2,3,4,5,6,7,8,9", "at most 8")]
+        {
+            let e = parse_counts(bad, 2).unwrap_err();
+            assert!(e.starts_with(&format!("workers=\"{bad}\"")) && e.contains(says), "{bad}: {e}");
+        }
+        // A huge value is named in part, never echoed whole.
+        let long = "1,".repeat(3) + &"9".repeat(10_000);
+        assert!(parse_counts(&long, 2).unwrap_err().len() < 200);
     }
 
     #[test]
