@@ -54,6 +54,10 @@ test('at 375 × 812 the benchmark page, with its table of runs, fits the width',
   await page.waitForFunction(() => document.querySelectorAll('#bench-runs tbody tr').length === 1, null, { timeout: 60000 });
   await page.waitForTimeout(300);
   assert.ok(await overflow(page) <= 0, `the benchmark page: ${await overflow(page)} px of horizontal scrolling at 375 px`);
+  // The table scrolls inside its box; its title wraps on the page instead of being cut off.
+  const title = await page.locator('#bench-runs-title').evaluate((e) => ({ right: e.getBoundingClientRect().right, width: e.scrollWidth - e.clientWidth }));
+  assert.ok(title.right <= 375 && title.width <= 0, `the table's title fits: ${JSON.stringify(title)}`);
+  assert.equal(await page.locator('#bench-runs').getAttribute('aria-labelledby'), 'bench-runs-title');
   await screenshot(page, 'phone-bench');
   assert.deepEqual(errors, []);
   await context.close();

@@ -308,8 +308,10 @@ pub fn BenchPage(workload: String, seconds: f64, backend: String, workers: Optio
             <p class="notice" id="bench-fallback" hidden=move || fallback.get().is_none()>{move || fallback.get()}</p>
             <p class="bench-summary" id="bench-summary">{summary}</p>
             <div class="bench-scaling" hidden=move || runs.with(|r| r.is_empty())>
-                <div class="table-scroll"><table class="confusion" id="bench-runs">
-                    <caption>{format!("Runs on this machine ({seconds} s timed each; {item} per second)")}</caption>
+                // The title outside the scrolling box: a caption is as wide as its table, and on a
+                // phone the table scrolls, which clipped it.
+                <p class="table-title" id="bench-runs-title">{format!("Runs on this machine ({seconds} s timed each; {item} per second)")}</p>
+                <div class="table-scroll"><table class="confusion" id="bench-runs" aria-labelledby="bench-runs-title">
                     <thead><tr><th>"run"</th><th>"workers asked"</th><th>"trained on"</th><th>{format!("{item}/s")}</th><th>"ms per step"</th><th>"vs 1 worker"</th><th>"backend"</th></tr></thead>
                     <tbody>{rows}</tbody>
                 </table></div>
