@@ -700,6 +700,7 @@ impl Helper {
                 loss: Loss::Softmax,
                 shards: 1,
                 workers: 1,
+                stream: false,
             });
             // Only this helper's rows of the batch are read (the others stay stale, unused).
             let shards = (shared.get(SHARDS).max(1) as usize).min(parallel::MAX_SHARDS);

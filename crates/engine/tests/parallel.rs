@@ -14,7 +14,7 @@ use engine::layer::Layer;
 use engine::loss::Loss;
 use engine::ops::{Activation, ActivationKind, Dense};
 use engine::optim::{Hyper, OptimizerKind};
-use engine::parallel::{Batch, Helpers, NodeSum, ShardJob, ThreadHelpers, Vouched};
+use engine::parallel::{Batch, Copies, Helpers, NodeSum, ShardJob, ThreadHelpers, Vouched};
 use engine::rng::Rng;
 use engine::sequential::Sequential;
 use engine::tensor;
@@ -211,19 +211,23 @@ fn weights(t: &mut Trainer) -> Vec<u32> {
 fn value_targets_uneven_and_empty_shards_give_the_same_bits_on_any_number_of_threads() {
     let data = regression();
     // 13 rows: shards of 1 and 2; 5 rows: three empty shards; 200 % 13 = 5 at each epoch's end.
+    // Copies between the threads plain, streamed past the cache, or chosen as the steps go: the
+    // same values, so the same bits.
     for batch in [13, 5] {
         let mut base: Option<(Vec<u32>, Vec<u32>)> = None;
         for helpers in 0..4 {
-            let mut t = trainer(batch, 8);
-            if helpers > 0 {
-                t.set_helpers(Some(Box::new(ThreadHelpers::new(&t.model, helpers).unwrap())));
-            }
-            let losses: Vec<u32> = (0..60).map(|_| t.train_step(&data).to_bits()).collect();
-            assert_eq!(t.last_workers(), helpers + 1);
-            let r = (losses, weights(&mut t));
-            match &base {
-                None => base = Some(r),
-                Some(b) => assert_eq!(&r, b, "batch {batch}, {} workers", helpers + 1),
+            for copies in [Copies::Plain, Copies::Streamed, Copies::Chosen] {
+                let mut t = trainer(batch, 8);
+                if helpers > 0 {
+                    t.set_helpers(Some(Box::new(ThreadHelpers::new(&t.model, helpers).unwrap().with_copies(copies))));
+                }
+                let losses: Vec<u32> = (0..60).map(|_| t.train_step(&data).to_bits()).collect();
+                assert_eq!(t.last_workers(), helpers + 1);
+                let r = (losses, weights(&mut t));
+                match &base {
+                    None => base = Some(r),
+                    Some(b) => assert_eq!(&r, b, "batch {batch}, {} workers, {copies:?}", helpers + 1),
+                }
             }
         }
     }

@@ -65,6 +65,49 @@ pub fn copy(dst: &mut [f32], src: &[f32]) {
     dst[whole..].copy_from_slice(&src[whole..]);
 }
 
+/// [`copy`] for a buffer another thread reads next: on x86-64 with non-temporal stores, which
+/// write whole lines to memory without first fetching them for ownership; elsewhere [`copy`].
+///
+/// On this project's 2-vCPU VMs, in windows of seconds, a plain store to a line that is not in
+/// this core's cache runs ~8× slower: writing 400 KB that the other thread had read took
+/// 150–340 µs instead of ~40, streamed ~30 µs in every window (a C probe of two threads in
+/// lockstep, each writing 400 KB for the other per step: 0.96–1.16× one thread in those windows
+/// with plain stores, 1.56–1.75× streamed; 2026-12-05). Those are the collapses of W2 on two
+/// threads that the measurement log follows from the thirty-fourth sitting. The cost: the reader
+/// then fetches the lines from memory, not from the writer's cache (~20 → ~37 µs for 400 KB),
+/// which is why [`crate::parallel::ThreadHelpers`] streams only while it measures that to pay.
+#[inline(never)]
+pub fn copy_streaming(dst: &mut [f32], src: &[f32]) {
+    let n = dst.len().min(src.len());
+    let (dst, src) = (&mut dst[..n], &src[..n]);
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::*;
+        // Plain stores up to a 16-byte boundary (an f32 slice is 4-byte aligned), streamed
+        // 16 floats at a time from there, plain stores for the rest.
+        let head = ((16 - dst.as_ptr() as usize % 16) % 16 / 4).min(n);
+        let whole = head + (n - head) / 16 * 16;
+        dst[..head].copy_from_slice(&src[..head]);
+        let (d, s) = (dst.as_mut_ptr(), src.as_ptr());
+        for i in (head..whole).step_by(16) {
+            // SAFETY: i + 16 <= whole <= n, both slices' length; `d + i` is 16-byte aligned (the
+            // head), as `_mm_stream_ps` needs; the loads need no alignment; SSE is in every x86-64.
+            unsafe {
+                let v = [_mm_loadu_ps(s.add(i)), _mm_loadu_ps(s.add(i + 4)), _mm_loadu_ps(s.add(i + 8)), _mm_loadu_ps(s.add(i + 12))];
+                for (k, v) in v.into_iter().enumerate() {
+                    _mm_stream_ps(d.add(i + 4 * k), v);
+                }
+            }
+        }
+        dst[whole..].copy_from_slice(&src[whole..]);
+        // Streamed stores are not ordered with later ones: fenced before the buffer is sent.
+        // SAFETY: SSE.
+        unsafe { _mm_sfence() };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    copy(dst, src);
+}
+
 /// `dst` = `src`'s values, resized to its length (see [`copy`]).
 pub fn copy_to_vec(dst: &mut Vec<f32>, src: &[f32]) {
     dst.resize(src.len(), 0.0);
@@ -180,6 +223,15 @@ pub fn mismatches() -> Vec<String> {
             copy_to_vec(&mut grown, &a[from..to]);
             if bits(&copied[..to - from]) != bits(&a[from..to]) || copied[to - from..].iter().any(|v| !v.is_nan()) || bits(&grown) != bits(&a[from..to]) {
                 out.push(format!("copy of [{from}, {to}), length {n}"));
+            }
+            // Streamed into each of the four float alignments within 16 bytes.
+            for skew in 0..4 {
+                let mut pool = vec![f32::NAN; to - from + 6];
+                copy_streaming(&mut pool[skew..skew + to - from], &a[from..to]);
+                let outside = pool[..skew].iter().chain(&pool[skew + to - from..]).any(|v| !v.is_nan());
+                if bits(&pool[skew..skew + to - from]) != bits(&a[from..to]) || outside {
+                    out.push(format!("copy_streaming of [{from}, {to}) at +{skew} floats, length {n}"));
+                }
             }
         }
         // Destinations 4 and 16 bytes past a page from their source (the vector loop) and 64.

@@ -135,6 +135,8 @@ pub struct ShardJob {
     pub loss: Loss,
     pub shards: usize,
     pub workers: usize,
+    /// The helpers write their answers with streamed stores (see [`Copies`]).
+    pub stream: bool,
 }
 
 /// The sum over tree node `[lo, hi)` of the shards: their share of the loss and their gradient
@@ -295,6 +297,11 @@ pub trait Helpers: Send {
     /// The node sums of helper `h` (0-based) for the dispatched step, or why there are none
     /// (its shards are then computed by the caller).
     fn collect(&mut self, h: usize) -> Result<Vec<NodeSum>, String>;
+    /// Whether the next job's copies (`job.params`, `job.x`, the helpers' answers) are streamed
+    /// past the cache ([`crate::lanes::copy_streaming`]); the bits are the same either way.
+    fn streaming(&mut self) -> bool {
+        false
+    }
     /// Hands a result's buffer back for reuse.
     fn recycle(&mut self, _buffer: Vec<f32>) {}
     /// The model the helpers were built for.
@@ -324,6 +331,8 @@ pub struct Scratch {
     y: Tensor,
     classes: Vec<usize>,
     dout: Tensor,
+    /// The node sums' buffers are written with streamed stores (a helper's, for the lead).
+    stream: bool,
 }
 
 /// The batch as the shard computation reads it.
@@ -403,20 +412,24 @@ pub fn shard_gradient(model: &mut Sequential, loss: Loss, batch: &Batch, rows: R
 /// Copies the model's gradients into `out` (resized to fit), in parameter order.
 #[inline(never)]
 pub fn read_grads(model: &mut Sequential, out: &mut Vec<f32>) {
-    read_each(model, out, |_, g| g);
+    read_each(model, out, |_, g| g, false);
 }
 
 /// `out` = the model's weights or gradients (`pick(w, g)` says which), flattened in parameter
 /// order, resized to fit. Copied with [`crate::lanes::copy`]: `memcpy` is slow between some
 /// pairs of addresses.
-fn read_each(model: &mut Sequential, out: &mut Vec<f32>, pick: for<'a> fn(&'a Tensor, &'a Tensor) -> &'a Tensor) {
+fn read_each(model: &mut Sequential, out: &mut Vec<f32>, pick: for<'a> fn(&'a Tensor, &'a Tensor) -> &'a Tensor, stream: bool) {
     let mut total = 0;
     model.visit_params(&mut |_, _, w, g| total += pick(w, g).len());
     out.resize(total, 0.0);
     let mut at = 0;
     model.visit_params(&mut |_, _, w, g| {
         let v = tensor::slice(pick(w, g));
-        crate::lanes::copy(&mut out[at..at + v.len()], v);
+        if stream {
+            crate::lanes::copy_streaming(&mut out[at..at + v.len()], v);
+        } else {
+            crate::lanes::copy(&mut out[at..at + v.len()], v);
+        }
         at += v.len();
     });
 }
@@ -435,7 +448,13 @@ pub fn write_grads(model: &mut Sequential, grads: &[f32]) {
 /// The model's weights, flattened in parameter order.
 #[inline(never)]
 pub fn read_params(model: &mut Sequential, out: &mut Vec<f32>) {
-    read_each(model, out, |w, _| w);
+    read_each(model, out, |w, _| w, false);
+}
+
+/// [`read_params`] into a job's buffer, streamed past the cache when `stream` (see [`Copies`]).
+#[inline(never)]
+pub fn read_params_for_job(model: &mut Sequential, out: &mut Vec<f32>, stream: bool) {
+    read_each(model, out, |w, _| w, stream);
 }
 
 /// Sets the model's weights from `params` (as [`read_params`] wrote them); false when the sizes
@@ -484,7 +503,7 @@ pub fn node_sum(
         }
         let (value, right) = shard_gradient(model, loss, batch, rows, scratch);
         let mut grads = spare.pop().unwrap_or_default();
-        read_grads(model, &mut grads);
+        read_each(model, &mut grads, |_, g| g, scratch.stream);
         return Some(NodeSum { lo, hi, loss: value, right, grads });
     }
     let mid = (lo + hi) / 2;
@@ -529,11 +548,109 @@ pub fn group_sums(replica: &mut Sequential, job: &ShardJob, g: usize, scratch: &
         Targets::Masked { classes, mask } => (Some(classes.as_slice()), &[][..], Some(mask.as_slice())),
     };
     let batch = Batch { x: &job.x, shape: &job.shape, classes, values, mask };
+    scratch.stream = job.stream;
     let mut out = Vec::new();
     for node in cover(group(job.shards, job.workers, g), width(job.shards)) {
         out.extend(node_sum(replica, job.loss, &batch, job.shards, node, scratch, spare));
     }
     out
+}
+
+/// How the copies that cross threads are written: the job's weights and rows (by the lead) and
+/// the helpers' answers. Either way the same values; only where the lines go differs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Copies {
+    /// Plain stores: the reader fetches the lines from the writer's cache.
+    Plain,
+    /// Streamed past the cache ([`crate::lanes::copy_streaming`]): no fetch for ownership.
+    Streamed,
+    /// Whichever the steps run faster with, measured as the run goes ([`CopyChooser`]).
+    Chosen,
+}
+
+/// Chooses between plain and streamed copies by timing steps: an epoch of steps with one, then
+/// with the other, then the faster, trying the other again after a while — 4 epochs, twice as
+/// long each time it is still the slower (up to 32), 4 again once it was not. On this project's
+/// 2-vCPU VMs plain copies are ~3–8 % faster for W2 on two threads in most seconds, and streamed
+/// ones ~1.5× faster in the windows where a store that misses the cache crawls (see
+/// [`crate::lanes::copy_streaming`]); those windows come and go within seconds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CopyChooser {
+    streamed: bool,
+    steps: u32,
+    /// This epoch's step times: compared by their median, which a stall of a few steps (a page
+    /// fault, another process) does not move, where the mean flipped the choice.
+    times: [f64; CopyChooser::EPOCH as usize],
+    /// The median step of each (plain, streamed) when last measured, and epochs since.
+    median: [Option<f64>; 2],
+    age: [u32; 2],
+    /// Epochs before the other is measured again (0: [`CopyChooser::REVISIT`]).
+    wait: u32,
+    /// This epoch measures the other again (the last choice is kept unless it lost).
+    revisiting: bool,
+}
+
+impl Default for CopyChooser {
+    fn default() -> Self {
+        CopyChooser { streamed: false, steps: 0, times: [0.0; CopyChooser::EPOCH as usize], median: [None; 2], age: [0; 2], wait: 0, revisiting: false }
+    }
+}
+
+impl CopyChooser {
+    /// Steps per measurement (W2: ~45 ms on two threads; W3: ~0.6 s).
+    pub const EPOCH: u32 = 128;
+    /// Epochs before the other copies are measured again, at first and after a change.
+    pub const REVISIT: u32 = 4;
+    /// The longest wait: 1 epoch in 33 runs with the slower copies while nothing changes (where
+    /// plain copies crawl, ~1.5× slower: ~2 % of the speed).
+    pub const LONGEST_WAIT: u32 = 32;
+    /// How much faster the other copies must have been to be chosen.
+    pub const MARGIN: f64 = 0.03;
+    /// A longer time between steps is a pause, a snapshot or another session's turn: not a step.
+    pub const LONGEST_S: f64 = 0.02;
+
+    /// Whether the next step's copies are streamed.
+    pub fn streamed(&self) -> bool {
+        self.streamed
+    }
+
+    /// The time from the last step's start to this one's, in seconds.
+    pub fn step(&mut self, seconds: f64) {
+        if !(seconds > 0.0 && seconds <= Self::LONGEST_S) {
+            return;
+        }
+        self.times[self.steps as usize] = seconds;
+        self.steps += 1;
+        if self.steps < Self::EPOCH {
+            return;
+        }
+        let (this, other) = (usize::from(self.streamed), usize::from(!self.streamed));
+        self.steps = 0;
+        let half = self.times.len() / 2;
+        let median = *self.times.select_nth_unstable_by(half, f64::total_cmp).1;
+        self.median[this] = Some(median);
+        self.age[this] = 0;
+        self.age[other] = self.age[other].saturating_add(1);
+        if self.wait == 0 {
+            self.wait = Self::REVISIT;
+        }
+        // This epoch's copies were slower than the other's when last measured (by more than
+        // the epochs' own spread, or the choice would flip on noise).
+        let slower = self.median[other].is_some_and(|m| m < median * (1.0 - Self::MARGIN));
+
+        if std::mem::take(&mut self.revisiting) {
+            // The choice measured the other again: still the slower, it waits longer next time.
+            self.wait = if slower { (self.wait * 2).min(Self::LONGEST_WAIT) } else { Self::REVISIT };
+        }
+        match self.median[other] {
+            Some(_) if self.age[other] < self.wait => self.streamed ^= slower,
+            // Never measured, or long ago: the other, for one epoch.
+            _ => {
+                self.revisiting = self.median[other].is_some();
+                self.streamed = !self.streamed;
+            }
+        }
+    }
 }
 
 /// Helpers as native threads, each with a replica of the model (the CLI's `--threads`).
@@ -542,6 +659,9 @@ pub struct ThreadHelpers {
     fingerprint: u64,
     /// The thread the next recycled buffer goes to (round robin: each sends one or more per step).
     next_spare: usize,
+    copies: Copies,
+    chooser: CopyChooser,
+    last_dispatch: Option<std::time::Instant>,
 }
 
 /// The most spare gradient buffers a helper thread keeps: its deepest node sum needs
@@ -586,7 +706,13 @@ impl ThreadHelpers {
                 .map_err(|e| format!("could not start a training thread: {e}"))?;
             threads.push(HelperThread { jobs, results, spare, handle: Some(handle) });
         }
-        Ok(ThreadHelpers { threads, fingerprint, next_spare: 0 })
+        Ok(ThreadHelpers { threads, fingerprint, next_spare: 0, copies: Copies::Chosen, chooser: CopyChooser::default(), last_dispatch: None })
+    }
+
+    /// The same helpers with `copies` made one way (the default: [`Copies::Chosen`]).
+    pub fn with_copies(mut self, copies: Copies) -> ThreadHelpers {
+        self.copies = copies;
+        self
     }
 }
 
@@ -596,6 +722,10 @@ impl Helpers for ThreadHelpers {
     }
 
     fn dispatch(&mut self, job: &Arc<ShardJob>, _model: &mut Sequential, _batch: &Batch) -> Result<bool, String> {
+        let now = std::time::Instant::now();
+        if let Some(last) = self.last_dispatch.replace(now) {
+            self.chooser.step(now.duration_since(last).as_secs_f64());
+        }
         for (h, t) in self.threads.iter().enumerate() {
             t.jobs.send(job.clone()).map_err(|_| format!("training thread {} has stopped", h + 2))?;
         }
@@ -605,6 +735,14 @@ impl Helpers for ThreadHelpers {
     fn collect(&mut self, h: usize) -> Result<Vec<NodeSum>, String> {
         let t = self.threads.get(h).ok_or_else(|| format!("no training thread {}", h + 2))?;
         recv_soon(&t.results).map_err(|_| format!("training thread {} has stopped", h + 2))?
+    }
+
+    fn streaming(&mut self) -> bool {
+        match self.copies {
+            Copies::Plain => false,
+            Copies::Streamed => true,
+            Copies::Chosen => self.chooser.streamed(),
+        }
     }
 
     fn recycle(&mut self, buffer: Vec<f32>) {
@@ -654,6 +792,53 @@ impl Drop for ThreadHelpers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs `epochs` epochs of steps that take `plain` or `streamed` seconds; the epochs run
+    /// with streamed copies.
+    fn streamed_epochs(chooser: &mut CopyChooser, epochs: u32, plain: f64, streamed: f64) -> u32 {
+        let mut count = 0;
+        for _ in 0..epochs {
+            count += u32::from(chooser.streamed());
+            let t = if chooser.streamed() { streamed } else { plain };
+            for _ in 0..CopyChooser::EPOCH {
+                chooser.step(t);
+            }
+        }
+        count
+    }
+
+    #[test]
+    fn the_copy_chooser_settles_on_the_faster_copies_and_follows_a_change() {
+        let mut c = CopyChooser::default();
+        assert!(!c.streamed(), "plain first");
+        // Plain faster (most seconds on the VMs): streamed measured once, then again after 4,
+        // 8, 16, then every 32 epochs.
+        let n = streamed_epochs(&mut c, 400, 340e-6, 360e-6);
+        assert!((10..=20).contains(&n), "{n} of 400 epochs streamed");
+        assert!(!c.streamed());
+        // Plain stores crawl: within one wait (≤ 32 epochs) streamed is chosen, and kept.
+        let n = streamed_epochs(&mut c, 34, 600e-6, 370e-6);
+        assert!(c.streamed() && n >= 1, "{n}");
+        let n = streamed_epochs(&mut c, 400, 600e-6, 370e-6);
+        assert!(n >= 385, "{n} of 400 epochs streamed");
+        // And back within one wait.
+        let n = streamed_epochs(&mut c, 40, 340e-6, 360e-6);
+        assert!(!c.streamed() && n <= 36, "{n}");
+    }
+
+    #[test]
+    fn the_copy_chooser_ignores_pauses_and_nonsense_times() {
+        let mut c = CopyChooser::default();
+        for t in [0.0, -1.0, f64::NAN, f64::INFINITY, 0.5, CopyChooser::LONGEST_S * 1.01] {
+            for _ in 0..CopyChooser::EPOCH {
+                c.step(t);
+            }
+        }
+        assert_eq!(c, CopyChooser::default());
+        // A real step among them counts.
+        c.step(1e-3);
+        assert_ne!(c, CopyChooser::default());
+    }
 
     #[test]
     fn shards_cover_the_batch_in_order_and_groups_cover_the_shards() {

@@ -173,16 +173,22 @@ fn dispatch(
         loss,
         shards: m,
         workers: 1,
+        stream: false,
     });
+    let stream = h.streaming();
     if h.wants_copies() {
         // Overwritten in place (when cleared first, W2's 400 KB were zeroed before every copy).
-        parallel::read_params(model, &mut job.params);
+        parallel::read_params_for_job(model, &mut job.params, stream);
         // Only the helpers' rows (from group 1's first shard on): the caller's group is computed
         // from `x` itself, and a helper reads only its own rows. The rest of `job.x` is stale.
         let x = tensor::slice(x);
         let from = parallel::shard_rows(n, m, parallel::group(m, h.count() + 1, 1).start).start * (x.len() / n.max(1));
         job.x.resize(x.len(), 0.0);
-        crate::lanes::copy(&mut job.x[from..], &x[from..]);
+        if stream {
+            crate::lanes::copy_streaming(&mut job.x[from..], &x[from..]);
+        } else {
+            crate::lanes::copy(&mut job.x[from..], &x[from..]);
+        }
     } else {
         job.params.clear();
         job.x.clear();
@@ -213,7 +219,7 @@ fn dispatch(
         }
         (None, _) => parallel::Targets::Values { values: tensor::slice(y).to_vec(), cols: y.len() / n.max(1) },
     };
-    (job.loss, job.shards, job.workers) = (loss, m, h.count() + 1);
+    (job.loss, job.shards, job.workers, job.stream) = (loss, m, h.count() + 1, stream);
     let job = Arc::new(job);
     let batch = parallel::Batch { x: tensor::slice(x), shape: x.shape(), classes, values: tensor::slice(y), mask };
     let sent = h.dispatch_vouched(&job, model, &batch, vouched);
