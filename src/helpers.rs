@@ -701,6 +701,9 @@ impl Helper {
                 shards: 1,
                 workers: 1,
                 stream: false,
+                // A browser worker gets the weights with each job (see `Helpers::replicates`).
+                replicated: false,
+                optimizer: None,
             });
             // Only this helper's rows of the batch are read (the others stay stale, unused).
             let shards = (shared.get(SHARDS).max(1) as usize).min(parallel::MAX_SHARDS);

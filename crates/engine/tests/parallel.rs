@@ -211,22 +211,26 @@ fn weights(t: &mut Trainer) -> Vec<u32> {
 fn value_targets_uneven_and_empty_shards_give_the_same_bits_on_any_number_of_threads() {
     let data = regression();
     // 13 rows: shards of 1 and 2; 5 rows: three empty shards; 200 % 13 = 5 at each epoch's end.
-    // Copies between the threads plain, streamed past the cache, or chosen as the steps go: the
-    // same values, so the same bits.
+    // Copies between the threads plain, streamed past the cache, or chosen as the steps go, and
+    // the update replicated by every worker or made here and sent as weights: the same values,
+    // so the same bits.
     for batch in [13, 5] {
         let mut base: Option<(Vec<u32>, Vec<u32>)> = None;
         for helpers in 0..4 {
             for copies in [Copies::Plain, Copies::Streamed, Copies::Chosen] {
-                let mut t = trainer(batch, 8);
-                if helpers > 0 {
-                    t.set_helpers(Some(Box::new(ThreadHelpers::new(&t.model, helpers).unwrap().with_copies(copies))));
-                }
-                let losses: Vec<u32> = (0..60).map(|_| t.train_step(&data).to_bits()).collect();
-                assert_eq!(t.last_workers(), helpers + 1);
-                let r = (losses, weights(&mut t));
-                match &base {
-                    None => base = Some(r),
-                    Some(b) => assert_eq!(&r, b, "batch {batch}, {} workers, {copies:?}", helpers + 1),
+                for replicate in [true, false] {
+                    let mut t = trainer(batch, 8);
+                    if helpers > 0 {
+                        let h = ThreadHelpers::new(&t.model, helpers).unwrap().with_copies(copies).with_replication(replicate);
+                        t.set_helpers(Some(Box::new(h)));
+                    }
+                    let losses: Vec<u32> = (0..60).map(|_| t.train_step(&data).to_bits()).collect();
+                    assert_eq!(t.last_workers(), helpers + 1);
+                    let r = (losses, weights(&mut t));
+                    match &base {
+                        None => base = Some(r),
+                        Some(b) => assert_eq!(&r, b, "batch {batch}, {} workers, {copies:?}, replicated: {replicate}", helpers + 1),
+                    }
                 }
             }
         }
@@ -535,4 +539,99 @@ fn the_benchmark_runs_worker_counts_side_by_side_each_on_its_own_workers() {
     let r = engine::lab::bench::run_interleaved(engine::lab::bench::Workload::W2, None, &[2, 1], Some(threads()), 0.05, "test", &mnist(), &mut clock).unwrap();
     assert_eq!(r.iter().map(|x| x.workers).collect::<Vec<_>>(), [2, 1]);
     assert!(r.iter().all(|x| x.workload == "w2" && x.steps > 0 && x.items_per_s > 0.0), "{r:?}");
+}
+
+/// Replicating native helper threads, recording whether each job carried the weights.
+struct Replicating {
+    inner: ThreadHelpers,
+    /// Per job: (replicated, carried weights and the optimiser's state).
+    jobs: Arc<std::sync::Mutex<Vec<(bool, bool)>>>,
+}
+
+impl Helpers for Replicating {
+    fn count(&self) -> usize {
+        self.inner.count()
+    }
+    fn dispatch(&mut self, job: &Arc<ShardJob>, model: &mut Sequential, batch: &Batch) -> Result<bool, String> {
+        assert_eq!(job.params.is_empty(), job.optimizer.is_none(), "weights and state travel together");
+        self.jobs.lock().unwrap().push((job.replicated, !job.params.is_empty()));
+        self.inner.dispatch(job, model, batch)
+    }
+    fn collect(&mut self, h: usize) -> Result<Vec<NodeSum>, String> {
+        self.inner.collect(h)
+    }
+    fn replicates(&self) -> bool {
+        self.inner.replicates()
+    }
+    fn exchange(&mut self, step: engine::parallel::Exchange) {
+        self.inner.exchange(step)
+    }
+    fn collect_shared(&mut self, h: usize) -> Result<engine::parallel::SharedSums, String> {
+        self.inner.collect_shared(h)
+    }
+    fn streaming(&mut self) -> bool {
+        self.inner.streaming()
+    }
+    fn recycle(&mut self, buffer: Vec<f32>) {
+        self.inner.recycle(buffer)
+    }
+    fn fingerprint(&self) -> u64 {
+        self.inner.fingerprint()
+    }
+}
+
+#[test]
+fn replicating_helpers_get_the_weights_only_when_they_changed_other_than_by_a_step() {
+    let data = regression();
+    // Between steps, for both runs: the optimiser switched (after step 10: Adam's state starts
+    // fresh), a weight edited (15), the learning rate and clipping changed (20: sent with the
+    // step's end, not the job), the model borrowed mutably without a change (25), the
+    // optimiser's state reset (30), the batch size changed (35).
+    let change = |t: &mut Trainer, i: usize| match i {
+        10 => t.set_optimizer(OptimizerKind::Adam),
+        15 => t.model.visit_params(&mut |_, kind, w, _| {
+            if kind == engine::layer::ParamKind::Weight {
+                tensor::slice_mut(w)[1] -= 0.5;
+            }
+        }),
+        20 => (t.hyper.lr, t.hyper.clip) = (0.01, 0.5),
+        25 => t.model.zero_grad(),
+        30 => t.reset_optimizer(),
+        35 => t.batch_size = 11,
+        _ => {}
+    };
+    let mut reference = trainer(16, 8);
+    let mut expected = Vec::new();
+    for i in 0..45 {
+        expected.push(reference.train_step(&data).to_bits());
+        change(&mut reference, i);
+    }
+    for helpers in [1, 3] {
+        for ahead in [false, true] {
+            let mut t = trainer(16, 8);
+            let jobs = Arc::new(std::sync::Mutex::new(Vec::new()));
+            t.set_helpers(Some(Box::new(Replicating { inner: ThreadHelpers::new(&t.model, helpers).unwrap(), jobs: jobs.clone() })));
+            let mut losses = Vec::new();
+            for i in 0..45 {
+                losses.push(t.train_step_ahead(&data, ahead && i + 1 < 45).to_bits());
+                assert_eq!(t.last_workers(), helpers + 1);
+                change(&mut t, i);
+            }
+            let what = format!("{} workers, steps started ahead: {ahead}", helpers + 1);
+            assert_eq!(losses, expected, "{what}");
+            assert_eq!(weights(&mut t), weights(&mut reference), "{what}");
+            assert!(t.take_helper_failure().is_none(), "{what}");
+            let jobs = jobs.lock().unwrap().clone();
+            assert!(jobs.iter().all(|&(replicated, _)| replicated), "{what}");
+            // The weights went with the first job and after each change that was not a step:
+            // the optimiser (twice), the edit and the borrow. Not after the learning rate or the
+            // batch size, nor after any of the other 39 steps.
+            let with_weights = jobs.iter().filter(|&&(_, weights)| weights).count();
+            assert_eq!(with_weights, 5, "{what}: {jobs:?}");
+            // Steps started ahead are undone by all five changes but the learning rate's (their
+            // helpers' work dropped, no replica updated: a new optimiser's state must not meet
+            // a step whose helpers hold the old) and started again.
+            assert_eq!(jobs.len(), if ahead { 45 + 5 } else { 45 }, "{what}");
+        }
+    }
 }

@@ -108,6 +108,37 @@ pub fn copy_streaming(dst: &mut [f32], src: &[f32]) {
     copy(dst, src);
 }
 
+/// [`add_to`] for a buffer other threads read next: `out[i] = a[i] + b[i]` written with
+/// non-temporal stores on x86-64 (see [`copy_streaming`]), [`add_to`] elsewhere; the same bits.
+#[inline(never)]
+pub fn add_to_streaming(out: &mut [f32], a: &[f32], b: &[f32]) {
+    let n = out.len().min(a.len()).min(b.len());
+    let (out, a, b) = (&mut out[..n], &a[..n], &b[..n]);
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::*;
+        let head = ((16 - out.as_ptr() as usize % 16) % 16 / 4).min(n);
+        let whole = head + (n - head) / 16 * 16;
+        add_to(&mut out[..head], &a[..head], &b[..head]);
+        let (o, x, y) = (out.as_mut_ptr(), a.as_ptr(), b.as_ptr());
+        for i in (head..whole).step_by(16) {
+            // SAFETY: as in `copy_streaming` (i + 16 <= whole <= n, all three slices' length;
+            // `o + i` 16-byte aligned).
+            unsafe {
+                for k in 0..4 {
+                    let v = _mm_add_ps(_mm_loadu_ps(x.add(i + 4 * k)), _mm_loadu_ps(y.add(i + 4 * k)));
+                    _mm_stream_ps(o.add(i + 4 * k), v);
+                }
+            }
+        }
+        add_to(&mut out[whole..], &a[whole..], &b[whole..]);
+        // SAFETY: SSE.
+        unsafe { _mm_sfence() };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    add_to(out, a, b);
+}
+
 /// `dst` = `src`'s values, resized to its length (see [`copy`]).
 pub fn copy_to_vec(dst: &mut Vec<f32>, src: &[f32]) {
     dst.resize(src.len(), 0.0);
@@ -215,6 +246,15 @@ pub fn mismatches() -> Vec<String> {
         add_to(&mut to, &a, &b);
         if bits(&to) != bits(&plain) {
             out.push(format!("add_to, length {n}"));
+        }
+        // Streamed into each of the four float alignments within 16 bytes.
+        for skew in 0..4 {
+            let mut pool = vec![f32::NAN; n + 6];
+            add_to_streaming(&mut pool[skew..skew + n], &a, &b);
+            let outside = pool[..skew].iter().chain(&pool[skew + n..]).any(|v| !v.is_nan());
+            if bits(&pool[skew..skew + n]) != bits(&plain) || outside {
+                out.push(format!("add_to_streaming at +{skew} floats, length {n}"));
+            }
         }
         for (from, to) in [(0, n), (n / 3, n)] {
             let mut copied = vec![f32::NAN; to - from + 2];

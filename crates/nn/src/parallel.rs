@@ -16,6 +16,11 @@
 //! finishes the tree. Every node is the same computation wherever it runs, so 1, 2 or 3 workers
 //! give bit-identical steps. With M = 1 the step is the plain one (share 1: exact).
 //!
+//! Native threads replicate the update (an all-reduce, [`Helpers::replicates`]): every worker
+//! finishes the same tree from everyone's sums and applies the same update to its replica with
+//! its copy of the optimiser's state, so the weights leave this worker only when they changed
+//! other than by a step. Browser workers get the weights with each job instead.
+//!
 //! Helpers are only ever a shortcut: a helper that is not ready, dies or answers late has its
 //! shards computed here instead, which gives the same bits — so a lost worker costs time, never
 //! the run.
@@ -23,6 +28,7 @@
 use crate::layer::Layer;
 use crate::loss::{Loss, Target};
 use crate::ops::{BatchNorm, Conv2d, Dropout, Rnn};
+use crate::optim::{self, Hyper, Optimizer};
 use crate::sequential::Sequential;
 use crate::tensor::{self, Mode, Tensor};
 use std::ops::Range;
@@ -137,7 +143,30 @@ pub struct ShardJob {
     pub workers: usize,
     /// The helpers write their answers with streamed stores (see [`Copies`]).
     pub stream: bool,
+    /// The helpers make the step's update on their replicas too ([`Helpers::replicates`]): each
+    /// waits for the step's [`Helpers::exchange`] after answering.
+    pub replicated: bool,
+    /// With `replicated`: the optimiser's state the replicas take with `params` (None: they hold
+    /// the model's weights and state already, and `params` is empty).
+    pub optimizer: Option<OptimizerState>,
 }
+
+/// An optimiser's state for replicating helpers (see [`ShardJob::optimizer`]).
+#[derive(Clone)]
+pub struct OptimizerState(pub Box<dyn Optimizer>);
+
+impl std::fmt::Debug for OptimizerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OptimizerState")
+    }
+}
+
+/// One worker's node sums of a step, shared read-only by every worker of a replicated step.
+pub type SharedSums = Arc<Vec<NodeSum>>;
+
+/// A replicated step's end: every worker's node sums (the caller's first) and the update every
+/// replica makes with them. None: the step is dropped, no replica is updated.
+pub type Exchange = Option<(Vec<SharedSums>, Hyper)>;
 
 /// The sum over tree node `[lo, hi)` of the shards: their share of the loss and their gradient
 /// (every parameter, flattened in model order).
@@ -251,6 +280,96 @@ pub fn finish_into(model: &mut Sequential, width: usize, parts: &mut Vec<NodeSum
     Some(out)
 }
 
+/// A tree node while a replicated step is finished: a worker's sum as shared, or one built here.
+enum Built<'a> {
+    Shared(&'a NodeSum),
+    Own(NodeSum),
+}
+
+impl Built<'_> {
+    fn sum(&self) -> &NodeSum {
+        match self {
+            Built::Shared(p) => p,
+            Built::Own(p) => p,
+        }
+    }
+
+    fn recycle(self, spare: &mut Vec<Vec<f32>>) {
+        if let Built::Own(p) = self {
+            spare.push(p.grads);
+        }
+    }
+}
+
+/// [`assemble`] without changing `parts`: node `[lo, hi)` is a part, or its halves' sum in a
+/// buffer from `spare` (`a + b` as [`NodeSum::add`] makes it: the same bits).
+fn build<'a>(lo: usize, hi: usize, parts: &[&'a NodeSum], spare: &mut Vec<Vec<f32>>) -> Option<Built<'a>> {
+    if let Some(p) = parts.iter().find(|p| p.lo == lo && p.hi == hi) {
+        return Some(Built::Shared(p));
+    }
+    if hi - lo <= 1 {
+        return None;
+    }
+    let mid = (lo + hi) / 2;
+    let left = build(lo, mid, parts, spare);
+    let right = build(mid, hi, parts, spare);
+    match (left, right) {
+        (Some(a), Some(b)) => {
+            let (x, y) = (a.sum(), b.sum());
+            let mut grads = spare.pop().unwrap_or_default();
+            grads.resize(x.grads.len(), 0.0);
+            crate::lanes::add_to(&mut grads, &x.grads, &y.grads);
+            let node = NodeSum { lo, hi, loss: x.loss + y.loss, right: x.right + y.right, grads };
+            a.recycle(spare);
+            b.recycle(spare);
+            Some(Built::Own(node))
+        }
+        (a, b) => a.or(b),
+    }
+}
+
+/// [`finish_into`] from node sums shared read-only (a replicated step: every worker finishes
+/// the tree itself from all workers' sums); the same bits. New nodes are built in `spare`'s
+/// buffers, which get them back. None: no shard has rows, or a sum is not as long as the
+/// model's gradients.
+#[inline(never)]
+pub fn finish_shared(model: &mut Sequential, width: usize, parts: &[&NodeSum], spare: &mut Vec<Vec<f32>>) -> Option<(f32, u32)> {
+    let mut total = 0;
+    model.visit_params(&mut |_, _, w, _| total += w.len());
+    if parts.iter().any(|p| p.grads.len() != total) {
+        return None;
+    }
+    let whole = |model: &mut Sequential, p: Built, spare: &mut Vec<Vec<f32>>| {
+        let out = (p.sum().loss, p.sum().right);
+        write_grads(model, &p.sum().grads);
+        p.recycle(spare);
+        Some(out)
+    };
+    if let Some(p) = parts.iter().find(|p| p.lo == 0 && p.hi == width) {
+        return whole(model, Built::Shared(p), spare);
+    }
+    if width <= 1 {
+        return None;
+    }
+    let left = build(0, width / 2, parts, spare);
+    let right = build(width / 2, width, parts, spare);
+    let (a, b) = match (left, right) {
+        (Some(a), Some(b)) => (a, b),
+        (a, b) => return whole(model, a.or(b)?, spare),
+    };
+    let (x, y) = (a.sum(), b.sum());
+    let mut at = 0;
+    model.visit_params(&mut |_, _, _, g| {
+        let n = g.len();
+        crate::lanes::add_to(tensor::slice_mut(g), &x.grads[at..at + n], &y.grads[at..at + n]);
+        at += n;
+    });
+    let out = (x.loss + y.loss, x.right + y.right);
+    a.recycle(spare);
+    b.recycle(spare);
+    Some(out)
+}
+
 /// What a caller of [`Helpers::dispatch_vouched`] knows for certain (the engine's trainer counts
 /// every mutable borrow of its model), so that the helpers need not compare copies to learn it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -302,6 +421,21 @@ pub trait Helpers: Send {
     fn streaming(&mut self) -> bool {
         false
     }
+    /// Whether the helpers keep their replicas' weights and optimiser state from step to step
+    /// and make every update themselves — an all-reduce: once they hold the model's weights, a
+    /// job carries none, and the step's end reaches them as every worker's sums
+    /// ([`Helpers::exchange`]), which they finish and apply in the same order as the caller.
+    fn replicates(&self) -> bool {
+        false
+    }
+    /// Ends the replicated job dispatched last (once per such job, before the next dispatch):
+    /// every worker's node sums and the update, or None to drop the step (its answers are
+    /// still collected).
+    fn exchange(&mut self, _step: Exchange) {}
+    /// [`Helpers::collect`], the sums shared (a replicating helper keeps them for its update).
+    fn collect_shared(&mut self, h: usize) -> Result<SharedSums, String> {
+        self.collect(h).map(Arc::new)
+    }
     /// Hands a result's buffer back for reuse.
     fn recycle(&mut self, _buffer: Vec<f32>) {}
     /// The model the helpers were built for.
@@ -331,8 +465,18 @@ pub struct Scratch {
     y: Tensor,
     classes: Vec<usize>,
     dout: Tensor,
-    /// The node sums' buffers are written with streamed stores (a helper's, for the lead).
+    /// The node sums sent to other workers are written with streamed stores (see [`Copies`]).
     stream: bool,
+    /// A pair's first leaf, while the second is computed (streamed sums: see `node_sum`).
+    pair: Vec<f32>,
+}
+
+impl Scratch {
+    /// Whether the node sums computed with this scratch are written with streamed stores: a
+    /// replicated step's sums are read by every other worker (see [`Copies`]).
+    pub fn set_streamed(&mut self, stream: bool) {
+        self.stream = stream;
+    }
 }
 
 /// The batch as the shard computation reads it.
@@ -507,6 +651,46 @@ pub fn node_sum(
         return Some(NodeSum { lo, hi, loss: value, right, grads });
     }
     let mid = (lo + hi) / 2;
+    if scratch.stream && hi - lo == 2 && hi <= shards {
+        let (left_rows, right_rows) = (shard_rows(batch.shape[0], shards, lo), shard_rows(batch.shape[0], shards, mid));
+        if !left_rows.is_empty() && !right_rows.is_empty() {
+            // A pair of leaves that other threads read: the right one's gradient kept in this
+            // thread's own buffer (plain stores to lines no other thread reads), then the sum
+            // written once, streamed — not a second pass of plain stores over lines the readers
+            // hold (see `lanes::copy_streaming`). The same bits: right + left, as below.
+            let (right_loss, right_right) = shard_gradient(model, loss, batch, right_rows, scratch);
+            let mut pair = std::mem::take(&mut scratch.pair);
+            read_each(model, &mut pair, |_, g| g, false);
+            let (left_loss, left_right) = shard_gradient(model, loss, batch, left_rows, scratch);
+            let mut grads = spare.pop().unwrap_or_default();
+            grads.resize(pair.len(), 0.0);
+            let mut at = 0;
+            model.visit_params(&mut |_, _, _, g| {
+                crate::lanes::add_to_streaming(&mut grads[at..at + g.len()], &pair[at..at + g.len()], tensor::slice(g));
+                at += g.len();
+            });
+            scratch.pair = pair;
+            return Some(NodeSum { lo, hi, loss: right_loss + left_loss, right: right_right + left_right, grads });
+        }
+    }
+    // The halves are this node's own: only what is sent is streamed (the joins below read them).
+    let stream = std::mem::replace(&mut scratch.stream, false);
+    let node = halves(model, loss, batch, shards, (lo, mid, hi), scratch, spare);
+    scratch.stream = stream;
+    node
+}
+
+/// [`node_sum`] of `[lo, hi)` from its halves `[lo, mid)` and `[mid, hi)`.
+#[allow(clippy::too_many_arguments)]
+fn halves(
+    model: &mut Sequential,
+    loss: Loss,
+    batch: &Batch,
+    shards: usize,
+    (lo, mid, hi): (usize, usize, usize),
+    scratch: &mut Scratch,
+    spare: &mut Vec<Vec<f32>>,
+) -> Option<NodeSum> {
     let right = node_sum(model, loss, batch, shards, (mid, hi), scratch, spare);
     let left_rows = shard_rows(batch.shape[0], shards, lo);
     let right = match right {
@@ -670,6 +854,10 @@ pub struct ThreadHelpers {
     copies: Copies,
     chooser: CopyChooser,
     last_dispatch: Option<std::time::Instant>,
+    /// Jobs are replicated ([`Helpers::replicates`]).
+    replicate: bool,
+    /// A replicated job was dispatched and its exchange is still to be sent.
+    awaiting: bool,
 }
 
 /// The most spare gradient buffers a helper thread keeps: its deepest node sum needs
@@ -678,7 +866,8 @@ const HELPER_SPARES: usize = 2 * 4 + 4;
 
 struct HelperThread {
     jobs: Sender<Arc<ShardJob>>,
-    results: Receiver<Result<Vec<NodeSum>, String>>,
+    exchange: Sender<Exchange>,
+    results: Receiver<Result<SharedSums, String>>,
     /// Buffers handed back (a step allocates no gradient vectors once warm).
     spare: Sender<Vec<f32>>,
     handle: Option<std::thread::JoinHandle<()>>,
@@ -692,29 +881,57 @@ impl ThreadHelpers {
         let mut threads = Vec::new();
         for h in 0..count.min(MAX_WORKERS - 1) {
             let (jobs, job_rx) = channel::<Arc<ShardJob>>();
+            let (exchange, exchange_rx) = channel::<Exchange>();
             let (result_tx, results) = channel();
             let (spare, spare_rx) = channel::<Vec<f32>>();
-            let mut replica = model.clone();
+            let mut replica = Replica { model: model.clone(), optimizer: None, scratch: Scratch::default(), buffers: Vec::new(), shared: Vec::new() };
             let handle = std::thread::Builder::new()
                 .name(format!("deeply-worker-{}", h + 2))
                 .spawn(move || {
-                    let mut scratch = Scratch::default();
-                    let mut buffers = Vec::new();
                     while let Ok(job) = recv_soon(&job_rx) {
-                        buffers.extend(spare_rx.try_iter());
-                        buffers.truncate(HELPER_SPARES);
-                        let out = compute_group(&mut replica, &job, h + 1, &mut scratch, &mut buffers);
-                        // The job's buffers go back to the caller for the next step.
+                        replica.buffers.extend(spare_rx.try_iter());
+                        replica.take_back_shared();
+                        replica.buffers.truncate(HELPER_SPARES);
+                        if !job.replicated {
+                            let out = compute_group(&mut replica.model, &job, h + 1, &mut replica.scratch, &mut replica.buffers);
+                            // The job's buffers go back to the caller for the next step.
+                            drop(job);
+                            if result_tx.send(out.map(Arc::new)).is_err() {
+                                break;
+                            }
+                            continue;
+                        }
+                        let out = replica.compute(&job, h + 1);
+                        let width = width(job.shards);
                         drop(job);
-                        if result_tx.send(out).is_err() {
+                        if result_tx.send(out.clone()).is_err() {
                             break;
+                        }
+                        match recv_soon(&exchange_rx) {
+                            Ok(step) => replica.finish(out.ok(), step, width),
+                            Err(_) => break,
                         }
                     }
                 })
                 .map_err(|e| format!("could not start a training thread: {e}"))?;
-            threads.push(HelperThread { jobs, results, spare, handle: Some(handle) });
+            threads.push(HelperThread { jobs, exchange, results, spare, handle: Some(handle) });
         }
-        Ok(ThreadHelpers { threads, fingerprint, next_spare: 0, copies: Copies::Chosen, chooser: CopyChooser::default(), last_dispatch: None })
+        Ok(ThreadHelpers {
+            threads,
+            fingerprint,
+            next_spare: 0,
+            copies: Copies::Chosen,
+            chooser: CopyChooser::default(),
+            last_dispatch: None,
+            replicate: true,
+            awaiting: false,
+        })
+    }
+
+    /// The same helpers, replicating the updates or not (the default: they do).
+    pub fn with_replication(mut self, replicate: bool) -> ThreadHelpers {
+        self.replicate = replicate;
+        self
     }
 
     /// The same helpers with `copies` made one way (the default: [`Copies::Chosen`]).
@@ -734,13 +951,39 @@ impl Helpers for ThreadHelpers {
         if let Some(last) = self.last_dispatch.replace(now) {
             self.chooser.step(now.duration_since(last).as_secs_f64());
         }
+        if self.awaiting {
+            // The last replicated job was never ended (its caller went away): dropped, so
+            // that no helper waits for it.
+            self.exchange(None);
+        }
         for (h, t) in self.threads.iter().enumerate() {
             t.jobs.send(job.clone()).map_err(|_| format!("training thread {} has stopped", h + 2))?;
         }
+        self.awaiting = job.replicated;
         Ok(true)
     }
 
     fn collect(&mut self, h: usize) -> Result<Vec<NodeSum>, String> {
+        // A replicating helper still holds its sums: a copy then (callers of replicated steps
+        // use `collect_shared`).
+        self.collect_shared(h).map(|sums| Arc::try_unwrap(sums).unwrap_or_else(|kept| kept.as_ref().clone()))
+    }
+
+    fn replicates(&self) -> bool {
+        self.replicate
+    }
+
+    fn exchange(&mut self, step: Exchange) {
+        if !std::mem::take(&mut self.awaiting) {
+            return;
+        }
+        for t in &self.threads {
+            // A stopped thread is reported by the next dispatch.
+            let _ = t.exchange.send(step.clone());
+        }
+    }
+
+    fn collect_shared(&mut self, h: usize) -> Result<SharedSums, String> {
         let t = self.threads.get(h).ok_or_else(|| format!("no training thread {}", h + 2))?;
         recv_soon(&t.results).map_err(|_| format!("training thread {} has stopped", h + 2))?
     }
@@ -770,6 +1013,68 @@ impl Helpers for ThreadHelpers {
     }
 }
 
+/// A helper thread's replica of the model and what it keeps between steps.
+struct Replica {
+    model: Sequential,
+    /// The optimiser's state as the caller's (None: not given yet, or lost with a failed step).
+    optimizer: Option<Box<dyn Optimizer>>,
+    scratch: Scratch,
+    buffers: Vec<Vec<f32>>,
+    /// The last replicated steps' sums, shared until every worker has finished with them.
+    shared: Vec<SharedSums>,
+}
+
+impl Replica {
+    /// The buffers of the sums every worker has let go of (the caller has by the next job; a
+    /// helper may still be finishing the step: its sums are taken back at a later job).
+    fn take_back_shared(&mut self) {
+        let mut i = 0;
+        while i < self.shared.len() {
+            if Arc::strong_count(&self.shared[i]) > 1 && self.shared.len() <= 4 {
+                i += 1;
+                continue;
+            }
+            if let Ok(sums) = Arc::try_unwrap(self.shared.swap_remove(i)) {
+                self.buffers.extend(sums.into_iter().map(|s| s.grads));
+            }
+        }
+    }
+
+    /// Group `g` of a replicated job, on the weights it carries or those the replica holds.
+    fn compute(&mut self, job: &ShardJob, g: usize) -> Result<SharedSums, String> {
+        if let Some(state) = &job.optimizer {
+            if !write_params(&mut self.model, &job.params) {
+                self.optimizer = None;
+                return Err("the replica's parameters do not match the model's".into());
+            }
+            self.optimizer = Some(state.0.clone());
+        } else if self.optimizer.is_none() {
+            return Err("the replica was not given the model's weights".into());
+        }
+        let sums = Arc::new(group_sums(&mut self.model, job, g, &mut self.scratch, &mut self.buffers));
+        self.shared.push(sums.clone());
+        Ok(sums)
+    }
+
+    /// The step's end: the same tree and update as the caller's (or none: dropped, or this
+    /// helper failed, which the caller knows and answers by sending the weights again).
+    fn finish(&mut self, mine: Option<SharedSums>, step: Exchange, width: usize) {
+        let Some((all, hyper)) = step.filter(|_| mine.is_some()) else {
+            if mine.is_none() {
+                self.optimizer = None;
+            }
+            return;
+        };
+        let Some(optimizer) = self.optimizer.as_mut() else { return };
+        let parts: Vec<&NodeSum> = all.iter().flat_map(|sums| sums.iter()).collect();
+        if finish_shared(&mut self.model, width, &parts, &mut self.buffers).is_some() {
+            optim::apply(&mut self.model, optimizer.as_mut(), &hyper);
+        } else {
+            self.optimizer = None;
+        }
+    }
+}
+
 /// Receives, spinning briefly first: steps come every millisecond or so, and waking a sleeping
 /// thread costs tens of microseconds each way.
 fn recv_soon<T>(rx: &Receiver<T>) -> Result<T, std::sync::mpsc::RecvError> {
@@ -790,6 +1095,9 @@ impl Drop for ThreadHelpers {
             // Closing the job channel ends the thread's loop.
             let (dead, _) = channel();
             t.jobs = dead;
+            // (A helper waiting for a step's end stops too.)
+            let (dead, _) = channel();
+            t.exchange = dead;
             if let Some(handle) = t.handle.take() {
                 let _ = handle.join();
             }
@@ -926,6 +1234,56 @@ mod tests {
             assert_eq!((loss.to_bits(), right), (expected.loss.to_bits(), expected.right), "{pieces:?}");
         }
         assert!(finish_into(&mut model, 4, &mut Vec::new(), &mut Vec::new()).is_none());
+    }
+
+    #[test]
+    fn finishing_from_shared_sums_gives_the_same_bits_and_leaves_them_as_they_were() {
+        use crate::init::Init;
+        use crate::ops::Dense;
+        let mut rng = crate::rng::Rng::new(4);
+        let mut model = Sequential::new(vec![Box::new(Dense::new(3, 2, Init::He, 1.0, &mut rng))]);
+        let mut total = 0;
+        model.visit_params(&mut |_, _, w, _| total += w.len());
+        let leaf = |s: usize| NodeSum {
+            lo: s,
+            hi: s + 1,
+            loss: 0.3 * s as f32 + 0.01,
+            right: 2 * s as u32,
+            grads: (0..total).map(|i| [3e7f32, -1.0, 1e-4, -3e7, 0.5, 9.0, -0.25, 1e3][(3 * s + i) % 8] / (i + 1) as f32).collect(),
+        };
+        // Pieces as 1 to 4 workers send them (the caller's first), uneven and missing shards too.
+        for (width, pieces) in [
+            (8, vec![(0, 8)]),
+            (8, vec![(0, 4), (4, 8)]),
+            (8, vec![(0, 2), (2, 3), (3, 4), (4, 6), (6, 7)]),
+            (8, vec![(0, 1), (1, 2), (2, 4), (4, 8)]),
+            (4, vec![(0, 2), (2, 3)]),
+            (4, vec![(0, 1), (1, 2), (2, 3), (3, 4)]),
+            (2, vec![(0, 1)]),
+        ] {
+            let parts = || -> Vec<NodeSum> { pieces.iter().map(|&(lo, hi)| whole_range(lo, hi, &leaf)).collect() };
+            finish_into(&mut model, width, &mut parts(), &mut Vec::new()).unwrap();
+            let mut expected = Vec::new();
+            read_grads(&mut model, &mut expected);
+            let expected_out = finish_into(&mut model, width, &mut parts(), &mut Vec::new()).unwrap();
+            model.zero_grad();
+            let shared = parts();
+            let refs: Vec<&NodeSum> = shared.iter().collect();
+            let mut spare = Vec::new();
+            let out = finish_shared(&mut model, width, &refs, &mut spare).unwrap();
+            let mut got = Vec::new();
+            read_grads(&mut model, &mut got);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&expected), "{pieces:?}");
+            assert_eq!((out.0.to_bits(), out.1), (expected_out.0.to_bits(), expected_out.1), "{pieces:?}");
+            assert_eq!(shared, parts(), "{pieces:?}: the shared sums are unchanged");
+            // The nodes built on the way are handed back for reuse.
+            assert!(spare.iter().all(|b| b.len() == total), "{pieces:?}");
+        }
+        assert!(finish_shared(&mut model, 4, &[], &mut Vec::new()).is_none());
+        // A sum of another length is refused, not read past its end.
+        let short = NodeSum { lo: 0, hi: 4, loss: 0.0, right: 0, grads: vec![1.0; total - 1] };
+        assert!(finish_shared(&mut model, 4, &[&short], &mut Vec::new()).is_none());
     }
 
     fn whole_range(lo: usize, hi: usize, leaf: &dyn Fn(usize) -> NodeSum) -> NodeSum {

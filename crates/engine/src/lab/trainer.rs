@@ -51,6 +51,17 @@ impl Clone for Ahead {
     }
 }
 
+/// This worker's sums of replicated steps that helpers may still be reading; a clone (a
+/// checkpoint) has none: they are its original's.
+#[derive(Default)]
+struct SharedOwn(Vec<parallel::SharedSums>);
+
+impl Clone for SharedOwn {
+    fn clone(&self) -> Self {
+        SharedOwn::default()
+    }
+}
+
 #[derive(Clone, Copy, PartialEq)]
 struct Started {
     step: u64,
@@ -68,7 +79,8 @@ struct Started {
 pub struct Trainer {
     /// The network (counting mutable borrows: see [`Watched`]).
     pub model: Watched,
-    pub optimizer: Box<dyn Optimizer>,
+    /// Private: replicating helpers hold a copy of its state (see [`Trainer::reset_optimizer`]).
+    optimizer: Box<dyn Optimizer>,
     pub optimizer_kind: OptimizerKind,
     pub hyper: Hyper,
     /// The learning rate follows this schedule over steps (period `schedule_period`).
@@ -149,6 +161,15 @@ pub struct Trainer {
     /// The model's [`Watched::version`] when the helpers were last given its weights
     /// ([`Helpers::after_update`]): while it stands, the helpers hold them.
     published: Option<(u64, u64)>,
+    /// The model's [`Watched::version`] whose weights, and the optimiser's state with them,
+    /// replicating helpers ([`Helpers::replicates`]) hold: after a replicated step that every
+    /// helper finished. While it stands, a job carries no weights.
+    replicas: Option<(u64, u64)>,
+    /// This worker's sums of the last replicated step, shared with the helpers until they
+    /// have finished it: then their buffers come back.
+    shared_own: SharedOwn,
+    /// The step being made was replicated by every helper (its update makes `replicas`).
+    replicated_step: bool,
 }
 
 /// Hands `helpers` their shards of the mini-batch `(x, y, classes)` split in `m`, reusing the
@@ -163,6 +184,7 @@ fn dispatch(
     (x, y, classes, mask): (&Tensor, &Tensor, Option<&[usize]>, Option<&[bool]>),
     m: usize,
     vouched: parallel::Vouched,
+    (optimizer, replicas_hold): (&(dyn Optimizer + 'static), bool),
 ) -> Result<usize, String> {
     let n = x.shape()[0];
     let mut job = last.take().and_then(|j| Arc::try_unwrap(j).ok()).unwrap_or_else(|| ShardJob {
@@ -174,11 +196,23 @@ fn dispatch(
         shards: m,
         workers: 1,
         stream: false,
+        replicated: false,
+        optimizer: None,
     });
     let stream = h.streaming();
+    job.replicated = h.replicates();
+    job.optimizer = None;
     if h.wants_copies() {
-        // Overwritten in place (when cleared first, W2's 400 KB were zeroed before every copy).
-        parallel::read_params_for_job(model, &mut job.params, stream);
+        if job.replicated && replicas_hold {
+            // The helpers hold these weights (and the optimiser's state) from the last step.
+            job.params.clear();
+        } else {
+            // Overwritten in place (when cleared first, W2's 400 KB were zeroed before every copy).
+            parallel::read_params_for_job(model, &mut job.params, stream);
+            if job.replicated {
+                job.optimizer = Some(parallel::OptimizerState(dyn_clone::clone_box(optimizer)));
+            }
+        }
         // Only the helpers' rows (from group 1's first shard on): the caller's group is computed
         // from `x` itself, and a helper reads only its own rows. The rest of `job.x` is stale.
         let x = tensor::slice(x);
@@ -282,6 +316,9 @@ impl Trainer {
             next_masked: false,
             next_gathered: false,
             published: None,
+            replicas: None,
+            shared_own: SharedOwn::default(),
+            replicated_step: false,
         };
         t.shuffle.shuffle(&mut t.order);
         t
@@ -327,9 +364,18 @@ impl Trainer {
     /// Swaps the optimiser (its state starts fresh) without touching the weights.
     pub fn set_optimizer(&mut self, kind: OptimizerKind) {
         if kind != self.optimizer_kind {
-            self.optimizer = kind.build();
             self.optimizer_kind = kind;
+            self.reset_optimizer();
         }
+    }
+
+    /// A fresh optimiser of the same kind (its state starts again; the weights stay).
+    pub fn reset_optimizer(&mut self) {
+        // A step started ahead would be updated by the helpers with the old state.
+        self.settle();
+        self.optimizer = self.optimizer_kind.build();
+        // Replicating helpers hold the old state: the next job carries the new.
+        self.replicas = None;
     }
 
     /// One optimiser step on the next mini-batch; returns its loss. The last batch of an epoch
@@ -389,8 +435,10 @@ impl Trainer {
         let rows = self.batch_x.shape()[0];
         let shards = self.sharding.shards(rows);
         self.first_shard_rows = if shards > 1 { parallel::shard_rows(rows, shards, 0).len() } else { rows };
+        // The update's settings: replicating helpers are sent them with the step's sums.
+        let hyper = Hyper { lr: self.current_lr(), ..self.hyper };
         let loss = if shards > 1 {
-            self.sharded_gradient(data.has_classes(), masked, shards, started, more.then_some(data))
+            self.sharded_gradient(data.has_classes(), masked, shards, started, more.then_some(data), hyper)
         } else {
             self.last_workers = 1;
             // The gradients are written by `backward_fresh` (no zeroing pass first).
@@ -409,8 +457,9 @@ impl Trainer {
             self.model.backward_fresh(&self.dout);
             loss
         };
-        let hyper = Hyper { lr: self.current_lr(), ..self.hyper };
         self.last_pre_clip_norm = optim::apply(&mut *self.model, self.optimizer.as_mut(), &hyper);
+        let replicated = std::mem::take(&mut self.replicated_step);
+        self.replicas = replicated.then(|| self.model.version());
         if self.last_workers > 1 {
             if let Some(h) = self.helpers.0.as_mut() {
                 // Helpers only read the model (see `Helpers`): not counted as a change.
@@ -447,7 +496,8 @@ impl Trainer {
         let classes = data.has_classes().then_some(&self.next_classes[..]);
         let mask = self.next_masked.then_some(&self.next_mask[..]);
         let vouched = parallel::Vouched { weights: self.published == Some(self.model.version()), batch: staged };
-        match dispatch(h.as_mut(), &mut self.job, self.model.reading(), self.loss, (&self.next_x, &self.next_y, classes, mask), m, vouched) {
+        let replicas = (&*self.optimizer, self.replicas == Some(self.model.version()));
+        match dispatch(h.as_mut(), &mut self.job, self.model.reading(), self.loss, (&self.next_x, &self.next_y, classes, mask), m, vouched, replicas) {
             Ok(workers) if workers > 1 => {
                 let version = self.model.version();
                 let started = Started { step: self.step, epoch: self.epoch, cursor: self.cursor, batch_size: bs, data_len: data.len(), workers, version };
@@ -480,9 +530,15 @@ impl Trainer {
     /// Waits for the helpers' answers to a step started ahead that is not taken, and drops them.
     fn drain(&mut self, workers: usize) {
         let Some(h) = self.helpers.0.as_mut() else { return };
+        // Replicating helpers make no update for it (no-op otherwise).
+        h.exchange(None);
         for g in 1..workers {
-            match h.collect(g - 1) {
-                Ok(sums) => sums.into_iter().for_each(|s| h.recycle(s.grads)),
+            match h.collect_shared(g - 1) {
+                Ok(sums) => {
+                    if let Ok(sums) = Arc::try_unwrap(sums) {
+                        sums.into_iter().for_each(|s| h.recycle(s.grads));
+                    }
+                }
                 Err(why) => self.helper_failure = Some(format!("{why}: its shards are computed here (the same steps, slower)")),
             }
         }
@@ -542,6 +598,7 @@ impl Trainer {
         // A step started ahead belongs to the helpers going away, and the weights they were given.
         self.ahead = Ahead(None);
         self.published = None;
+        self.replicas = None;
         self.helpers_started = helpers.as_ref().map_or(0, |h| h.count());
         self.helpers = HelperSlot(helpers);
     }
@@ -564,7 +621,7 @@ impl Trainer {
 
     /// The mini-batch's gradient as the tree sum of its micro-shards' (see [`crate::parallel`]),
     /// left in the model's gradients; returns the loss.
-    fn sharded_gradient(&mut self, classes: bool, masked: bool, m: usize, started: Option<usize>, next: Option<&dyn Source>) -> f32 {
+    fn sharded_gradient(&mut self, classes: bool, masked: bool, m: usize, started: Option<usize>, next: Option<&dyn Source>, hyper: Hyper) -> f32 {
         let width = parallel::width(m);
         let n = self.batch_x.shape()[0];
         let mut helpers = self.helpers.0.take();
@@ -581,7 +638,8 @@ impl Trainer {
             let mask = masked.then_some(&self.batch_mask[..]);
             // Not the staged batch (a step started ahead would have been taken).
             let vouched = parallel::Vouched { weights: self.published == Some(self.model.version()), batch: false };
-            match dispatch(h.as_mut(), &mut self.job, self.model.reading(), self.loss, (&self.batch_x, &self.batch_y, c, mask), m, vouched) {
+            let replicas = (&*self.optimizer, self.replicas == Some(self.model.version()));
+            match dispatch(h.as_mut(), &mut self.job, self.model.reading(), self.loss, (&self.batch_x, &self.batch_y, c, mask), m, vouched, replicas) {
                 Ok(w) => workers = w,
                 Err(why) => {
                     self.helper_failure = Some(format!("{why}: training continues on this worker alone (the same steps, slower)"));
@@ -592,7 +650,26 @@ impl Trainer {
         let mut total = 0;
         self.model.visit_params(&mut |_, _, w, _| total += w.len());
         let mut parts = std::mem::take(&mut self.parts);
+        // The last replicated steps' sums, once the helpers have let go of them (usually by
+        // now: they finish a step alongside this worker; one still finishing is kept for later).
+        let mut i = 0;
+        while i < self.shared_own.0.len() {
+            if Arc::strong_count(&self.shared_own.0[i]) > 1 && self.shared_own.0.len() <= 4 {
+                i += 1;
+                continue;
+            }
+            if let Ok(mut own) = Arc::try_unwrap(self.shared_own.0.swap_remove(i)) {
+                self.spare.extend(own.drain(..).map(|p| p.grads));
+                if parts.capacity() == 0 {
+                    parts = own;
+                }
+            }
+        }
         parts.clear();
+        let replicated = workers > 1 && helpers.is_some() && self.job.as_ref().is_some_and(|j| j.replicated);
+        let mut shared = Vec::new();
+        // This worker's sums are read by the others too: written as the helpers write theirs.
+        self.scratch.set_streamed(replicated && self.job.as_ref().is_some_and(|j| j.stream));
         // Last to first: shard 0 goes through the model last, and its activations stay in the
         // layers for the lab to read (the same rows on any number of workers; see `node_sum`).
         // (A cover has at most 2·log₂ 16 nodes: an array, no allocation per step.)
@@ -630,7 +707,7 @@ impl Trainer {
                 let expected: Vec<(usize, usize)> = parallel::cover(parallel::group(m, workers, g), width)
                     .filter(|&(lo, hi)| (lo..hi.min(m)).any(|s| !parallel::shard_rows(n, m, s).is_empty()))
                     .collect();
-                let answer = h.collect(g - 1).and_then(|sums| {
+                let answer = h.collect_shared(g - 1).and_then(|sums| {
                     let nodes: Vec<(usize, usize)> = sums.iter().map(|r| (r.lo, r.hi)).collect();
                     if nodes != expected {
                         Err(format!("worker {} answered for shards {nodes:?}, not {expected:?}", g + 1))
@@ -641,7 +718,8 @@ impl Trainer {
                     }
                 });
                 match answer {
-                    Ok(sums) => parts.extend(sums),
+                    Ok(sums) if replicated => shared.push(sums),
+                    Ok(sums) => parts.extend(Arc::try_unwrap(sums).unwrap_or_else(|kept| kept.as_ref().clone())),
                     Err(why) => {
                         self.helper_failure = Some(format!("{why}: its shards were computed here (the same steps, slower)"));
                         for node in expected {
@@ -661,8 +739,25 @@ impl Trainer {
                 parallel::shard_gradient(&mut self.model, self.loss, &batch, rows, &mut self.scratch);
             }
         }
-        let (loss, right) = parallel::finish_into(&mut self.model, width, &mut parts, &mut self.spare).expect("a mini-batch has rows");
-        self.parts = parts;
+        let (loss, right) = if replicated {
+            // Every worker finishes the tree from everyone's sums and makes the update: the
+            // helpers now, alongside this one (or none, when a helper failed: then the next
+            // job carries the weights).
+            let own = Arc::new(parts);
+            let h = helpers.as_mut().expect("replicated");
+            h.exchange((!computed_others).then(|| (std::iter::once(own.clone()).chain(shared.iter().cloned()).collect(), hyper)));
+            let all: Vec<&parallel::NodeSum> = own.iter().chain(shared.iter().flat_map(|s| s.iter())).collect();
+            let out = parallel::finish_shared(&mut self.model, width, &all, &mut self.spare);
+            drop(all);
+            drop(shared);
+            self.shared_own.0.push(own);
+            self.replicated_step = !computed_others;
+            out.expect("a mini-batch has rows, its sums checked")
+        } else {
+            let out = parallel::finish_into(&mut self.model, width, &mut parts, &mut self.spare).expect("a mini-batch has rows");
+            self.parts = parts;
+            out
+        };
         // Buffers that came from helpers go back to them.
         if let Some(h) = helpers.as_mut().filter(|_| workers > 1) {
             let keep = width.trailing_zeros() as usize + 2;
@@ -695,7 +790,7 @@ impl Trainer {
     /// fresh: the device's momentum or Adam moments stay on the device.
     pub fn detach(&mut self) {
         if self.accel.0.take().is_some() {
-            self.optimizer = self.optimizer_kind.build();
+            self.reset_optimizer();
         }
         self.synced_step = self.step;
         self.rebuild = false;

@@ -43,7 +43,8 @@ impl Parallel {
                 t.set_helpers(None);
                 continue;
             }
-            let key = (crate::parallel::fingerprint(&mut t.model), wanted);
+            // Read without counting a change: a replicating helper keeps the weights it holds.
+            let key = (crate::parallel::fingerprint(t.model.reading()), wanted);
             if t.helpers_key() == Some(key) {
                 continue;
             }

@@ -72,7 +72,8 @@ impl OptimizerKind {
     }
 }
 
-pub trait Optimizer: Send + dyn_clone::DynClone {
+/// (`Sync`: a replicated step hands its state to helper threads, see `parallel::ShardJob`.)
+pub trait Optimizer: Send + Sync + dyn_clone::DynClone {
     /// Called once per step, before the parameter updates (Adam counts steps here).
     fn begin_step(&mut self) {}
     /// Updates parameter number `index` in place from its gradient.

@@ -669,7 +669,7 @@ impl Lab for BnLab {
                 let trainable = !next.freeze;
                 self.bn_layers().for_each(|b| b.affine_trainable = trainable);
                 let t = &mut self.nets[1];
-                t.optimizer = t.optimizer_kind.build();
+                t.reset_optimizer();
                 self.config = next;
                 Ok(Applied::Live)
             }
