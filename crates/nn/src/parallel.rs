@@ -467,8 +467,9 @@ pub struct Scratch {
     dout: Tensor,
     /// The node sums sent to other workers are written with streamed stores (see [`Copies`]).
     stream: bool,
-    /// A pair's first leaf, while the second is computed (streamed sums: see `node_sum`).
-    pair: Vec<f32>,
+    /// A pair's right leaf, moved out of the model (one tensor per parameter) while the left one
+    /// is computed (see `node_sum`).
+    leaf: Vec<Tensor>,
 }
 
 impl Scratch {
@@ -651,25 +652,43 @@ pub fn node_sum(
         return Some(NodeSum { lo, hi, loss: value, right, grads });
     }
     let mid = (lo + hi) / 2;
-    if scratch.stream && hi - lo == 2 && hi <= shards {
+    if hi - lo == 2 && hi <= shards {
         let (left_rows, right_rows) = (shard_rows(batch.shape[0], shards, lo), shard_rows(batch.shape[0], shards, mid));
         if !left_rows.is_empty() && !right_rows.is_empty() {
-            // A pair of leaves that other threads read: the right one's gradient kept in this
-            // thread's own buffer (plain stores to lines no other thread reads), then the sum
-            // written once, streamed — not a second pass of plain stores over lines the readers
-            // hold (see `lanes::copy_streaming`). The same bits: right + left, as below.
+            // A pair of leaves: the right one's gradients are moved out of the model (its
+            // tensors swapped with this scratch's, no copy) while the left one's are computed
+            // into the tensors swapped in, then the sum is written once — streamed when other
+            // threads read it (plain stores to lines they hold would be a second pass). The same
+            // bits as adding the left leaf into a copy of the right: right + left.
             let (right_loss, right_right) = shard_gradient(model, loss, batch, right_rows, scratch);
-            let mut pair = std::mem::take(&mut scratch.pair);
-            read_each(model, &mut pair, |_, g| g, false);
-            let (left_loss, left_right) = shard_gradient(model, loss, batch, left_rows, scratch);
-            let mut grads = spare.pop().unwrap_or_default();
-            grads.resize(pair.len(), 0.0);
-            let mut at = 0;
+            let mut i = 0;
             model.visit_params(&mut |_, _, _, g| {
-                crate::lanes::add_to_streaming(&mut grads[at..at + g.len()], &pair[at..at + g.len()], tensor::slice(g));
-                at += g.len();
+                if scratch.leaf.len() == i {
+                    scratch.leaf.push(Tensor::default());
+                }
+                if !tensor::same(scratch.leaf[i].shape(), g.shape()) {
+                    // First use (or a new shape): the left leaf's backward writes every value.
+                    scratch.leaf[i] = g.clone();
+                }
+                std::mem::swap(g, &mut scratch.leaf[i]);
+                i += 1;
             });
-            scratch.pair = pair;
+            let (left_loss, left_right) = shard_gradient(model, loss, batch, left_rows, scratch);
+            let mut total = 0;
+            model.visit_params(&mut |_, _, _, g| total += g.len());
+            let mut grads = spare.pop().unwrap_or_default();
+            grads.resize(total, 0.0);
+            let (mut at, mut i, stream) = (0, 0, scratch.stream);
+            model.visit_params(&mut |_, _, _, g| {
+                let (out, right) = (&mut grads[at..at + g.len()], tensor::slice(&scratch.leaf[i]));
+                if stream {
+                    crate::lanes::add_to_streaming(out, right, tensor::slice(g));
+                } else {
+                    crate::lanes::add_to(out, right, tensor::slice(g));
+                }
+                at += g.len();
+                i += 1;
+            });
             return Some(NodeSum { lo, hi, loss: right_loss + left_loss, right: right_right + left_right, grads });
         }
     }
@@ -1234,6 +1253,46 @@ mod tests {
             assert_eq!((loss.to_bits(), right), (expected.loss.to_bits(), expected.right), "{pieces:?}");
         }
         assert!(finish_into(&mut model, 4, &mut Vec::new(), &mut Vec::new()).is_none());
+    }
+
+    #[test]
+    fn a_pair_of_leaves_sums_right_plus_left_and_leaves_shard_lo_in_the_layers() {
+        use crate::init::Init;
+        use crate::ops::{Activation, ActivationKind, Dense};
+        let mut rng = crate::rng::Rng::new(5);
+        let mut model = Sequential::new(vec![
+            Box::new(Dense::new(4, 6, Init::He, 1.0, &mut rng)),
+            Box::new(Activation::new(ActivationKind::Tanh, 0.0)),
+            Box::new(Dense::new(6, 3, Init::He, 1.0, &mut rng)),
+        ]);
+        let classes: Vec<usize> = (0..10).map(|i| i % 3).collect();
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<u32>>();
+        let mut scratch = Scratch::default();
+        // Batch after batch, each way twice: the scratch's tensors, swapped in and out, must
+        // never carry one pair's gradients into the next.
+        for stream in [false, true, false, true] {
+            let x: Vec<f32> = (0..10 * 4).map(|_| rng.normal()).collect();
+            let batch = Batch { x: &x, shape: &[10, 4], classes: Some(&classes), values: &[], mask: None };
+            // Each of shards 2 and 3 (of 4) on its own, read out of the model.
+            let leaf = |s: usize, model: &mut Sequential| {
+                let out = shard_gradient(model, Loss::Softmax, &batch, shard_rows(10, 4, s), &mut Scratch::default());
+                let mut g = Vec::new();
+                read_grads(model, &mut g);
+                (out, g)
+            };
+            let ((left_loss, left_right), left) = leaf(2, &mut model);
+            let ((right_loss, right_right), right) = leaf(3, &mut model);
+            let sum: Vec<f32> = right.iter().zip(&left).map(|(r, l)| r + l).collect();
+            scratch.set_streamed(stream);
+            let node = node_sum(&mut model, Loss::Softmax, &batch, 4, (2, 4), &mut scratch, &mut Vec::new()).unwrap();
+            assert_eq!((node.lo, node.hi), (2, 4));
+            assert_eq!(bits(&node.grads), bits(&sum), "streamed: {stream}");
+            assert_eq!((node.loss.to_bits(), node.right), ((right_loss + left_loss).to_bits(), right_right + left_right));
+            // The layers hold shard 2's gradients (the last through the model).
+            let mut held = Vec::new();
+            read_grads(&mut model, &mut held);
+            assert_eq!(bits(&held), bits(&left), "streamed: {stream}");
+        }
     }
 
     #[test]
