@@ -93,10 +93,16 @@ impl Dense {
         }
         if large {
             // dW += xᵀ·dy, each dW[k,j] summed over the batch in order: the loops' bits (fresh:
-            // the sums start from +0 in registers, as from zeroed gradients).
-            self.x_t.resize(n * k_in, 0.0);
-            super::gemm::transpose(n, k_in, xs, &mut self.x_t);
-            super::gemm::gemm(k_in, n, k_out, &self.x_t, dys, dw, !fresh);
+            // the sums start from +0 in registers, as from zeroed gradients). A few rows (a
+            // micro-shard's) are read as stored, the kernel indexing them transposed; more are
+            // transposed first, since a block of dW reads one cache line of x per row.
+            if n <= super::gemm::TN_MAX_K {
+                super::gemm::gemm_tn(k_in, n, k_out, xs, dys, dw, !fresh);
+            } else {
+                self.x_t.resize(n * k_in, 0.0);
+                super::gemm::transpose(n, k_in, xs, &mut self.x_t);
+                super::gemm::gemm(k_in, n, k_out, &self.x_t, dys, dw, !fresh);
+            }
         }
         for i in (0..n).filter(|_| !large) {
             let dyi = &dys[i * k_out..(i + 1) * k_out];

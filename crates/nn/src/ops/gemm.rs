@@ -19,12 +19,43 @@ const NR: usize = 8;
 /// `C = C + A·B` when `accumulate`, else `C = A·B`.
 pub fn gemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "gemm operand sizes");
+    product::<false>(m, k, n, a, b, c, accumulate)
+}
+
+/// The most rows of k for which [`gemm_tn`] beats a transposed copy and [`gemm`]: each block of
+/// C reads one 64-byte line of A per row of k, and these 256 lines (16 KB) stay in L1 while the
+/// block sweeps the columns (W2's micro-shards of 16 rows: +6 % a step natively; the RNN's
+/// thousand-row products were 8 % slower without the copy).
+pub const TN_MAX_K: usize = 256;
+
+/// [`gemm`] with `A` given transposed, stored as (k×m): `C = C + Aᵀ·B` when `accumulate`, else
+/// `C = Aᵀ·B`. The same sums in the same order as [`gemm`] on a transposed copy (the same bits),
+/// without the copy: a dense layer's `∂W = xᵀ·∂y` reads a micro-shard's rows as they are (up to
+/// [`TN_MAX_K`] rows; more are faster copied first).
+pub fn gemm_tn(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "gemm_tn operand sizes");
+    product::<true>(m, k, n, a, b, c, accumulate)
+}
+
+/// Element (i, p) of A: row-major (m×k), or stored transposed (k×m) when `TA`.
+#[inline(always)]
+fn a_at<const TA: bool>(i: usize, p: usize, m: usize, k: usize) -> usize {
+    if TA {
+        p * m + i
+    } else {
+        i * k + p
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn product<const TA: bool>(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx") {
-        // SAFETY: the CPU has AVX (checked just above).
-        return unsafe { avx::gemm(m, k, n, a, b, c, accumulate) };
+        // SAFETY: the CPU has AVX (checked just above); the callers checked the sizes.
+        return unsafe { avx::gemm::<TA>(m, k, n, a, b, c, accumulate) };
     }
-    gemm_blocks(m, k, n, a, b, c, accumulate)
+    gemm_blocks::<TA>(m, k, n, a, b, c, accumulate)
 }
 
 /// The native build on a CPU with AVX (the CLI, the native tests): 8-lane vectors and blocks of
@@ -38,17 +69,17 @@ mod avx {
 
     /// Callers check the operand sizes (`super::gemm`) and that the CPU has AVX.
     #[target_feature(enable = "avx")]
-    pub unsafe fn gemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+    pub unsafe fn gemm<const TA: bool>(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
         let mut i = 0;
         while i + super::MR <= m {
-            rows::<{ super::MR }>(i, k, n, a, b, c, accumulate);
+            rows::<{ super::MR }, TA>(i, m, k, n, a, b, c, accumulate);
             i += super::MR;
         }
         match m - i {
             0 => {}
-            1 => rows::<1>(i, k, n, a, b, c, accumulate),
-            2 => rows::<2>(i, k, n, a, b, c, accumulate),
-            _ => rows::<3>(i, k, n, a, b, c, accumulate),
+            1 => rows::<1, TA>(i, m, k, n, a, b, c, accumulate),
+            2 => rows::<2, TA>(i, m, k, n, a, b, c, accumulate),
+            _ => rows::<3, TA>(i, m, k, n, a, b, c, accumulate),
         }
     }
 
@@ -56,25 +87,26 @@ mod avx {
     /// (compiled here with AVX).
     #[target_feature(enable = "avx")]
     #[inline]
-    unsafe fn rows<const R: usize>(i: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn rows<const R: usize, const TA: bool>(i: usize, m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
         let mut j = 0;
         while j + 16 <= n {
-            wide::<R, 2>(i, j, k, n, a, b, c, accumulate);
+            wide::<R, 2, TA>(i, j, m, k, n, a, b, c, accumulate);
             j += 16;
         }
         if j + 8 <= n {
-            wide::<R, 1>(i, j, k, n, a, b, c, accumulate);
+            wide::<R, 1, TA>(i, j, m, k, n, a, b, c, accumulate);
             j += 8;
         }
         if n - j >= 4 {
-            super::block::<R, 4>(i, j, k, n, a, b, c, accumulate);
+            super::block::<R, 4, TA>(i, j, m, k, n, a, b, c, accumulate);
             j += 4;
         }
         match n - j {
             0 => {}
-            1 => super::block::<R, 1>(i, j, k, n, a, b, c, accumulate),
-            2 => super::block::<R, 2>(i, j, k, n, a, b, c, accumulate),
-            _ => super::block::<R, 3>(i, j, k, n, a, b, c, accumulate),
+            1 => super::block::<R, 1, TA>(i, j, m, k, n, a, b, c, accumulate),
+            2 => super::block::<R, 2, TA>(i, j, m, k, n, a, b, c, accumulate),
+            _ => super::block::<R, 3, TA>(i, j, m, k, n, a, b, c, accumulate),
         }
     }
 
@@ -82,11 +114,21 @@ mod avx {
     #[target_feature(enable = "avx")]
     #[inline]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn wide<const R: usize, const V: usize>(i: usize, j: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
-        debug_assert!((i + R) * k <= a.len() && (k == 0 || (k - 1) * n + j + 8 * V <= b.len()) && (i + R - 1) * n + j + 8 * V <= c.len());
+    unsafe fn wide<const R: usize, const V: usize, const TA: bool>(
+        i: usize,
+        j: usize,
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[f32],
+        b: &[f32],
+        c: &mut [f32],
+        accumulate: bool,
+    ) {
+        debug_assert!(m * k <= a.len() && i + R <= m && (k == 0 || (k - 1) * n + j + 8 * V <= b.len()) && (i + R - 1) * n + j + 8 * V <= c.len());
         let mut acc = [[_mm256_setzero_ps(); V]; R];
-        // SAFETY (every pointer below): rows i..i+R < m, columns j..j+8V <= n and p < k, within
-        // the sizes `super::gemm` asserted; unaligned loads and stores.
+        // SAFETY (every pointer below): rows i..i+R <= m, columns j..j+8V <= n and p < k, within
+        // the sizes `super::gemm` / `gemm_tn` asserted; unaligned loads and stores.
         if accumulate {
             for r in 0..R {
                 for v in 0..V {
@@ -101,7 +143,7 @@ mod avx {
                 bv[v] = _mm256_loadu_ps(bp.add(8 * v));
             }
             for r in 0..R {
-                let av = _mm256_set1_ps(*a.get_unchecked((i + r) * k + p));
+                let av = _mm256_set1_ps(*a.get_unchecked(super::a_at::<TA>(i + r, p, m, k)));
                 for v in 0..V {
                     acc[r][v] = _mm256_add_ps(acc[r][v], _mm256_mul_ps(av, bv[v]));
                 }
@@ -119,37 +161,38 @@ mod avx {
 /// block) sweeps the columns in blocks of 8, then one of 4, then one of the last 1–3, so every
 /// panel of B is read once per row block and every element of C is summed over k in order.
 #[inline(always)]
-fn gemm_blocks(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+fn gemm_blocks<const TA: bool>(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
     let mut i = 0;
     while i + MR <= m {
-        row_block::<MR>(i, k, n, a, b, c, accumulate);
+        row_block::<MR, TA>(i, m, k, n, a, b, c, accumulate);
         i += MR;
     }
     match m - i {
         0 => {}
-        1 => row_block::<1>(i, k, n, a, b, c, accumulate),
-        2 => row_block::<2>(i, k, n, a, b, c, accumulate),
-        _ => row_block::<3>(i, k, n, a, b, c, accumulate),
+        1 => row_block::<1, TA>(i, m, k, n, a, b, c, accumulate),
+        2 => row_block::<2, TA>(i, m, k, n, a, b, c, accumulate),
+        _ => row_block::<3, TA>(i, m, k, n, a, b, c, accumulate),
     }
 }
 
 /// Rows `i..i+R` of C, all columns.
 #[inline(always)]
-fn row_block<const R: usize>(i: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+#[allow(clippy::too_many_arguments)]
+fn row_block<const R: usize, const TA: bool>(i: usize, m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
     let full_cols = n - n % NR;
     for j in (0..full_cols).step_by(NR) {
-        block::<R, NR>(i, j, k, n, a, b, c, accumulate);
+        block::<R, NR, TA>(i, j, m, k, n, a, b, c, accumulate);
     }
     let mut j = full_cols;
     if n - j >= 4 {
-        block::<R, 4>(i, j, k, n, a, b, c, accumulate);
+        block::<R, 4, TA>(i, j, m, k, n, a, b, c, accumulate);
         j += 4;
     }
     match n - j {
         0 => {}
-        1 => block::<R, 1>(i, j, k, n, a, b, c, accumulate),
-        2 => block::<R, 2>(i, j, k, n, a, b, c, accumulate),
-        _ => block::<R, 3>(i, j, k, n, a, b, c, accumulate),
+        1 => block::<R, 1, TA>(i, j, m, k, n, a, b, c, accumulate),
+        2 => block::<R, 2, TA>(i, j, m, k, n, a, b, c, accumulate),
+        _ => block::<R, 3, TA>(i, j, m, k, n, a, b, c, accumulate),
     }
 }
 
@@ -202,10 +245,20 @@ pub fn dot_lanes(x: &[f32], y: &[f32]) -> f32 {
 /// One `R × C` block of C at (i, j), accumulated in registers over all of k.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn block<const R: usize, const C: usize>(i: usize, j: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+fn block<const R: usize, const C: usize, const TA: bool>(
+    i: usize,
+    j: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    accumulate: bool,
+) {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     if C == 8 {
-        return simd::block8::<R>(i, j, k, n, a, b, c, accumulate);
+        return simd::block8::<R, TA>(i, j, m, k, n, a, b, c, accumulate);
     }
     let mut acc = [[0.0f32; C]; R];
     if accumulate {
@@ -216,7 +269,7 @@ fn block<const R: usize, const C: usize>(i: usize, j: usize, k: usize, n: usize,
     for p in 0..k {
         let bp: &[f32; C] = b[p * n + j..p * n + j + C].try_into().expect("C columns");
         for (r, row) in acc.iter_mut().enumerate() {
-            let av = a[(i + r) * k + p];
+            let av = a[a_at::<TA>(i + r, p, m, k)];
             for q in 0..C {
                 row[q] += av * bp[q];
             }
@@ -261,8 +314,8 @@ mod simd {
     /// An `R × 8` block of C += A·B, as `super::block`.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    pub fn block8<const R: usize>(i: usize, j: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
-        assert!((i + R - 1) * n + j + 8 <= c.len() && (k == 0 || (k - 1) * n + j + 8 <= b.len()) && (i + R) * k <= a.len());
+    pub fn block8<const R: usize, const TA: bool>(i: usize, j: usize, m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+        assert!((i + R - 1) * n + j + 8 <= c.len() && (k == 0 || (k - 1) * n + j + 8 <= b.len()) && i + R <= m && m * k <= a.len());
         let mut acc = [[f32x4_splat(0.0); 2]; R];
         // SAFETY: the assert above bounds every load and store below.
         unsafe {
@@ -276,7 +329,7 @@ mod simd {
                 let bp = b.as_ptr().add(p * n + j);
                 let (b0, b1) = (v128_load(bp as *const v128), v128_load(bp.add(4) as *const v128));
                 for (r, row) in acc.iter_mut().enumerate() {
-                    let av = f32x4_splat(*a.get_unchecked((i + r) * k + p));
+                    let av = f32x4_splat(*a.get_unchecked(super::a_at::<TA>(i + r, p, m, k)));
                     row[0] = f32x4_add(row[0], f32x4_mul(av, b0));
                     row[1] = f32x4_add(row[1], f32x4_mul(av, b1));
                 }
@@ -336,11 +389,19 @@ pub fn kernel_fingerprint() -> u64 {
     let dy = tensor::from_vec(y.shape(), (0..y.len()).map(|_| rng.normal()).collect());
     eat(tensor::slice(conv.backward(&dy)));
     eat(tensor::slice(&conv.dw));
+    // A given transposed (a dense layer's ∂W over a micro-shard), full and partial blocks.
+    for (m, k, n) in [(784, 16, 128), (13, 5, 11)] {
+        let a_t: Vec<f32> = (0..k * m).map(|_| rng.normal()).collect();
+        let b: Vec<f32> = (0..k * n).map(|_| rng.normal()).collect();
+        let mut c: Vec<f32> = (0..m * n).map(|_| rng.normal()).collect();
+        gemm_tn(m, k, n, &a_t, &b, &mut c, true);
+        eat(&c);
+    }
     hash
 }
 
 /// The value of [`kernel_fingerprint`] on every target.
-pub const KERNEL_FINGERPRINT: u64 = 14711809709297582629;
+pub const KERNEL_FINGERPRINT: u64 = 2236095613954309906;
 
 #[cfg(test)]
 mod tests {
@@ -406,10 +467,18 @@ mod tests {
                 let (mut fast, mut portable, mut slow) = (c0.clone(), c0.clone(), c0.clone());
                 // The dispatched kernel (AVX where the CPU has it) and the portable blocks.
                 gemm(m, k, n, &a, &b, &mut fast, acc);
-                gemm_blocks(m, k, n, &a, &b, &mut portable, acc);
+                gemm_blocks::<false>(m, k, n, &a, &b, &mut portable, acc);
                 naive(m, k, n, &a, &b, &mut slow, acc);
                 assert!(fast.iter().zip(&slow).all(|(x, y)| x.to_bits() == y.to_bits()), "{m}×{k}×{n} acc={acc}");
                 assert!(portable.iter().zip(&slow).all(|(x, y)| x.to_bits() == y.to_bits()), "{m}×{k}×{n} acc={acc}");
+                // A given transposed: the same bits, dispatched and portable.
+                let mut a_t = vec![0.0; m * k];
+                transpose(m, k, &a, &mut a_t);
+                let (mut fast_t, mut portable_t) = (c0.clone(), c0.clone());
+                gemm_tn(m, k, n, &a_t, &b, &mut fast_t, acc);
+                gemm_blocks::<true>(m, k, n, &a_t, &b, &mut portable_t, acc);
+                assert!(fast_t.iter().zip(&slow).all(|(x, y)| x.to_bits() == y.to_bits()), "Aᵀ {m}×{k}×{n} acc={acc}");
+                assert!(portable_t.iter().zip(&slow).all(|(x, y)| x.to_bits() == y.to_bits()), "Aᵀ {m}×{k}×{n} acc={acc}");
             }
         }
     }
