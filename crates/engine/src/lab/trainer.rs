@@ -676,6 +676,14 @@ impl Trainer {
         let mut own = [(0, 0); 2 * parallel::MAX_SHARDS];
         let mut count = 0;
         for node in parallel::cover(parallel::group(m, workers, 0), width) {
+            if node == (0, width) && width >= 2 {
+                // The whole tree here: its two halves, which the finish adds straight into the
+                // model's gradients (the same left + right), not a root copied in afterwards.
+                own[count] = (0, width / 2);
+                own[count + 1] = (width / 2, width);
+                count += 2;
+                continue;
+            }
             own[count] = node;
             count += 1;
         }
