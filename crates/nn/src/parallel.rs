@@ -864,6 +864,28 @@ impl CopyChooser {
     }
 }
 
+/// Gradient buffers a worker of a replicated step needs at most, so that its pool holds them from
+/// the first step and none is allocated later (`tests/no_alloc.rs`): its `nodes` sums of this
+/// step, the same again for the last step's, which a worker still finishing it may hold while
+/// this one starts the next (under load, a thread waits its turn for a core), and the tree's
+/// new nodes (one per level of the `shards`' tree, and the two halves at the top).
+pub fn pool_for(nodes: usize, shards: usize) -> usize {
+    2 * nodes + width(shards).trailing_zeros() as usize + 2
+}
+
+/// Adds buffers with room for `model`'s gradients to `spare` until with `held` (this worker's
+/// sums still shared) there are `pool`.
+pub fn top_up(spare: &mut Vec<Vec<f32>>, held: usize, pool: usize, model: &mut Sequential) {
+    if spare.len() + held >= pool {
+        return;
+    }
+    let mut total = 0;
+    model.visit_params(&mut |_, _, w, _| total += w.len());
+    while spare.len() + held < pool {
+        spare.push(Vec::with_capacity(total));
+    }
+}
+
 /// Helpers as native threads, each with a replica of the model (the CLI's `--threads`).
 pub struct ThreadHelpers {
     threads: Vec<HelperThread>,
@@ -903,14 +925,14 @@ impl ThreadHelpers {
             let (exchange, exchange_rx) = channel::<Exchange>();
             let (result_tx, results) = channel();
             let (spare, spare_rx) = channel::<Vec<f32>>();
-            let mut replica = Replica { model: model.clone(), optimizer: None, scratch: Scratch::default(), buffers: Vec::new(), shared: Vec::new() };
+            let mut replica = Replica { model: model.clone(), optimizer: None, scratch: Scratch::default(), buffers: Vec::new(), shared: Vec::new(), pool: 0 };
             let handle = std::thread::Builder::new()
                 .name(format!("deeply-worker-{}", h + 2))
                 .spawn(move || {
                     while let Ok(job) = recv_soon(&job_rx) {
                         replica.buffers.extend(spare_rx.try_iter());
                         replica.take_back_shared();
-                        replica.buffers.truncate(HELPER_SPARES);
+                        replica.buffers.truncate(HELPER_SPARES.max(replica.pool));
                         if !job.replicated {
                             let out = compute_group(&mut replica.model, &job, h + 1, &mut replica.scratch, &mut replica.buffers);
                             // The job's buffers go back to the caller for the next step.
@@ -1041,6 +1063,8 @@ struct Replica {
     buffers: Vec<Vec<f32>>,
     /// The last replicated steps' sums, shared until every worker has finished with them.
     shared: Vec<SharedSums>,
+    /// Gradient buffers this helper keeps, in its pool or in sums still shared (see [`pool_for`]).
+    pool: usize,
 }
 
 impl Replica {
@@ -1070,6 +1094,10 @@ impl Replica {
         } else if self.optimizer.is_none() {
             return Err("the replica was not given the model's weights".into());
         }
+        let nodes = cover(group(job.shards, job.workers, g), width(job.shards)).count();
+        self.pool = pool_for(nodes, job.shards);
+        let held = self.shared.iter().map(|s| s.len()).sum();
+        top_up(&mut self.buffers, held, self.pool, &mut self.model);
         let sums = Arc::new(group_sums(&mut self.model, job, g, &mut self.scratch, &mut self.buffers));
         self.shared.push(sums.clone());
         Ok(sums)

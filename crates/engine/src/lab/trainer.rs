@@ -687,6 +687,15 @@ impl Trainer {
             own[count] = node;
             count += 1;
         }
+        // Buffers this worker keeps (more, from helpers, go back to them at the step's end).
+        let mut keep = width.trailing_zeros() as usize + 2;
+        if replicated {
+            // The pool for a helper still finishing the last step with this worker's sums of it
+            // (see `parallel::pool_for`): filled at the first replicated step, not when one lags.
+            keep = parallel::pool_for(count, m);
+            let held = self.shared_own.0.iter().map(|s| s.len()).sum();
+            parallel::top_up(&mut self.spare, held, keep, self.model.reading());
+        }
         for &node in own[..count].iter().rev() {
             parts.extend(parallel::node_sum(&mut self.model, self.loss, &batch, m, node, &mut self.scratch, &mut self.spare));
         }
@@ -768,7 +777,6 @@ impl Trainer {
         };
         // Buffers that came from helpers go back to them.
         if let Some(h) = helpers.as_mut().filter(|_| workers > 1) {
-            let keep = width.trailing_zeros() as usize + 2;
             while self.spare.len() > keep {
                 h.recycle(self.spare.pop().expect("non-empty"));
             }
