@@ -199,7 +199,18 @@ export async function fpsWhileTraining(page) {
 export async function playAtOnce(page, timeout = 60000) {
   await page.waitForSelector('#play:not([disabled])', { timeout });
   await page.click('#play');
-  await waitForStep(page, 's > 0', timeout);
+  try {
+    await waitForStep(page, 's > 0', timeout);
+  } catch (e) {
+    // What the page showed when training did not start (a rare CI failure left no trace).
+    const shown = await page.evaluate(() => ({
+      play: document.querySelector('#play')?.textContent,
+      step: document.querySelector('#stat-step')?.textContent,
+      status: document.querySelector('#status')?.textContent,
+      notices: [...document.querySelectorAll('.notice, .error, .fatal')].filter((n) => n.checkVisibility()).map((n) => n.textContent.trim()).slice(0, 5),
+    })).catch((why) => `(the page could not be read: ${why})`);
+    throw new Error(`${e.message}\nthe page showed: ${JSON.stringify(shown)}`);
+  }
 }
 
 /** The Content-Security-Policy violations the page has seen. */
