@@ -148,7 +148,7 @@ test('"start from: LeNet-5" moves the sidebar and the link to LeNet-5, and the l
 test('the strict Content-Security-Policy holds while the lab trains (cnn)', async () => {
   const errors = [];
   const page = await openPage(browser, `${server.url}?lab=cnn&model=small`, errors);
-  await playAtOnce(page);
+  await playAtOnce(page, 60000, errors);
   await waitForStep(page, 's > 20', 60000);
   assert.deepEqual(await cspViolations(page), []);
   assert.deepEqual(errors, []);

@@ -182,7 +182,7 @@ test('a link with thousands of unknown keys shows a bounded list of notices and 
 test('the strict Content-Security-Policy holds while the lab trains (fit)', async () => {
   const errors = [];
   const page = await openPage(browser, `${server.url}?lab=fit`, errors);
-  await playAtOnce(page);
+  await playAtOnce(page, 60000, errors);
   await waitForStep(page, 's > 20', 60000);
   assert.deepEqual(await cspViolations(page), []);
   assert.deepEqual(errors, []);

@@ -196,7 +196,8 @@ export async function fpsWhileTraining(page) {
 
 /// Clicks Play the instant it is enabled (before the first snapshot may have arrived) and checks
 /// that training starts: a command sent while the lab is starting is queued, never lost.
-export async function playAtOnce(page, timeout = 60000) {
+/// `errors`: the page's console errors so far (`openPage`'s), reported if training does not start.
+export async function playAtOnce(page, timeout = 60000, errors = []) {
   await page.waitForSelector('#play:not([disabled])', { timeout });
   await page.click('#play');
   try {
@@ -209,7 +210,7 @@ export async function playAtOnce(page, timeout = 60000) {
       status: document.querySelector('#status')?.textContent,
       notices: [...document.querySelectorAll('.notice, .error, .fatal')].filter((n) => n.checkVisibility()).map((n) => n.textContent.trim()).slice(0, 5),
     })).catch((why) => `(the page could not be read: ${why})`);
-    throw new Error(`${e.message}\nthe page showed: ${JSON.stringify(shown)}`);
+    throw new Error(`${e.message}\nthe page showed: ${JSON.stringify(shown)}; console errors: ${JSON.stringify(errors.slice(0, 5))}`);
   }
 }
 

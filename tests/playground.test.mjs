@@ -170,7 +170,7 @@ test('with no points of your own, Play says to add points first (not NaN)', asyn
 test('the strict Content-Security-Policy holds while the lab trains (playground)', async () => {
   const errors = [];
   const page = await openPage(browser, `${server.url}?lab=playground`, errors);
-  await playAtOnce(page);
+  await playAtOnce(page, 60000, errors);
   await waitForStep(page, 's > 20', 60000);
   assert.deepEqual(await cspViolations(page), []);
   assert.deepEqual(errors, []);

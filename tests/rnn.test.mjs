@@ -158,7 +158,7 @@ test('the page stays smooth (≥ 55 frames per second) while the RNN trains', as
 test('Play pressed the instant it is enabled starts training (rnn); the CSP holds', async () => {
   const errors = [];
   const page = await openPage(browser, `${server.url}?lab=rnn`, errors);
-  await playAtOnce(page);
+  await playAtOnce(page, 60000, errors);
   await waitForStep(page, 's > 20', 60000);
   assert.deepEqual(await cspViolations(page), []);
   assert.deepEqual(errors, []);
