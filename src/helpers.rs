@@ -704,6 +704,9 @@ impl Helper {
                 // A browser worker gets the weights with each job (see `Helpers::replicates`).
                 replicated: false,
                 optimizer: None,
+                // Its rows come in the shared buffer (see `Helpers::gathers_rows`).
+                rows: None,
+                indices: Vec::new(),
             });
             // Only this helper's rows of the batch are read (the others stay stale, unused).
             let shards = (shared.get(SHARDS).max(1) as usize).min(parallel::MAX_SHARDS);
@@ -736,7 +739,7 @@ impl Helper {
             } else if !self.take_weights(shared, replica) {
                 Err("the replica's parameters do not match the model's".to_string())
             } else {
-                Ok(parallel::group_sums(replica, &job, g as usize, &mut self.scratch, &mut self.spare))
+                parallel::group_sums(replica, &job, g as usize, &mut self.scratch, &mut self.spare)
             };
             self.job = Some(job);
             result

@@ -97,6 +97,31 @@ fn helper_threads_reuse_their_gradient_buffers_and_hold_no_more() {
     assert!(grown < 1 << 20, "60 steps on 4 workers left {grown} more bytes held");
 }
 
+#[test]
+fn helper_threads_gathering_their_own_rows_allocate_no_gradient_or_batch_buffer() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // As the labs train: each step started ahead, the helpers gathering their rows themselves.
+    let (mut trainer, images) = lenet5();
+    trainer.set_shards(4);
+    trainer.set_helpers(Some(Box::new(engine::parallel::ThreadHelpers::new(&trainer.model, 3).unwrap())));
+    let source = images.shared_train_source(images.scaling(true));
+    for _ in 0..10 {
+        trainer.train_step_ahead(&source, true);
+    }
+    trainer.set_record_every(1000);
+    let (large, live) = (LARGE_ALLOCATIONS.load(Ordering::Relaxed), LIVE_BYTES.load(Ordering::Relaxed));
+    for _ in 0..60 {
+        trainer.train_step_ahead(&source, true);
+    }
+    let large = LARGE_ALLOCATIONS.load(Ordering::Relaxed) - large;
+    let grown = LIVE_BYTES.load(Ordering::Relaxed) - live;
+    trainer.settle();
+    assert_eq!(trainer.last_workers(), 4);
+    assert!(trainer.gathered_batch_x().is_none(), "the helpers' rows were gathered here");
+    assert_eq!(large, 0, "60 steps on 4 workers allocated {large} blocks of 64 KB or more");
+    assert!(grown < 1 << 20, "60 steps on 4 workers left {grown} more bytes held");
+}
+
 /// Native helper threads, and (once `lag` is set) a peer that still reads every worker's sums of
 /// a step when the next one starts (as a thread waiting for a core does): they are let go only
 /// once the next step is under way (at its first `collect_shared`, after every worker took its job).
@@ -167,9 +192,9 @@ fn a_peer_still_reading_the_last_steps_sums_costs_no_allocation() {
     assert_eq!(large, 0, "20 steps with a lagging peer allocated {large} blocks of 64 KB or more");
 }
 
-fn lenet5() -> (Trainer, ImagePair) {
+fn lenet5() -> (Trainer, Arc<ImagePair>) {
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../static/data");
-    let images = ImagePair::load_dir(ImageSet::Mnist, &dir).unwrap();
+    let images = Arc::new(ImagePair::load_dir(ImageSet::Mnist, &dir).unwrap());
     let config = CnnConfig::for_model(CnnModel::Lenet5);
     let model = config.build_model(&mut Rng::new(1));
     let trainer = Trainer::new(model, config.opt, config.hyper(), Loss::Softmax, config.bs, images.train.len(), Rng::new(2));

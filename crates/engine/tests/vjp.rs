@@ -66,7 +66,7 @@ impl M {
 /// Forward and backward of a tanh MLP with MSE, by hand: per layer `(x, dy, dx, dW, db)`.
 fn by_hand(lab: &FitLab) -> (f64, Vec<(M, M, M, M, Vec<f64>)>) {
     let t = lab.trainer();
-    let x = t.batch_x();
+    let x = t.gathered_batch_x().expect("a fit lab gathers its whole batch");
     let n = x.shape()[0];
     let dense: Vec<&Dense> = t.model.layers_of::<Dense>().collect();
     let mut input = M { r: n, c: x.shape()[1], v: tensor::slice(x).iter().map(|&a| a as f64).collect() };

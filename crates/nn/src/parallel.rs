@@ -130,6 +130,29 @@ pub enum Targets {
     },
 }
 
+/// 8-bit images that helper threads read their own rows from ([`ShardJob::rows`]), shared with
+/// the caller: the caller then gathers only its own rows of each mini-batch, and writes none
+/// for the helpers (W2's lead had gathered 64 images and copied 32 of them for the helper, on
+/// its serial path).
+pub trait PixelRows: Send + Sync {
+    /// Fills `out` with the images `indices`, one after another, each pixel `p` standardised as
+    /// [`crate::math::PixelTable`] does with `scaling` (the same bits as the caller's gather).
+    fn fill(&self, indices: &[usize], scaling: (f32, f32), out: &mut [f32]);
+}
+
+/// A [`PixelRows`] and the scaling its mini-batches are gathered with.
+#[derive(Clone)]
+pub struct SharedRows {
+    pub pixels: Arc<dyn PixelRows>,
+    pub scaling: (f32, f32),
+}
+
+impl std::fmt::Debug for SharedRows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SharedRows {{ scaling: {:?} }}", self.scaling)
+    }
+}
+
 /// One step's work for the helpers: the weights, the mini-batch and how it is split.
 #[derive(Clone, Debug)]
 pub struct ShardJob {
@@ -149,6 +172,11 @@ pub struct ShardJob {
     /// With `replicated`: the optimiser's state the replicas take with `params` (None: they hold
     /// the model's weights and state already, and `params` is empty).
     pub optimizer: Option<OptimizerState>,
+    /// Where the helpers gather their rows of the mini-batch themselves (`x` is then empty):
+    /// rows `indices` of it ([`Helpers::gathers_rows`]).
+    pub rows: Option<SharedRows>,
+    /// The mini-batch's rows in `rows`, in order (one per row of `shape[0]`).
+    pub indices: Vec<usize>,
 }
 
 /// An optimiser's state for replicating helpers (see [`ShardJob::optimizer`]).
@@ -395,6 +423,11 @@ pub trait Helpers: Send {
     fn wants_copies(&self) -> bool {
         true
     }
+    /// Whether the helpers gather their own rows when a job names them ([`ShardJob::rows`]):
+    /// the caller's batch then needs only the caller's rows (and `job.x` none).
+    fn gathers_rows(&self) -> bool {
+        false
+    }
     /// The step's update has been made: helpers may take the new weights now, while the caller
     /// prepares the next step (`dispatch` still checks that they are the model's).
     fn after_update(&mut self, _model: &mut Sequential) {}
@@ -470,6 +503,8 @@ pub struct Scratch {
     /// A pair's right leaf, moved out of the model (one tensor per parameter) while the left one
     /// is computed (see `node_sum`).
     leaf: Vec<Tensor>,
+    /// A helper's rows of the mini-batch when it gathers them itself ([`ShardJob::rows`]).
+    rows: Vec<f32>,
 }
 
 impl Scratch {
@@ -739,24 +774,44 @@ pub fn compute_group(replica: &mut Sequential, job: &ShardJob, g: usize, scratch
     if !write_params(replica, &job.params) {
         return Err("the replica's parameters do not match the model's".into());
     }
-    Ok(group_sums(replica, job, g, scratch, spare))
+    group_sums(replica, job, g, scratch, spare)
 }
 
-/// [`compute_group`] on a replica that already holds the job's weights (`job.params` unread).
+/// [`compute_group`] on a replica that already holds the job's weights (`job.params` unread);
+/// refuses a job whose rows to gather are not one per row of its batch.
 #[inline(never)]
-pub fn group_sums(replica: &mut Sequential, job: &ShardJob, g: usize, scratch: &mut Scratch, spare: &mut Vec<Vec<f32>>) -> Vec<NodeSum> {
+pub fn group_sums(replica: &mut Sequential, job: &ShardJob, g: usize, scratch: &mut Scratch, spare: &mut Vec<Vec<f32>>) -> Result<Vec<NodeSum>, String> {
     let (classes, values, mask) = match &job.targets {
         Targets::Classes(c) => (Some(c.as_slice()), &[][..], None),
         Targets::Values { values, .. } => (None, values.as_slice(), None),
         Targets::Masked { classes, mask } => (Some(classes.as_slice()), &[][..], Some(mask.as_slice())),
     };
-    let batch = Batch { x: &job.x, shape: &job.shape, classes, values, mask };
+    // Rows named by the job are gathered here, this group's only (the others stay stale, unread).
+    let mut gathered = std::mem::take(&mut scratch.rows);
+    let x = match &job.rows {
+        Some(rows) => {
+            let n = job.shape.first().copied().unwrap_or(0);
+            let per_row = job.shape.iter().skip(1).product::<usize>();
+            if job.indices.len() != n {
+                scratch.rows = gathered;
+                return Err(format!("the job names {} rows for a batch of {n}", job.indices.len()));
+            }
+            let mine = group(job.shards, job.workers, g);
+            let (first, last) = (shard_rows(n, job.shards, mine.start).start, shard_rows(n, job.shards, mine.end).start);
+            gathered.resize(n * per_row, 0.0);
+            rows.pixels.fill(&job.indices[first..last], rows.scaling, &mut gathered[first * per_row..last * per_row]);
+            &gathered[..]
+        }
+        None => &job.x[..],
+    };
+    let batch = Batch { x, shape: &job.shape, classes, values, mask };
     scratch.stream = job.stream;
     let mut out = Vec::new();
     for node in cover(group(job.shards, job.workers, g), width(job.shards)) {
         out.extend(node_sum(replica, job.loss, &batch, job.shards, node, scratch, spare));
     }
-    out
+    scratch.rows = gathered;
+    Ok(out)
 }
 
 /// How the copies that cross threads are written: the job's weights and rows (by the lead) and
@@ -899,6 +954,8 @@ pub struct ThreadHelpers {
     replicate: bool,
     /// A replicated job was dispatched and its exchange is still to be sent.
     awaiting: bool,
+    /// The threads gather their own rows of a job that names them ([`Helpers::gathers_rows`]).
+    gather: bool,
 }
 
 /// The most spare gradient buffers a helper thread keeps: its deepest node sum needs
@@ -966,12 +1023,20 @@ impl ThreadHelpers {
             last_dispatch: None,
             replicate: true,
             awaiting: false,
+            gather: true,
         })
     }
 
     /// The same helpers, replicating the updates or not (the default: they do).
     pub fn with_replication(mut self, replicate: bool) -> ThreadHelpers {
         self.replicate = replicate;
+        self
+    }
+
+    /// The same helpers, gathering their own rows of the jobs that name them or not (the
+    /// default: they do).
+    pub fn with_row_gathering(mut self, gather: bool) -> ThreadHelpers {
+        self.gather = gather;
         self
     }
 
@@ -1012,6 +1077,10 @@ impl Helpers for ThreadHelpers {
 
     fn replicates(&self) -> bool {
         self.replicate
+    }
+
+    fn gathers_rows(&self) -> bool {
+        self.gather
     }
 
     fn exchange(&mut self, step: Exchange) {
@@ -1098,7 +1167,7 @@ impl Replica {
         self.pool = pool_for(nodes, job.shards);
         let held = self.shared.iter().map(|s| s.len()).sum();
         top_up(&mut self.buffers, held, self.pool, &mut self.model);
-        let sums = Arc::new(group_sums(&mut self.model, job, g, &mut self.scratch, &mut self.buffers));
+        let sums = Arc::new(group_sums(&mut self.model, job, g, &mut self.scratch, &mut self.buffers)?);
         self.shared.push(sums.clone());
         Ok(sums)
     }

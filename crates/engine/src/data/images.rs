@@ -97,12 +97,35 @@ impl ImagePair {
 
     /// The training split as a mini-batch source with the given scaling.
     pub fn train_source(&self, scaling: (f32, f32)) -> Images<'_> {
-        Images { digits: &self.train, scaling }
+        Images { digits: &self.train, scaling, shared: None }
+    }
+
+    /// [`ImagePair::train_source`] whose rows helper threads can gather themselves.
+    pub fn shared_train_source(self: &Arc<Self>, scaling: (f32, f32)) -> Images<'_> {
+        Images { digits: &self.train, scaling, shared: Some(self) }
     }
 
     pub fn test_source(&self, scaling: (f32, f32)) -> Images<'_> {
-        Images { digits: &self.test, scaling }
+        Images { digits: &self.test, scaling, shared: None }
     }
+
+    /// The rows of the training split for helpers ([`Source::shared_rows`]).
+    pub fn shared_train_rows(self: &Arc<Self>, scaling: (f32, f32)) -> crate::parallel::SharedRows {
+        crate::parallel::SharedRows { pixels: self.clone(), scaling }
+    }
+}
+
+/// The training split's images (helpers gather their rows of a mini-batch from it).
+impl crate::parallel::PixelRows for ImagePair {
+    fn fill(&self, indices: &[usize], scaling: (f32, f32), out: &mut [f32]) {
+        fill_images(&self.train, indices, scaling, out);
+    }
+}
+
+/// Rows `indices` of `digits`, scaled, into `out` (every gather of images goes through here).
+pub fn fill_images(digits: &Digits, indices: &[usize], scaling: (f32, f32), out: &mut [f32]) {
+    let table = crate::math::PixelTable::new(scaling);
+    table.fill_rows(indices.len(), digits.rows * digits.cols, |r| digits.bytes(indices[r]), out);
 }
 
 /// Loaded image datasets, by name (the worker loads them on demand).
@@ -143,6 +166,8 @@ pub fn scale_into(pixels: impl Iterator<Item = f32>, (mean, std): (f32, f32), ou
 pub struct Images<'a> {
     pub digits: &'a Digits,
     pub scaling: (f32, f32),
+    /// The pair `digits` is the training split of, when helpers may gather from it.
+    pub shared: Option<&'a Arc<ImagePair>>,
 }
 
 impl Source for Images<'_> {
@@ -154,14 +179,21 @@ impl Source for Images<'_> {
         true
     }
 
-    fn gather(&self, indices: &[usize], x: &mut Tensor, _y: &mut Tensor, classes: &mut Vec<usize>) {
+    fn gather(&self, indices: &[usize], x: &mut Tensor, y: &mut Tensor, classes: &mut Vec<usize>) {
+        self.gather_first(indices, indices.len(), x, y, classes)
+    }
+
+    fn gather_first(&self, indices: &[usize], rows: usize, x: &mut Tensor, _y: &mut Tensor, classes: &mut Vec<usize>) {
         let size = self.digits.rows * self.digits.cols;
         tensor::resize(x, &[indices.len(), 1, self.digits.rows, self.digits.cols]);
-        let dst = tensor::slice_mut(x);
-        let table = crate::math::PixelTable::new(self.scaling);
-        table.fill_rows(indices.len(), size, |r| self.digits.bytes(indices[r]), dst);
+        let rows = rows.min(indices.len());
+        fill_images(self.digits, &indices[..rows], self.scaling, &mut tensor::slice_mut(x)[..rows * size]);
         classes.clear();
         classes.extend(indices.iter().map(|&i| self.digits.labels[i] as usize));
+    }
+
+    fn shared_rows(&self) -> Option<crate::parallel::SharedRows> {
+        self.shared.map(|pair| pair.shared_train_rows(self.scaling))
     }
 }
 

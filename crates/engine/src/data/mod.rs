@@ -33,6 +33,17 @@ pub trait Source {
     fn has_classes(&self) -> bool;
     /// Copies the rows `indices` into `x` (and `y`/`classes`), reusing their allocations.
     fn gather(&self, indices: &[usize], x: &mut Tensor, y: &mut Tensor, classes: &mut Vec<usize>);
+    /// [`Source::gather`] with only the first `rows` rows of `x` written (its shape is the whole
+    /// batch's, the rest stale): the others are gathered by helpers ([`Source::shared_rows`]).
+    /// By default every row is written.
+    fn gather_first(&self, indices: &[usize], _rows: usize, x: &mut Tensor, y: &mut Tensor, classes: &mut Vec<usize>) {
+        self.gather(indices, x, y, classes)
+    }
+    /// Where helper threads can read rows of `x` themselves, the same bits as `gather` (None: the
+    /// caller hands them theirs).
+    fn shared_rows(&self) -> Option<crate::parallel::SharedRows> {
+        None
+    }
     /// For sequence targets: fills `mask` (one entry per class of `gather`, true on real steps)
     /// and returns true; sources without padding return false.
     fn mask(&self, _indices: &[usize], _mask: &mut Vec<bool>) -> bool {

@@ -170,6 +170,35 @@ pub struct Trainer {
     shared_own: SharedOwn,
     /// The step being made was replicated by every helper (its update makes `replicas`).
     replicated_step: bool,
+    /// Rows of `batch_x` gathered here: all, unless helpers gathered theirs themselves from
+    /// `rows_source` ([`Helpers::gathers_rows`]); the rest are filled in when the batch is read
+    /// ([`Trainer::batch_x`]) or computed here.
+    batch_filled: usize,
+    /// The same for `next_x`.
+    next_filled: usize,
+    rows_source: Option<parallel::SharedRows>,
+}
+
+/// The rows of a mini-batch of `rows` from `data` that this worker gathers itself, and where the
+/// helpers gather the rest: the helpers' rows are theirs to gather when they can
+/// ([`Helpers::gathers_rows`]) and `data` shares its rows ([`Source::shared_rows`]).
+fn own_rows(h: Option<&dyn Helpers>, sharding: parallel::Sharding, data: &dyn Source, rows: usize) -> (usize, Option<parallel::SharedRows>) {
+    let Some(h) = h.filter(|h| h.count() > 0 && h.wants_copies() && h.gathers_rows()) else { return (rows, None) };
+    let Some(shared) = data.shared_rows() else { return (rows, None) };
+    let m = sharding.shards(rows);
+    if m < 2 {
+        return (rows, None);
+    }
+    (parallel::shard_rows(rows, m, parallel::group(m, h.count() + 1, 1).start).start, Some(shared))
+}
+
+/// Fills rows `from..` of the mini-batch `x` (rows `indices` of `source`).
+fn fill_rest(x: &mut Tensor, from: usize, indices: &[usize], source: &parallel::SharedRows) {
+    let n = x.shape().first().copied().unwrap_or(0);
+    let per_row = x.len() / n.max(1);
+    if from < n && indices.len() == n {
+        source.pixels.fill(&indices[from..], source.scaling, &mut tensor::slice_mut(x)[from * per_row..]);
+    }
 }
 
 /// Hands `helpers` their shards of the mini-batch `(x, y, classes)` split in `m`, reusing the
@@ -185,6 +214,7 @@ fn dispatch(
     m: usize,
     vouched: parallel::Vouched,
     (optimizer, replicas_hold): (&(dyn Optimizer + 'static), bool),
+    rows: Option<(&parallel::SharedRows, &[usize])>,
 ) -> Result<usize, String> {
     let n = x.shape()[0];
     let mut job = last.take().and_then(|j| Arc::try_unwrap(j).ok()).unwrap_or_else(|| ShardJob {
@@ -198,6 +228,8 @@ fn dispatch(
         stream: false,
         replicated: false,
         optimizer: None,
+        rows: None,
+        indices: Vec::new(),
     });
     let stream = h.streaming();
     job.replicated = h.replicates();
@@ -213,19 +245,33 @@ fn dispatch(
                 job.optimizer = Some(parallel::OptimizerState(dyn_clone::clone_box(optimizer)));
             }
         }
-        // Only the helpers' rows (from group 1's first shard on): the caller's group is computed
-        // from `x` itself, and a helper reads only its own rows. The rest of `job.x` is stale.
-        let x = tensor::slice(x);
-        let from = parallel::shard_rows(n, m, parallel::group(m, h.count() + 1, 1).start).start * (x.len() / n.max(1));
-        job.x.resize(x.len(), 0.0);
-        if stream {
-            crate::lanes::copy_streaming(&mut job.x[from..], &x[from..]);
-        } else {
-            crate::lanes::copy(&mut job.x[from..], &x[from..]);
+        match rows.filter(|(_, indices)| h.gathers_rows() && indices.len() == n) {
+            Some((source, indices)) => {
+                // The helpers gather their rows themselves: none written here.
+                job.rows = Some(source.clone());
+                job.indices.clear();
+                job.indices.extend_from_slice(indices);
+                job.x.clear();
+            }
+            None => {
+                // Only the helpers' rows (from group 1's first shard on): the caller's group is
+                // computed from `x` itself, and a helper reads only its own rows. The rest of
+                // `job.x` is stale.
+                job.rows = None;
+                let x = tensor::slice(x);
+                let from = parallel::shard_rows(n, m, parallel::group(m, h.count() + 1, 1).start).start * (x.len() / n.max(1));
+                job.x.resize(x.len(), 0.0);
+                if stream {
+                    crate::lanes::copy_streaming(&mut job.x[from..], &x[from..]);
+                } else {
+                    crate::lanes::copy(&mut job.x[from..], &x[from..]);
+                }
+            }
         }
     } else {
         job.params.clear();
         job.x.clear();
+        job.rows = None;
     }
     job.shape.clear();
     job.shape.extend_from_slice(x.shape());
@@ -319,6 +365,9 @@ impl Trainer {
             replicas: None,
             shared_own: SharedOwn::default(),
             replicated_step: false,
+            batch_filled: 0,
+            next_filled: 0,
+            rows_source: None,
         };
         t.shuffle.shuffle(&mut t.order);
         t
@@ -339,9 +388,28 @@ impl Trainer {
         self.record_every = every.max(1);
     }
 
-    /// The inputs of the last mini-batch.
-    pub fn batch_x(&self) -> &Tensor {
+    /// The inputs of the last mini-batch (the rows helpers gathered for themselves are filled
+    /// in here first).
+    pub fn batch_x(&mut self) -> &Tensor {
+        let n = self.batch_x.shape().first().copied().unwrap_or(0);
+        if self.batch_filled < n {
+            if let Some(source) = &self.rows_source {
+                fill_rest(&mut self.batch_x, self.batch_filled, &self.last_batch, source);
+            }
+            self.batch_filled = n;
+        }
         &self.batch_x
+    }
+
+    /// The last mini-batch's inputs when every row of it was gathered here (None: call
+    /// [`Trainer::batch_x`]).
+    pub fn gathered_batch_x(&self) -> Option<&Tensor> {
+        (self.batch_filled >= self.batch_x.shape().first().copied().unwrap_or(0)).then_some(&self.batch_x)
+    }
+
+    /// Rows in the last mini-batch.
+    pub fn batch_rows(&self) -> usize {
+        self.batch_x.shape().first().copied().unwrap_or(0)
     }
 
     /// The targets of the last mini-batch (regression, binary labels).
@@ -406,9 +474,11 @@ impl Trainer {
             std::mem::swap(&mut self.batch_y, &mut self.next_y);
             std::mem::swap(&mut self.batch_classes, &mut self.next_classes);
             std::mem::swap(&mut self.batch_mask, &mut self.next_mask);
+            self.batch_filled = self.next_filled;
             self.next_masked
         } else {
             data.gather(&self.order[self.cursor..end], &mut self.batch_x, &mut self.batch_y, &mut self.batch_classes);
+            self.batch_filled = end - self.cursor;
             data.mask(&self.order[self.cursor..end], &mut self.batch_mask)
         };
         self.last_batch.clear();
@@ -438,7 +508,7 @@ impl Trainer {
         // The update's settings: replicating helpers are sent them with the step's sums.
         let hyper = Hyper { lr: self.current_lr(), ..self.hyper };
         let loss = if shards > 1 {
-            self.sharded_gradient(data.has_classes(), masked, shards, started, more.then_some(data), hyper)
+            self.sharded_gradient(data, masked, shards, started, more, hyper)
         } else {
             self.last_workers = 1;
             // The gradients are written by `backward_fresh` (no zeroing pass first).
@@ -487,9 +557,14 @@ impl Trainer {
         let end = (self.cursor + bs).min(n);
         let rows = &self.order[self.cursor..end];
         let staged = std::mem::take(&mut self.next_gathered);
+        let (own, shared) = own_rows(self.helpers.0.as_deref(), self.sharding, data, rows.len());
         if !staged {
             self.next_masked = data.mask(rows, &mut self.next_mask);
-            data.gather(rows, &mut self.next_x, &mut self.next_y, &mut self.next_classes);
+            data.gather_first(rows, own, &mut self.next_x, &mut self.next_y, &mut self.next_classes);
+            self.next_filled = own;
+        }
+        if shared.is_some() {
+            self.rows_source = shared.clone();
         }
         let m = self.sharding.shards(rows.len());
         let Some(mut h) = self.helpers.0.take() else { return };
@@ -497,7 +572,8 @@ impl Trainer {
         let mask = self.next_masked.then_some(&self.next_mask[..]);
         let vouched = parallel::Vouched { weights: self.published == Some(self.model.version()), batch: staged };
         let replicas = (&*self.optimizer, self.replicas == Some(self.model.version()));
-        match dispatch(h.as_mut(), &mut self.job, self.model.reading(), self.loss, (&self.next_x, &self.next_y, classes, mask), m, vouched, replicas) {
+        let gathers = shared.as_ref().map(|s| (s, rows));
+        match dispatch(h.as_mut(), &mut self.job, self.model.reading(), self.loss, (&self.next_x, &self.next_y, classes, mask), m, vouched, replicas, gathers) {
             Ok(workers) if workers > 1 => {
                 let version = self.model.version();
                 let started = Started { step: self.step, epoch: self.epoch, cursor: self.cursor, batch_size: bs, data_len: data.len(), workers, version };
@@ -621,7 +697,9 @@ impl Trainer {
 
     /// The mini-batch's gradient as the tree sum of its micro-shards' (see [`crate::parallel`]),
     /// left in the model's gradients; returns the loss.
-    fn sharded_gradient(&mut self, classes: bool, masked: bool, m: usize, started: Option<usize>, next: Option<&dyn Source>, hyper: Hyper) -> f32 {
+    fn sharded_gradient(&mut self, data: &dyn Source, masked: bool, m: usize, started: Option<usize>, more: bool, hyper: Hyper) -> f32 {
+        let classes = data.has_classes();
+        let next = more.then_some(data);
         let width = parallel::width(m);
         let n = self.batch_x.shape()[0];
         let mut helpers = self.helpers.0.take();
@@ -639,7 +717,10 @@ impl Trainer {
             // Not the staged batch (a step started ahead would have been taken).
             let vouched = parallel::Vouched { weights: self.published == Some(self.model.version()), batch: false };
             let replicas = (&*self.optimizer, self.replicas == Some(self.model.version()));
-            match dispatch(h.as_mut(), &mut self.job, self.model.reading(), self.loss, (&self.batch_x, &self.batch_y, c, mask), m, vouched, replicas) {
+            // Every row is here; the helpers still gather theirs (no copy for them).
+            let shared = own_rows(Some(&**h), self.sharding, data, n).1;
+            let gathers = shared.as_ref().map(|s| (s, &self.last_batch[..]));
+            match dispatch(h.as_mut(), &mut self.job, self.model.reading(), self.loss, (&self.batch_x, &self.batch_y, c, mask), m, vouched, replicas, gathers) {
                 Ok(w) => workers = w,
                 Err(why) => {
                     self.helper_failure = Some(format!("{why}: training continues on this worker alone (the same steps, slower)"));
@@ -704,7 +785,12 @@ impl Trainer {
             let end = (self.cursor + self.batch_size.clamp(1, self.order.len())).min(self.order.len());
             let rows = &self.order[self.cursor..end];
             self.next_masked = data.mask(rows, &mut self.next_mask);
-            data.gather(rows, &mut self.next_x, &mut self.next_y, &mut self.next_classes);
+            let (own, shared) = own_rows(helpers.as_deref(), self.sharding, data, rows.len());
+            data.gather_first(rows, own, &mut self.next_x, &mut self.next_y, &mut self.next_classes);
+            self.next_filled = own;
+            if shared.is_some() {
+                self.rows_source = shared;
+            }
             self.next_gathered = true;
             if let Some(h) = helpers.as_mut() {
                 let next = parallel::Batch {
@@ -739,6 +825,19 @@ impl Trainer {
                     Ok(sums) => parts.extend(Arc::try_unwrap(sums).unwrap_or_else(|kept| kept.as_ref().clone())),
                     Err(why) => {
                         self.helper_failure = Some(format!("{why}: its shards were computed here (the same steps, slower)"));
+                        // Its rows, when it was to gather them itself.
+                        let mut full = None;
+                        if self.batch_filled < n {
+                            let mut x = self.batch_x.clone();
+                            if let Some(source) = &self.rows_source {
+                                fill_rest(&mut x, self.batch_filled, &self.last_batch, source);
+                            }
+                            full = Some(x);
+                        }
+                        let batch = match &full {
+                            Some(x) => parallel::Batch { x: tensor::slice(x), ..batch },
+                            None => parallel::Batch { ..batch },
+                        };
                         for node in expected {
                             parts.extend(parallel::node_sum(&mut self.model, self.loss, &batch, m, node, &mut self.scratch, &mut self.spare));
                         }

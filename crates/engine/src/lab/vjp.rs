@@ -108,7 +108,11 @@ fn rules(layer: &dyn Layer) -> (String, Vec<String>) {
 /// Traces the trainer's last mini-batch, showing row `example` of it; refuses (with a sentence
 /// for the learner) before the first step, on an example outside the batch or a model too large.
 pub fn trace(trainer: &Trainer, example: usize) -> Result<VjpView, String> {
-    let x = trainer.batch_x();
+    // The labs that trace gather every row of their batches here (their data is not shared
+    // with helpers, see `Source::shared_rows`).
+    let Some(x) = trainer.gathered_batch_x() else {
+        return Err("this mini-batch was gathered by other workers: train a step on one worker to trace it".into());
+    };
     let batch = x.shape().first().copied().unwrap_or(0);
     if batch == 0 || trainer.step == 0 {
         return Err("no mini-batch yet: train a step first (Step or Play)".into());

@@ -10,7 +10,7 @@
 
 use super::config::{BnConfig, Net, Nets, CLASSES, INPUTS};
 use super::view::{BnCommand, BnReply, BnStats, BnView, Columns, EvalPoint, TracePoint, HEAT_BINS, QUANTITIES, SERIES};
-use crate::data::images::{Assets, ImagePair, ImageSet};
+use crate::data::images::{fill_images, Assets, ImagePair, ImageSet};
 use crate::data::mnist::Digits;
 use crate::data::Source;
 use crate::lab::diagnose::{self, Diagnosis, DiagnosisKind, Fix};
@@ -43,6 +43,8 @@ const CALIBRATE_FLOPS: f64 = 1.5e10;
 struct Flat<'a> {
     digits: &'a Digits,
     scaling: (f32, f32),
+    /// The pair `digits` is the training split of, when helpers may gather from it.
+    shared: Option<&'a Arc<ImagePair>>,
 }
 
 impl Source for Flat<'_> {
@@ -54,13 +56,20 @@ impl Source for Flat<'_> {
         true
     }
 
-    fn gather(&self, indices: &[usize], x: &mut Tensor, _y: &mut Tensor, classes: &mut Vec<usize>) {
+    fn gather(&self, indices: &[usize], x: &mut Tensor, y: &mut Tensor, classes: &mut Vec<usize>) {
+        self.gather_first(indices, indices.len(), x, y, classes)
+    }
+
+    fn gather_first(&self, indices: &[usize], rows: usize, x: &mut Tensor, _y: &mut Tensor, classes: &mut Vec<usize>) {
         tensor::resize(x, &[indices.len(), INPUTS]);
-        let dst = tensor::slice_mut(x);
-        let table = crate::math::PixelTable::new(self.scaling);
-        table.fill_rows(indices.len(), INPUTS, |r| self.digits.bytes(indices[r]), dst);
+        let rows = rows.min(indices.len());
+        fill_images(self.digits, &indices[..rows], self.scaling, &mut tensor::slice_mut(x)[..rows * INPUTS]);
         classes.clear();
         classes.extend(indices.iter().map(|&i| self.digits.labels[i] as usize));
+    }
+
+    fn shared_rows(&self) -> Option<crate::parallel::SharedRows> {
+        self.shared.map(|pair| pair.shared_train_rows(self.scaling))
     }
 }
 
@@ -284,7 +293,7 @@ impl BnLab {
             return;
         };
         let images = self.images.clone();
-        let test = Flat { digits: &images.test, scaling: self.scaling };
+        let test = Flat { digits: &images.test, scaling: self.scaling, shared: None };
         let end = (e.next + self.chunk()).min(test.len());
         let indices: Vec<usize> = (e.next..end).collect();
         test.gather(&indices, &mut self.eval.x, &mut self.eval.y, &mut self.eval.classes);
@@ -352,7 +361,7 @@ impl BnLab {
     /// (the plain net's helpers start on it while this step is recorded).
     fn step_both(&mut self, more: bool) {
         let images = self.images.clone();
-        let source = Flat { digits: &images.train, scaling: self.scaling };
+        let source = Flat { digits: &images.train, scaling: self.scaling, shared: Some(&images) };
         for net in Net::BOTH {
             let i = net as usize;
             if (net == Net::Plain && self.plain_diverged_at.is_some()) || !self.config.nets.trains(net) {
@@ -503,7 +512,7 @@ impl BnLab {
         self.bn_layers().for_each(|b| b.begin_calibration());
         let bs = self.config.bs.max(2);
         let (mut x, mut y, mut classes) = (tensor::zeros(&[0]), tensor::zeros(&[0]), Vec::new());
-        let source = Flat { digits: &self.images.train, scaling: self.scaling };
+        let source = Flat { digits: &self.images.train, scaling: self.scaling, shared: None };
         for start in (0..images).step_by(bs) {
             let indices: Vec<usize> = (start..(start + bs).min(images)).collect();
             source.gather(&indices, &mut x, &mut y, &mut classes);

@@ -430,7 +430,7 @@ impl Lab for CnnLab {
             // Another step follows in this call unless an evaluation falls due after this one:
             // then the helpers start on it while this one is counted.
             let more = i + 1 < n && (before + 1) % self.config.eval != 0;
-            let loss = self.trainer.train_step_ahead(&images.train_source(self.scaling), more);
+            let loss = self.trainer.train_step_ahead(&images.shared_train_source(self.scaling), more);
             if self.trainer.step == before {
                 return; // the device is ahead: this call waits
             }

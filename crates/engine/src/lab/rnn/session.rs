@@ -388,7 +388,7 @@ impl RnnLab {
     /// Which names the gradient-through-time line covers when the last mini-batch was split
     /// (empty: all of it): its first shard's, the rows the layer keeps (on any number of workers).
     fn step_grads_of(&self) -> String {
-        let (first, rows) = (self.trainer.first_shard_rows(), self.trainer.batch_x().shape().first().copied().unwrap_or(0));
+        let (first, rows) = (self.trainer.first_shard_rows(), self.trainer.batch_rows());
         if first < rows {
             format!("The mini-batch trains in shards of {first} sequences (over workers when there are several): its line is ‖∂L/∂h_t‖ over the first shard's {first} of its {rows} sequences, the rows the RNN layer keeps.")
         } else {
