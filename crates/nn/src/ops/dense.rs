@@ -18,8 +18,10 @@ use crate::tensor::{self, Mode, Tensor};
 /// From this many outputs on, `dx` sums in SIMD lanes (a different but equally fixed order);
 /// narrower layers keep the plain sequential sum.
 const WIDE: usize = 64;
-/// From this many weights on (in × out), `x·W` and `xᵀ·dy` go through the blocked GEMM.
-const LARGE: usize = 4096;
+/// From this many weights on (in × out), `x·W` and `xᵀ·dy` go through the blocked GEMM. 1,024
+/// takes W2's 128→10 layer (micro-shards of 16 rows): W2 +13 % on one native thread, +11 % in
+/// Chromium, the RNN lab's W4 +12 % (2026-12-05, alternating rounds; the same bits).
+const LARGE: usize = 1024;
 /// From this many multiply-adds (n × in × out) on, `x·W` does too, whatever the layer's size.
 const MANY: usize = 16_384;
 
