@@ -264,6 +264,9 @@ impl LabState {
         let kill_worker = Closure::<dyn Fn()>::new(move || self.send(Command::KillWorker));
         let _ = js_sys::Reflect::set(&debug, &"killWorker".into(), kill_worker.as_ref());
         kill_worker.forget();
+        let switch_copies = Closure::<dyn Fn()>::new(move || self.send(Command::SwitchCopies));
+        let _ = js_sys::Reflect::set(&debug, &"switchCopies".into(), switch_copies.as_ref());
+        switch_copies.forget();
     }
 
     pub fn send(&self, command: Command) {

@@ -49,6 +49,13 @@ const WSEQ: u32 = 14;
 const BELL: u32 = 15;
 /// The weights (their WSEQ) that the current job is computed with.
 const JOB_WSEQ: u32 = 16;
+/// The copy of the weights that WSEQ names (see [`Layout::slots`]).
+const WSLOT: u32 = 17;
+/// The copy of the rows and targets the current job reads.
+const JOB_SLOT: u32 = 18;
+/// How the current job's answers turn over their places: 0 not at all (node k in place k),
+/// otherwise over this many far places (see [`Layout::place`]).
+const RING: u32 = 19;
 const BLOCKS: u32 = 32;
 const BLOCK: u32 = 32;
 // In a helper's block:
@@ -103,9 +110,18 @@ fn weights_len(model: &mut Sequential) -> usize {
 }
 
 /// Sizes of the float regions: weights (`params`: each tensor on its own lines), inputs and
-/// targets (two slots of each, by the job's sequence number: the next job's rows can be written
-/// while a helper still reads this one's), and each helper's answers (`grads`: the gradients,
-/// flattened, of one answer).
+/// targets, and each helper's answers (`grads`: the gradients, flattened, of one answer).
+///
+/// Each region is kept in `slots` copies. *Near*: one copy of the weights, two of the rows (by the
+/// job's parity: the next job's rows are written while a helper still reads this one's), answer k
+/// in place k — each worker writes again where the other has just read. *Far*: the copies in
+/// turn, so that a line is written again only after many others. A store to a line that another
+/// core has read waits until that core gives it up, and on these VMs how long that takes swings
+/// with where the host runs the vCPUs: writing W2's 400 KB for the other worker took ~15 µs in
+/// some minutes and ~170 µs in others, and two workers trained at ~105,000 or ~70,000 examples/s
+/// accordingly (forty-fourth sitting, `scripts/bench-crosscore.mjs`). Far copies cost a trip to
+/// memory (~25 µs a write, ~25 a read, whatever the minute): the lead chooses near or far by timing
+/// steps, as native threads choose how to copy ([`parallel::CopyChooser`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Layout {
     params: usize,
@@ -113,35 +129,87 @@ struct Layout {
     x: usize,
     y: usize,
     helpers: usize,
+    /// Copies of the weights, rows and targets: 2 near ones, then the far ones (none when the
+    /// budget leaves fewer than [`MIN_FAR`]).
+    slots: usize,
 }
 
+/// The most far copies, and the fewest worth having: 16 (~20 MB for W2) were as slow as one in
+/// the probe; 64 were fast in every minute.
+const MAX_FAR: usize = 64;
+const MIN_FAR: usize = 24;
+/// The most floats the far copies may add to the buffer (64 MB).
+const FAR_BUDGET: usize = 16 << 20;
+
 impl Layout {
-    /// Job `seq`'s inputs.
-    fn x_at(&self, seq: i32) -> u32 {
-        (lined(self.params) + (seq & 1) as usize * lined(self.x)) as u32
+    /// The far copies `layout` affords within [`FAR_BUDGET`] (0: none).
+    fn far_slots(params: usize, grads: usize, x: usize, y: usize, helpers: usize) -> usize {
+        let per = lined(params) + lined(x) + lined(y) + helpers * lined(grads + 1);
+        let far = (FAR_BUDGET / per.max(1)).min(MAX_FAR);
+        if far >= MIN_FAR {
+            far
+        } else {
+            0
+        }
     }
-    /// Job `seq`'s targets.
-    fn y_at(&self, seq: i32) -> u32 {
-        (lined(self.params) + 2 * lined(self.x) + (seq & 1) as usize * lined(self.y)) as u32
+    /// Far copies (0: none).
+    fn far(&self) -> usize {
+        self.slots.saturating_sub(2)
     }
-    /// The gradients of answer `k` of helper `h`.
+    /// Answer places of each helper: [`MAX_NODES`] near ones, then the far ones.
+    fn places(&self) -> usize {
+        MAX_NODES + self.far()
+    }
+    /// Copy `slot` of the weights (0 near, 2.. far).
+    fn weights_at(&self, slot: usize) -> u32 {
+        (slot.min(self.slots - 1) * lined(self.params)) as u32
+    }
+    /// The inputs in copy `slot` (0 and 1 near, 2.. far).
+    fn x_at(&self, slot: usize) -> u32 {
+        (self.slots * lined(self.params) + slot.min(self.slots - 1) * lined(self.x)) as u32
+    }
+    /// The targets in copy `slot`.
+    fn y_at(&self, slot: usize) -> u32 {
+        (self.slots * (lined(self.params) + lined(self.x)) + slot.min(self.slots - 1) * lined(self.y)) as u32
+    }
+    /// The gradients in answer place `k` of helper `h`.
     fn grads_at(&self, h: usize, k: usize) -> u32 {
-        (lined(self.params) + 2 * (lined(self.x) + lined(self.y)) + (h * MAX_NODES + k) * lined(self.grads + 1)) as u32
+        (self.slots * (lined(self.params) + lined(self.x) + lined(self.y)) + (h * self.places() + k.min(self.places() - 1)) * lined(self.grads + 1)) as u32
+    }
+    /// Job `seq`'s rows copy: near by parity, far in turn over the far copies.
+    fn job_slot(&self, seq: i32, far: bool) -> usize {
+        if far && self.far() >= 2 {
+            2 + seq.rem_euclid(self.far() as i32) as usize
+        } else {
+            seq.rem_euclid(2) as usize
+        }
+    }
+    /// The place of node `k` of a job's `nodes`: k (`ring` 0), or each job's nodes after the
+    /// last job's round the `ring` far places.
+    fn place(seq: i32, nodes: usize, k: usize, ring: usize) -> usize {
+        if ring == 0 {
+            return k;
+        }
+        MAX_NODES + ((seq.max(0) as u64 * nodes as u64 + k as u64) % ring as u64) as usize
     }
     /// Its loss, after the gradients.
     fn loss_at(&self, h: usize, k: usize) -> u32 {
         self.grads_at(h, k) + self.grads as u32
     }
     fn floats(&self) -> usize {
-        self.grads_at(self.helpers, 0) as usize
+        (self.slots * (lined(self.params) + lined(self.x) + lined(self.y)) + self.helpers * self.places() * lined(self.grads + 1)) as usize
     }
     fn to_js(self) -> js_sys::Array {
-        [self.params, self.grads, self.x, self.y, self.helpers].iter().map(|&v| JsValue::from(v as f64)).collect()
+        [self.params, self.grads, self.x, self.y, self.helpers, self.slots].iter().map(|&v| JsValue::from(v as f64)).collect()
     }
     fn from_js(v: &JsValue) -> Option<Layout> {
         let a: js_sys::Array = v.clone().dyn_into().ok()?;
         let n = |i: u32| a.get(i).as_f64().filter(|v| *v >= 0.0 && *v < 1e9).map(|v| v as usize);
-        Some(Layout { params: n(0)?, grads: n(1)?, x: n(2)?, y: n(3)?, helpers: n(4)?.min(MAX_WORKERS) })
+        let slots = n(5)?;
+        if !(2..=2 + MAX_FAR).contains(&slots) {
+            return None;
+        }
+        Some(Layout { params: n(0)?, grads: n(1)?, x: n(2)?, y: n(3)?, helpers: n(4)?.min(MAX_WORKERS), slots })
     }
 }
 
@@ -195,11 +263,18 @@ impl Shared {
 thread_local! {
     /// `deeplyDebug.killWorker()` asked to kill a helper (test hook; the lead worker's thread).
     static KILL: Cell<bool> = const { Cell::new(false) };
+    /// `deeplyDebug.switchCopies()` asked for near and far copies in turn (test hook).
+    static SWITCH: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Kills the first live helper at the next step, without telling the run: as a crash would.
 pub fn kill_one_at_next_step() {
     KILL.with(|k| k.set(true));
+}
+
+/// Near and far copies in turn, a job each, instead of as timed (see [`Layout`]; a test hook).
+pub fn switch_copies_every_job() {
+    SWITCH.with(|s| s.set(true));
 }
 
 /// Whether this page may share memory between workers (cross-origin isolated).
@@ -228,12 +303,21 @@ pub struct WorkerHelpers {
     deadline_ms: f64,
     note: Option<String>,
     spare: Vec<Vec<f32>>,
-    /// The last weights written to the buffer (even; 0: none).
+    /// The last weights written to the buffer (even; 0: none), and their copy.
     wseq: i32,
-    /// Helpers' rows of a next batch written early: the job's sequence number (0: none) and
-    /// where they start (the job that follows uses them only when its caller vouches that its
-    /// batch is the one staged).
-    staged: (i32, usize),
+    wslot: usize,
+    /// Far copies written so far (the next one goes in turn after them).
+    far_written: usize,
+    /// Whether far copies are in use (see [`Layout`]), as the chooser says; the current job's
+    /// answer ring (0: near).
+    far: bool,
+    ring: usize,
+    chooser: parallel::CopyChooser,
+    last_dispatch: Option<f64>,
+    /// Helpers' rows of a next batch written early: the job's sequence number (0: none), where
+    /// they start and their copy (the job that follows uses them only when its caller vouches
+    /// that its batch is the one staged).
+    staged: (i32, usize, usize),
     /// The buffer's weights read back, to compare with the model's when nothing vouches for them.
     readback: Vec<f32>,
     clock: Clock,
@@ -295,7 +379,13 @@ impl WorkerHelpers {
             note: None,
             spare: Vec::new(),
             wseq: 0,
-            staged: (0, 0),
+            wslot: 0,
+            far_written: 0,
+            far: false,
+            ring: 0,
+            chooser: parallel::CopyChooser::default(),
+            last_dispatch: None,
+            staged: (0, 0, 0),
             readback: Vec::new(),
             clock: Clock::new(),
             _on_error: on_error,
@@ -308,6 +398,7 @@ impl WorkerHelpers {
         self.shared = Some(Shared::new(layout)?);
         self.wseq = 0;
         self.staged.0 = 0;
+        self.far_written = 0;
         self.told.iter_mut().for_each(|t| *t = false);
         self.tell();
         Ok(())
@@ -353,10 +444,18 @@ impl WorkerHelpers {
             n if n > 0x3fff_fff0 => 2,
             n => n,
         };
+        let slot = if self.far && shared.layout.far() > 0 {
+            self.far_written = (self.far_written + 1) % shared.layout.far();
+            2 + self.far_written
+        } else {
+            0
+        };
         shared.set(WSEQ, next - 1);
-        visit_placed(model, &mut |at, w| shared.write(at, engine::tensor::slice(w)));
+        shared.set(WSLOT, slot as i32);
+        let base = shared.layout.weights_at(slot);
+        visit_placed(model, &mut |at, w| shared.write(base + at, engine::tensor::slice(w)));
         shared.set(WSEQ, next);
-        self.wseq = next;
+        (self.wseq, self.wslot) = (next, slot);
         ring(&shared);
         next
     }
@@ -370,10 +469,11 @@ impl WorkerHelpers {
         }
         let mut same = true;
         let back = &mut self.readback;
+        let base = shared.layout.weights_at(self.wslot);
         visit_placed(model, &mut |at, w| {
             let w = engine::tensor::slice(w);
             if same {
-                shared.read(at, back, w.len());
+                shared.read(base + at, back, w.len());
                 same = engine::lanes::same_bits(back, w);
             }
         });
@@ -418,14 +518,16 @@ impl WorkerHelpers {
         };
         let mut grads = 0;
         model.visit_params(&mut |_, _, w, _| grads += w.len());
-        let needs = Layout { params: weights_len(model), grads, x: batch.x.len(), y: y.len(), helpers: self.workers.len() };
+        let needs = Layout { params: weights_len(model), grads, x: batch.x.len(), y: y.len(), helpers: self.workers.len(), slots: 2 };
         let fits = self
             .shared
             .as_ref()
             .is_some_and(|s| (s.layout.params, s.layout.grads) == (needs.params, needs.grads) && s.layout.x >= needs.x && s.layout.y >= needs.y);
         if !fits {
             // Room for twice the batch: a larger batch later need not start the helpers over.
-            self.share(Layout { x: needs.x * 2, y: needs.y * 2, ..needs })?;
+            let (x, y) = (needs.x * 2, needs.y * 2);
+            let slots = 2 + Layout::far_slots(needs.params, needs.grads, x, y, needs.helpers);
+            self.share(Layout { x, y, slots, ..needs })?;
             return Ok(false);
         }
         self.tell();
@@ -443,6 +545,13 @@ impl WorkerHelpers {
         if !ready || live.is_empty() || job.shape.len() > 6 || job.workers != live.len() + 1 {
             return Ok(false);
         }
+        // Near or far copies for this job (and the weights written after its update), timed.
+        let now = self.clock.now();
+        if let Some(last) = self.last_dispatch.replace(now) {
+            self.chooser.step((now - last) / 1000.0);
+        }
+        let far = if SWITCH.with(|s| s.get()) { !self.far } else { self.chooser.streamed() };
+        self.far = far && shared.layout.far() > 0;
         // The weights written after the last update, when the caller vouches that the model
         // still holds them; otherwise written again (as fast as comparing them).
         let wseq = if vouched.weights && self.wseq > 0 { self.wseq } else { self.publish(model) };
@@ -454,12 +563,16 @@ impl WorkerHelpers {
         // may have been written already, while the helpers computed the step before.
         let seq = next_seq(self.seq);
         let from = helpers_from(batch.x.len(), job.shape[0], job.shards, job.workers);
-        let staged = vouched.batch && self.staged == (seq, from);
+        let staged = vouched.batch && (self.staged.0, self.staged.1) == (seq, from);
+        let slot = if staged { self.staged.2 } else { shared.layout.job_slot(seq, self.far) };
         self.staged.0 = 0;
         if !staged {
-            shared.write(shared.layout.x_at(seq) + from as u32, &batch.x[from..]);
+            shared.write(shared.layout.x_at(slot) + from as u32, &batch.x[from..]);
         }
-        shared.write(shared.layout.y_at(seq), &y);
+        shared.write(shared.layout.y_at(slot), &y);
+        shared.set(JOB_SLOT, slot as i32);
+        self.ring = if self.far { shared.layout.far() } else { 0 };
+        shared.set(RING, self.ring as i32);
         shared.set(ROWS, job.shape[0] as i32);
         shared.set(RANK, job.shape.len() as i32);
         for (i, d) in job.shape.iter().enumerate() {
@@ -517,10 +630,11 @@ impl WorkerHelpers {
         for k in 0..nodes {
             let lo = shared.get(Shared::block(h, NODE_LIST + 2 * k as u32)) as usize;
             let hi = shared.get(Shared::block(h, NODE_LIST + 2 * k as u32 + 1)) as usize;
-            let loss = shared.floats.get_index(shared.layout.loss_at(h, k));
+            let place = Layout::place(self.seq, nodes, k, self.ring);
+            let loss = shared.floats.get_index(shared.layout.loss_at(h, place));
             let right = shared.get(Shared::block(h, RIGHTS + k as u32)).max(0) as u32;
             let mut grads = self.spare.pop().unwrap_or_default();
-            shared.read(shared.layout.grads_at(h, k), &mut grads, p);
+            shared.read(shared.layout.grads_at(h, place), &mut grads, p);
             out.push(NodeSum { lo, hi, loss, right, grads });
         }
         Ok(out)
@@ -561,9 +675,10 @@ impl Helpers for WorkerHelpers {
         }
         let seq = next_seq(self.seq);
         let from = helpers_from(batch.x.len(), rows, shards, workers);
-        // The other slot than the job under way: no helper reads it now.
-        shared.write(shared.layout.x_at(seq) + from as u32, &batch.x[from..]);
-        self.staged = (seq, from);
+        // Another copy than the job under way's: no helper reads it now.
+        let slot = shared.layout.job_slot(seq, self.far);
+        shared.write(shared.layout.x_at(slot) + from as u32, &batch.x[from..]);
+        self.staged = (seq, from, slot);
     }
 
     fn dispatched_with(&mut self, _job: &ShardJob, model: &mut Sequential) -> bool {
@@ -627,7 +742,8 @@ pub fn serve(scope: DedicatedWorkerGlobalScope, init: JsValue, generation: Rc<Ce
             if wseq > 0 && wseq % 2 == 0 && wseq != state.tried {
                 // New weights: copy them now, while the lead prepares the job.
                 state.tried = wseq;
-                state.weights = if read_weights(&shared, &mut replica) && shared.get(WSEQ) == wseq { wseq } else { 0 };
+                let slot = shared.get(WSLOT).max(0) as usize;
+                state.weights = if read_weights(&shared, &mut replica, slot) && shared.get(WSEQ) == wseq { wseq } else { 0 };
             }
             let seq = shared.get(SEQ);
             if seq == state.seen && clock.now() - idle_since < SPIN_MS {
@@ -671,7 +787,8 @@ impl Helper {
         if wanted > 0 && wanted == self.weights {
             return true;
         }
-        let ok = read_weights(shared, replica);
+        // The lead writes no weights while a job runs: WSLOT is the job's weights' copy.
+        let ok = read_weights(shared, replica, shared.get(WSLOT).max(0) as usize);
         self.weights = if ok { wanted } else { 0 };
         ok
     }
@@ -691,6 +808,8 @@ impl Helper {
             _ => 2 * rows * cols,
         };
         let ok = g > 0 && !shape.is_empty() && shape[0] == rows && x_len <= layout.x && y_len <= layout.y;
+        let slot = shared.get(JOB_SLOT).max(0) as usize;
+        let ring = (shared.get(RING).max(0) as usize).min(layout.far());
         let result = if ok {
             let mut job = self.job.take().unwrap_or(ShardJob {
                 params: Vec::new(),
@@ -718,11 +837,11 @@ impl Helper {
                 let first = parallel::shard_rows(rows, shards, mine.start).start;
                 let last = parallel::shard_rows(rows, shards, mine.end - 1).end;
                 let (a, b) = (first * per_row, last * per_row);
-                shared.floats.subarray(layout.x_at(self.seen) + a as u32, layout.x_at(self.seen) + b as u32).copy_to(&mut job.x[a..b]);
+                shared.floats.subarray(layout.x_at(slot) + a as u32, layout.x_at(slot) + b as u32).copy_to(&mut job.x[a..b]);
             }
             job.shape = shape;
             let mut y = Vec::new();
-            shared.read(layout.y_at(self.seen), &mut y, y_len);
+            shared.read(layout.y_at(slot), &mut y, y_len);
             job.targets = match kind {
                 0 => Targets::Classes(y.iter().map(|&v| v as usize).collect()),
                 1 => Targets::Values { values: y, cols },
@@ -757,8 +876,9 @@ impl Helper {
                 for (k, s) in sums.iter().enumerate() {
                     shared.set(Shared::block(h, NODE_LIST + 2 * k as u32), s.lo as i32);
                     shared.set(Shared::block(h, NODE_LIST + 2 * k as u32 + 1), s.hi as i32);
-                    shared.write(layout.grads_at(h, k), &s.grads);
-                    shared.floats.set_index(layout.loss_at(h, k), s.loss);
+                    let place = Layout::place(self.seen, sums.len(), k, ring);
+                    shared.write(layout.grads_at(h, place), &s.grads);
+                    shared.floats.set_index(layout.loss_at(h, place), s.loss);
                     shared.set(Shared::block(h, RIGHTS + k as u32), s.right as i32);
                 }
                 shared.set(Shared::block(h, NODES), sums.len() as i32);
@@ -771,13 +891,15 @@ impl Helper {
     }
 }
 
-/// Copies the weights from the buffer straight into the replica's tensors; false when the sizes
-/// differ.
-fn read_weights(shared: &Shared, replica: &mut Sequential) -> bool {
+/// Copies copy `slot` of the weights from the buffer straight into the replica's tensors; false
+/// when the sizes differ.
+fn read_weights(shared: &Shared, replica: &mut Sequential, slot: usize) -> bool {
     if weights_len(replica) != shared.layout.params {
         return false;
     }
+    let base = shared.layout.weights_at(slot);
     visit_placed(replica, &mut |at, w| {
+        let at = base + at;
         shared.floats.subarray(at, at + w.len() as u32).copy_to(engine::tensor::slice_mut(w));
     });
     true
@@ -852,27 +974,74 @@ mod tests {
         }
         let params = weights_len(&mut model);
         assert!(places.iter().all(|&(at, n)| at % LINE == 0 && at + n <= params), "{places:?}");
-        for layout in [Layout { params, grads: 101_771, x: 2 * 64 * 785, y: 129, helpers: 3 }, Layout { params: 17, grads: 1, x: 1, y: 1, helpers: 2 }] {
-            let mut starts = vec![layout.x_at(0), layout.x_at(1), layout.y_at(0), layout.y_at(1)];
-            let mut ends = vec![
-                layout.x_at(0) as usize + layout.x,
-                layout.x_at(1) as usize + layout.x,
-                layout.y_at(0) as usize + layout.y,
-                layout.y_at(1) as usize + layout.y,
-            ];
+        let far = Layout::far_slots(params, 101_771, 2 * 64 * 785, 129, 3);
+        assert!(far >= MIN_FAR, "W2-sized regions afford far copies: {far}");
+        let layouts = [
+            Layout { params, grads: 101_771, x: 2 * 64 * 785, y: 129, helpers: 3, slots: 2 + far },
+            Layout { params, grads: 101_771, x: 2 * 64 * 785, y: 129, helpers: 3, slots: 2 },
+            Layout { params: 17, grads: 1, x: 1, y: 1, helpers: 2, slots: 2 + MAX_FAR },
+        ];
+        for layout in layouts {
+            let mut regions = Vec::new();
+            for slot in 0..layout.slots {
+                regions.push((layout.weights_at(slot) as usize, layout.weights_at(slot) as usize + layout.params));
+                regions.push((layout.x_at(slot) as usize, layout.x_at(slot) as usize + layout.x));
+                regions.push((layout.y_at(slot) as usize, layout.y_at(slot) as usize + layout.y));
+            }
             for h in 0..layout.helpers {
-                for k in 0..MAX_NODES {
-                    starts.push(layout.grads_at(h, k));
-                    ends.push(layout.loss_at(h, k) as usize + 1);
+                for k in 0..layout.places() {
                     assert_eq!(layout.loss_at(h, k) as usize, layout.grads_at(h, k) as usize + layout.grads);
+                    regions.push((layout.grads_at(h, k) as usize, layout.loss_at(h, k) as usize + 1));
                 }
             }
-            assert!(starts.iter().all(|&s| s as usize % LINE == 0), "{layout:?}: {starts:?}");
-            assert!(layout.params <= starts[0] as usize, "{layout:?}");
-            for i in 1..starts.len() {
-                assert!(ends[i - 1] <= starts[i] as usize, "{layout:?}: region {i} overlaps the one before");
+            assert!(regions.iter().all(|&(s, _)| s % LINE == 0), "{layout:?}");
+            regions.sort_unstable();
+            assert_eq!(regions[0].0, 0, "{layout:?}");
+            for pair in regions.windows(2) {
+                assert!(pair[0].1 <= pair[1].0, "{layout:?}: {:?} overlaps {:?}", pair[0], pair[1]);
             }
-            assert!(*ends.last().expect("regions") <= layout.floats(), "{layout:?}");
+            assert!(regions.last().expect("regions").1 <= layout.floats(), "{layout:?}");
+            assert_eq!(Layout::from_js(&layout.to_js().into()), Some(layout));
         }
+        // A layout from a message with no room for the near copies, or too many, is refused.
+        let bad = Layout { slots: 1, ..layouts[1] };
+        assert_eq!(Layout::from_js(&bad.to_js().into()), None);
+        let bad = Layout { slots: 3 + MAX_FAR, ..layouts[1] };
+        assert_eq!(Layout::from_js(&bad.to_js().into()), None);
+        // Beyond the budget: no far copies.
+        assert_eq!(Layout::far_slots(FAR_BUDGET, 1, 1, 1, 1), 0);
+    }
+
+    /// The copy a job writes its rows in is never the one the job before reads (near, far, or
+    /// one of each), far copies go round all of them, and a job's nodes never share a place.
+    #[wasm_bindgen_test]
+    fn a_job_never_writes_where_the_job_under_way_reads() {
+        let layout = Layout { params: 100, grads: 100, x: 64, y: 8, helpers: 1, slots: 2 + MIN_FAR };
+        for seq in 1..200 {
+            for (now, next) in [(false, false), (false, true), (true, false), (true, true)] {
+                assert_ne!(layout.job_slot(seq, now), layout.job_slot(seq + 1, next), "job {seq}: {now} then {next}");
+            }
+            assert!(layout.job_slot(seq, false) < 2 && layout.job_slot(seq, true) >= 2);
+        }
+        let far: std::collections::BTreeSet<usize> = (1..=MIN_FAR as i32).map(|seq| layout.job_slot(seq, true)).collect();
+        assert_eq!(far.len(), MIN_FAR, "far copies in turn: {far:?}");
+        let near = Layout { slots: 2, ..layout };
+        assert!((1..10).all(|seq| near.job_slot(seq, true) < 2), "no far copies: near ones");
+        for nodes in 1..=MAX_NODES {
+            for seq in [1, 2, 1_000_000, i32::MAX] {
+                for ring in [0, layout.far()] {
+                    let mut places: Vec<usize> = (0..nodes).map(|k| Layout::place(seq, nodes, k, ring)).collect();
+                    assert!(places.iter().all(|&p| p < layout.places()), "{places:?}");
+                    places.sort_unstable();
+                    places.dedup();
+                    assert_eq!(places.len(), nodes, "job {seq}, {nodes} nodes, ring {ring}");
+                }
+            }
+        }
+        // One node a job (W2 on 2 workers): far, a place comes round every `far` jobs.
+        let ring = layout.far();
+        let first = Layout::place(7, 1, 0, ring);
+        assert!((8..7 + ring as i32).all(|seq| Layout::place(seq, 1, 0, ring) != first));
+        assert_eq!(Layout::place(7 + ring as i32, 1, 0, ring), first);
     }
 }

@@ -33,6 +33,9 @@ pub enum Command {
     /// Kills a helper worker without telling the run (`deeplyDebug.killWorker()`): the tests
     /// prove that a lost worker is noticed and the run goes on.
     KillWorker,
+    /// Switches the helpers' copies between near and far at every job from now on
+    /// (`deeplyDebug.switchCopies()`): the tests prove both, and every switch, train the same bits.
+    SwitchCopies,
     /// The run as a PyTorch script (current weights); answered by `Exported` or `Rejected`.
     ExportPytorch,
     /// The run as JSON (link, counters, weights); answered by `Exported` or `Rejected`.

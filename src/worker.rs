@@ -375,6 +375,7 @@ impl Worker {
             }
             Command::Panic => panic!("deliberate worker panic (deeplyDebug.panicWorker)"),
             Command::KillWorker => crate::helpers::kill_one_at_next_step(),
+            Command::SwitchCopies => crate::helpers::switch_copies_every_job(),
             Command::ExportPytorch => {
                 let Some(s) = self.session.as_ref() else { return };
                 let config = s.config();

@@ -57,6 +57,20 @@ test('1 and 2 workers train the same bits as the CLI, count the training accurac
   assert.ok(runs[0].train > 0.2, `LeNet-5 gets over a fifth of its first 30 batches right (28 %; one shard's rows read against the batch's classes gave ~3 %): ${runs[0].train}`);
 });
 
+test('2 workers whose copies switch between near and far at every job train the same bits as the CLI', async () => {
+  // The lead picks near or far copies of the shared buffer by timing steps (src/helpers.rs,
+  // `Layout`); this hook makes it switch at every job, so both kinds and every switch are used.
+  const page = await openPage(browser, `${server.url}?speed=max&${LINK}&stop=80&workers=2`);
+  await ready(page);
+  await page.waitForFunction(() => typeof window.deeplyDebug?.switchCopies === 'function');
+  await page.evaluate(() => window.deeplyDebug.switchCopies());
+  await playTo(page, 80, 40000);
+  assert.match(await page.locator('#workers-active').textContent(), /^2 workers/);
+  const loss = f32(await value(page, '#stat-loss'));
+  await page.context().close();
+  assert.equal(loss, f32(cli(LINK, 80).loss), 'the loss at step 80 equals the CLI\'s, bit for bit');
+});
+
 test('3 workers, a shard each (the lead summing two helpers\' answers), train the same bits as the CLI', async () => {
   const page = await openPage(browser, `${server.url}?speed=max&${LINK}&workers=3`);
   const step = await playOn(page, 3);
