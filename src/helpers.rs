@@ -197,7 +197,7 @@ impl Layout {
         self.grads_at(h, k) + self.grads as u32
     }
     fn floats(&self) -> usize {
-        (self.slots * (lined(self.params) + lined(self.x) + lined(self.y)) + self.helpers * self.places() * lined(self.grads + 1)) as usize
+        self.slots * (lined(self.params) + lined(self.x) + lined(self.y)) + self.helpers * self.places() * lined(self.grads + 1)
     }
     fn to_js(self) -> js_sys::Array {
         [self.params, self.grads, self.x, self.y, self.helpers, self.slots].iter().map(|&v| JsValue::from(v as f64)).collect()
