@@ -9,7 +9,9 @@
 //! wrote while it waited for the helpers (the inputs have two slots, by job parity); the lead
 //! records the step while the helpers compute. A job names the weights it needs; the lead
 //! rewrites them first when the model changed otherwise (a rewind, an opened run), and a helper
-//! holding others reads them again.
+//! holding others reads them again. The weights and the answers go in pieces, each followed by how
+//! far the write has come, so the other side copies each piece as soon as it is written; a helper
+//! waiting for its next job copies its rows of it as soon as the lead has staged them.
 //!
 //! Why shared memory rather than `postMessage`: the engine's step is synchronous, and a message
 //! is only delivered when the receiving worker returns to its event loop — a step would be cut in
@@ -56,6 +58,16 @@ const JOB_SLOT: u32 = 18;
 /// How the current job's answers turn over their places: 0 not at all (node k in place k),
 /// otherwise over this many far places (see [`Layout::place`]).
 const RING: u32 = 19;
+/// How far the weights write under way has come: it has written everything before this float of
+/// the weights region (see [`write_pieces`]).
+const WPROG: u32 = 20;
+/// The helpers' rows of a next batch written early ([`Helpers::stage`]): their number (odd while
+/// written, even once written) and their copy; and the number whose rows the current job uses
+/// (0: its rows were written with it). A helper with nothing to do copies the staged rows before
+/// the job comes (see [`Helper::pre_read`]).
+const STAGE: u32 = 21;
+const STAGE_SLOT: u32 = 22;
+const JOB_STAGE: u32 = 23;
 const BLOCKS: u32 = 32;
 const BLOCK: u32 = 32;
 // In a helper's block:
@@ -66,6 +78,8 @@ const NODE_LIST: u32 = 3;
 const GROUP: u32 = 20; // the group this helper computes in the current job (0: none)
 const READY: u32 = 21; // 1 replica built, -1 no replica matches
 const RIGHTS: u32 = 22; // each node's correct predictions (MAX_NODES of them)
+const ASEQ: u32 = 30; // the sequence number whose answer is being written (see `write_pieces`)
+const APROG: u32 = 31; // how far that answer has come: floats of its gradients written, node after node
 const CONTROL_INTS: u32 = BLOCKS + BLOCK * MAX_WORKERS as u32;
 /// How long a helper that has just answered keeps polling for the next job before it sleeps.
 /// Measured in Chromium on 2-core VMs (2026-12-03, alternating builds): W2 on 2 workers 6–8 %
@@ -76,7 +90,12 @@ const SPIN_MS: f64 = 1.0;
 /// The most tree nodes one helper answers with.
 const MAX_NODES: usize = 8;
 // A helper's block holds its node list and its counts of correct predictions.
-const _: () = assert!(NODE_LIST + 2 * MAX_NODES as u32 <= GROUP && RIGHTS + MAX_NODES as u32 <= BLOCK);
+const _: () = assert!(NODE_LIST + 2 * MAX_NODES as u32 <= GROUP && RIGHTS + MAX_NODES as u32 <= ASEQ && APROG < BLOCK);
+/// Floats a piece: the weights and the answers are written in pieces, each followed by how far
+/// the write has come, so that the other worker copies piece i while piece i + 1 is written — a
+/// copy across costs one piece after the write instead of a second whole pass (W2: 400 KB, ~15 µs
+/// each way where lines move fast, ~25 through far copies).
+const PIECE: usize = 16 * 1024;
 /// The loss functions by code (the header's LOSS).
 const LOSSES: [Loss; 5] = [Loss::Mse, Loss::L1, Loss::Bce, Loss::Softmax, Loss::Nll];
 
@@ -258,6 +277,50 @@ impl Shared {
         out.resize(n, 0.0);
         self.floats.subarray(at, at + n as u32).copy_to(out);
     }
+
+    /// Writes `values` at `at` in pieces of [`PIECE`], storing `done + ` the floats written so
+    /// far in control word `progress` after each: a reader copies a piece once `progress` has
+    /// passed its end ([`Shared::await_progress`]).
+    fn write_pieces(&self, at: u32, values: &[f32], progress: u32, done: usize) {
+        for (i, piece) in values.chunks(PIECE).enumerate() {
+            let from = (i * PIECE) as u32;
+            self.floats.subarray(at + from, at + from + piece.len() as u32).copy_from(piece);
+            self.set(progress, (done + i * PIECE + piece.len()) as i32);
+        }
+    }
+
+    /// Copies `out.len()` floats from `at`, each piece once control word `progress` says it is
+    /// written (`done` counts what came before `at`), while `live()` — the write is still the one
+    /// followed — and until `deadline` (ms of `clock`). False: stopped, `out` partly copied.
+    fn read_pieces(&self, at: u32, out: &mut [f32], (progress, done): (u32, usize), live: &dyn Fn() -> bool, clock: &Clock, deadline: f64) -> bool {
+        for (i, piece) in out.chunks_mut(PIECE).enumerate() {
+            let from = i * PIECE;
+            if !self.await_progress(progress, done + from + piece.len(), live, clock, deadline) {
+                return false;
+            }
+            let at = at + from as u32;
+            self.floats.subarray(at, at + piece.len() as u32).copy_to(piece);
+        }
+        true
+    }
+
+    /// Spins until control word `progress` holds at least `need`. Read before `live()`: a value
+    /// seen while the write is still the one followed is that write's (the writer resets it
+    /// before announcing a write).
+    fn await_progress(&self, progress: u32, need: usize, live: &dyn Fn() -> bool, clock: &Clock, deadline: f64) -> bool {
+        loop {
+            let got = self.get(progress).max(0) as usize;
+            if !live() {
+                return false;
+            }
+            if got >= need {
+                return true;
+            }
+            if clock.now() > deadline {
+                return false;
+            }
+        }
+    }
 }
 
 thread_local! {
@@ -318,6 +381,8 @@ pub struct WorkerHelpers {
     /// they start and their copy (the job that follows uses them only when its caller vouches
     /// that its batch is the one staged).
     staged: (i32, usize, usize),
+    /// The number of the rows staged last (even; see [`STAGE`]).
+    stage_id: i32,
     /// The buffer's weights read back, to compare with the model's when nothing vouches for them.
     readback: Vec<f32>,
     clock: Clock,
@@ -386,6 +451,7 @@ impl WorkerHelpers {
             chooser: parallel::CopyChooser::default(),
             last_dispatch: None,
             staged: (0, 0, 0),
+            stage_id: 0,
             readback: Vec::new(),
             clock: Clock::new(),
             _on_error: on_error,
@@ -398,6 +464,7 @@ impl WorkerHelpers {
         self.shared = Some(Shared::new(layout)?);
         self.wseq = 0;
         self.staged.0 = 0;
+        self.stage_id = 0;
         self.far_written = 0;
         self.told.iter_mut().for_each(|t| *t = false);
         self.tell();
@@ -450,13 +517,8 @@ impl WorkerHelpers {
         } else {
             0
         };
-        shared.set(WSEQ, next - 1);
-        shared.set(WSLOT, slot as i32);
-        let base = shared.layout.weights_at(slot);
-        visit_placed(model, &mut |at, w| shared.write(base + at, engine::tensor::slice(w)));
-        shared.set(WSEQ, next);
+        write_weights(&shared, model, next, slot);
         (self.wseq, self.wslot) = (next, slot);
-        ring(&shared);
         next
     }
 
@@ -569,6 +631,9 @@ impl WorkerHelpers {
         if !staged {
             shared.write(shared.layout.x_at(slot) + from as u32, &batch.x[from..]);
         }
+        // Rows a helper may already hold: the staged ones, untouched since (a job written here
+        // names none).
+        shared.set(JOB_STAGE, if staged { self.stage_id } else { 0 });
         shared.write(shared.layout.y_at(slot), &y);
         shared.set(JOB_SLOT, slot as i32);
         self.ring = if self.far { shared.layout.far() } else { 0 };
@@ -601,43 +666,80 @@ impl WorkerHelpers {
         let shared = self.shared.clone().ok_or("no shared buffer")?;
         let done = Shared::block(h, DONE);
         let start = self.clock.now();
-        loop {
+        let deadline = start + self.deadline_ms;
+        // Done, or its answer under way (then copied piece by piece as it is written).
+        let following = loop {
             let seen = shared.get(done);
             if seen == self.seq {
-                break;
+                break false;
+            }
+            if shared.get(Shared::block(h, ASEQ)) == self.seq {
+                break true;
             }
             let waited = self.clock.now() - start;
             let left = self.deadline_ms - waited;
             if left <= 0.0 {
-                self.lose(h, "stopped answering");
-                return Err(format!("worker {} stopped answering", h + 2));
+                return Err(self.stopped(h));
             }
             // Spin the first milliseconds (the answer usually comes within them; waking from
             // Atomics.wait costs more), then sleep in slices.
             if waited >= 2.0 {
                 let _ = Atomics::wait_with_timeout(&shared.ints, done, seen, left.min(50.0));
             }
-        }
-        // Generous: the first steps of a fresh helper run before its wasm is optimised.
-        self.deadline_ms = (self.deadline_ms * 0.9).max(1_000.0);
-        if shared.get(Shared::block(h, STATUS)) != 0 {
+        };
+        if !following && shared.get(Shared::block(h, STATUS)) != 0 {
             self.lose(h, "failed");
             return Err(format!("worker {} failed", h + 2));
         }
+        // A helper announces its answer after its node list, which stays until its next job.
         let nodes = (shared.get(Shared::block(h, NODES)).max(0) as usize).min(MAX_NODES);
         let p = shared.layout.grads;
         let mut out = Vec::with_capacity(nodes);
+        let seq = self.seq;
+        let live = || shared.get(Shared::block(h, ASEQ)) == seq;
         for k in 0..nodes {
             let lo = shared.get(Shared::block(h, NODE_LIST + 2 * k as u32)) as usize;
             let hi = shared.get(Shared::block(h, NODE_LIST + 2 * k as u32 + 1)) as usize;
             let place = Layout::place(self.seq, nodes, k, self.ring);
-            let loss = shared.floats.get_index(shared.layout.loss_at(h, place));
-            let right = shared.get(Shared::block(h, RIGHTS + k as u32)).max(0) as u32;
             let mut grads = self.spare.pop().unwrap_or_default();
-            shared.read(shared.layout.grads_at(h, place), &mut grads, p);
-            out.push(NodeSum { lo, hi, loss, right, grads });
+            if following {
+                grads.resize(p, 0.0);
+                if !shared.read_pieces(shared.layout.grads_at(h, place), &mut grads, (Shared::block(h, APROG), k * p), &live, &self.clock, deadline) {
+                    self.spare.push(grads);
+                    return Err(self.stopped(h));
+                }
+            } else {
+                shared.read(shared.layout.grads_at(h, place), &mut grads, p);
+            }
+            out.push(NodeSum { lo, hi, loss: 0.0, right: 0, grads });
         }
+        if following {
+            // The losses and counts come last, then the answer is done.
+            while shared.get(done) != self.seq {
+                if !live() || self.clock.now() > deadline {
+                    self.spare.extend(out.into_iter().map(|n| n.grads));
+                    return Err(self.stopped(h));
+                }
+            }
+            if shared.get(Shared::block(h, STATUS)) != 0 {
+                self.lose(h, "failed");
+                return Err(format!("worker {} failed", h + 2));
+            }
+        }
+        for (k, node) in out.iter_mut().enumerate() {
+            let place = Layout::place(self.seq, nodes, k, self.ring);
+            node.loss = shared.floats.get_index(shared.layout.loss_at(h, place));
+            node.right = shared.get(Shared::block(h, RIGHTS + k as u32)).max(0) as u32;
+        }
+        // Generous: the first steps of a fresh helper run before its wasm is optimised.
+        self.deadline_ms = (self.deadline_ms * 0.9).max(1_000.0);
         Ok(out)
+    }
+
+    /// Helper `h` missed its deadline: dropped from the run.
+    fn stopped(&mut self, h: usize) -> String {
+        self.lose(h, "stopped answering");
+        format!("worker {} stopped answering", h + 2)
     }
 }
 
@@ -677,7 +779,7 @@ impl Helpers for WorkerHelpers {
         let from = helpers_from(batch.x.len(), rows, shards, workers);
         // Another copy than the job under way's: no helper reads it now.
         let slot = shared.layout.job_slot(seq, self.far);
-        shared.write(shared.layout.x_at(slot) + from as u32, &batch.x[from..]);
+        self.stage_id = write_staged(shared, slot, from, &batch.x[from..], self.stage_id);
         self.staged = (seq, from, slot);
     }
 
@@ -730,7 +832,16 @@ pub fn serve(scope: DedicatedWorkerGlobalScope, init: JsValue, generation: Rc<Ce
     shared.set(Shared::block(h, READY), 1);
     let mine = generation.get().wrapping_add(1);
     generation.set(mine);
-    let mut state = Helper { job: None, scratch: parallel::Scratch::default(), spare: Vec::new(), seen: shared.get(SEQ), weights: 0, tried: 0 };
+    let mut state = Helper {
+        job: None,
+        scratch: parallel::Scratch::default(),
+        spare: Vec::new(),
+        seen: shared.get(SEQ),
+        weights: 0,
+        tried: 0,
+        span: (0, 0, 0),
+        pre: (0, 0, 0, 0),
+    };
     wasm_bindgen_futures::spawn_local(async move {
         let clock = Clock::new();
         let mut idle_since = clock.now();
@@ -739,7 +850,14 @@ pub fn serve(scope: DedicatedWorkerGlobalScope, init: JsValue, generation: Rc<Ce
             // new buffer may have been sent: then this loop ends).
             let bell = shared.get(BELL);
             let wseq = shared.get(WSEQ);
-            if wseq > 0 && wseq % 2 == 0 && wseq != state.tried {
+            if wseq > 0 && wseq % 2 == 1 && wseq + 1 != state.tried {
+                // New weights being written: copy each piece as it comes.
+                state.tried = wseq + 1;
+                state.weights = if follow_weights(&shared, &mut replica, wseq, &clock) { wseq + 1 } else { 0 };
+            } else if let Some(stage) = state.fresh_stage(&shared) {
+                // Nothing else to do: the next job's rows, if the lead has staged them.
+                state.pre_read(&shared, stage);
+            } else if wseq > 0 && wseq % 2 == 0 && wseq != state.tried {
                 // New weights: copy them now, while the lead prepares the job.
                 state.tried = wseq;
                 let slot = shared.get(WSLOT).max(0) as usize;
@@ -777,9 +895,37 @@ struct Helper {
     /// The weights the replica holds (their WSEQ; 0: unknown) and the last ones tried.
     weights: i32,
     tried: i32,
+    /// The last job's rows: its batch's floats and this helper's part of them.
+    span: (usize, usize, usize),
+    /// Staged rows copied into the job's buffer before the job came: their number (0: none) and
+    /// the span they were copied for.
+    pre: (i32, usize, usize, usize),
 }
 
 impl Helper {
+    /// The number of rows staged and not yet copied or tried, when there are: written whole, and
+    /// a job has shown where this helper's part lies.
+    fn fresh_stage(&self, shared: &Shared) -> Option<i32> {
+        let stage = shared.get(STAGE);
+        (stage > 0 && stage % 2 == 0 && stage != self.pre.0 && self.span.2 > self.span.1 && self.job.is_some()).then_some(stage)
+    }
+
+    /// Copies this helper's part of the staged rows `stage` into the job's buffer, assuming the
+    /// next job splits its batch as the last did; the job uses them only if it names `stage` and
+    /// that span ([`uses_pre_read`]).
+    fn pre_read(&mut self, shared: &Shared, stage: i32) {
+        let (len, a, b) = self.span;
+        self.pre = (stage, 0, 0, 0);
+        let Some(job) = self.job.as_mut().filter(|j| j.x.len() == len) else { return };
+        let slot = shared.get(STAGE_SLOT).max(0) as usize;
+        let at = shared.layout.x_at(slot);
+        shared.floats.subarray(at + a as u32, at + b as u32).copy_to(&mut job.x[a..b]);
+        // Still those rows (a new stage makes the number odd before it names its copy).
+        if shared.get(STAGE) == stage {
+            self.pre = (stage, len, a, b);
+        }
+    }
+
     /// Makes the replica hold the job's weights: already copied, or read now (the lead does not
     /// write weights while a job runs).
     fn take_weights(&mut self, shared: &Shared, replica: &mut Sequential) -> bool {
@@ -833,12 +979,18 @@ impl Helper {
             let mine = group(shards, workers, g as usize);
             let per_row = x_len / rows.max(1);
             job.x.resize(x_len, 0.0);
+            let pre = std::mem::take(&mut self.pre);
             if !mine.is_empty() {
                 let first = parallel::shard_rows(rows, shards, mine.start).start;
                 let last = parallel::shard_rows(rows, shards, mine.end - 1).end;
                 let (a, b) = (first * per_row, last * per_row);
-                shared.floats.subarray(layout.x_at(slot) + a as u32, layout.x_at(slot) + b as u32).copy_to(&mut job.x[a..b]);
+                if !uses_pre_read(pre, shared.get(JOB_STAGE), (x_len, a, b)) {
+                    shared.floats.subarray(layout.x_at(slot) + a as u32, layout.x_at(slot) + b as u32).copy_to(&mut job.x[a..b]);
+                }
+                self.span = (x_len, a, b);
             }
+            // Not read again before this job's answer (a stage for the next may come meanwhile).
+            self.pre.0 = shared.get(STAGE);
             job.shape = shape;
             let mut y = Vec::new();
             shared.read(layout.y_at(slot), &mut y, y_len);
@@ -873,15 +1025,21 @@ impl Helper {
         });
         match result {
             Ok(sums) => {
+                // The node list, then the answer announced: the lead copies each piece of the
+                // gradients as soon as it is written.
                 for (k, s) in sums.iter().enumerate() {
                     shared.set(Shared::block(h, NODE_LIST + 2 * k as u32), s.lo as i32);
                     shared.set(Shared::block(h, NODE_LIST + 2 * k as u32 + 1), s.hi as i32);
+                }
+                shared.set(Shared::block(h, NODES), sums.len() as i32);
+                shared.set(Shared::block(h, APROG), 0);
+                shared.set(Shared::block(h, ASEQ), self.seen);
+                for (k, s) in sums.iter().enumerate() {
                     let place = Layout::place(self.seen, sums.len(), k, ring);
-                    shared.write(layout.grads_at(h, place), &s.grads);
+                    shared.write_pieces(layout.grads_at(h, place), &s.grads, Shared::block(h, APROG), k * layout.grads);
                     shared.floats.set_index(layout.loss_at(h, place), s.loss);
                     shared.set(Shared::block(h, RIGHTS + k as u32), s.right as i32);
                 }
-                shared.set(Shared::block(h, NODES), sums.len() as i32);
                 shared.set(Shared::block(h, STATUS), 0);
                 self.spare.extend(sums.into_iter().map(|s| s.grads));
             }
@@ -903,6 +1061,69 @@ fn read_weights(shared: &Shared, replica: &mut Sequential, slot: usize) -> bool 
         shared.floats.subarray(at, at + w.len() as u32).copy_to(engine::tensor::slice_mut(w));
     });
     true
+}
+
+/// Writes `model`'s weights into copy `slot` as number `next` (even): odd while written, each
+/// piece followed by how far the write has come.
+fn write_weights(shared: &Shared, model: &mut Sequential, next: i32, slot: usize) {
+    // The progress first (a helper that sees the odd number follows the pieces as they come),
+    // the slot after the number (a helper copying the last weights sees the number change).
+    shared.set(WPROG, 0);
+    shared.set(WSEQ, next - 1);
+    shared.set(WSLOT, slot as i32);
+    ring(shared);
+    let base = shared.layout.weights_at(slot);
+    visit_placed(model, &mut |at, w| shared.write_pieces(base + at, engine::tensor::slice(w), WPROG, at as usize));
+    shared.set(WSEQ, next);
+    ring(shared);
+}
+
+/// Writes the helpers' rows of a next batch (`rows`, from float `from` of it) into copy `slot`,
+/// numbered after `last`; returns their number.
+fn write_staged(shared: &Shared, slot: usize, from: usize, rows: &[f32], last: i32) -> i32 {
+    let id = match last.max(0) + 2 {
+        n if n > 0x3fff_fff0 => 2,
+        n => n,
+    };
+    // Odd first, then the copy: a helper copying the last rows sees the number change.
+    shared.set(STAGE, id - 1);
+    shared.set(STAGE_SLOT, slot as i32);
+    shared.write(shared.layout.x_at(slot) + from as u32, rows);
+    shared.set(STAGE, id);
+    id
+}
+
+/// Whether a job naming the staged rows `job_stage` (0: none) and reading `span` (its batch's
+/// floats, this helper's part) can use the rows copied before it came (`pre`).
+fn uses_pre_read(pre: (i32, usize, usize, usize), job_stage: i32, (len, a, b): (usize, usize, usize)) -> bool {
+    job_stage != 0 && pre == (job_stage, len, a, b)
+}
+
+/// Copies the weights that the lead is writing (`s`, odd: under way) into the replica, each piece
+/// as soon as it is written; false when another write begins, the sizes differ or the lead
+/// stalls (the replica is then read whole when a job needs it).
+fn follow_weights(shared: &Shared, replica: &mut Sequential, s: i32, clock: &Clock) -> bool {
+    if weights_len(replica) != shared.layout.params {
+        return false;
+    }
+    // Generous: a lead writes W2's weights in well under a millisecond.
+    let deadline = clock.now() + 20.0;
+    let live = || matches!(shared.get(WSEQ), q if q == s || q == s + 1);
+    let mut base = None;
+    let mut ok = true;
+    visit_placed(replica, &mut |at, w| {
+        let w = engine::tensor::slice_mut(w);
+        // The copy is named once the first piece is written (it is set before any).
+        if ok && base.is_none() {
+            ok = shared.await_progress(WPROG, (at as usize + w.len().min(PIECE)).max(1), &live, clock, deadline);
+            base = Some(shared.layout.weights_at(shared.get(WSLOT).max(0) as usize));
+        }
+        if ok {
+            ok = shared.read_pieces(base.expect("named") + at, w, (WPROG, at as usize), &live, clock, deadline);
+        }
+    });
+    // Still this write (or it has ended): no piece was overwritten while copied.
+    ok && live()
 }
 
 /// Milliseconds from `performance.now()`: `Date.now()` ticks in whole milliseconds, too coarse to
@@ -1043,5 +1264,116 @@ mod tests {
         let first = Layout::place(7, 1, 0, ring);
         assert!((8..7 + ring as i32).all(|seq| Layout::place(seq, 1, 0, ring) != first));
         assert_eq!(Layout::place(7 + ring as i32, 1, 0, ring), first);
+    }
+
+    /// Pieces come through whole and in order; a reader stops (false) when the writer stalls or
+    /// another write begins, and copies nothing past the progress it saw.
+    #[wasm_bindgen_test]
+    fn pieces_are_copied_only_once_written() {
+        let layout = Layout { params: 64, grads: 2 * PIECE + 123, x: 16, y: 16, helpers: 1, slots: 2 };
+        let shared = Shared::new(layout).expect("buffer");
+        let clock = Clock::new();
+        let values: Vec<f32> = (0..layout.grads).map(|i| i as f32 * 0.5 - 7.0).collect();
+        let (at, word) = (layout.grads_at(0, 1), Shared::block(0, APROG));
+        shared.write_pieces(at, &values, word, 5);
+        assert_eq!(shared.get(word) as usize, 5 + values.len(), "the progress counts every float, after `done`");
+        let mut out = vec![0.0; values.len()];
+        assert!(shared.read_pieces(at, &mut out, (word, 5), &|| true, &clock, clock.now() + 1_000.0));
+        assert_eq!(out, values);
+        // A writer stalled after its first piece: the reader copies that piece and gives up.
+        shared.set(word, 5 + PIECE as i32);
+        let mut out = vec![0.0; values.len()];
+        assert!(!shared.read_pieces(at, &mut out, (word, 5), &|| true, &clock, clock.now() + 5.0));
+        assert_eq!(out[..PIECE], values[..PIECE]);
+        assert!(out[PIECE..].iter().all(|&v| v == 0.0), "nothing past the progress seen");
+        // Another write under way: stopped at once, whatever the progress says.
+        shared.set(word, (5 + values.len()) as i32);
+        assert!(!shared.read_pieces(at, &mut out, (word, 5), &|| false, &clock, clock.now() + 1_000.0));
+    }
+
+    /// A helper following the lead's write of the weights gets them bit for bit; a write that
+    /// another one replaces, or a replica of another size, is refused.
+    #[wasm_bindgen_test]
+    fn a_helper_following_the_weights_gets_them_exactly() {
+        use engine::{init::Init, ops::Dense, rng::Rng};
+        let net = |seed| {
+            let mut rng = Rng::new(seed);
+            Sequential::new(vec![Box::new(Dense::new(300, 70, Init::He, 0.0, &mut rng)), Box::new(Dense::new(70, 3, Init::He, 0.0, &mut rng))])
+        };
+        let (mut model, mut replica) = (net(1), net(2));
+        let params = weights_len(&mut model);
+        assert!(params > PIECE, "the first tensor comes in several pieces");
+        let shared = Shared::new(Layout { params, grads: 1, x: 1, y: 1, helpers: 1, slots: 2 + MIN_FAR }).expect("buffer");
+        let clock = Clock::new();
+        let weights = |m: &mut Sequential| {
+            let mut all = Vec::new();
+            m.visit_params(&mut |_, _, w, _| all.extend_from_slice(engine::tensor::slice(w)));
+            all
+        };
+        for (next, slot) in [(2, 0), (4, 5), (6, 2 + MIN_FAR - 1)] {
+            write_weights(&shared, &mut model, next, slot);
+            // As a helper that saw the odd number would (here the write has already ended).
+            replica = net(next as u64 + 10);
+            assert!(follow_weights(&shared, &mut replica, next - 1, &clock), "write {next} in copy {slot}");
+            assert_eq!(
+                weights(&mut replica).iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                weights(&mut model).iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            );
+        }
+        // Write 6 has been replaced by write 8: following 6 is refused.
+        write_weights(&shared, &mut model, 8, 3);
+        assert!(!follow_weights(&shared, &mut replica, 5, &clock));
+        // A write announced but stalled before its first piece: refused at the deadline.
+        shared.set(WPROG, 0);
+        shared.set(WSEQ, 9);
+        assert!(!follow_weights(&shared, &mut replica, 9, &clock));
+        // Another network's replica.
+        let mut rng = Rng::new(3);
+        let mut other = Sequential::new(vec![Box::new(Dense::new(3, 2, Init::He, 0.0, &mut rng))]);
+        shared.set(WSEQ, 10);
+        assert!(!follow_weights(&shared, &mut other, 9, &clock));
+    }
+
+    /// A helper copies the staged rows of the next job while it waits, and the job uses them
+    /// only when it names that stage and splits its batch as the copy assumed.
+    #[wasm_bindgen_test]
+    fn staged_rows_are_used_only_by_the_job_that_names_them() {
+        let layout = Layout { params: 16, grads: 16, x: 640, y: 64, helpers: 1, slots: 2 };
+        let shared = Shared::new(layout).expect("buffer");
+        let job = ShardJob {
+            params: Vec::new(),
+            x: vec![0.0; 640],
+            shape: vec![64, 10],
+            targets: Targets::Classes(Vec::new()),
+            loss: Loss::Softmax,
+            shards: 4,
+            workers: 2,
+            stream: false,
+            replicated: false,
+            optimizer: None,
+            rows: None,
+            indices: Vec::new(),
+        };
+        let span = (640, 320, 640);
+        let mut helper =
+            Helper { job: Some(job), scratch: parallel::Scratch::default(), spare: Vec::new(), seen: 0, weights: 0, tried: 0, span, pre: (0, 0, 0, 0) };
+        assert_eq!(helper.fresh_stage(&shared), None, "nothing staged yet");
+        let rows: Vec<f32> = (0..320).map(|i| i as f32 + 0.25).collect();
+        let id = write_staged(&shared, 1, 320, &rows, 0);
+        assert_eq!(helper.fresh_stage(&shared), Some(id));
+        helper.pre_read(&shared, id);
+        assert_eq!(helper.job.as_ref().expect("job").x[320..], rows[..]);
+        assert_eq!(helper.fresh_stage(&shared), None, "copied once");
+        assert!(uses_pre_read(helper.pre, id, span));
+        assert!(!uses_pre_read(helper.pre, 0, span), "a job whose rows were written with it");
+        assert!(!uses_pre_read(helper.pre, id + 2, span), "a job naming later rows");
+        assert!(!uses_pre_read(helper.pre, id, (640, 160, 640)), "a batch split otherwise");
+        // Rows staged again while a copy of the last ones was under way: that copy is not used.
+        let later = write_staged(&shared, 0, 320, &rows, id);
+        helper.pre_read(&shared, id);
+        assert!(!uses_pre_read(helper.pre, id, span) && !uses_pre_read(helper.pre, later, span));
+        // A helper that has not seen a job yet copies nothing.
+        helper.span = (0, 0, 0);
+        assert_eq!(helper.fresh_stage(&shared), None);
     }
 }
