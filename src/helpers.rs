@@ -26,6 +26,7 @@
 use engine::lab::{parse_link, replicas, LabConfig};
 use engine::layer::Layer;
 use engine::loss::Loss;
+use engine::optim::{self, Hyper, Optimizer};
 use engine::parallel::{self, cover, group, width, Batch, Helpers, NodeSum, ShardJob, Targets, Vouched, MAX_WORKERS};
 use engine::sequential::Sequential;
 use js_sys::{Atomics, Float32Array, Int32Array, Object, Reflect, SharedArrayBuffer};
@@ -385,6 +386,10 @@ pub struct WorkerHelpers {
     stage_id: i32,
     /// The buffer's weights read back, to compare with the model's when nothing vouches for them.
     readback: Vec<f32>,
+    /// A piece of an answer on its way into the root (see `collect_added_inner`).
+    piece: Vec<f32>,
+    /// Where each weight tensor lies in the buffer (see `update_and_publish_inner`).
+    placed: Vec<u32>,
     clock: Clock,
     _on_error: Vec<Closure<dyn FnMut(web_sys::ErrorEvent)>>,
     _on_message: Vec<Closure<dyn FnMut(MessageEvent)>>,
@@ -453,6 +458,8 @@ impl WorkerHelpers {
             staged: (0, 0, 0),
             stage_id: 0,
             readback: Vec::new(),
+            piece: Vec::new(),
+            placed: Vec::new(),
             clock: Clock::new(),
             _on_error: on_error,
             _on_message: on_message,
@@ -506,6 +513,14 @@ impl WorkerHelpers {
         if weights_len(model) != shared.layout.params {
             return 0;
         }
+        let (next, slot) = self.next_weights(&shared);
+        write_weights(&shared, model, next, slot);
+        (self.wseq, self.wslot) = (next, slot);
+        next
+    }
+
+    /// The number (even) and the copy of the next weights written.
+    fn next_weights(&mut self, shared: &Shared) -> (i32, usize) {
         // Odd while writing: a helper copying meanwhile sees the number change and discards.
         let next = match self.wseq.max(0) + 2 {
             n if n > 0x3fff_fff0 => 2,
@@ -517,9 +532,7 @@ impl WorkerHelpers {
         } else {
             0
         };
-        write_weights(&shared, model, next, slot);
-        (self.wseq, self.wslot) = (next, slot);
-        next
+        (next, slot)
     }
 
     /// Whether the model holds the weights last written (bit for bit), read back from the buffer
@@ -664,33 +677,8 @@ impl WorkerHelpers {
     fn collect_inner(&mut self, g: usize) -> Result<Vec<NodeSum>, String> {
         let h = *self.active.get(g).ok_or("no such worker")?;
         let shared = self.shared.clone().ok_or("no shared buffer")?;
-        let done = Shared::block(h, DONE);
-        let start = self.clock.now();
-        let deadline = start + self.deadline_ms;
-        // Done, or its answer under way (then copied piece by piece as it is written).
-        let following = loop {
-            let seen = shared.get(done);
-            if seen == self.seq {
-                break false;
-            }
-            if shared.get(Shared::block(h, ASEQ)) == self.seq {
-                break true;
-            }
-            let waited = self.clock.now() - start;
-            let left = self.deadline_ms - waited;
-            if left <= 0.0 {
-                return Err(self.stopped(h));
-            }
-            // Spin the first milliseconds (the answer usually comes within them; waking from
-            // Atomics.wait costs more), then sleep in slices.
-            if waited >= 2.0 {
-                let _ = Atomics::wait_with_timeout(&shared.ints, done, seen, left.min(50.0));
-            }
-        };
-        if !following && shared.get(Shared::block(h, STATUS)) != 0 {
-            self.lose(h, "failed");
-            return Err(format!("worker {} failed", h + 2));
-        }
+        let deadline = self.clock.now() + self.deadline_ms;
+        let following = self.await_answer(h, &shared)?;
         // A helper announces its answer after its node list, which stays until its next job.
         let nodes = (shared.get(Shared::block(h, NODES)).max(0) as usize).min(MAX_NODES);
         let p = shared.layout.grads;
@@ -714,16 +702,9 @@ impl WorkerHelpers {
             out.push(NodeSum { lo, hi, loss: 0.0, right: 0, grads });
         }
         if following {
-            // The losses and counts come last, then the answer is done.
-            while shared.get(done) != self.seq {
-                if !live() || self.clock.now() > deadline {
-                    self.spare.extend(out.into_iter().map(|n| n.grads));
-                    return Err(self.stopped(h));
-                }
-            }
-            if shared.get(Shared::block(h, STATUS)) != 0 {
-                self.lose(h, "failed");
-                return Err(format!("worker {} failed", h + 2));
+            if let Err(why) = self.await_done(h, &shared, deadline) {
+                self.spare.extend(out.into_iter().map(|n| n.grads));
+                return Err(why);
             }
         }
         for (k, node) in out.iter_mut().enumerate() {
@@ -734,6 +715,133 @@ impl WorkerHelpers {
         // Generous: the first steps of a fresh helper run before its wasm is optimised.
         self.deadline_ms = (self.deadline_ms * 0.9).max(1_000.0);
         Ok(out)
+    }
+
+    /// Waits for helper `h`'s answer to the job under way: done (false) or being written (true:
+    /// then followed piece by piece); an error when it failed or missed its deadline.
+    fn await_answer(&mut self, h: usize, shared: &Shared) -> Result<bool, String> {
+        let done = Shared::block(h, DONE);
+        let start = self.clock.now();
+        let following = loop {
+            let seen = shared.get(done);
+            if seen == self.seq {
+                break false;
+            }
+            if shared.get(Shared::block(h, ASEQ)) == self.seq {
+                break true;
+            }
+            let waited = self.clock.now() - start;
+            let left = self.deadline_ms - waited;
+            if left <= 0.0 {
+                return Err(self.stopped(h));
+            }
+            // Spin the first milliseconds (the answer usually comes within them; waking from
+            // Atomics.wait costs more), then sleep in slices.
+            if waited >= 2.0 {
+                let _ = Atomics::wait_with_timeout(&shared.ints, done, seen, left.min(50.0));
+            }
+        };
+        if !following && shared.get(Shared::block(h, STATUS)) != 0 {
+            self.lose(h, "failed");
+            return Err(format!("worker {} failed", h + 2));
+        }
+        Ok(following)
+    }
+
+    /// Once helper `h`'s gradients are copied while written: waits for its losses and counts,
+    /// which come last, then the answer is done.
+    fn await_done(&mut self, h: usize, shared: &Shared, deadline: f64) -> Result<(), String> {
+        let seq = self.seq;
+        while shared.get(Shared::block(h, DONE)) != seq {
+            if shared.get(Shared::block(h, ASEQ)) != seq || self.clock.now() > deadline {
+                return Err(self.stopped(h));
+            }
+        }
+        if shared.get(Shared::block(h, STATUS)) != 0 {
+            self.lose(h, "failed");
+            return Err(format!("worker {} failed", h + 2));
+        }
+        Ok(())
+    }
+
+    /// [`Helpers::collect_added`]: helper `g`'s one node added to `left` into `model`'s
+    /// gradients a piece at a time, each piece as soon as it is written (through a piece-sized
+    /// buffer that stays in the cache, not a whole copy of the answer first).
+    fn collect_added_inner(&mut self, g: usize, expected: (usize, usize), left: &NodeSum, model: &mut Sequential) -> Result<(f32, u32), String> {
+        let h = *self.active.get(g).ok_or("no such worker")?;
+        let shared = self.shared.clone().ok_or("no shared buffer")?;
+        let deadline = self.clock.now() + self.deadline_ms;
+        let following = self.await_answer(h, &shared)?;
+        let nodes = shared.get(Shared::block(h, NODES));
+        let node = (shared.get(Shared::block(h, NODE_LIST)), shared.get(Shared::block(h, NODE_LIST + 1)));
+        if nodes != 1 || node != (expected.0 as i32, expected.1 as i32) {
+            return Err(format!("worker {} answered for other shards than {expected:?}", g + 2));
+        }
+        let seq = self.seq;
+        let place = Layout::place(seq, 1, 0, self.ring);
+        let at = shared.layout.grads_at(h, place);
+        let live = || shared.get(Shared::block(h, ASEQ)) == seq;
+        let mut piece = std::mem::take(&mut self.piece);
+        piece.resize(PIECE, 0.0);
+        let (mut from, mut ok) = (0, true);
+        model.visit_params(&mut |_, _, _, grads| {
+            let grads = engine::tensor::slice_mut(grads);
+            let end = from + grads.len();
+            // The answer's pieces (from its start), cut where this tensor begins and ends.
+            let mut a = from;
+            while ok && a < end {
+                let b = ((a / PIECE + 1) * PIECE).min(end);
+                ok = !following || shared.await_progress(Shared::block(h, APROG), b, &live, &self.clock, deadline);
+                if ok {
+                    let got = &mut piece[..b - a];
+                    shared.floats.subarray(at + a as u32, at + b as u32).copy_to(got);
+                    engine::lanes::add_to(&mut grads[a - from..b - from], &left.grads[a..b], got);
+                }
+                a = b;
+            }
+            from = end;
+        });
+        self.piece = piece;
+        if !ok {
+            return Err(self.stopped(h));
+        }
+        if following {
+            self.await_done(h, &shared, deadline)?;
+        }
+        let loss = shared.floats.get_index(shared.layout.loss_at(h, place));
+        let right = shared.get(Shared::block(h, RIGHTS)).max(0) as u32;
+        self.deadline_ms = (self.deadline_ms * 0.9).max(1_000.0);
+        Ok((loss, right))
+    }
+
+    /// [`Helpers::update_and_publish`]: the update made a piece at a time, each piece written
+    /// into the buffer as soon as it is made (a helper follows the pieces as they come).
+    fn update_and_publish_inner(&mut self, model: &mut Sequential, optimizer: &mut dyn Optimizer, hyper: &Hyper) -> bool {
+        let Some(shared) = self.shared.clone() else { return false };
+        if hyper.clip > 0.0 || !self.alive.iter().any(|a| *a) || weights_len(model) != shared.layout.params {
+            return false;
+        }
+        let mut placed = std::mem::take(&mut self.placed);
+        placed.clear();
+        visit_placed(model, &mut |at, _| placed.push(at));
+        let (next, slot) = self.next_weights(&shared);
+        // As `write_weights`: the progress, the odd number, then the copy named.
+        shared.set(WPROG, 0);
+        shared.set(WSEQ, next - 1);
+        shared.set(WSLOT, slot as i32);
+        ring(&shared);
+        let base = shared.layout.weights_at(slot);
+        let done = optim::apply_in_parts(model, optimizer, hyper, PIECE, &mut |index, from, w| {
+            let at = placed[index] + from as u32;
+            shared.floats.subarray(base + at, base + at + w.len() as u32).copy_from(w);
+            shared.set(WPROG, (at + w.len() as u32) as i32);
+        });
+        self.placed = placed;
+        debug_assert!(done, "no clipping: checked");
+        shared.set(WSEQ, next);
+        ring(&shared);
+        (self.wseq, self.wslot) = (next, slot);
+        true
     }
 
     /// Helper `h` missed its deadline: dropped from the run.
@@ -791,6 +899,17 @@ impl Helpers for WorkerHelpers {
 
     fn collect(&mut self, g: usize) -> Result<Vec<NodeSum>, String> {
         self.collect_inner(g)
+    }
+
+    fn collect_added(&mut self, g: usize, expected: (usize, usize), left: &NodeSum, model: &mut Sequential) -> Option<Result<(f32, u32), String>> {
+        let grads = self.shared.as_ref()?.layout.grads;
+        let mut total = 0;
+        model.visit_params(&mut |_, _, _, g| total += g.len());
+        (left.grads.len() == grads && total == grads).then(|| self.collect_added_inner(g, expected, left, model))
+    }
+
+    fn update_and_publish(&mut self, model: &mut Sequential, optimizer: &mut dyn Optimizer, hyper: &Hyper) -> bool {
+        self.update_and_publish_inner(model, optimizer, hyper)
     }
 
     fn recycle(&mut self, buffer: Vec<f32>) {

@@ -635,3 +635,98 @@ fn replicating_helpers_get_the_weights_only_when_they_changed_other_than_by_a_st
         }
     }
 }
+
+/// Thread helpers (sending weights, not replicating) that add a helper's answer into the root
+/// themselves and make the update part by part, as the browser's workers do; `fail_at`: the
+/// answer of that call to `collect_added` is refused after garbage was written into the
+/// gradients (as a helper that stops midway leaves them).
+struct Adding {
+    inner: ThreadHelpers,
+    added: Arc<std::sync::atomic::AtomicUsize>,
+    updated: Arc<std::sync::atomic::AtomicUsize>,
+    fail_at: Option<usize>,
+}
+
+impl Helpers for Adding {
+    fn count(&self) -> usize {
+        self.inner.count()
+    }
+    fn dispatch(&mut self, job: &Arc<ShardJob>, model: &mut Sequential, batch: &Batch) -> Result<bool, String> {
+        self.inner.dispatch(job, model, batch)
+    }
+    fn after_update(&mut self, model: &mut Sequential) {
+        self.inner.after_update(model)
+    }
+    fn collect(&mut self, h: usize) -> Result<Vec<NodeSum>, String> {
+        self.inner.collect(h)
+    }
+    fn collect_added(&mut self, h: usize, expected: (usize, usize), left: &NodeSum, model: &mut Sequential) -> Option<Result<(f32, u32), String>> {
+        let call = self.added.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let sums = match self.inner.collect(h) {
+            Ok(sums) => sums,
+            Err(why) => return Some(Err(why)),
+        };
+        let fail = self.fail_at == Some(call);
+        let mut at = 0;
+        model.visit_params(&mut |_, _, _, g| {
+            let g = tensor::slice_mut(g);
+            let n = g.len();
+            if fail {
+                g.fill(f32::NAN);
+            } else {
+                engine::lanes::add_to(g, &left.grads[at..at + n], &sums[0].grads[at..at + n]);
+            }
+            at += n;
+        });
+        if fail {
+            return Some(Err("worker 2 stopped answering".into()));
+        }
+        assert_eq!(sums.iter().map(|s| (s.lo, s.hi)).collect::<Vec<_>>(), [expected]);
+        Some(Ok((sums[0].loss, sums[0].right)))
+    }
+    fn update_and_publish(&mut self, model: &mut Sequential, optimizer: &mut dyn engine::optim::Optimizer, hyper: &Hyper) -> bool {
+        if !engine::optim::apply_in_parts(model, optimizer, hyper, 7, &mut |_, _, _| {}) {
+            return false;
+        }
+        self.updated.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.after_update(model);
+        true
+    }
+    fn recycle(&mut self, buffer: Vec<f32>) {
+        self.inner.recycle(buffer)
+    }
+    fn fingerprint(&self) -> u64 {
+        self.inner.fingerprint()
+    }
+}
+
+#[test]
+fn a_helpers_answer_added_as_it_arrives_and_the_update_made_in_parts_give_the_same_bits() {
+    let data = regression();
+    // 13 rows in 8 shards: each of 2 workers has one half of the tree (the answer is added into
+    // the root), and so for 5 rows (three empty shards); on 3 workers no answer is a half (each
+    // collected as before). With clipping
+    // the update is made whole. A refused answer: its shards computed here, the root made again.
+    for (batch, clip, fail_at, helpers) in [(13, 0.0, None, 1), (13, 0.0, Some(9), 1), (5, 0.0, None, 1), (13, 0.0, None, 2), (13, 0.5, None, 1)] {
+        let run = |helpers: usize| {
+            let mut t = trainer(batch, 8);
+            t.hyper.clip = clip;
+            let added = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let updated = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            if helpers > 0 {
+                let inner = ThreadHelpers::new(&t.model, helpers).unwrap().with_replication(false);
+                t.set_helpers(Some(Box::new(Adding { inner, added: added.clone(), updated: updated.clone(), fail_at })));
+            }
+            let losses: Vec<u32> = (0..40).map(|_| t.train_step(&data).to_bits()).collect();
+            let failure = t.take_helper_failure();
+            (losses, weights(&mut t), added.load(std::sync::atomic::Ordering::Relaxed), updated.load(std::sync::atomic::Ordering::Relaxed), failure)
+        };
+        let one = run(0);
+        let two = run(helpers);
+        let case = format!("batch {batch}, clip {clip}, failing at {fail_at:?}, {} workers", helpers + 1);
+        assert_eq!((&two.0, &two.1), (&one.0, &one.1), "{case}");
+        assert_eq!(two.2 > 0, helpers == 1, "{case}: answers added {}", two.2);
+        assert_eq!(two.3, if clip > 0.0 { 0 } else { 40 }, "{case}: updates in parts");
+        assert_eq!(fail_at.is_some(), two.4.is_some(), "{case}: {:?}", two.4);
+    }
+}

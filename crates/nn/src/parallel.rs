@@ -469,6 +469,22 @@ pub trait Helpers: Send {
     fn collect_shared(&mut self, h: usize) -> Result<SharedSums, String> {
         self.collect(h).map(Arc::new)
     }
+    /// Helper `h`'s answer when it is the one node `expected`, the right half of a tree whose
+    /// left half is `left` (the caller's): its gradient added to `left`'s straight into `model`'s
+    /// gradients as it arrives (`left + answer`, the tree's one way of adding: the bits of
+    /// collecting it and then [`finish_into`]), not copied whole first. Returns the answer's
+    /// loss and correct predictions. None: not done this way, nothing taken (call
+    /// [`Helpers::collect`]). On an error the gradients are partly written (the caller computes
+    /// the helper's shards and finishes the tree, which writes them all).
+    fn collect_added(&mut self, _h: usize, _expected: (usize, usize), _left: &NodeSum, _model: &mut Sequential) -> Option<Result<(f32, u32), String>> {
+        None
+    }
+    /// Makes the step's update (the bits of [`optim::apply`]) and hands the weights to the
+    /// helpers part by part as they are made, instead of in [`Helpers::after_update`] once all
+    /// are. False: not done, nothing changed (the caller updates, then calls `after_update`).
+    fn update_and_publish(&mut self, _model: &mut Sequential, _optimizer: &mut dyn Optimizer, _hyper: &Hyper) -> bool {
+        false
+    }
     /// Hands a result's buffer back for reuse.
     fn recycle(&mut self, _buffer: Vec<f32>) {}
     /// The model the helpers were built for.

@@ -527,10 +527,19 @@ impl Trainer {
             self.model.backward_fresh(&self.dout);
             loss
         };
-        self.last_pre_clip_norm = optim::apply(&mut *self.model, self.optimizer.as_mut(), &hyper);
         let replicated = std::mem::take(&mut self.replicated_step);
+        // Helpers that take the weights as they are made: the update is made there, part by part.
+        let (model, optimizer) = (&mut self.model, &mut self.optimizer);
+        let handed =
+            self.last_workers > 1 && !replicated && self.helpers.0.as_mut().is_some_and(|h| h.update_and_publish(&mut *model, optimizer.as_mut(), &hyper));
+        if handed {
+            self.last_pre_clip_norm = None;
+            self.published = Some(self.model.version());
+        } else {
+            self.last_pre_clip_norm = optim::apply(&mut *self.model, self.optimizer.as_mut(), &hyper);
+        }
         self.replicas = replicated.then(|| self.model.version());
-        if self.last_workers > 1 {
+        if self.last_workers > 1 && !handed {
             if let Some(h) = self.helpers.0.as_mut() {
                 // Helpers only read the model (see `Helpers`): not counted as a change.
                 h.after_update(self.model.reading());
@@ -804,13 +813,30 @@ impl Trainer {
             }
         }
         let mut computed_others = false;
+        // The root's loss and correct count, when a helper's answer went straight into it.
+        let mut rooted = None;
         if let Some(h) = helpers.as_mut().filter(|_| workers > 1) {
             for g in 1..workers {
                 // The nodes with a non-empty shard under them (a helper sends no empty node).
                 let expected: Vec<(usize, usize)> = parallel::cover(parallel::group(m, workers, g), width)
                     .filter(|&(lo, hi)| (lo..hi.min(m)).any(|s| !parallel::shard_rows(n, m, s).is_empty()))
                     .collect();
-                let answer = h.collect_shared(g - 1).and_then(|sums| {
+                // Two workers, each with half of the tree: the helper's half added to this one's
+                // as it arrives, straight into the model's gradients.
+                let halves = !replicated && workers == 2 && width >= 2 && parts.len() == 1 && (parts[0].lo, parts[0].hi) == (0, width / 2);
+                let added = match expected[..] {
+                    [node] if halves && node == (width / 2, width) => h.collect_added(g - 1, node, &parts[0], self.model.reading()),
+                    _ => None,
+                };
+                if let Some(Ok((loss, right))) = added {
+                    rooted = Some((parts[0].loss + loss, parts[0].right + right));
+                    continue;
+                }
+                let answer = match added {
+                    Some(Err(why)) => Err(why),
+                    _ => h.collect_shared(g - 1),
+                };
+                let answer = answer.and_then(|sums| {
                     let nodes: Vec<(usize, usize)> = sums.iter().map(|r| (r.lo, r.hi)).collect();
                     if nodes != expected {
                         Err(format!("worker {} answered for shards {nodes:?}, not {expected:?}", g + 1))
@@ -869,6 +895,11 @@ impl Trainer {
             self.shared_own.0.push(own);
             self.replicated_step = !computed_others;
             out.expect("a mini-batch has rows, its sums checked")
+        } else if let Some(out) = rooted.filter(|_| !computed_others) {
+            // The root is in the model's gradients already.
+            self.spare.extend(parts.drain(..).map(|p| p.grads));
+            self.parts = parts;
+            out
         } else {
             let out = parallel::finish_into(&mut self.model, width, &mut parts, &mut self.spare).expect("a mini-batch has rows");
             self.parts = parts;

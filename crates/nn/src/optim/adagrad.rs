@@ -19,9 +19,9 @@ impl Default for Adagrad {
 }
 
 impl Optimizer for Adagrad {
-    fn update(&mut self, index: usize, w: &mut [f32], g: &[f32], h: &Hyper) {
+    fn update_part(&mut self, index: usize, len: usize, at: usize, w: &mut [f32], g: &[f32], h: &Hyper) {
         let (lr, eps) = (h.lr, self.eps);
-        let s = state(&mut self.sum, index, w.len());
+        let s = &mut state(&mut self.sum, index, len)[at..at + w.len()];
         // Zipped, so that it vectorises natively; explicit lanes in wasm (the same bits: see Adam).
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         let done = super::lanes::adagrad(w, g, s, lr, eps);

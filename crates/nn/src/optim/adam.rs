@@ -31,11 +31,11 @@ impl Optimizer for Adam {
         self.beta2_t *= self.beta2;
     }
 
-    fn update(&mut self, index: usize, w: &mut [f32], g: &[f32], h: &Hyper) {
+    fn update_part(&mut self, index: usize, len: usize, at: usize, w: &mut [f32], g: &[f32], h: &Hyper) {
         let (b1, b2, eps, lr) = (self.beta1, self.beta2, self.eps, h.lr);
         let (c1, c2) = (1.0 - self.beta1_t, 1.0 - self.beta2_t);
-        let m = state(&mut self.m, index, w.len());
-        let v = state(&mut self.v, index, w.len());
+        let m = &mut state(&mut self.m, index, len)[at..at + w.len()];
+        let v = &mut state(&mut self.v, index, len)[at..at + w.len()];
         // On the step's serial path, where a worker's helpers wait. Zipped, with no bounds
         // checks, the loop vectorises natively (division and square root are exact in SIMD lanes:
         // the same bits); in wasm LLVM leaves it scalar, so explicit lanes do the bulk there.

@@ -77,7 +77,13 @@ pub trait Optimizer: Send + Sync + dyn_clone::DynClone {
     /// Called once per step, before the parameter updates (Adam counts steps here).
     fn begin_step(&mut self) {}
     /// Updates parameter number `index` in place from its gradient.
-    fn update(&mut self, index: usize, w: &mut [f32], g: &[f32], h: &Hyper);
+    fn update(&mut self, index: usize, w: &mut [f32], g: &[f32], h: &Hyper) {
+        self.update_part(index, w.len(), 0, w, g, h);
+    }
+    /// [`Optimizer::update`] of elements `at..at + w.len()` of parameter `index` (`len` elements
+    /// in all), the rest left as they are: every element's update depends on that element alone,
+    /// so updating a parameter part by part gives the bits of updating it whole.
+    fn update_part(&mut self, index: usize, len: usize, at: usize, w: &mut [f32], g: &[f32], h: &Hyper);
     /// `‖Δw‖` of the last update of parameter `index`, rebuilt from the optimiser's state and
     /// that update's gradient `g` (computed when a snapshot asks, not in every step).
     fn update_norm(&self, index: usize, g: &[f32], h: &Hyper) -> f32;
@@ -113,17 +119,7 @@ pub fn apply(model: &mut dyn Layer, opt: &mut dyn Optimizer, h: &Hyper) -> Optio
     if h.l2 > 0.0 || h.l1 > 0.0 {
         model.visit_params(&mut |_, kind, w, g| {
             if kind == ParamKind::Weight {
-                let ws = tensor::slice(w);
-                tensor::slice_mut(g).iter_mut().zip(ws).for_each(|(g, &w)| {
-                    let sign = if w > 0.0 {
-                        1.0
-                    } else if w < 0.0 {
-                        -1.0
-                    } else {
-                        0.0
-                    };
-                    *g += h.l2 * w + h.l1 * sign
-                });
+                penalise(tensor::slice(w), tensor::slice_mut(g), h);
             }
         });
     }
@@ -143,6 +139,47 @@ pub fn apply(model: &mut dyn Layer, opt: &mut dyn Optimizer, h: &Hyper) -> Optio
         index += 1;
     });
     norm
+}
+
+/// [`apply`] part by part: each parameter's elements in runs of `part` (from its start), each run
+/// penalised and updated, then handed to `updated(index, at, w)` (parameter `index` in model
+/// order, `w` its elements from `at`), so that a caller can pass the new weights on while the
+/// rest are updated (the browser's lead hands them to its helpers that way). The same bits as
+/// [`apply`]: every element's penalty and update depend on that element alone. Not with
+/// clipping, which needs every gradient first: false then, nothing changed.
+pub fn apply_in_parts(model: &mut dyn Layer, opt: &mut dyn Optimizer, h: &Hyper, part: usize, updated: &mut dyn FnMut(usize, usize, &[f32])) -> bool {
+    if h.clip > 0.0 || part == 0 {
+        return false;
+    }
+    opt.begin_step();
+    let mut index = 0;
+    model.visit_params(&mut |_, kind, w: &mut Tensor, g: &mut Tensor| {
+        let len = w.len();
+        let (w, g) = (tensor::slice_mut(w), tensor::slice_mut(g));
+        for (k, (w, g)) in w.chunks_mut(part).zip(g.chunks_mut(part)).enumerate() {
+            if kind == ParamKind::Weight && (h.l2 > 0.0 || h.l1 > 0.0) {
+                penalise(w, g, h);
+            }
+            opt.update_part(index, len, k * part, w, g, h);
+            updated(index, k * part, w);
+        }
+        index += 1;
+    });
+    true
+}
+
+/// `g ← g + λ₂·w + λ₁·sign(w)`, element by element (weights only; see [`apply`]).
+fn penalise(w: &[f32], g: &mut [f32], h: &Hyper) {
+    g.iter_mut().zip(w).for_each(|(g, &w)| {
+        let sign = if w > 0.0 {
+            1.0
+        } else if w < 0.0 {
+            -1.0
+        } else {
+            0.0
+        };
+        *g += h.l2 * w + h.l1 * sign
+    });
 }
 
 /// `‖Δw‖` of the last step, per parameter tensor, in model order.
@@ -251,6 +288,66 @@ mod tests {
         o.begin_step();
         o.update(0, &mut w, &[0.25], &hyper(0.1));
         assert!((w[0] - 0.806_782).abs() < 2e-6, "{}", w[0]);
+    }
+
+    #[test]
+    fn updating_in_parts_gives_the_bits_of_one_update_and_hands_on_every_part() {
+        use crate::sequential::Sequential;
+        let build = || {
+            let mut rng = Rng::new(7);
+            Sequential::new(vec![Box::new(Dense::new(5, 7, Init::He, 0.0, &mut rng)), Box::new(Dense::new(7, 3, Init::He, 0.0, &mut rng))])
+        };
+        let grads = |m: &mut Sequential, step: usize| {
+            let mut i = 0;
+            m.visit_params(&mut |_, _, _, g| {
+                for v in tensor::slice_mut(g) {
+                    // Zeros and signs of both kinds among them.
+                    *v = [0.0, -0.0, 0.3, -1.7, 2.5e-3][(i * 7 + step) % 5] * (1.0 + i as f32 / 10.0);
+                    i += 1;
+                }
+            });
+        };
+        let bits = |m: &mut Sequential| {
+            let mut out = Vec::new();
+            m.visit_params(&mut |_, _, w, g| out.extend(tensor::slice(w).iter().chain(tensor::slice(g)).map(|v| v.to_bits())));
+            out
+        };
+        for kind in OptimizerKind::ALL {
+            for (l1, l2) in [(0.0, 0.0), (0.01, 0.0), (0.0, 0.05), (0.02, 0.03)] {
+                for part in [1, 3, 8, 1000] {
+                    let h = Hyper { lr: 0.05, momentum: 0.9, l2, l1, clip: 0.0 };
+                    let (mut whole, mut parts) = (build(), build());
+                    let (mut a, mut b) = (kind.build(), kind.build());
+                    for step in 0..3 {
+                        grads(&mut whole, step);
+                        grads(&mut parts, step);
+                        apply(&mut whole, a.as_mut(), &h);
+                        let mut seen: Vec<(usize, usize, Vec<f32>)> = Vec::new();
+                        assert!(apply_in_parts(&mut parts, b.as_mut(), &h, part, &mut |i, at, w| seen.push((i, at, w.to_vec()))));
+                        assert_eq!(bits(&mut whole), bits(&mut parts), "{kind:?}, l1 {l1}, l2 {l2}, parts of {part}, step {step}");
+                        // Every part handed on once, in order, as it now is.
+                        let mut i = 0;
+                        let mut k = 0;
+                        parts.visit_params(&mut |_, _, w, _| {
+                            let w = tensor::slice(w);
+                            for (j, chunk) in w.chunks(part).enumerate() {
+                                assert_eq!(seen[k], (i, j * part, chunk.to_vec()));
+                                k += 1;
+                            }
+                            i += 1;
+                        });
+                        assert_eq!(k, seen.len());
+                    }
+                }
+            }
+            // Clipping needs the whole gradient: refused, nothing changed.
+            let mut m = build();
+            grads(&mut m, 0);
+            let before = bits(&mut m);
+            let h = Hyper { lr: 0.05, momentum: 0.9, l2: 0.0, l1: 0.0, clip: 1.0 };
+            assert!(!apply_in_parts(&mut m, kind.build().as_mut(), &h, 4, &mut |_, _, _| panic!("no part")));
+            assert_eq!(before, bits(&mut m));
+        }
     }
 
     #[test]

@@ -26,7 +26,7 @@ impl Sgd {
 }
 
 impl Optimizer for Sgd {
-    fn update(&mut self, index: usize, w: &mut [f32], g: &[f32], h: &Hyper) {
+    fn update_part(&mut self, index: usize, len: usize, at: usize, w: &mut [f32], g: &[f32], h: &Hyper) {
         if !self.use_momentum {
             // Explicit lanes in wasm: left to LLVM, this loop's speed came and went with
             // unrelated changes elsewhere in the crate (W2 in Chromium: 7 % from one build to the next).
@@ -39,7 +39,7 @@ impl Optimizer for Sgd {
             }
             return;
         }
-        let v = state(&mut self.velocity, index, w.len());
+        let v = &mut state(&mut self.velocity, index, len)[at..at + w.len()];
         let (mu, lr) = (h.momentum, h.lr);
         // Zipped, one loop per kind, so that each vectorises natively (the same bits per
         // element); explicit lanes in wasm, where LLVM leaves these scalar.
