@@ -90,7 +90,10 @@ test("the Batch Norm lab's plain net (W2's kind: steps started ahead, rows writt
   // the default 20 s left too thin a margin on a busy one (it failed once, unexplained, in a run
   // that was compiling the CLI meanwhile).
   await playTo(page, 2000, 60000);
-  await page.waitForFunction(() => /^2 workers/.test(document.querySelector('#workers-active')?.textContent ?? ''), null, { timeout: 30000 });
+  await page.waitForFunction(() => /^2 workers/.test(document.querySelector('#workers-active')?.textContent ?? ''), null, { timeout: 30000 }).catch(async (e) => {
+    const shown = await page.evaluate(() => ['#workers-active', '#workers-note', '#stat-step'].map((s) => `${s}: ${document.querySelector(s)?.textContent}`).join('; '));
+    throw new Error(`${e.message} (the page showed ${shown})`);
+  });
   const native = cli(link, 2000);
   assert.equal(f32(native.loss), f32(await value(page, '#stat-loss')), 'the mini-batch loss at step 2000: CLI = browser');
   assert.equal(f32(native.plain_test_accuracy), f32(await value(page, '#stat-plain-test-accuracy')), 'the test accuracy at step 2000');
