@@ -267,6 +267,10 @@ impl LabState {
         let switch_copies = Closure::<dyn Fn()>::new(move || self.send(Command::SwitchCopies));
         let _ = js_sys::Reflect::set(&debug, &"switchCopies".into(), switch_copies.as_ref());
         switch_copies.forget();
+        // The workers' copies through a shared wasm memory, checked bit for bit on this page.
+        let copy_check = Closure::<dyn Fn() -> String>::new(|| crate::shared_copy::check().unwrap_or_else(|why| why));
+        let _ = js_sys::Reflect::set(&debug, &"sharedCopyCheck".into(), copy_check.as_ref());
+        copy_check.forget();
     }
 
     pub fn send(&self, command: Command) {

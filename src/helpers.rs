@@ -23,13 +23,14 @@
 //! A helper that stops answering (killed, crashed, stuck) misses its deadline: its shards are
 //! computed by the lead (the same bits), it is dropped, and the run goes on with the rest.
 
+use crate::shared_copy::{self, Copier};
 use engine::lab::{parse_link, replicas, LabConfig};
 use engine::layer::Layer;
 use engine::loss::Loss;
 use engine::optim::{self, Hyper, Optimizer};
 use engine::parallel::{self, cover, group, width, Batch, Helpers, NodeSum, ShardJob, Targets, Vouched, MAX_WORKERS};
 use engine::sequential::Sequential;
-use js_sys::{Atomics, Float32Array, Int32Array, Object, Reflect, SharedArrayBuffer};
+use js_sys::{Atomics, Float32Array, Int32Array, Object, Reflect, SharedArrayBuffer, WebAssembly};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -233,10 +234,13 @@ impl Layout {
     }
 }
 
-/// The shared buffer as the two views the protocol uses.
+/// The shared buffer as the two views the protocol uses, and the copier into and out of it when
+/// it is a shared wasm memory (see [`crate::shared_copy`]).
 #[derive(Clone)]
 struct Shared {
     buffer: SharedArrayBuffer,
+    memory: Option<WebAssembly::Memory>,
+    copier: Option<Copier>,
     ints: Int32Array,
     floats: Float32Array,
     layout: Layout,
@@ -248,14 +252,51 @@ impl Shared {
         if bytes > 1 << 30 {
             return Err(format!("the workers would share {} MB: too much", bytes >> 20));
         }
-        let buffer = SharedArrayBuffer::new(bytes as u32);
-        Ok(Shared::over(buffer, layout))
+        Ok(match shared_copy::shared_memory(bytes) {
+            Some(memory) => Shared::over(memory.buffer().unchecked_into(), layout, Some(memory)),
+            None => Shared::over(SharedArrayBuffer::new(bytes as u32), layout, None),
+        })
     }
 
-    fn over(buffer: SharedArrayBuffer, layout: Layout) -> Shared {
+    fn over(buffer: SharedArrayBuffer, layout: Layout, memory: Option<WebAssembly::Memory>) -> Shared {
         let ints = Int32Array::new_with_byte_offset_and_length(&buffer, 0, CONTROL_INTS);
         let floats = Float32Array::new_with_byte_offset_and_length(&buffer, CONTROL_INTS * 4, layout.floats() as u32);
-        Shared { buffer, ints, floats, layout }
+        let copier = memory.as_ref().and_then(shared_copy::copier);
+        Shared { buffer, memory, copier, ints, floats, layout }
+    }
+
+    /// The byte of the shared memory where float `at` of the float region lies.
+    fn byte(at: u32) -> u32 {
+        CONTROL_INTS * 4 + at * 4
+    }
+
+    /// The floats from `at` = `values`.
+    fn copy_out(&self, at: u32, values: &[f32]) {
+        match &self.copier {
+            Some(c) => c.write(Shared::byte(at), values),
+            None => self.floats.subarray(at, at + values.len() as u32).copy_from(values),
+        }
+    }
+
+    /// `out` = the floats from `at`.
+    fn copy_in(&self, at: u32, out: &mut [f32]) {
+        match &self.copier {
+            Some(c) => c.read(Shared::byte(at), out),
+            None => self.floats.subarray(at, at + out.len() as u32).copy_to(out),
+        }
+    }
+
+    /// `out[i] = a[i] + s[i]`, `s` the floats from `at` (the bits of `lanes::add_to`); `piece`
+    /// holds them on the way when there is no copier.
+    fn add_in(&self, at: u32, out: &mut [f32], a: &[f32], piece: &mut Vec<f32>) {
+        match &self.copier {
+            Some(c) => c.add(Shared::byte(at), out, a),
+            None => {
+                piece.resize(out.len(), 0.0);
+                self.copy_in(at, piece);
+                engine::lanes::add_to(out, a, piece);
+            }
+        }
     }
 
     fn get(&self, i: u32) -> i32 {
@@ -271,12 +312,12 @@ impl Shared {
     }
 
     fn write(&self, at: u32, values: &[f32]) {
-        self.floats.subarray(at, at + values.len() as u32).copy_from(values);
+        self.copy_out(at, values);
     }
 
     fn read(&self, at: u32, out: &mut Vec<f32>, n: usize) {
         out.resize(n, 0.0);
-        self.floats.subarray(at, at + n as u32).copy_to(out);
+        self.copy_in(at, out);
     }
 
     /// Writes `values` at `at` in pieces of [`PIECE`], storing `done + ` the floats written so
@@ -285,7 +326,7 @@ impl Shared {
     fn write_pieces(&self, at: u32, values: &[f32], progress: u32, done: usize) {
         for (i, piece) in values.chunks(PIECE).enumerate() {
             let from = (i * PIECE) as u32;
-            self.floats.subarray(at + from, at + from + piece.len() as u32).copy_from(piece);
+            self.copy_out(at + from, piece);
             self.set(progress, (done + i * PIECE + piece.len()) as i32);
         }
     }
@@ -299,8 +340,7 @@ impl Shared {
             if !self.await_progress(progress, done + from + piece.len(), live, clock, deadline) {
                 return false;
             }
-            let at = at + from as u32;
-            self.floats.subarray(at, at + piece.len() as u32).copy_to(piece);
+            self.copy_in(at + from as u32, piece);
         }
         true
     }
@@ -487,8 +527,9 @@ impl WorkerHelpers {
                 continue;
             }
             let init = Object::new();
-            let fields: [(&str, JsValue); 5] = [
+            let fields: [(&str, JsValue); 6] = [
                 ("buffer", shared.buffer.clone().into()),
+                ("memory", shared.memory.clone().map_or(JsValue::UNDEFINED, JsValue::from)),
                 ("layout", shared.layout.to_js().into()),
                 ("index", (h as f64).into()),
                 ("query", self.query.clone().into()),
@@ -782,7 +823,6 @@ impl WorkerHelpers {
         let at = shared.layout.grads_at(h, place);
         let live = || shared.get(Shared::block(h, ASEQ)) == seq;
         let mut piece = std::mem::take(&mut self.piece);
-        piece.resize(PIECE, 0.0);
         let (mut from, mut ok) = (0, true);
         model.visit_params(&mut |_, _, _, grads| {
             let grads = engine::tensor::slice_mut(grads);
@@ -793,9 +833,7 @@ impl WorkerHelpers {
                 let b = ((a / PIECE + 1) * PIECE).min(end);
                 ok = !following || shared.await_progress(Shared::block(h, APROG), b, &live, &self.clock, deadline);
                 if ok {
-                    let got = &mut piece[..b - a];
-                    shared.floats.subarray(at + a as u32, at + b as u32).copy_to(got);
-                    engine::lanes::add_to(&mut grads[a - from..b - from], &left.grads[a..b], got);
+                    shared.add_in(at + a as u32, &mut grads[a - from..b - from], &left.grads[a..b], &mut piece);
                 }
                 a = b;
             }
@@ -833,7 +871,7 @@ impl WorkerHelpers {
         let base = shared.layout.weights_at(slot);
         let done = optim::apply_in_parts(model, optimizer, hyper, PIECE, &mut |index, from, w| {
             let at = placed[index] + from as u32;
-            shared.floats.subarray(base + at, base + at + w.len() as u32).copy_from(w);
+            shared.copy_out(base + at, w);
             shared.set(WPROG, (at + w.len() as u32) as i32);
         });
         self.placed = placed;
@@ -940,7 +978,7 @@ pub fn serve(scope: DedicatedWorkerGlobalScope, init: JsValue, generation: Rc<Ce
         return;
     }
     let h = h as usize;
-    let shared = Shared::over(buffer, layout);
+    let shared = Shared::over(buffer, layout, get("memory").dyn_into::<WebAssembly::Memory>().ok());
     let query = get("query").as_string().unwrap_or_default();
     let fingerprint = get("fingerprint").as_string().unwrap_or_default();
     let replica = replicas(&parse_link(&query).config).find_map(|mut m| (parallel::fingerprint(&mut m).to_string() == fingerprint).then_some(m));
@@ -1038,7 +1076,7 @@ impl Helper {
         let Some(job) = self.job.as_mut().filter(|j| j.x.len() == len) else { return };
         let slot = shared.get(STAGE_SLOT).max(0) as usize;
         let at = shared.layout.x_at(slot);
-        shared.floats.subarray(at + a as u32, at + b as u32).copy_to(&mut job.x[a..b]);
+        shared.copy_in(at + a as u32, &mut job.x[a..b]);
         // Still those rows (a new stage makes the number odd before it names its copy).
         if shared.get(STAGE) == stage {
             self.pre = (stage, len, a, b);
@@ -1104,7 +1142,7 @@ impl Helper {
                 let last = parallel::shard_rows(rows, shards, mine.end - 1).end;
                 let (a, b) = (first * per_row, last * per_row);
                 if !uses_pre_read(pre, shared.get(JOB_STAGE), (x_len, a, b)) {
-                    shared.floats.subarray(layout.x_at(slot) + a as u32, layout.x_at(slot) + b as u32).copy_to(&mut job.x[a..b]);
+                    shared.copy_in(layout.x_at(slot) + a as u32, &mut job.x[a..b]);
                 }
                 self.span = (x_len, a, b);
             }
@@ -1176,8 +1214,7 @@ fn read_weights(shared: &Shared, replica: &mut Sequential, slot: usize) -> bool 
     }
     let base = shared.layout.weights_at(slot);
     visit_placed(replica, &mut |at, w| {
-        let at = base + at;
-        shared.floats.subarray(at, at + w.len() as u32).copy_to(engine::tensor::slice_mut(w));
+        shared.copy_in(base + at, engine::tensor::slice_mut(w));
     });
     true
 }

@@ -16,6 +16,7 @@ pub mod pacing;
 pub mod protocol;
 pub mod rate;
 pub mod share;
+pub mod shared_copy;
 pub mod theme;
 pub mod worker;
 

@@ -71,6 +71,19 @@ test('2 workers whose copies switch between near and far at every job train the 
   assert.equal(loss, f32(cli(LINK, 80).loss), 'the loss at step 80 equals the CLI\'s, bit for bit');
 });
 
+test('copies between a worker and the shared memory go through a multi-memory wasm module here, bit for bit', async () => {
+  // The workers share a wasm memory and copy into and out of it with `memory.copy` and SIMD
+  // (src/shared_copy.rs), not through typed arrays; Chromium compiles the module under the
+  // page's CSP. The check writes, reads and adds signed zeros, subnormals and infinities at odd
+  // offsets and lengths and compares every bit with the typed-array copies.
+  const page = await openPage(browser, `${server.url}?${LINK}&workers=2`);
+  await ready(page);
+  await page.waitForFunction(() => typeof window.deeplyDebug?.sharedCopyCheck === 'function');
+  assert.equal(await page.evaluate(() => window.deeplyDebug.sharedCopyCheck()), 'multi-memory copies: exact');
+  assert.deepEqual(await cspViolations(page), []);
+  await page.context().close();
+});
+
 test('3 workers, a shard each (the lead summing two helpers\' answers), train the same bits as the CLI', async () => {
   const page = await openPage(browser, `${server.url}?speed=max&${LINK}&workers=3`);
   const step = await playOn(page, 3);
