@@ -1161,6 +1161,14 @@ impl Helper {
             };
             job.loss = LOSSES[(shared.get(LOSS).max(0) as usize).min(LOSSES.len() - 1)];
             (job.shards, job.workers) = (shards, workers);
+            // One pair of micro-shards (two workers): its sum written straight into the answer's
+            // place as it is made.
+            if let Some(node) = parallel::group_pair(&job, g as usize).filter(|_| shared.copier.is_some()) {
+                if self.take_weights(shared, replica) && self.answer_pair(shared, h, replica, &job, (g as usize, node), ring) {
+                    self.job = Some(job);
+                    return;
+                }
+            }
             let nodes = cover(mine, width(job.shards)).count();
             let result = if nodes > MAX_NODES {
                 Err("too many nodes".to_string())
@@ -1203,6 +1211,55 @@ impl Helper {
             Err(_) => shared.set(Shared::block(h, STATUS), 1),
         }
         shared.set(Shared::block(h, DONE), self.seen);
+    }
+}
+
+impl Helper {
+    /// The answer of a group that is one pair of micro-shards (see `parallel::group_pair`),
+    /// announced first and written as it is made: each tensor's sum of the two leaves goes
+    /// straight from the replica into the answer's place a piece at a time (`Copier::write_sum`,
+    /// the bits of the pair's sum), and the lead adds each piece as soon as it is written. False:
+    /// not answered this way (sizes that do not fit), nothing written.
+    fn answer_pair(
+        &mut self,
+        shared: &Shared,
+        h: usize,
+        replica: &mut Sequential,
+        job: &ShardJob,
+        (g, (lo, hi)): (usize, (usize, usize)),
+        ring: usize,
+    ) -> bool {
+        let layout = shared.layout;
+        let mut total = 0;
+        replica.visit_params(&mut |_, _, w, _| total += w.len());
+        let Some(copier) = shared.copier.as_ref().filter(|_| total == layout.grads) else { return false };
+        let place = Layout::place(self.seen, 1, 0, ring);
+        let at = layout.grads_at(h, place);
+        shared.set(Shared::block(h, NODE_LIST), lo as i32);
+        shared.set(Shared::block(h, NODE_LIST + 1), hi as i32);
+        shared.set(Shared::block(h, NODES), 1);
+        shared.set(Shared::block(h, APROG), 0);
+        shared.set(Shared::block(h, ASEQ), self.seen);
+        let summed = parallel::group_pair_into(replica, job, g, &mut self.scratch, &mut |from, right, left| {
+            let mut a = 0;
+            while a < right.len() {
+                let b = (a + PIECE).min(right.len());
+                copier.write_sum(Shared::byte(at + (from + a) as u32), &right[a..b], &left[a..b]);
+                shared.set(Shared::block(h, APROG), (from + b) as i32);
+                a = b;
+            }
+        });
+        match summed {
+            Some((loss, right)) => {
+                shared.floats.set_index(layout.loss_at(h, place), loss);
+                shared.set(Shared::block(h, RIGHTS), right as i32);
+                shared.set(Shared::block(h, STATUS), 0);
+            }
+            // Announced and not a pair after all (a bug): reported as a failed helper.
+            None => shared.set(Shared::block(h, STATUS), 1),
+        }
+        shared.set(Shared::block(h, DONE), self.seen);
+        true
     }
 }
 

@@ -5,7 +5,8 @@
 //! Chromium on this project's 2-vCPU VMs (2026-12-05, `scripts/bench-sharedcopy.mjs`), 400 KB
 //! that the other worker has just written or read: written in 58–64 µs instead of 138–204, read
 //! in 35–36 instead of 39–57, and read and added to another array (the lead's root) in the time
-//! of the read alone.
+//! of the read alone. A helper's answer, the sum of its two micro-shards' gradients, is written
+//! straight into the shared memory the same way (`add_out`).
 //!
 //! Where the browser lacks multi-memory (the module does not compile) or shared wasm memory,
 //! [`copier`] is None and the caller copies through typed arrays as before: the same values.
@@ -15,13 +16,16 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 /// `shared_copy.wat`, assembled (wabt 1.0.37: `wat2wasm --enable-multi-memory`).
-const MODULE: [u8; 233] = [
+const MODULE: [u8; 357] = [
     0, 97, 115, 109, 1, 0, 0, 0, 1, 14, 2, 96, 3, 127, 127, 127, 0, 96, 4, 127, 127, 127, 127, 0, 2, 25, 2, 1, 109, 3, 111, 119, 110, 2, 0, 0, 1, 109, 6, 115,
-    104, 97, 114, 101, 100, 2, 3, 0, 128, 128, 4, 3, 4, 3, 0, 0, 1, 7, 31, 3, 7, 99, 111, 112, 121, 95, 105, 110, 0, 0, 8, 99, 111, 112, 121, 95, 111, 117,
-    116, 0, 1, 6, 97, 100, 100, 95, 105, 110, 0, 2, 10, 140, 1, 3, 12, 0, 32, 0, 32, 1, 32, 2, 252, 10, 0, 1, 11, 12, 0, 32, 0, 32, 1, 32, 2, 252, 10, 1, 0,
-    11, 112, 1, 2, 127, 32, 3, 65, 112, 113, 33, 5, 2, 64, 3, 64, 32, 4, 32, 5, 79, 13, 1, 32, 0, 32, 4, 106, 32, 1, 32, 4, 106, 253, 0, 4, 0, 32, 2, 32, 4,
-    106, 253, 0, 68, 1, 0, 253, 228, 1, 253, 11, 4, 0, 32, 4, 65, 16, 106, 33, 4, 12, 0, 11, 11, 2, 64, 3, 64, 32, 4, 32, 3, 79, 13, 1, 32, 0, 32, 4, 106, 32,
-    1, 32, 4, 106, 42, 2, 0, 32, 2, 32, 4, 106, 42, 66, 1, 0, 146, 56, 2, 0, 32, 4, 65, 4, 106, 33, 4, 12, 0, 11, 11, 11,
+    104, 97, 114, 101, 100, 2, 3, 0, 128, 128, 4, 3, 5, 4, 0, 0, 1, 1, 7, 41, 4, 7, 99, 111, 112, 121, 95, 105, 110, 0, 0, 8, 99, 111, 112, 121, 95, 111, 117,
+    116, 0, 1, 7, 97, 100, 100, 95, 111, 117, 116, 0, 2, 6, 97, 100, 100, 95, 105, 110, 0, 3, 10, 253, 1, 4, 12, 0, 32, 0, 32, 1, 32, 2, 252, 10, 0, 1, 11, 12,
+    0, 32, 0, 32, 1, 32, 2, 252, 10, 1, 0, 11, 112, 1, 2, 127, 32, 3, 65, 112, 113, 33, 5, 2, 64, 3, 64, 32, 4, 32, 5, 79, 13, 1, 32, 0, 32, 4, 106, 32, 1, 32,
+    4, 106, 253, 0, 4, 0, 32, 2, 32, 4, 106, 253, 0, 4, 0, 253, 228, 1, 253, 11, 68, 1, 0, 32, 4, 65, 16, 106, 33, 4, 12, 0, 11, 11, 2, 64, 3, 64, 32, 4, 32,
+    3, 79, 13, 1, 32, 0, 32, 4, 106, 32, 1, 32, 4, 106, 42, 2, 0, 32, 2, 32, 4, 106, 42, 2, 0, 146, 56, 66, 1, 0, 32, 4, 65, 4, 106, 33, 4, 12, 0, 11, 11, 11,
+    112, 1, 2, 127, 32, 3, 65, 112, 113, 33, 5, 2, 64, 3, 64, 32, 4, 32, 5, 79, 13, 1, 32, 0, 32, 4, 106, 32, 1, 32, 4, 106, 253, 0, 4, 0, 32, 2, 32, 4, 106,
+    253, 0, 68, 1, 0, 253, 228, 1, 253, 11, 4, 0, 32, 4, 65, 16, 106, 33, 4, 12, 0, 11, 11, 2, 64, 3, 64, 32, 4, 32, 3, 79, 13, 1, 32, 0, 32, 4, 106, 32, 1,
+    32, 4, 106, 42, 2, 0, 32, 2, 32, 4, 106, 42, 66, 1, 0, 146, 56, 2, 0, 32, 4, 65, 4, 106, 33, 4, 12, 0, 11, 11, 11,
 ];
 
 #[wasm_bindgen]
@@ -38,6 +42,9 @@ extern "C" {
     /// out[i] = a[i] + shared[src + i] (f32)
     #[wasm_bindgen(method)]
     fn add_in(this: &Copier, out: u32, a: u32, src: u32, bytes: u32);
+    /// shared[dst + i] = a[i] + b[i] (f32)
+    #[wasm_bindgen(method)]
+    fn add_out(this: &Copier, dst: u32, a: u32, b: u32, bytes: u32);
 }
 
 impl Copier {
@@ -56,6 +63,15 @@ impl Copier {
     pub fn add(&self, from: u32, out: &mut [f32], a: &[f32]) {
         let n = out.len().min(a.len());
         self.add_in(out.as_mut_ptr() as u32, a.as_ptr() as u32, from, (n * 4) as u32);
+    }
+}
+
+impl Copier {
+    /// The floats at byte `to` of the shared memory = `a[i] + b[i]` (as long as the shorter: the
+    /// bits of `lanes::add_to(out, a, b)`).
+    pub fn write_sum(&self, to: u32, a: &[f32], b: &[f32]) {
+        let n = a.len().min(b.len());
+        self.add_out(to, a.as_ptr() as u32, b.as_ptr() as u32, (n * 4) as u32);
     }
 }
 
@@ -111,6 +127,12 @@ pub fn check() -> Result<String, String> {
             engine::lanes::add_to(&mut expected, &a, &values);
             if bits(&sum) != bits(&expected) {
                 return Err(format!("added {n} floats at {at}: other bits"));
+            }
+            copier.write_sum(at * 4, &a, &expected);
+            floats.subarray(at, at + n as u32).copy_to(&mut seen);
+            engine::lanes::add_to(&mut sum, &a, &expected);
+            if bits(&seen) != bits(&sum) {
+                return Err(format!("summed {n} floats into the shared memory at {at}: other bits"));
             }
         }
     }

@@ -706,41 +706,22 @@ pub fn node_sum(
     if hi - lo == 2 && hi <= shards {
         let (left_rows, right_rows) = (shard_rows(batch.shape[0], shards, lo), shard_rows(batch.shape[0], shards, mid));
         if !left_rows.is_empty() && !right_rows.is_empty() {
-            // A pair of leaves: the right one's gradients are moved out of the model (its
-            // tensors swapped with this scratch's, no copy) while the left one's are computed
-            // into the tensors swapped in, then the sum is written once — streamed when other
-            // threads read it (plain stores to lines they hold would be a second pass). The same
-            // bits as adding the left leaf into a copy of the right: right + left.
-            let (right_loss, right_right) = shard_gradient(model, loss, batch, right_rows, scratch);
-            let mut i = 0;
-            model.visit_params(&mut |_, _, _, g| {
-                if scratch.leaf.len() == i {
-                    scratch.leaf.push(Tensor::default());
-                }
-                if !tensor::same(scratch.leaf[i].shape(), g.shape()) {
-                    // First use (or a new shape): the left leaf's backward writes every value.
-                    scratch.leaf[i] = g.clone();
-                }
-                std::mem::swap(g, &mut scratch.leaf[i]);
-                i += 1;
-            });
-            let (left_loss, left_right) = shard_gradient(model, loss, batch, left_rows, scratch);
+            // The sum written once — streamed when other threads read it (plain stores to lines
+            // they hold would be a second pass).
             let mut total = 0;
             model.visit_params(&mut |_, _, _, g| total += g.len());
             let mut grads = spare.pop().unwrap_or_default();
             grads.resize(total, 0.0);
-            let (mut at, mut i, stream) = (0, 0, scratch.stream);
-            model.visit_params(&mut |_, _, _, g| {
-                let (out, right) = (&mut grads[at..at + g.len()], tensor::slice(&scratch.leaf[i]));
+            let stream = scratch.stream;
+            let (loss, right) = pair_into(model, loss, batch, (left_rows, right_rows), scratch, &mut |at, right, left| {
+                let out = &mut grads[at..at + right.len()];
                 if stream {
-                    crate::lanes::add_to_streaming(out, right, tensor::slice(g));
+                    crate::lanes::add_to_streaming(out, right, left);
                 } else {
-                    crate::lanes::add_to(out, right, tensor::slice(g));
+                    crate::lanes::add_to(out, right, left);
                 }
-                at += g.len();
-                i += 1;
             });
-            return Some(NodeSum { lo, hi, loss: right_loss + left_loss, right: right_right + left_right, grads });
+            return Some(NodeSum { lo, hi, loss, right, grads });
         }
     }
     // The halves are this node's own: only what is sent is streamed (the joins below read them).
@@ -748,6 +729,69 @@ pub fn node_sum(
     let node = halves(model, loss, batch, shards, (lo, mid, hi), scratch, spare);
     scratch.stream = stream;
     node
+}
+
+/// A pair of non-empty leaves: the right one's gradients are moved out of the model (its tensors
+/// swapped with this scratch's, no copy) while the left one's are computed into the tensors
+/// swapped in; then `out(at, right, left)` is handed each tensor of both (`at`: where it starts,
+/// the parameters laid end to end), whose sum `right + left`, element by element, is the pair's
+/// (the bits of adding the left leaf into a copy of the right). Returns its loss and correct count.
+fn pair_into(
+    model: &mut Sequential,
+    loss: Loss,
+    batch: &Batch,
+    (left_rows, right_rows): (std::ops::Range<usize>, std::ops::Range<usize>),
+    scratch: &mut Scratch,
+    out: &mut dyn FnMut(usize, &[f32], &[f32]),
+) -> (f32, u32) {
+    let (right_loss, right_right) = shard_gradient(model, loss, batch, right_rows, scratch);
+    let mut i = 0;
+    model.visit_params(&mut |_, _, _, g| {
+        if scratch.leaf.len() == i {
+            scratch.leaf.push(Tensor::default());
+        }
+        if !tensor::same(scratch.leaf[i].shape(), g.shape()) {
+            // First use (or a new shape): the left leaf's backward writes every value.
+            scratch.leaf[i] = g.clone();
+        }
+        std::mem::swap(g, &mut scratch.leaf[i]);
+        i += 1;
+    });
+    let (left_loss, left_right) = shard_gradient(model, loss, batch, left_rows, scratch);
+    let (mut at, mut i) = (0, 0);
+    model.visit_params(&mut |_, _, _, g| {
+        out(at, tensor::slice(&scratch.leaf[i]), tensor::slice(g));
+        at += g.len();
+        i += 1;
+    });
+    (right_loss + left_loss, right_right + left_right)
+}
+
+/// The one node of group `g`'s answer when it is a pair of non-empty leaves and the job carries
+/// its rows (no gathering): then [`group_pair_into`] computes it.
+pub fn group_pair(job: &ShardJob, g: usize) -> Option<(usize, usize)> {
+    let mut nodes = cover(group(job.shards, job.workers, g), width(job.shards));
+    let (lo, hi) = nodes.next()?;
+    let n = job.shape.first().copied().unwrap_or(0);
+    let pair = nodes.next().is_none() && hi == lo + 2 && hi <= job.shards && job.rows.is_none();
+    (pair && !shard_rows(n, job.shards, lo).is_empty() && !shard_rows(n, job.shards, lo + 1).is_empty()).then_some((lo, hi))
+}
+
+/// [`group_sums`] of a group whose answer is one pair ([`group_pair`]; None otherwise, nothing
+/// computed): its gradients handed to `out(at, right, left)` tensor by tensor instead of summed
+/// into a buffer (the sum is `right + left`, element by element: see `pair_into`), so that a
+/// browser helper writes the sum straight where the lead reads it. Returns its loss and correct
+/// count.
+pub fn group_pair_into(replica: &mut Sequential, job: &ShardJob, g: usize, scratch: &mut Scratch, out: &mut dyn FnMut(usize, &[f32], &[f32])) -> Option<(f32, u32)> {
+    let (lo, _) = group_pair(job, g)?;
+    let (classes, values, mask) = match &job.targets {
+        Targets::Classes(c) => (Some(c.as_slice()), &[][..], None),
+        Targets::Values { values, .. } => (None, values.as_slice(), None),
+        Targets::Masked { classes, mask } => (Some(classes.as_slice()), &[][..], Some(mask.as_slice())),
+    };
+    let batch = Batch { x: &job.x, shape: &job.shape, classes, values, mask };
+    let n = job.shape[0];
+    Some(pair_into(replica, job.loss, &batch, (shard_rows(n, job.shards, lo), shard_rows(n, job.shards, lo + 1)), scratch, out))
 }
 
 /// [`node_sum`] of `[lo, hi)` from its halves `[lo, mid)` and `[mid, hi)`.
