@@ -782,7 +782,13 @@ pub fn group_pair(job: &ShardJob, g: usize) -> Option<(usize, usize)> {
 /// into a buffer (the sum is `right + left`, element by element: see `pair_into`), so that a
 /// browser helper writes the sum straight where the lead reads it. Returns its loss and correct
 /// count.
-pub fn group_pair_into(replica: &mut Sequential, job: &ShardJob, g: usize, scratch: &mut Scratch, out: &mut dyn FnMut(usize, &[f32], &[f32])) -> Option<(f32, u32)> {
+pub fn group_pair_into(
+    replica: &mut Sequential,
+    job: &ShardJob,
+    g: usize,
+    scratch: &mut Scratch,
+    out: &mut dyn FnMut(usize, &[f32], &[f32]),
+) -> Option<(f32, u32)> {
     let (lo, _) = group_pair(job, g)?;
     let (classes, values, mask) = match &job.targets {
         Targets::Classes(c) => (Some(c.as_slice()), &[][..], None),
