@@ -276,12 +276,48 @@ pub fn assemble(lo: usize, hi: usize, parts: &mut Vec<NodeSum>, spare: &mut Vec<
 /// gradients — its last addition stores there, one pass over the gradients fewer than adding
 /// and then copying; the same bits. Returns the root's loss and correct predictions (None: no
 /// shard has rows).
-#[inline(never)]
 pub fn finish_into(model: &mut Sequential, width: usize, parts: &mut Vec<NodeSum>, spare: &mut Vec<Vec<f32>>) -> Option<(f32, u32)> {
+    finish_into_with(model, width, parts, spare, None).map(|(out, _)| out)
+}
+
+/// The step's update, when the tree's last addition may make it in the same pass.
+pub type Update<'a> = Option<(&'a mut dyn Optimizer, &'a Hyper)>;
+
+/// Elements a root's addition and update take at a time ([`optim::apply_sum`]): the four runs
+/// (both halves, the gradient, the weights) fit in the nearest cache.
+const ROOT_PART: usize = 1024;
+
+/// The root `a + b` into `model`'s gradients, and the update with it where `update` is given and
+/// [`optim::apply_sum`] can make it; whether it was made.
+fn root_into(model: &mut Sequential, a: &[f32], b: &[f32], update: Update) -> bool {
+    if let Some((opt, h)) = update {
+        if optim::apply_sum(model, opt, h, a, b, ROOT_PART) {
+            return true;
+        }
+    }
+    let mut at = 0;
+    model.visit_params(&mut |_, _, _, g| {
+        let n = g.len();
+        crate::lanes::add_to(tensor::slice_mut(g), &a[at..at + n], &b[at..at + n]);
+        at += n;
+    });
+    false
+}
+
+/// [`finish_into`], making `update` in the root's pass where it can (see [`root_into`]): also
+/// says whether it did (otherwise the caller applies it).
+#[inline(never)]
+pub fn finish_into_with(
+    model: &mut Sequential,
+    width: usize,
+    parts: &mut Vec<NodeSum>,
+    spare: &mut Vec<Vec<f32>>,
+    update: Update,
+) -> Option<((f32, u32), bool)> {
     let whole = |model: &mut Sequential, p: NodeSum, spare: &mut Vec<Vec<f32>>| {
         write_grads(model, &p.grads);
         spare.push(p.grads);
-        Some((p.loss, p.right))
+        Some(((p.loss, p.right), false))
     };
     if let Some(i) = parts.iter().position(|p| p.lo == 0 && p.hi == width) {
         let p = parts.swap_remove(i);
@@ -296,16 +332,11 @@ pub fn finish_into(model: &mut Sequential, width: usize, parts: &mut Vec<NodeSum
         (Some(a), Some(b)) => (a, b),
         (a, b) => return whole(model, a.or(b)?, spare),
     };
-    let mut at = 0;
-    model.visit_params(&mut |_, _, _, g| {
-        let n = g.len();
-        crate::lanes::add_to(tensor::slice_mut(g), &a.grads[at..at + n], &b.grads[at..at + n]);
-        at += n;
-    });
+    let applied = root_into(model, &a.grads, &b.grads, update);
     let out = (a.loss + b.loss, a.right + b.right);
     spare.push(a.grads);
     spare.push(b.grads);
-    Some(out)
+    Some((out, applied))
 }
 
 /// A tree node while a replicated step is finished: a worker's sum as shared, or one built here.
@@ -360,8 +391,14 @@ fn build<'a>(lo: usize, hi: usize, parts: &[&'a NodeSum], spare: &mut Vec<Vec<f3
 /// the tree itself from all workers' sums); the same bits. New nodes are built in `spare`'s
 /// buffers, which get them back. None: no shard has rows, or a sum is not as long as the
 /// model's gradients.
-#[inline(never)]
 pub fn finish_shared(model: &mut Sequential, width: usize, parts: &[&NodeSum], spare: &mut Vec<Vec<f32>>) -> Option<(f32, u32)> {
+    finish_shared_with(model, width, parts, spare, None).map(|(out, _)| out)
+}
+
+/// [`finish_shared`], making `update` in the root's pass where it can (see [`root_into`]): also
+/// says whether it did.
+#[inline(never)]
+pub fn finish_shared_with(model: &mut Sequential, width: usize, parts: &[&NodeSum], spare: &mut Vec<Vec<f32>>, update: Update) -> Option<((f32, u32), bool)> {
     let mut total = 0;
     model.visit_params(&mut |_, _, w, _| total += w.len());
     if parts.iter().any(|p| p.grads.len() != total) {
@@ -371,7 +408,7 @@ pub fn finish_shared(model: &mut Sequential, width: usize, parts: &[&NodeSum], s
         let out = (p.sum().loss, p.sum().right);
         write_grads(model, &p.sum().grads);
         p.recycle(spare);
-        Some(out)
+        Some((out, false))
     };
     if let Some(p) = parts.iter().find(|p| p.lo == 0 && p.hi == width) {
         return whole(model, Built::Shared(p), spare);
@@ -386,16 +423,11 @@ pub fn finish_shared(model: &mut Sequential, width: usize, parts: &[&NodeSum], s
         (a, b) => return whole(model, a.or(b)?, spare),
     };
     let (x, y) = (a.sum(), b.sum());
-    let mut at = 0;
-    model.visit_params(&mut |_, _, _, g| {
-        let n = g.len();
-        crate::lanes::add_to(tensor::slice_mut(g), &x.grads[at..at + n], &y.grads[at..at + n]);
-        at += n;
-    });
+    let applied = root_into(model, &x.grads, &y.grads, update);
     let out = (x.loss + y.loss, x.right + y.right);
     a.recycle(spare);
     b.recycle(spare);
-    Some(out)
+    Some((out, applied))
 }
 
 /// What a caller of [`Helpers::dispatch_vouched`] knows for certain (the engine's trainer counts
@@ -1249,8 +1281,10 @@ impl Replica {
         };
         let Some(optimizer) = self.optimizer.as_mut() else { return };
         let parts: Vec<&NodeSum> = all.iter().flat_map(|sums| sums.iter()).collect();
-        if finish_shared(&mut self.model, width, &parts, &mut self.buffers).is_some() {
-            optim::apply(&mut self.model, optimizer.as_mut(), &hyper);
+        if let Some((_, applied)) = finish_shared_with(&mut self.model, width, &parts, &mut self.buffers, Some((optimizer.as_mut(), &hyper))) {
+            if !applied {
+                optim::apply(&mut self.model, optimizer.as_mut(), &hyper);
+            }
         } else {
             self.optimizer = None;
         }

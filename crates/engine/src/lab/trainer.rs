@@ -170,6 +170,9 @@ pub struct Trainer {
     shared_own: SharedOwn,
     /// The step being made was replicated by every helper (its update makes `replicas`).
     replicated_step: bool,
+    /// The step's update was made with its gradient's last addition (see
+    /// [`parallel::finish_into_with`]).
+    applied: bool,
     /// Rows of `batch_x` gathered here: all, unless helpers gathered theirs themselves from
     /// `rows_source` ([`Helpers::gathers_rows`]); the rest are filled in when the batch is read
     /// ([`Trainer::batch_x`]) or computed here.
@@ -365,6 +368,7 @@ impl Trainer {
             replicas: None,
             shared_own: SharedOwn::default(),
             replicated_step: false,
+            applied: false,
             batch_filled: 0,
             next_filled: 0,
             rows_source: None,
@@ -530,9 +534,15 @@ impl Trainer {
         let replicated = std::mem::take(&mut self.replicated_step);
         // Helpers that take the weights as they are made: the update is made there, part by part.
         let (model, optimizer) = (&mut self.model, &mut self.optimizer);
-        let handed =
-            self.last_workers > 1 && !replicated && self.helpers.0.as_mut().is_some_and(|h| h.update_and_publish(&mut *model, optimizer.as_mut(), &hyper));
-        if handed {
+        let applied = std::mem::take(&mut self.applied);
+        let handed = !applied
+            && self.last_workers > 1
+            && !replicated
+            && self.helpers.0.as_mut().is_some_and(|h| h.update_and_publish(&mut *model, optimizer.as_mut(), &hyper));
+        if applied {
+            // Made with the tree's last addition (no clipping: no norm before it).
+            self.last_pre_clip_norm = None;
+        } else if handed {
             self.last_pre_clip_norm = None;
             self.published = Some(self.model.version());
         } else {
@@ -889,20 +899,27 @@ impl Trainer {
             let h = helpers.as_mut().expect("replicated");
             h.exchange((!computed_others).then(|| (std::iter::once(own.clone()).chain(shared.iter().cloned()).collect(), hyper)));
             let all: Vec<&parallel::NodeSum> = own.iter().chain(shared.iter().flat_map(|s| s.iter())).collect();
-            let out = parallel::finish_shared(&mut self.model, width, &all, &mut self.spare);
+            let update = Some((self.optimizer.as_mut() as &mut dyn optim::Optimizer, &hyper));
+            let (out, applied) =
+                parallel::finish_shared_with(&mut self.model, width, &all, &mut self.spare, update).expect("a mini-batch has rows, its sums checked");
             drop(all);
             drop(shared);
             self.shared_own.0.push(own);
             self.replicated_step = !computed_others;
-            out.expect("a mini-batch has rows, its sums checked")
+            self.applied = applied;
+            out
         } else if let Some(out) = rooted.filter(|_| !computed_others) {
             // The root is in the model's gradients already.
             self.spare.extend(parts.drain(..).map(|p| p.grads));
             self.parts = parts;
             out
         } else {
-            let out = parallel::finish_into(&mut self.model, width, &mut parts, &mut self.spare).expect("a mini-batch has rows");
+            // One worker: the update is made in the root's pass. (Helpers that are sent the
+            // weights as they are made take the update part by part instead.)
+            let update = (workers == 1).then_some((self.optimizer.as_mut() as &mut dyn optim::Optimizer, &hyper));
+            let (out, applied) = parallel::finish_into_with(&mut self.model, width, &mut parts, &mut self.spare, update).expect("a mini-batch has rows");
             self.parts = parts;
+            self.applied = applied;
             out
         };
         // Buffers that came from helpers go back to them.

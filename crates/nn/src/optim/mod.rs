@@ -168,6 +168,38 @@ pub fn apply_in_parts(model: &mut dyn Layer, opt: &mut dyn Optimizer, h: &Hyper,
     true
 }
 
+/// The gradient `a + b` (two flat vectors, the parameters laid end to end in model order) written
+/// into `model`'s gradients and applied in the same pass, in runs of `part` elements: each run's
+/// sum is still in the nearest cache when it is penalised and applied, where [`apply`] after a
+/// whole addition reads the gradients back from memory. The same bits as adding then [`apply`]
+/// (every element's sum, penalty and update depend on that element alone). Not with clipping,
+/// which needs every gradient first, nor with `a` or `b` shorter than the parameters: false
+/// then, nothing changed.
+pub fn apply_sum(model: &mut dyn Layer, opt: &mut dyn Optimizer, h: &Hyper, a: &[f32], b: &[f32], part: usize) -> bool {
+    let mut total = 0;
+    model.visit_params(&mut |_, _, w, _| total += w.len());
+    if h.clip > 0.0 || part == 0 || a.len() < total || b.len() < total {
+        return false;
+    }
+    opt.begin_step();
+    let (mut index, mut at) = (0, 0);
+    model.visit_params(&mut |_, kind, w: &mut Tensor, g: &mut Tensor| {
+        let len = w.len();
+        let (w, g) = (tensor::slice_mut(w), tensor::slice_mut(g));
+        let (a, b) = (&a[at..at + len], &b[at..at + len]);
+        for (k, ((w, g), (a, b))) in w.chunks_mut(part).zip(g.chunks_mut(part)).zip(a.chunks(part).zip(b.chunks(part))).enumerate() {
+            crate::lanes::add_to(g, a, b);
+            if kind == ParamKind::Weight && (h.l2 > 0.0 || h.l1 > 0.0) {
+                penalise(w, g, h);
+            }
+            opt.update_part(index, len, k * part, w, g, h);
+        }
+        index += 1;
+        at += len;
+    });
+    true
+}
+
 /// `g ← g + λ₂·w + λ₁·sign(w)`, element by element (weights only; see [`apply`]).
 fn penalise(w: &[f32], g: &mut [f32], h: &Hyper) {
     g.iter_mut().zip(w).for_each(|(g, &w)| {
@@ -346,6 +378,62 @@ mod tests {
             let before = bits(&mut m);
             let h = Hyper { lr: 0.05, momentum: 0.9, l2: 0.0, l1: 0.0, clip: 1.0 };
             assert!(!apply_in_parts(&mut m, kind.build().as_mut(), &h, 4, &mut |_, _, _| panic!("no part")));
+            assert_eq!(before, bits(&mut m));
+        }
+    }
+
+    #[test]
+    fn adding_and_updating_in_one_pass_gives_the_bits_of_adding_then_updating() {
+        use crate::sequential::Sequential;
+        let build = || {
+            let mut rng = Rng::new(11);
+            Sequential::new(vec![Box::new(Dense::new(5, 7, Init::He, 0.0, &mut rng)), Box::new(Dense::new(7, 3, Init::He, 0.0, &mut rng))])
+        };
+        let total = 5 * 7 + 7 + 7 * 3 + 3;
+        // Two halves of a gradient: zeros of both signs, values that cancel, subnormal sums. (No
+        // NaN: which sign a NaN gets may differ between a loop's vector body and its scalar tail,
+        // for [`apply_in_parts`] as here; a run whose gradient is NaN has stopped learning.)
+        let halves = |step: usize| {
+            let pick = |i: usize, k: usize| [0.0, -0.0, 0.3, -0.3, 1e-39, -1e-39, -1.7, 2.5e-3, 7.0][(i * k + step) % 9];
+            ((0..total).map(|i| pick(i, 7)).collect::<Vec<f32>>(), (0..total).map(|i| pick(i, 5)).collect::<Vec<f32>>())
+        };
+        let bits = |m: &mut Sequential| {
+            let mut out = Vec::new();
+            m.visit_params(&mut |_, _, w, g| out.extend(tensor::slice(w).iter().chain(tensor::slice(g)).map(|v| v.to_bits())));
+            out
+        };
+        for kind in OptimizerKind::ALL {
+            for (l1, l2) in [(0.0, 0.0), (0.01, 0.0), (0.0, 0.05), (0.02, 0.03)] {
+                for part in [1, 3, 8, 1000] {
+                    let h = Hyper { lr: 0.05, momentum: 0.9, l2, l1, clip: 0.0 };
+                    let (mut apart, mut fused) = (build(), build());
+                    let (mut a, mut b) = (kind.build(), kind.build());
+                    for step in 0..3 {
+                        let (x, y) = halves(step);
+                        let mut at = 0;
+                        apart.visit_params(&mut |_, _, _, g| {
+                            let n = g.len();
+                            crate::lanes::add_to(tensor::slice_mut(g), &x[at..at + n], &y[at..at + n]);
+                            at += n;
+                        });
+                        apply(&mut apart, a.as_mut(), &h);
+                        assert!(apply_sum(&mut fused, b.as_mut(), &h, &x, &y, part));
+                        // The weights, and the gradients as the records read them (penalised).
+                        assert_eq!(bits(&mut apart), bits(&mut fused), "{kind:?}, l1 {l1}, l2 {l2}, parts of {part}, step {step}");
+                    }
+                }
+            }
+            // Clipping needs the whole gradient, and halves too short are not the gradient:
+            // refused, nothing changed.
+            let (x, y) = halves(0);
+            let mut m = build();
+            let before = bits(&mut m);
+            let clipped = Hyper { lr: 0.05, momentum: 0.9, l2: 0.0, l1: 0.0, clip: 1.0 };
+            assert!(!apply_sum(&mut m, kind.build().as_mut(), &clipped, &x, &y, 4));
+            let h = Hyper { clip: 0.0, ..clipped };
+            assert!(!apply_sum(&mut m, kind.build().as_mut(), &h, &x[1..], &y, 4));
+            assert!(!apply_sum(&mut m, kind.build().as_mut(), &h, &x, &y[..total - 1], 4));
+            assert!(!apply_sum(&mut m, kind.build().as_mut(), &h, &x, &y, 0));
             assert_eq!(before, bits(&mut m));
         }
     }
