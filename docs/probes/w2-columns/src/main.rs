@@ -460,11 +460,37 @@ fn spin_until(a: &AtomicUsize, v: usize) {
     }
 }
 
+/// The premise of the column split: a column block of a product is computed with the same bits as
+/// the same columns of the whole product (every element summed over k in the same order).
+fn check_column_bits(rng: &mut Rng) -> bool {
+    let x: Vec<f32> = (0..N * IN).map(|_| rng.f()).collect();
+    let w: Vec<f32> = (0..IN * H).map(|_| rng.f()).collect();
+    let dz: Vec<f32> = (0..R * H).map(|_| rng.f()).collect();
+    let mut z = vec![0.0f32; N * H];
+    gemm(N, IN, H, &x, &w, &mut z, false);
+    let mut dw = vec![0.0f32; IN * H];
+    gemm_tn(IN, R, H, &x[..R * IN], &dz, &mut dw, false);
+    let mut same = true;
+    for c in 0..2 {
+        let block = |m: &[f32], rows: usize| -> Vec<f32> { (0..rows).flat_map(|r| m[r * H + c * HH..r * H + (c + 1) * HH].to_vec()).collect() };
+        let wc = block(&w, IN);
+        let mut zc = vec![0.0f32; N * HH];
+        gemm(N, IN, HH, &x, &wc, &mut zc, false);
+        let dzc = block(&dz, R);
+        let mut dwc = vec![0.0f32; IN * HH];
+        gemm_tn(IN, R, HH, &x[..R * IN], &dzc, &mut dwc, false);
+        same &= block(&z, N).iter().zip(&zc).all(|(a, b)| a.to_bits() == b.to_bits());
+        same &= block(&dw, IN).iter().zip(&dwc).all(|(a, b)| a.to_bits() == b.to_bits());
+    }
+    same
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let secs: f64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(3.0);
     let rounds: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(4);
     let mut rng = Rng(0x9e3779b97f4a7c15);
+    println!("column blocks of the products give the whole products' bits: {}", check_column_bits(&mut rng));
     let count = 60000;
     let images: Arc<Vec<u8>> = Arc::new((0..count * IN).map(|_| if rng.next() % 5 == 0 { (rng.next() % 256) as u8 } else { 0 }).collect());
     let labels: Vec<u8> = (0..count).map(|_| (rng.next() % 10) as u8).collect();
