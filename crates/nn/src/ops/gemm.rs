@@ -19,7 +19,31 @@ const NR: usize = 8;
 /// `C = C + A·B` when `accumulate`, else `C = A·B`.
 pub fn gemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "gemm operand sizes");
-    product::<false>(m, k, n, a, b, c, accumulate)
+    product::<false>(m, k, n, n, n, a, b, c, accumulate)
+}
+
+/// [`gemm`] on column blocks: `B` and `C` are `n` columns of wider row-major matrices whose rows
+/// are `ldb` and `ldc` apart (a block of a dense layer's W and outputs, split between threads).
+/// Every element is summed as in [`gemm`] (over k in order), so a block has the bits of those
+/// columns of the whole product.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_strided(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], ldb: usize, c: &mut [f32], ldc: usize, accumulate: bool) {
+    assert!(strided_fits(m, k, n, ldb, ldc, a.len(), b.len(), c.len()), "gemm_strided operand sizes");
+    product::<false>(m, k, n, ldb, ldc, a, b, c, accumulate)
+}
+
+/// [`gemm_tn`] on column blocks, as [`gemm_strided`].
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_tn_strided(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], ldb: usize, c: &mut [f32], ldc: usize, accumulate: bool) {
+    assert!(strided_fits(m, k, n, ldb, ldc, a.len(), b.len(), c.len()), "gemm_tn_strided operand sizes");
+    product::<true>(m, k, n, ldb, ldc, a, b, c, accumulate)
+}
+
+/// Whether A (m·k), B (k rows of `ldb`, `n` used) and C (m rows of `ldc`) fit their slices.
+#[allow(clippy::too_many_arguments)]
+fn strided_fits(m: usize, k: usize, n: usize, ldb: usize, ldc: usize, a: usize, b: usize, c: usize) -> bool {
+    let rows = |count: usize, ld: usize| if count == 0 || n == 0 { 0 } else { (count - 1) * ld + n };
+    ldb >= n && ldc >= n && a >= m * k && b >= rows(k, ldb) && c >= rows(m, ldc)
 }
 
 /// The most rows of k for which [`gemm_tn`] beats a transposed copy and [`gemm`]: each block of
@@ -34,7 +58,7 @@ pub const TN_MAX_K: usize = 256;
 /// [`TN_MAX_K`] rows; more are faster copied first).
 pub fn gemm_tn(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "gemm_tn operand sizes");
-    product::<true>(m, k, n, a, b, c, accumulate)
+    product::<true>(m, k, n, n, n, a, b, c, accumulate)
 }
 
 /// Element (i, p) of A: row-major (m×k), or stored transposed (k×m) when `TA`.
@@ -49,13 +73,13 @@ fn a_at<const TA: bool>(i: usize, p: usize, m: usize, k: usize) -> usize {
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn product<const TA: bool>(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+fn product<const TA: bool>(m: usize, k: usize, n: usize, ldb: usize, ldc: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx") {
         // SAFETY: the CPU has AVX (checked just above); the callers checked the sizes.
-        return unsafe { avx::gemm::<TA>(m, k, n, a, b, c, accumulate) };
+        return unsafe { avx::gemm::<TA>(m, k, n, ldb, ldc, a, b, c, accumulate) };
     }
-    gemm_blocks::<TA>(m, k, n, a, b, c, accumulate)
+    gemm_blocks::<TA>(m, k, n, ldb, ldc, a, b, c, accumulate)
 }
 
 /// The native build on a CPU with AVX (the CLI, the native tests): 8-lane vectors and blocks of
@@ -69,17 +93,17 @@ mod avx {
 
     /// Callers check the operand sizes (`super::gemm`) and that the CPU has AVX.
     #[target_feature(enable = "avx")]
-    pub unsafe fn gemm<const TA: bool>(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+    pub unsafe fn gemm<const TA: bool>(m: usize, k: usize, n: usize, ldb: usize, ldc: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
         let mut i = 0;
         while i + super::MR <= m {
-            rows::<{ super::MR }, TA>(i, m, k, n, a, b, c, accumulate);
+            rows::<{ super::MR }, TA>(i, m, k, n, ldb, ldc, a, b, c, accumulate);
             i += super::MR;
         }
         match m - i {
             0 => {}
-            1 => rows::<1, TA>(i, m, k, n, a, b, c, accumulate),
-            2 => rows::<2, TA>(i, m, k, n, a, b, c, accumulate),
-            _ => rows::<3, TA>(i, m, k, n, a, b, c, accumulate),
+            1 => rows::<1, TA>(i, m, k, n, ldb, ldc, a, b, c, accumulate),
+            2 => rows::<2, TA>(i, m, k, n, ldb, ldc, a, b, c, accumulate),
+            _ => rows::<3, TA>(i, m, k, n, ldb, ldc, a, b, c, accumulate),
         }
     }
 
@@ -88,25 +112,25 @@ mod avx {
     #[target_feature(enable = "avx")]
     #[inline]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn rows<const R: usize, const TA: bool>(i: usize, m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+    unsafe fn rows<const R: usize, const TA: bool>(i: usize, m: usize, k: usize, n: usize, ldb: usize, ldc: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
         let mut j = 0;
         while j + 16 <= n {
-            wide::<R, 2, TA>(i, j, m, k, n, a, b, c, accumulate);
+            wide::<R, 2, TA>(i, j, m, k, n, ldb, ldc, a, b, c, accumulate);
             j += 16;
         }
         if j + 8 <= n {
-            wide::<R, 1, TA>(i, j, m, k, n, a, b, c, accumulate);
+            wide::<R, 1, TA>(i, j, m, k, n, ldb, ldc, a, b, c, accumulate);
             j += 8;
         }
         if n - j >= 4 {
-            super::block::<R, 4, TA>(i, j, m, k, n, a, b, c, accumulate);
+            super::block::<R, 4, TA>(i, j, m, k, n, ldb, ldc, a, b, c, accumulate);
             j += 4;
         }
         match n - j {
             0 => {}
-            1 => super::block::<R, 1, TA>(i, j, m, k, n, a, b, c, accumulate),
-            2 => super::block::<R, 2, TA>(i, j, m, k, n, a, b, c, accumulate),
-            _ => super::block::<R, 3, TA>(i, j, m, k, n, a, b, c, accumulate),
+            1 => super::block::<R, 1, TA>(i, j, m, k, n, ldb, ldc, a, b, c, accumulate),
+            2 => super::block::<R, 2, TA>(i, j, m, k, n, ldb, ldc, a, b, c, accumulate),
+            _ => super::block::<R, 3, TA>(i, j, m, k, n, ldb, ldc, a, b, c, accumulate),
         }
     }
 
@@ -120,25 +144,27 @@ mod avx {
         m: usize,
         k: usize,
         n: usize,
+        ldb: usize,
+        ldc: usize,
         a: &[f32],
         b: &[f32],
         c: &mut [f32],
         accumulate: bool,
     ) {
-        debug_assert!(m * k <= a.len() && i + R <= m && (k == 0 || (k - 1) * n + j + 8 * V <= b.len()) && (i + R - 1) * n + j + 8 * V <= c.len());
+        debug_assert!(m * k <= a.len() && i + R <= m && j + 8 * V <= n && (k == 0 || (k - 1) * ldb + j + 8 * V <= b.len()) && (i + R - 1) * ldc + j + 8 * V <= c.len());
         let mut acc = [[_mm256_setzero_ps(); V]; R];
         // SAFETY (every pointer below): rows i..i+R <= m, columns j..j+8V <= n and p < k, within
         // the sizes `super::gemm` / `gemm_tn` asserted; unaligned loads and stores.
         if accumulate {
             for r in 0..R {
                 for v in 0..V {
-                    acc[r][v] = _mm256_loadu_ps(c.as_ptr().add((i + r) * n + j + 8 * v));
+                    acc[r][v] = _mm256_loadu_ps(c.as_ptr().add((i + r) * ldc + j + 8 * v));
                 }
             }
         }
         let mut bv = [_mm256_setzero_ps(); V];
         for p in 0..k {
-            let bp = b.as_ptr().add(p * n + j);
+            let bp = b.as_ptr().add(p * ldb + j);
             for v in 0..V {
                 bv[v] = _mm256_loadu_ps(bp.add(8 * v));
             }
@@ -151,7 +177,7 @@ mod avx {
         }
         for r in 0..R {
             for v in 0..V {
-                _mm256_storeu_ps(c.as_mut_ptr().add((i + r) * n + j + 8 * v), acc[r][v]);
+                _mm256_storeu_ps(c.as_mut_ptr().add((i + r) * ldc + j + 8 * v), acc[r][v]);
             }
         }
     }
@@ -161,38 +187,38 @@ mod avx {
 /// block) sweeps the columns in blocks of 8, then one of 4, then one of the last 1–3, so every
 /// panel of B is read once per row block and every element of C is summed over k in order.
 #[inline(always)]
-fn gemm_blocks<const TA: bool>(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+fn gemm_blocks<const TA: bool>(m: usize, k: usize, n: usize, ldb: usize, ldc: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
     let mut i = 0;
     while i + MR <= m {
-        row_block::<MR, TA>(i, m, k, n, a, b, c, accumulate);
+        row_block::<MR, TA>(i, m, k, n, ldb, ldc, a, b, c, accumulate);
         i += MR;
     }
     match m - i {
         0 => {}
-        1 => row_block::<1, TA>(i, m, k, n, a, b, c, accumulate),
-        2 => row_block::<2, TA>(i, m, k, n, a, b, c, accumulate),
-        _ => row_block::<3, TA>(i, m, k, n, a, b, c, accumulate),
+        1 => row_block::<1, TA>(i, m, k, n, ldb, ldc, a, b, c, accumulate),
+        2 => row_block::<2, TA>(i, m, k, n, ldb, ldc, a, b, c, accumulate),
+        _ => row_block::<3, TA>(i, m, k, n, ldb, ldc, a, b, c, accumulate),
     }
 }
 
 /// Rows `i..i+R` of C, all columns.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn row_block<const R: usize, const TA: bool>(i: usize, m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+fn row_block<const R: usize, const TA: bool>(i: usize, m: usize, k: usize, n: usize, ldb: usize, ldc: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
     let full_cols = n - n % NR;
     for j in (0..full_cols).step_by(NR) {
-        block::<R, NR, TA>(i, j, m, k, n, a, b, c, accumulate);
+        block::<R, NR, TA>(i, j, m, k, n, ldb, ldc, a, b, c, accumulate);
     }
     let mut j = full_cols;
     if n - j >= 4 {
-        block::<R, 4, TA>(i, j, m, k, n, a, b, c, accumulate);
+        block::<R, 4, TA>(i, j, m, k, n, ldb, ldc, a, b, c, accumulate);
         j += 4;
     }
     match n - j {
         0 => {}
-        1 => block::<R, 1, TA>(i, j, m, k, n, a, b, c, accumulate),
-        2 => block::<R, 2, TA>(i, j, m, k, n, a, b, c, accumulate),
-        _ => block::<R, 3, TA>(i, j, m, k, n, a, b, c, accumulate),
+        1 => block::<R, 1, TA>(i, j, m, k, n, ldb, ldc, a, b, c, accumulate),
+        2 => block::<R, 2, TA>(i, j, m, k, n, ldb, ldc, a, b, c, accumulate),
+        _ => block::<R, 3, TA>(i, j, m, k, n, ldb, ldc, a, b, c, accumulate),
     }
 }
 
@@ -251,6 +277,8 @@ fn block<const R: usize, const C: usize, const TA: bool>(
     m: usize,
     k: usize,
     n: usize,
+    ldb: usize,
+    ldc: usize,
     a: &[f32],
     b: &[f32],
     c: &mut [f32],
@@ -258,16 +286,17 @@ fn block<const R: usize, const C: usize, const TA: bool>(
 ) {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     if C == 8 {
-        return simd::block8::<R, TA>(i, j, m, k, n, a, b, c, accumulate);
+        return simd::block8::<R, TA>(i, j, m, k, n, ldb, ldc, a, b, c, accumulate);
     }
+    debug_assert!(j + C <= n);
     let mut acc = [[0.0f32; C]; R];
     if accumulate {
         for (r, row) in acc.iter_mut().enumerate() {
-            row.copy_from_slice(&c[(i + r) * n + j..(i + r) * n + j + C]);
+            row.copy_from_slice(&c[(i + r) * ldc + j..(i + r) * ldc + j + C]);
         }
     }
     for p in 0..k {
-        let bp: &[f32; C] = b[p * n + j..p * n + j + C].try_into().expect("C columns");
+        let bp: &[f32; C] = b[p * ldb + j..p * ldb + j + C].try_into().expect("C columns");
         for (r, row) in acc.iter_mut().enumerate() {
             let av = a[a_at::<TA>(i + r, p, m, k)];
             for q in 0..C {
@@ -276,7 +305,7 @@ fn block<const R: usize, const C: usize, const TA: bool>(
         }
     }
     for (r, row) in acc.iter().enumerate() {
-        c[(i + r) * n + j..(i + r) * n + j + C].copy_from_slice(row);
+        c[(i + r) * ldc + j..(i + r) * ldc + j + C].copy_from_slice(row);
     }
 }
 
@@ -314,19 +343,19 @@ mod simd {
     /// An `R × 8` block of C += A·B, as `super::block`.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    pub fn block8<const R: usize, const TA: bool>(i: usize, j: usize, m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
-        assert!((i + R - 1) * n + j + 8 <= c.len() && (k == 0 || (k - 1) * n + j + 8 <= b.len()) && i + R <= m && m * k <= a.len());
+    pub fn block8<const R: usize, const TA: bool>(i: usize, j: usize, m: usize, k: usize, n: usize, ldb: usize, ldc: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+        assert!(j + 8 <= n && (i + R - 1) * ldc + j + 8 <= c.len() && (k == 0 || (k - 1) * ldb + j + 8 <= b.len()) && i + R <= m && m * k <= a.len());
         let mut acc = [[f32x4_splat(0.0); 2]; R];
         // SAFETY: the assert above bounds every load and store below.
         unsafe {
             if accumulate {
                 for (r, row) in acc.iter_mut().enumerate() {
-                    let at = c.as_ptr().add((i + r) * n + j);
+                    let at = c.as_ptr().add((i + r) * ldc + j);
                     *row = [v128_load(at as *const v128), v128_load(at.add(4) as *const v128)];
                 }
             }
             for p in 0..k {
-                let bp = b.as_ptr().add(p * n + j);
+                let bp = b.as_ptr().add(p * ldb + j);
                 let (b0, b1) = (v128_load(bp as *const v128), v128_load(bp.add(4) as *const v128));
                 for (r, row) in acc.iter_mut().enumerate() {
                     let av = f32x4_splat(*a.get_unchecked(super::a_at::<TA>(i + r, p, m, k)));
@@ -335,7 +364,7 @@ mod simd {
                 }
             }
             for (r, row) in acc.iter().enumerate() {
-                let at = c.as_mut_ptr().add((i + r) * n + j);
+                let at = c.as_mut_ptr().add((i + r) * ldc + j);
                 v128_store(at as *mut v128, row[0]);
                 v128_store(at.add(4) as *mut v128, row[1]);
             }
@@ -467,7 +496,7 @@ mod tests {
                 let (mut fast, mut portable, mut slow) = (c0.clone(), c0.clone(), c0.clone());
                 // The dispatched kernel (AVX where the CPU has it) and the portable blocks.
                 gemm(m, k, n, &a, &b, &mut fast, acc);
-                gemm_blocks::<false>(m, k, n, &a, &b, &mut portable, acc);
+                gemm_blocks::<false>(m, k, n, n, n, &a, &b, &mut portable, acc);
                 naive(m, k, n, &a, &b, &mut slow, acc);
                 assert!(fast.iter().zip(&slow).all(|(x, y)| x.to_bits() == y.to_bits()), "{m}×{k}×{n} acc={acc}");
                 assert!(portable.iter().zip(&slow).all(|(x, y)| x.to_bits() == y.to_bits()), "{m}×{k}×{n} acc={acc}");
@@ -476,10 +505,50 @@ mod tests {
                 transpose(m, k, &a, &mut a_t);
                 let (mut fast_t, mut portable_t) = (c0.clone(), c0.clone());
                 gemm_tn(m, k, n, &a_t, &b, &mut fast_t, acc);
-                gemm_blocks::<true>(m, k, n, &a_t, &b, &mut portable_t, acc);
+                gemm_blocks::<true>(m, k, n, n, n, &a_t, &b, &mut portable_t, acc);
                 assert!(fast_t.iter().zip(&slow).all(|(x, y)| x.to_bits() == y.to_bits()), "Aᵀ {m}×{k}×{n} acc={acc}");
                 assert!(portable_t.iter().zip(&slow).all(|(x, y)| x.to_bits() == y.to_bits()), "Aᵀ {m}×{k}×{n} acc={acc}");
             }
         }
+    }
+
+    #[test]
+    fn column_blocks_have_the_bits_of_the_whole_product() {
+        // W2's first layer split between two threads (64 rows × 784 → 128 columns in blocks of
+        // 64, 40 + 88 and 13 + 115), and its weight gradient from a micro-shard of 16 rows.
+        let mut rng = Rng::new(11);
+        let (m, k, n) = (64, 784, 128);
+        let a: Vec<f32> = (0..m * k).map(|_| rng.normal()).collect();
+        let b: Vec<f32> = (0..k * n).map(|_| rng.normal()).collect();
+        let c0: Vec<f32> = (0..m * n).map(|_| rng.normal()).collect();
+        for split in [64, 40, 13] {
+            for acc in [false, true] {
+                let mut whole = c0.clone();
+                gemm(m, k, n, &a, &b, &mut whole, acc);
+                let mut blocks = c0.clone();
+                gemm_strided(m, k, split, &a, &b, n, &mut blocks, n, acc);
+                gemm_strided(m, k, n - split, &a, &b[split..], n, &mut blocks[split..], n, acc);
+                assert!(whole.iter().zip(&blocks).all(|(x, y)| x.to_bits() == y.to_bits()), "x·W split at {split}, acc={acc}");
+                // ∂W = xᵀ·∂y for 16 rows, each block into a contiguous buffer of its own.
+                let (x, dy) = (&a[..16 * k], &c0[..16 * n]);
+                let mut whole_t = vec![0.0; k * n];
+                gemm_tn(k, 16, n, x, dy, &mut whole_t, false);
+                let mut left = vec![0.0; k * split];
+                gemm_tn_strided(k, 16, split, x, dy, n, &mut left, split, false);
+                let mut right = vec![0.0; k * (n - split)];
+                gemm_tn_strided(k, 16, n - split, x, &dy[split..], n, &mut right, n - split, false);
+                for row in 0..k {
+                    let got = left[row * split..(row + 1) * split].iter().chain(&right[row * (n - split)..(row + 1) * (n - split)]);
+                    assert!(whole_t[row * n..(row + 1) * n].iter().zip(got).all(|(x, y)| x.to_bits() == y.to_bits()), "xᵀ·∂y split at {split}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "gemm_strided operand sizes")]
+    fn a_stride_narrower_than_the_block_is_refused() {
+        let mut c = [0.0; 8];
+        gemm_strided(2, 2, 4, &[1.0; 4], &[1.0; 8], 2, &mut c, 4, false);
     }
 }
