@@ -4,7 +4,7 @@
 //! G ← G + g²;  w ← w − lr·g / (√G + ε)
 //! ```
 
-use super::{state, Hyper, Optimizer};
+use super::{state, Hyper, Optimizer, Rule};
 
 #[derive(Clone)]
 pub struct Adagrad {
@@ -19,18 +19,8 @@ impl Default for Adagrad {
 }
 
 impl Optimizer for Adagrad {
-    fn update_part(&mut self, index: usize, len: usize, at: usize, w: &mut [f32], g: &[f32], h: &Hyper) {
-        let (lr, eps) = (h.lr, self.eps);
-        let s = &mut state(&mut self.sum, index, len)[at..at + w.len()];
-        // Zipped, so that it vectorises natively; explicit lanes in wasm (the same bits: see Adam).
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        let done = super::lanes::adagrad(w, g, s, lr, eps);
-        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-        let done = 0;
-        for ((w, &g), s) in w[done..].iter_mut().zip(&g[done..]).zip(&mut s[done..]) {
-            *s += g * g;
-            *w -= lr * g / (s.sqrt() + eps);
-        }
+    fn split(&mut self, index: usize, len: usize) -> (Rule, [&mut [f32]; 2]) {
+        (Rule::Adagrad { eps: self.eps }, [state(&mut self.sum, index, len), &mut []])
     }
 
     fn update_norm(&self, index: usize, g: &[f32], h: &Hyper) -> f32 {

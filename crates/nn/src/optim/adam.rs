@@ -6,7 +6,7 @@
 //! ```
 //! `β₁ᵗ` and `β₂ᵗ` are kept as running products (plain multiplications: portable bits).
 
-use super::{state, Hyper, Optimizer};
+use super::{state, Hyper, Optimizer, Rule};
 
 #[derive(Clone)]
 pub struct Adam {
@@ -31,25 +31,9 @@ impl Optimizer for Adam {
         self.beta2_t *= self.beta2;
     }
 
-    fn update_part(&mut self, index: usize, len: usize, at: usize, w: &mut [f32], g: &[f32], h: &Hyper) {
-        let (b1, b2, eps, lr) = (self.beta1, self.beta2, self.eps, h.lr);
-        let (c1, c2) = (1.0 - self.beta1_t, 1.0 - self.beta2_t);
-        let m = &mut state(&mut self.m, index, len)[at..at + w.len()];
-        let v = &mut state(&mut self.v, index, len)[at..at + w.len()];
-        // On the step's serial path, where a worker's helpers wait. Zipped, with no bounds
-        // checks, the loop vectorises natively (division and square root are exact in SIMD lanes:
-        // the same bits); in wasm LLVM leaves it scalar, so explicit lanes do the bulk there.
-        // LeNet-5's 61,706 weights natively: ~0.36 ms as two indexed loops, ~0.09 ms zipped.
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        let done = super::lanes::adam(w, g, m, v, b1, b2, c1, c2, lr, eps);
-        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-        let done = 0;
-        let rest = w[done..].iter_mut().zip(&g[done..]).zip(&mut m[done..]).zip(&mut v[done..]);
-        for (((w, &g), m), v) in rest {
-            *m = b1 * *m + (1.0 - b1) * g;
-            *v = b2 * *v + (1.0 - b2) * g * g;
-            *w -= lr * (*m / c1) / ((*v / c2).sqrt() + eps);
-        }
+    fn split(&mut self, index: usize, len: usize) -> (Rule, [&mut [f32]; 2]) {
+        let rule = Rule::Adam { b1: self.beta1, b2: self.beta2, c1: 1.0 - self.beta1_t, c2: 1.0 - self.beta2_t, eps: self.eps };
+        (rule, [state(&mut self.m, index, len), state(&mut self.v, index, len)])
     }
 
     fn update_norm(&self, index: usize, g: &[f32], h: &Hyper) -> f32 {

@@ -9,11 +9,13 @@ mod adam;
 pub mod formulas;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod lanes;
+mod rule;
 mod schedule;
 mod sgd;
 
 pub use adagrad::Adagrad;
 pub use adam::Adam;
+pub use rule::Rule;
 pub use schedule::Schedule;
 pub use sgd::Sgd;
 
@@ -83,7 +85,17 @@ pub trait Optimizer: Send + Sync + dyn_clone::DynClone {
     /// [`Optimizer::update`] of elements `at..at + w.len()` of parameter `index` (`len` elements
     /// in all), the rest left as they are: every element's update depends on that element alone,
     /// so updating a parameter part by part gives the bits of updating it whole.
-    fn update_part(&mut self, index: usize, len: usize, at: usize, w: &mut [f32], g: &[f32], h: &Hyper);
+    fn update_part(&mut self, index: usize, len: usize, at: usize, w: &mut [f32], g: &[f32], h: &Hyper) {
+        let (rule, [s0, s1]) = self.split(index, len);
+        let end = at + w.len();
+        let (s0, s1) = (if s0.is_empty() { s0 } else { &mut s0[at..end] }, if s1.is_empty() { s1 } else { &mut s1[at..end] });
+        rule.apply(w, g, s0, s1, h);
+    }
+    /// This step's update of parameter `index` (`len` elements) as a [`Rule`] and its state
+    /// vectors (`rule.states()` of them, `len` long, created as zeros when new; the others
+    /// empty): threads may update disjoint runs of the parameter with it at once, each with the
+    /// bits of [`Optimizer::update_part`] (which updates through it). After [`Optimizer::begin_step`].
+    fn split(&mut self, index: usize, len: usize) -> (Rule, [&mut [f32]; 2]);
     /// `‖Δw‖` of the last update of parameter `index`, rebuilt from the optimiser's state and
     /// that update's gradient `g` (computed when a snapshot asks, not in every step).
     fn update_norm(&self, index: usize, g: &[f32], h: &Hyper) -> f32;

@@ -6,7 +6,7 @@
 //! Nesterov  v ← μv + g;  w ← w − lr·(g + μv)
 //! ```
 
-use super::{state, Hyper, Optimizer};
+use super::{state, Hyper, Optimizer, Rule};
 
 #[derive(Clone)]
 pub struct Sgd {
@@ -26,39 +26,11 @@ impl Sgd {
 }
 
 impl Optimizer for Sgd {
-    fn update_part(&mut self, index: usize, len: usize, at: usize, w: &mut [f32], g: &[f32], h: &Hyper) {
+    fn split(&mut self, index: usize, len: usize) -> (Rule, [&mut [f32]; 2]) {
         if !self.use_momentum {
-            // Explicit lanes in wasm: left to LLVM, this loop's speed came and went with
-            // unrelated changes elsewhere in the crate (W2 in Chromium: 7 % from one build to the next).
-            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            let done = super::lanes::sgd(w, g, h.lr);
-            #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-            let done = 0;
-            for (w, &g) in w[done..].iter_mut().zip(&g[done..]) {
-                *w -= h.lr * g;
-            }
-            return;
+            return (Rule::Sgd, [&mut [], &mut []]);
         }
-        let v = &mut state(&mut self.velocity, index, len)[at..at + w.len()];
-        let (mu, lr) = (h.momentum, h.lr);
-        // Zipped, one loop per kind, so that each vectorises natively (the same bits per
-        // element); explicit lanes in wasm, where LLVM leaves these scalar.
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        let done = super::lanes::momentum(w, g, v, mu, lr, self.nesterov);
-        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-        let done = 0;
-        let each = w[done..].iter_mut().zip(&g[done..]).zip(&mut v[done..]);
-        if self.nesterov {
-            for ((w, &g), v) in each {
-                *v = mu * *v + g;
-                *w -= lr * (g + mu * *v);
-            }
-        } else {
-            for ((w, &g), v) in each {
-                *v = mu * *v + g;
-                *w -= lr * *v;
-            }
-        }
+        (Rule::Momentum { nesterov: self.nesterov }, [state(&mut self.velocity, index, len), &mut []])
     }
 
     fn update_norm(&self, index: usize, g: &[f32], h: &Hyper) -> f32 {
