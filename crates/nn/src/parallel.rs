@@ -463,6 +463,10 @@ pub trait Helpers: Send {
     /// The step's update has been made: helpers may take the new weights now, while the caller
     /// prepares the next step (`dispatch` still checks that they are the model's).
     fn after_update(&mut self, _model: &mut Sequential) {}
+    /// These helpers as threads that can take column steps ([`crate::columns`]), if they can.
+    fn columns(&mut self) -> Option<&mut dyn crate::columns::ColumnHelpers> {
+        None
+    }
     /// [`Helpers::dispatch`] with what the caller vouches for, which need not be checked again.
     fn dispatch_vouched(&mut self, job: &Arc<ShardJob>, model: &mut Sequential, batch: &Batch, _vouched: Vouched) -> Result<bool, String> {
         self.dispatch(job, model, batch)
@@ -561,6 +565,12 @@ impl Scratch {
     pub fn set_streamed(&mut self, stream: bool) {
         self.stream = stream;
     }
+
+    /// The input [`layers_gradient`] reads, resized to `shape`, to be filled.
+    pub fn input(&mut self, shape: &[usize]) -> &mut [f32] {
+        tensor::resize(&mut self.x, shape);
+        tensor::slice_mut(&mut self.x)
+    }
 }
 
 /// The batch as the shard computation reads it.
@@ -594,8 +604,16 @@ pub fn shard_gradient(model: &mut Sequential, loss: Loss, batch: &Batch, rows: R
     shape[0] = rows.len();
     tensor::resize(&mut s.x, &shape[..rank]);
     crate::lanes::copy(tensor::slice_mut(&mut s.x), &batch.x[rows.start * per_row..rows.end * per_row]);
+    layers_gradient(&mut model.layers, loss, batch, rows, s)
+}
+
+/// [`shard_gradient`] through `layers` (a model's, in order, or the layers after its first)
+/// from their input for the shard's rows, already in `s.x`: the same computation, so the same
+/// bits. `layers[0]` computes its input's gradient only where it is set to.
+pub fn layers_gradient(layers: &mut [Box<dyn Layer>], loss: Loss, batch: &Batch, rows: Range<usize>, s: &mut Scratch) -> (f32, u32) {
+    let n = batch.shape[0];
     // The gradients are written by `backward_fresh` (no zeroing pass first).
-    let out = model.forward(&s.x, Mode::Train);
+    let out = chain_forward(layers, &s.x);
     if let (Some(c), Some(mask)) = (batch.classes, batch.mask) {
         // Padded sequences: a shard's share is its real steps over the batch's, its loss the mean
         // over its own (so the tree sums the batch's mean over every real step).
@@ -606,7 +624,7 @@ pub fn shard_gradient(model: &mut Sequential, loss: Loss, batch: &Batch, rows: R
         let (mine, all) = (mask[a..b].iter().filter(|&&m| m).count(), mask.iter().filter(|&&m| m).count());
         if mine == 0 {
             // Nothing real to learn from: zero gradients, no loss.
-            model.zero_grad();
+            layers.iter_mut().for_each(|l| l.zero_grad());
             return (0.0, 0);
         }
         let value = loss.value_and_grad(out, Target::Masked { classes: &s.classes, mask: &mask[a..b] }, &mut s.dout);
@@ -614,7 +632,7 @@ pub fn shard_gradient(model: &mut Sequential, loss: Loss, batch: &Batch, rows: R
         if share != 1.0 {
             tensor::slice_mut(&mut s.dout).iter_mut().for_each(|d| *d *= share);
         }
-        model.backward_fresh(&s.dout);
+        chain_backward_fresh(layers, &s.dout);
         return (value * share, 0);
     }
     let target = if let Some(c) = batch.classes {
@@ -633,8 +651,28 @@ pub fn shard_gradient(model: &mut Sequential, loss: Loss, batch: &Batch, rows: R
     if share != 1.0 {
         tensor::slice_mut(&mut s.dout).iter_mut().for_each(|d| *d *= share);
     }
-    model.backward_fresh(&s.dout);
+    chain_backward_fresh(layers, &s.dout);
     (value * share, right)
+}
+
+/// `layers` applied in order to `x` in training mode (what [`Sequential`]'s forward does).
+fn chain_forward<'a>(layers: &'a mut [Box<dyn Layer>], x: &Tensor) -> &'a Tensor {
+    layers[0].forward(x, Mode::Train);
+    for i in 1..layers.len() {
+        let (done, rest) = layers.split_at_mut(i);
+        rest[0].forward(done[i - 1].output(), Mode::Train);
+    }
+    layers[layers.len() - 1].output()
+}
+
+/// Back through `layers` from `dy`, each layer's gradients written fresh (as [`Sequential`]'s).
+fn chain_backward_fresh(layers: &mut [Box<dyn Layer>], dy: &Tensor) {
+    let last = layers.len() - 1;
+    layers[last].backward_fresh(dy);
+    for i in (0..last).rev() {
+        let (lower, upper) = layers.split_at_mut(i + 1);
+        lower[i].backward_fresh(upper[0].input_grad());
+    }
 }
 
 /// Copies the model's gradients into `out` (resized to fit), in parameter order.
@@ -1054,14 +1092,22 @@ pub struct ThreadHelpers {
     awaiting: bool,
     /// The threads gather their own rows of a job that names them ([`Helpers::gathers_rows`]).
     gather: bool,
+    /// The threads take column steps where the model allows ([`Helpers::columns`]).
+    split_columns: bool,
 }
 
 /// The most spare gradient buffers a helper thread keeps: its deepest node sum needs
 /// log₂ 16 + 1 at once, and it sends at most 2·log₂ 16 nodes; more would only hold memory.
 const HELPER_SPARES: usize = 2 * 4 + 4;
 
+/// What a helper thread is sent: shards of a step, or its part of a column step.
+enum Job {
+    Shards(Arc<ShardJob>),
+    Columns(Arc<crate::columns::ColumnJob>),
+}
+
 struct HelperThread {
-    jobs: Sender<Arc<ShardJob>>,
+    jobs: Sender<Job>,
     exchange: Sender<Exchange>,
     results: Receiver<Result<SharedSums, String>>,
     /// Buffers handed back (a step allocates no gradient vectors once warm).
@@ -1076,7 +1122,7 @@ impl ThreadHelpers {
         let fingerprint = fingerprint(&mut model);
         let mut threads = Vec::new();
         for h in 0..count.min(MAX_WORKERS - 1) {
-            let (jobs, job_rx) = channel::<Arc<ShardJob>>();
+            let (jobs, job_rx) = channel::<Job>();
             let (exchange, exchange_rx) = channel::<Exchange>();
             let (result_tx, results) = channel();
             let (spare, spare_rx) = channel::<Vec<f32>>();
@@ -1085,6 +1131,16 @@ impl ThreadHelpers {
                 .name(format!("deeply-worker-{}", h + 2))
                 .spawn(move || {
                     while let Ok(job) = recv_soon(&job_rx) {
+                        let job = match job {
+                            Job::Shards(job) => job,
+                            Job::Columns(job) => {
+                                crate::columns::helper_part(&job, h + 1, &mut replica.model, &mut replica.scratch);
+                                // Its first layer is not the model's now: the next replicated
+                                // job must carry the weights and the optimiser's state.
+                                replica.optimizer = None;
+                                continue;
+                            }
+                        };
                         replica.buffers.extend(spare_rx.try_iter());
                         replica.take_back_shared();
                         replica.buffers.truncate(HELPER_SPARES.max(replica.pool));
@@ -1122,6 +1178,7 @@ impl ThreadHelpers {
             replicate: true,
             awaiting: false,
             gather: true,
+            split_columns: true,
         })
     }
 
@@ -1135,6 +1192,13 @@ impl ThreadHelpers {
     /// default: they do).
     pub fn with_row_gathering(mut self, gather: bool) -> ThreadHelpers {
         self.gather = gather;
+        self
+    }
+
+    /// The same helpers, taking column steps where the model allows or not (the default: they
+    /// do; without, every step is data-parallel).
+    pub fn with_columns(mut self, split: bool) -> ThreadHelpers {
+        self.split_columns = split;
         self
     }
 
@@ -1161,7 +1225,7 @@ impl Helpers for ThreadHelpers {
             self.exchange(None);
         }
         for (h, t) in self.threads.iter().enumerate() {
-            t.jobs.send(job.clone()).map_err(|_| format!("training thread {} has stopped", h + 2))?;
+            t.jobs.send(Job::Shards(job.clone())).map_err(|_| format!("training thread {} has stopped", h + 2))?;
         }
         self.awaiting = job.replicated;
         Ok(true)
@@ -1218,6 +1282,25 @@ impl Helpers for ThreadHelpers {
 
     fn fingerprint(&self) -> u64 {
         self.fingerprint
+    }
+
+    fn columns(&mut self) -> Option<&mut dyn crate::columns::ColumnHelpers> {
+        self.split_columns.then_some(self as &mut dyn crate::columns::ColumnHelpers)
+    }
+}
+
+impl crate::columns::ColumnHelpers for ThreadHelpers {
+    fn start_columns(&mut self, job: &Arc<crate::columns::ColumnJob>, lost: &mut dyn FnMut(usize, String)) {
+        if self.awaiting {
+            // The last replicated job was never ended: dropped, so that no helper waits for it.
+            self.exchange(None);
+        }
+        for w in 1..job.workers() {
+            match self.threads.get(w - 1) {
+                Some(t) if t.jobs.send(Job::Columns(job.clone())).is_ok() => {}
+                _ => lost(w, format!("training thread {} has stopped", w + 1)),
+            }
+        }
     }
 }
 

@@ -180,6 +180,10 @@ pub struct Trainer {
     /// The same for `next_x`.
     next_filled: usize,
     rows_source: Option<parallel::SharedRows>,
+    /// The lead's side of steps with the first layer split by columns ([`crate::columns`]).
+    columns: crate::columns::Columns,
+    /// The step being made was a column step (nothing is started ahead of the next one).
+    columned: bool,
 }
 
 /// The rows of a mini-batch of `rows` from `data` that this worker gathers itself, and where the
@@ -372,6 +376,8 @@ impl Trainer {
             batch_filled: 0,
             next_filled: 0,
             rows_source: None,
+            columns: crate::columns::Columns::default(),
+            columned: false,
         };
         t.shuffle.shuffle(&mut t.order);
         t
@@ -511,7 +517,10 @@ impl Trainer {
         self.first_shard_rows = if shards > 1 { parallel::shard_rows(rows, shards, 0).len() } else { rows };
         // The update's settings: replicating helpers are sent them with the step's sums.
         let hyper = Hyper { lr: self.current_lr(), ..self.hyper };
-        let loss = if shards > 1 {
+        self.columned = false;
+        let loss = if let Some(loss) = (shards > 1).then(|| self.column_gradient(data, masked, shards, started, hyper)).flatten() {
+            loss
+        } else if shards > 1 {
             self.sharded_gradient(data, masked, shards, started, more, hyper)
         } else {
             self.last_workers = 1;
@@ -549,7 +558,7 @@ impl Trainer {
             self.last_pre_clip_norm = optim::apply(&mut *self.model, self.optimizer.as_mut(), &hyper);
         }
         self.replicas = replicated.then(|| self.model.version());
-        if self.last_workers > 1 && !handed {
+        if self.last_workers > 1 && !handed && !self.columned {
             if let Some(h) = self.helpers.0.as_mut() {
                 // Helpers only read the model (see `Helpers`): not counted as a change.
                 h.after_update(self.model.reading());
@@ -559,7 +568,7 @@ impl Trainer {
         self.last_hyper = hyper;
         self.step += 1;
         self.last_loss = loss;
-        if more && self.last_workers > 1 {
+        if more && self.last_workers > 1 && !self.columned {
             self.start_ahead(data);
         }
         if self.step % self.record_every == 0 {
@@ -712,6 +721,53 @@ impl Trainer {
     /// Why a helper's share was computed here instead (once).
     pub fn take_helper_failure(&mut self) -> Option<String> {
         self.helper_failure.take()
+    }
+
+    /// The step with the model's first layer split by columns between this worker and the
+    /// helpers (see [`crate::columns`]): the gradient left in the model's gradients and the
+    /// update made, the bits of the sharded step. None: the helpers or the model cannot (or a
+    /// step was started ahead for the sharded step), and nothing was changed.
+    fn column_gradient(&mut self, data: &dyn Source, masked: bool, m: usize, started: Option<usize>, hyper: Hyper) -> Option<f32> {
+        let n = self.batch_x.shape()[0];
+        if started.is_some() || self.batch_filled < n {
+            return None;
+        }
+        let h = self.helpers.0.as_mut()?;
+        let workers = (h.count() + 1).min(m).min(parallel::MAX_WORKERS);
+        if workers < 2 || crate::columns::unsplittable(&self.model, self.batch_x.shape(), workers, &hyper, masked).is_some() {
+            return None;
+        }
+        let helpers = h.columns()?;
+        let classes = data.has_classes();
+        let batch = parallel::Batch {
+            x: tensor::slice(&self.batch_x),
+            shape: self.batch_x.shape(),
+            classes: classes.then_some(&self.batch_classes[..]),
+            values: tensor::slice(&self.batch_y),
+            mask: None,
+        };
+        // The helpers gather their own rows (the next batch's too, while this worker records).
+        let end = (self.cursor + self.batch_size.clamp(1, self.order.len())).min(self.order.len());
+        let gathering = data.shared_rows().map(|source| crate::columns::Gathering { source, indices: &self.last_batch, next: &self.order[self.cursor..end] });
+        let model = &mut *self.model;
+        let ((loss, right), failure) = match self.columns.step(model, self.optimizer.as_mut(), self.loss, &batch, m, &hyper, helpers, workers, gathering) {
+            Ok(out) => out,
+            // A failure of this worker's own part (a bug): not to be hidden by a retry.
+            Err(why) => panic!("{why}"),
+        };
+        if let Some(why) = failure {
+            // Computed here, the same bits; the next steps run here alone.
+            self.helper_failure = Some(format!("{why}: its part was computed here, and training continues on this worker alone (the same steps, slower)"));
+            self.helpers = HelperSlot(None);
+        }
+        // The helpers' replicas no longer hold the model (their first layer is not its own).
+        self.replicas = None;
+        self.published = None;
+        self.applied = true;
+        self.columned = true;
+        self.last_workers = workers;
+        self.last_right = classes.then_some(right);
+        Some(loss)
     }
 
     /// The mini-batch's gradient as the tree sum of its micro-shards' (see [`crate::parallel`]),

@@ -145,6 +145,15 @@ impl Dense {
         }
     }
 
+    /// What the last forward keeps, its input `(rows, in)` and output `(rows, out)`, resized to
+    /// be filled as a forward over those rows would have filled them (a step that computed the
+    /// output elsewhere: the first layer split by columns, `crate::columns`).
+    pub fn kept_mut(&mut self, rows: usize) -> (&mut [f32], &mut [f32]) {
+        tensor::resize(&mut self.x, &[rows, self.inputs]);
+        tensor::resize(&mut self.y, &[rows, self.outputs]);
+        (tensor::slice_mut(&mut self.x), tensor::slice_mut(&mut self.y))
+    }
+
     fn large(&self, n: usize) -> bool {
         !self.loops_only && n >= 4 && self.inputs * self.outputs >= LARGE
     }

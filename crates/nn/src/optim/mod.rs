@@ -213,7 +213,7 @@ pub fn apply_sum(model: &mut dyn Layer, opt: &mut dyn Optimizer, h: &Hyper, a: &
 }
 
 /// `g ← g + λ₂·w + λ₁·sign(w)`, element by element (weights only; see [`apply`]).
-fn penalise(w: &[f32], g: &mut [f32], h: &Hyper) {
+pub(crate) fn penalise(w: &[f32], g: &mut [f32], h: &Hyper) {
     g.iter_mut().zip(w).for_each(|(g, &w)| {
         let sign = if w > 0.0 {
             1.0
