@@ -19,7 +19,7 @@ const NR: usize = 8;
 /// `C = C + A·B` when `accumulate`, else `C = A·B`.
 pub fn gemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "gemm operand sizes");
-    product::<false>(m, k, n, n, n, a, b, c, accumulate)
+    product::<false>(m, k, n, k, n, n, a, b, c, accumulate)
 }
 
 /// [`gemm`] on column blocks: `B` and `C` are `n` columns of wider row-major matrices whose rows
@@ -29,14 +29,17 @@ pub fn gemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], a
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_strided(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], ldb: usize, c: &mut [f32], ldc: usize, accumulate: bool) {
     assert!(strided_fits(m, k, n, ldb, ldc, a.len(), b.len(), c.len()), "gemm_strided operand sizes");
-    product::<false>(m, k, n, ldb, ldc, a, b, c, accumulate)
+    product::<false>(m, k, n, k, ldb, ldc, a, b, c, accumulate)
 }
 
-/// [`gemm_tn`] on column blocks, as [`gemm_strided`].
+/// [`gemm_tn`] on blocks, as [`gemm_strided`]; A's `k` rows (of which the first `m` columns
+/// are used) are `lda` apart too: a block of rows of C (of a dense layer's ∂W) from a block of
+/// columns of the layer's input.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_tn_strided(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], ldb: usize, c: &mut [f32], ldc: usize, accumulate: bool) {
-    assert!(strided_fits(m, k, n, ldb, ldc, a.len(), b.len(), c.len()), "gemm_tn_strided operand sizes");
-    product::<true>(m, k, n, ldb, ldc, a, b, c, accumulate)
+pub fn gemm_tn_strided(m: usize, k: usize, n: usize, a: &[f32], lda: usize, b: &[f32], ldb: usize, c: &mut [f32], ldc: usize, accumulate: bool) {
+    let a_fits = lda >= m && (k == 0 || m == 0 || (k - 1) * lda + m <= a.len());
+    assert!(a_fits && strided_fits(m, k, n, ldb, ldc, m * k, b.len(), c.len()), "gemm_tn_strided operand sizes");
+    product::<true>(m, k, n, lda, ldb, ldc, a, b, c, accumulate)
 }
 
 /// Whether A (m·k), B (k rows of `ldb`, `n` used) and C (m rows of `ldc`) fit their slices.
@@ -58,28 +61,28 @@ pub const TN_MAX_K: usize = 256;
 /// [`TN_MAX_K`] rows; more are faster copied first).
 pub fn gemm_tn(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "gemm_tn operand sizes");
-    product::<true>(m, k, n, n, n, a, b, c, accumulate)
+    product::<true>(m, k, n, m, n, n, a, b, c, accumulate)
 }
 
 /// Element (i, p) of A: row-major (m×k), or stored transposed (k×m) when `TA`.
 #[inline(always)]
-fn a_at<const TA: bool>(i: usize, p: usize, m: usize, k: usize) -> usize {
+fn a_at<const TA: bool>(i: usize, p: usize, lda: usize) -> usize {
     if TA {
-        p * m + i
+        p * lda + i
     } else {
-        i * k + p
+        i * lda + p
     }
 }
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn product<const TA: bool>(m: usize, k: usize, n: usize, ldb: usize, ldc: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+fn product<const TA: bool>(m: usize, k: usize, n: usize, lda: usize, ldb: usize, ldc: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx") {
         // SAFETY: the CPU has AVX (checked just above); the callers checked the sizes.
-        return unsafe { avx::gemm::<TA>(m, k, n, ldb, ldc, a, b, c, accumulate) };
+        return unsafe { avx::gemm::<TA>(m, k, n, lda, ldb, ldc, a, b, c, accumulate) };
     }
-    gemm_blocks::<TA>(m, k, n, ldb, ldc, a, b, c, accumulate)
+    gemm_blocks::<TA>(m, k, n, lda, ldb, ldc, a, b, c, accumulate)
 }
 
 /// The native build on a CPU with AVX (the CLI, the native tests): 8-lane vectors and blocks of
@@ -93,17 +96,17 @@ mod avx {
 
     /// Callers check the operand sizes (`super::gemm`) and that the CPU has AVX.
     #[target_feature(enable = "avx")]
-    pub unsafe fn gemm<const TA: bool>(m: usize, k: usize, n: usize, ldb: usize, ldc: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+    pub unsafe fn gemm<const TA: bool>(m: usize, k: usize, n: usize, lda: usize, ldb: usize, ldc: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
         let mut i = 0;
         while i + super::MR <= m {
-            rows::<{ super::MR }, TA>(i, m, k, n, ldb, ldc, a, b, c, accumulate);
+            rows::<{ super::MR }, TA>(i, m, k, n, lda, ldb, ldc, a, b, c, accumulate);
             i += super::MR;
         }
         match m - i {
             0 => {}
-            1 => rows::<1, TA>(i, m, k, n, ldb, ldc, a, b, c, accumulate),
-            2 => rows::<2, TA>(i, m, k, n, ldb, ldc, a, b, c, accumulate),
-            _ => rows::<3, TA>(i, m, k, n, ldb, ldc, a, b, c, accumulate),
+            1 => rows::<1, TA>(i, m, k, n, lda, ldb, ldc, a, b, c, accumulate),
+            2 => rows::<2, TA>(i, m, k, n, lda, ldb, ldc, a, b, c, accumulate),
+            _ => rows::<3, TA>(i, m, k, n, lda, ldb, ldc, a, b, c, accumulate),
         }
     }
 
@@ -112,25 +115,25 @@ mod avx {
     #[target_feature(enable = "avx")]
     #[inline]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn rows<const R: usize, const TA: bool>(i: usize, m: usize, k: usize, n: usize, ldb: usize, ldc: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+    unsafe fn rows<const R: usize, const TA: bool>(i: usize, m: usize, k: usize, n: usize, lda: usize, ldb: usize, ldc: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
         let mut j = 0;
         while j + 16 <= n {
-            wide::<R, 2, TA>(i, j, m, k, n, ldb, ldc, a, b, c, accumulate);
+            wide::<R, 2, TA>(i, j, m, k, n, lda, ldb, ldc, a, b, c, accumulate);
             j += 16;
         }
         if j + 8 <= n {
-            wide::<R, 1, TA>(i, j, m, k, n, ldb, ldc, a, b, c, accumulate);
+            wide::<R, 1, TA>(i, j, m, k, n, lda, ldb, ldc, a, b, c, accumulate);
             j += 8;
         }
         if n - j >= 4 {
-            super::block::<R, 4, TA>(i, j, m, k, n, ldb, ldc, a, b, c, accumulate);
+            super::block::<R, 4, TA>(i, j, m, k, n, lda, ldb, ldc, a, b, c, accumulate);
             j += 4;
         }
         match n - j {
             0 => {}
-            1 => super::block::<R, 1, TA>(i, j, m, k, n, ldb, ldc, a, b, c, accumulate),
-            2 => super::block::<R, 2, TA>(i, j, m, k, n, ldb, ldc, a, b, c, accumulate),
-            _ => super::block::<R, 3, TA>(i, j, m, k, n, ldb, ldc, a, b, c, accumulate),
+            1 => super::block::<R, 1, TA>(i, j, m, k, n, lda, ldb, ldc, a, b, c, accumulate),
+            2 => super::block::<R, 2, TA>(i, j, m, k, n, lda, ldb, ldc, a, b, c, accumulate),
+            _ => super::block::<R, 3, TA>(i, j, m, k, n, lda, ldb, ldc, a, b, c, accumulate),
         }
     }
 
@@ -144,6 +147,7 @@ mod avx {
         m: usize,
         k: usize,
         n: usize,
+        lda: usize,
         ldb: usize,
         ldc: usize,
         a: &[f32],
@@ -169,7 +173,7 @@ mod avx {
                 bv[v] = _mm256_loadu_ps(bp.add(8 * v));
             }
             for r in 0..R {
-                let av = _mm256_set1_ps(*a.get_unchecked(super::a_at::<TA>(i + r, p, m, k)));
+                let av = _mm256_set1_ps(*a.get_unchecked(super::a_at::<TA>(i + r, p, lda)));
                 for v in 0..V {
                     acc[r][v] = _mm256_add_ps(acc[r][v], _mm256_mul_ps(av, bv[v]));
                 }
@@ -187,38 +191,38 @@ mod avx {
 /// block) sweeps the columns in blocks of 8, then one of 4, then one of the last 1–3, so every
 /// panel of B is read once per row block and every element of C is summed over k in order.
 #[inline(always)]
-fn gemm_blocks<const TA: bool>(m: usize, k: usize, n: usize, ldb: usize, ldc: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+fn gemm_blocks<const TA: bool>(m: usize, k: usize, n: usize, lda: usize, ldb: usize, ldc: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
     let mut i = 0;
     while i + MR <= m {
-        row_block::<MR, TA>(i, m, k, n, ldb, ldc, a, b, c, accumulate);
+        row_block::<MR, TA>(i, m, k, n, lda, ldb, ldc, a, b, c, accumulate);
         i += MR;
     }
     match m - i {
         0 => {}
-        1 => row_block::<1, TA>(i, m, k, n, ldb, ldc, a, b, c, accumulate),
-        2 => row_block::<2, TA>(i, m, k, n, ldb, ldc, a, b, c, accumulate),
-        _ => row_block::<3, TA>(i, m, k, n, ldb, ldc, a, b, c, accumulate),
+        1 => row_block::<1, TA>(i, m, k, n, lda, ldb, ldc, a, b, c, accumulate),
+        2 => row_block::<2, TA>(i, m, k, n, lda, ldb, ldc, a, b, c, accumulate),
+        _ => row_block::<3, TA>(i, m, k, n, lda, ldb, ldc, a, b, c, accumulate),
     }
 }
 
 /// Rows `i..i+R` of C, all columns.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn row_block<const R: usize, const TA: bool>(i: usize, m: usize, k: usize, n: usize, ldb: usize, ldc: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+fn row_block<const R: usize, const TA: bool>(i: usize, m: usize, k: usize, n: usize, lda: usize, ldb: usize, ldc: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
     let full_cols = n - n % NR;
     for j in (0..full_cols).step_by(NR) {
-        block::<R, NR, TA>(i, j, m, k, n, ldb, ldc, a, b, c, accumulate);
+        block::<R, NR, TA>(i, j, m, k, n, lda, ldb, ldc, a, b, c, accumulate);
     }
     let mut j = full_cols;
     if n - j >= 4 {
-        block::<R, 4, TA>(i, j, m, k, n, ldb, ldc, a, b, c, accumulate);
+        block::<R, 4, TA>(i, j, m, k, n, lda, ldb, ldc, a, b, c, accumulate);
         j += 4;
     }
     match n - j {
         0 => {}
-        1 => block::<R, 1, TA>(i, j, m, k, n, ldb, ldc, a, b, c, accumulate),
-        2 => block::<R, 2, TA>(i, j, m, k, n, ldb, ldc, a, b, c, accumulate),
-        _ => block::<R, 3, TA>(i, j, m, k, n, ldb, ldc, a, b, c, accumulate),
+        1 => block::<R, 1, TA>(i, j, m, k, n, lda, ldb, ldc, a, b, c, accumulate),
+        2 => block::<R, 2, TA>(i, j, m, k, n, lda, ldb, ldc, a, b, c, accumulate),
+        _ => block::<R, 3, TA>(i, j, m, k, n, lda, ldb, ldc, a, b, c, accumulate),
     }
 }
 
@@ -277,6 +281,7 @@ fn block<const R: usize, const C: usize, const TA: bool>(
     m: usize,
     k: usize,
     n: usize,
+    lda: usize,
     ldb: usize,
     ldc: usize,
     a: &[f32],
@@ -286,7 +291,7 @@ fn block<const R: usize, const C: usize, const TA: bool>(
 ) {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     if C == 8 {
-        return simd::block8::<R, TA>(i, j, m, k, n, ldb, ldc, a, b, c, accumulate);
+        return simd::block8::<R, TA>(i, j, m, k, n, lda, ldb, ldc, a, b, c, accumulate);
     }
     debug_assert!(j + C <= n);
     let mut acc = [[0.0f32; C]; R];
@@ -298,7 +303,7 @@ fn block<const R: usize, const C: usize, const TA: bool>(
     for p in 0..k {
         let bp: &[f32; C] = b[p * ldb + j..p * ldb + j + C].try_into().expect("C columns");
         for (r, row) in acc.iter_mut().enumerate() {
-            let av = a[a_at::<TA>(i + r, p, m, k)];
+            let av = a[a_at::<TA>(i + r, p, lda)];
             for q in 0..C {
                 row[q] += av * bp[q];
             }
@@ -343,7 +348,7 @@ mod simd {
     /// An `R × 8` block of C += A·B, as `super::block`.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    pub fn block8<const R: usize, const TA: bool>(i: usize, j: usize, m: usize, k: usize, n: usize, ldb: usize, ldc: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+    pub fn block8<const R: usize, const TA: bool>(i: usize, j: usize, m: usize, k: usize, n: usize, lda: usize, ldb: usize, ldc: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
         assert!(j + 8 <= n && (i + R - 1) * ldc + j + 8 <= c.len() && (k == 0 || (k - 1) * ldb + j + 8 <= b.len()) && i + R <= m && m * k <= a.len());
         let mut acc = [[f32x4_splat(0.0); 2]; R];
         // SAFETY: the assert above bounds every load and store below.
@@ -358,7 +363,7 @@ mod simd {
                 let bp = b.as_ptr().add(p * ldb + j);
                 let (b0, b1) = (v128_load(bp as *const v128), v128_load(bp.add(4) as *const v128));
                 for (r, row) in acc.iter_mut().enumerate() {
-                    let av = f32x4_splat(*a.get_unchecked(super::a_at::<TA>(i + r, p, m, k)));
+                    let av = f32x4_splat(*a.get_unchecked(super::a_at::<TA>(i + r, p, lda)));
                     row[0] = f32x4_add(row[0], f32x4_mul(av, b0));
                     row[1] = f32x4_add(row[1], f32x4_mul(av, b1));
                 }
@@ -496,7 +501,7 @@ mod tests {
                 let (mut fast, mut portable, mut slow) = (c0.clone(), c0.clone(), c0.clone());
                 // The dispatched kernel (AVX where the CPU has it) and the portable blocks.
                 gemm(m, k, n, &a, &b, &mut fast, acc);
-                gemm_blocks::<false>(m, k, n, n, n, &a, &b, &mut portable, acc);
+                gemm_blocks::<false>(m, k, n, k, n, n, &a, &b, &mut portable, acc);
                 naive(m, k, n, &a, &b, &mut slow, acc);
                 assert!(fast.iter().zip(&slow).all(|(x, y)| x.to_bits() == y.to_bits()), "{m}×{k}×{n} acc={acc}");
                 assert!(portable.iter().zip(&slow).all(|(x, y)| x.to_bits() == y.to_bits()), "{m}×{k}×{n} acc={acc}");
@@ -505,7 +510,7 @@ mod tests {
                 transpose(m, k, &a, &mut a_t);
                 let (mut fast_t, mut portable_t) = (c0.clone(), c0.clone());
                 gemm_tn(m, k, n, &a_t, &b, &mut fast_t, acc);
-                gemm_blocks::<true>(m, k, n, n, n, &a_t, &b, &mut portable_t, acc);
+                gemm_blocks::<true>(m, k, n, m, n, n, &a_t, &b, &mut portable_t, acc);
                 assert!(fast_t.iter().zip(&slow).all(|(x, y)| x.to_bits() == y.to_bits()), "Aᵀ {m}×{k}×{n} acc={acc}");
                 assert!(portable_t.iter().zip(&slow).all(|(x, y)| x.to_bits() == y.to_bits()), "Aᵀ {m}×{k}×{n} acc={acc}");
             }
@@ -534,9 +539,13 @@ mod tests {
                 let mut whole_t = vec![0.0; k * n];
                 gemm_tn(k, 16, n, x, dy, &mut whole_t, false);
                 let mut left = vec![0.0; k * split];
-                gemm_tn_strided(k, 16, split, x, dy, n, &mut left, split, false);
+                gemm_tn_strided(k, 16, split, x, k, dy, n, &mut left, split, false);
                 let mut right = vec![0.0; k * (n - split)];
-                gemm_tn_strided(k, 16, n - split, x, &dy[split..], n, &mut right, n - split, false);
+                gemm_tn_strided(k, 16, n - split, x, k, &dy[split..], n, &mut right, n - split, false);
+                // Rows 100..116 of ∂W's left block alone (A's columns 100..116).
+                let mut rows = vec![0.0; 16 * split];
+                gemm_tn_strided(16, 16, split, &x[100..], k, dy, n, &mut rows, split, false);
+                assert!(rows.iter().zip(&left[100 * split..116 * split]).all(|(x, y)| x.to_bits() == y.to_bits()), "a block of ∂W's rows");
                 for row in 0..k {
                     let got = left[row * split..(row + 1) * split].iter().chain(&right[row * (n - split)..(row + 1) * (n - split)]);
                     assert!(whole_t[row * n..(row + 1) * n].iter().zip(got).all(|(x, y)| x.to_bits() == y.to_bits()), "xᵀ·∂y split at {split}");
