@@ -14,7 +14,7 @@
 //! model is built from. The CPU implementation is the reference every other one is tested against.
 
 pub mod backend;
-pub mod columns;
+pub mod split_layer;
 pub mod gradcheck;
 pub mod init;
 pub mod lanes;

@@ -463,8 +463,8 @@ pub trait Helpers: Send {
     /// The step's update has been made: helpers may take the new weights now, while the caller
     /// prepares the next step (`dispatch` still checks that they are the model's).
     fn after_update(&mut self, _model: &mut Sequential) {}
-    /// These helpers as threads that can take column steps ([`crate::columns`]), if they can.
-    fn columns(&mut self) -> Option<&mut dyn crate::columns::ColumnHelpers> {
+    /// These helpers as threads that can take split steps ([`crate::split_layer`]), if they can.
+    fn split(&mut self) -> Option<&mut dyn crate::split_layer::SplitHelpers> {
         None
     }
     /// [`Helpers::dispatch`] with what the caller vouches for, which need not be checked again.
@@ -1092,8 +1092,8 @@ pub struct ThreadHelpers {
     awaiting: bool,
     /// The threads gather their own rows of a job that names them ([`Helpers::gathers_rows`]).
     gather: bool,
-    /// The threads take column steps where the model allows ([`Helpers::columns`]).
-    split_columns: bool,
+    /// The threads take split steps where the model allows ([`Helpers::split`]).
+    split_layer: bool,
 }
 
 /// The most spare gradient buffers a helper thread keeps: its deepest node sum needs
@@ -1103,7 +1103,7 @@ const HELPER_SPARES: usize = 2 * 4 + 4;
 /// What a helper thread is sent: shards of a step, or its part of a column step.
 enum Job {
     Shards(Arc<ShardJob>),
-    Columns(Arc<crate::columns::ColumnJob>),
+    Split(Arc<crate::split_layer::SplitJob>),
 }
 
 struct HelperThread {
@@ -1133,8 +1133,8 @@ impl ThreadHelpers {
                     while let Ok(job) = recv_soon(&job_rx) {
                         let job = match job {
                             Job::Shards(job) => job,
-                            Job::Columns(job) => {
-                                crate::columns::helper_part(&job, h + 1, &mut replica.model, &mut replica.scratch);
+                            Job::Split(job) => {
+                                crate::split_layer::helper_part(&job, h + 1, &mut replica.model, &mut replica.scratch);
                                 // Its first layer is not the model's now: the next replicated
                                 // job must carry the weights and the optimiser's state.
                                 replica.optimizer = None;
@@ -1178,7 +1178,7 @@ impl ThreadHelpers {
             replicate: true,
             awaiting: false,
             gather: true,
-            split_columns: true,
+            split_layer: true,
         })
     }
 
@@ -1195,10 +1195,10 @@ impl ThreadHelpers {
         self
     }
 
-    /// The same helpers, taking column steps where the model allows or not (the default: they
-    /// do; without, every step is data-parallel).
-    pub fn with_columns(mut self, split: bool) -> ThreadHelpers {
-        self.split_columns = split;
+    /// The same helpers, taking split steps ([`crate::split_layer`]) where the model allows or
+    /// not (the default: they do; without, every step is data-parallel).
+    pub fn with_split_layer(mut self, split: bool) -> ThreadHelpers {
+        self.split_layer = split;
         self
     }
 
@@ -1284,20 +1284,20 @@ impl Helpers for ThreadHelpers {
         self.fingerprint
     }
 
-    fn columns(&mut self) -> Option<&mut dyn crate::columns::ColumnHelpers> {
-        self.split_columns.then_some(self as &mut dyn crate::columns::ColumnHelpers)
+    fn split(&mut self) -> Option<&mut dyn crate::split_layer::SplitHelpers> {
+        self.split_layer.then_some(self as &mut dyn crate::split_layer::SplitHelpers)
     }
 }
 
-impl crate::columns::ColumnHelpers for ThreadHelpers {
-    fn start_columns(&mut self, job: &Arc<crate::columns::ColumnJob>, lost: &mut dyn FnMut(usize, String)) {
+impl crate::split_layer::SplitHelpers for ThreadHelpers {
+    fn start_split(&mut self, job: &Arc<crate::split_layer::SplitJob>, lost: &mut dyn FnMut(usize, String)) {
         if self.awaiting {
             // The last replicated job was never ended: dropped, so that no helper waits for it.
             self.exchange(None);
         }
         for w in 1..job.workers() {
             match self.threads.get(w - 1) {
-                Some(t) if t.jobs.send(Job::Columns(job.clone())).is_ok() => {}
+                Some(t) if t.jobs.send(Job::Split(job.clone())).is_ok() => {}
                 _ => lost(w, format!("training thread {} has stopped", w + 1)),
             }
         }

@@ -180,10 +180,10 @@ pub struct Trainer {
     /// The same for `next_x`.
     next_filled: usize,
     rows_source: Option<parallel::SharedRows>,
-    /// The lead's side of steps with the first layer split by columns ([`crate::columns`]).
-    columns: crate::columns::Columns,
-    /// The step being made was a column step (nothing is started ahead of the next one).
-    columned: bool,
+    /// The lead's side of steps with the first layer split between workers ([`crate::split_layer`]).
+    split: crate::split_layer::SplitStep,
+    /// The step being made was a split step (nothing is started ahead of the next one).
+    split_step: bool,
 }
 
 /// The rows of a mini-batch of `rows` from `data` that this worker gathers itself, and where the
@@ -376,8 +376,8 @@ impl Trainer {
             batch_filled: 0,
             next_filled: 0,
             rows_source: None,
-            columns: crate::columns::Columns::default(),
-            columned: false,
+            split: crate::split_layer::SplitStep::default(),
+            split_step: false,
         };
         t.shuffle.shuffle(&mut t.order);
         t
@@ -517,8 +517,8 @@ impl Trainer {
         self.first_shard_rows = if shards > 1 { parallel::shard_rows(rows, shards, 0).len() } else { rows };
         // The update's settings: replicating helpers are sent them with the step's sums.
         let hyper = Hyper { lr: self.current_lr(), ..self.hyper };
-        self.columned = false;
-        let loss = if let Some(loss) = (shards > 1).then(|| self.column_gradient(data, masked, shards, started, hyper)).flatten() {
+        self.split_step = false;
+        let loss = if let Some(loss) = (shards > 1).then(|| self.split_gradient(data, masked, shards, started, hyper)).flatten() {
             loss
         } else if shards > 1 {
             self.sharded_gradient(data, masked, shards, started, more, hyper)
@@ -558,7 +558,7 @@ impl Trainer {
             self.last_pre_clip_norm = optim::apply(&mut *self.model, self.optimizer.as_mut(), &hyper);
         }
         self.replicas = replicated.then(|| self.model.version());
-        if self.last_workers > 1 && !handed && !self.columned {
+        if self.last_workers > 1 && !handed && !self.split_step {
             if let Some(h) = self.helpers.0.as_mut() {
                 // Helpers only read the model (see `Helpers`): not counted as a change.
                 h.after_update(self.model.reading());
@@ -568,7 +568,7 @@ impl Trainer {
         self.last_hyper = hyper;
         self.step += 1;
         self.last_loss = loss;
-        if more && self.last_workers > 1 && !self.columned {
+        if more && self.last_workers > 1 && !self.split_step {
             self.start_ahead(data);
         }
         if self.step % self.record_every == 0 {
@@ -718,26 +718,32 @@ impl Trainer {
         self.last_workers
     }
 
+    /// Whether the last step split the first layer between the workers ([`crate::split_layer`])
+    /// rather than the mini-batch alone.
+    pub fn last_step_split(&self) -> bool {
+        self.split_step
+    }
+
     /// Why a helper's share was computed here instead (once).
     pub fn take_helper_failure(&mut self) -> Option<String> {
         self.helper_failure.take()
     }
 
-    /// The step with the model's first layer split by columns between this worker and the
-    /// helpers (see [`crate::columns`]): the gradient left in the model's gradients and the
-    /// update made, the bits of the sharded step. None: the helpers or the model cannot (or a
-    /// step was started ahead for the sharded step), and nothing was changed.
-    fn column_gradient(&mut self, data: &dyn Source, masked: bool, m: usize, started: Option<usize>, hyper: Hyper) -> Option<f32> {
+    /// The step with the model's first layer split between this worker and the helpers (see
+    /// [`crate::split_layer`]): the gradient left in the model's gradients and the update made,
+    /// the bits of the sharded step. None: the helpers or the model cannot (or a step was
+    /// started ahead for the sharded step), and nothing was changed.
+    fn split_gradient(&mut self, data: &dyn Source, masked: bool, m: usize, started: Option<usize>, hyper: Hyper) -> Option<f32> {
         let n = self.batch_x.shape()[0];
         if started.is_some() || self.batch_filled < n {
             return None;
         }
         let h = self.helpers.0.as_mut()?;
         let workers = (h.count() + 1).min(m).min(parallel::MAX_WORKERS);
-        if workers < 2 || crate::columns::unsplittable(&self.model, self.batch_x.shape(), workers, &hyper, masked).is_some() {
+        if workers < 2 || crate::split_layer::unsplittable(&self.model, self.batch_x.shape(), workers, &hyper, masked).is_some() {
             return None;
         }
-        let helpers = h.columns()?;
+        let helpers = h.split()?;
         let classes = data.has_classes();
         let batch = parallel::Batch {
             x: tensor::slice(&self.batch_x),
@@ -748,9 +754,9 @@ impl Trainer {
         };
         // The helpers gather their own rows (the next batch's too, while this worker records).
         let end = (self.cursor + self.batch_size.clamp(1, self.order.len())).min(self.order.len());
-        let gathering = data.shared_rows().map(|source| crate::columns::Gathering { source, indices: &self.last_batch, next: &self.order[self.cursor..end] });
+        let gathering = data.shared_rows().map(|source| crate::split_layer::Gathering { source, indices: &self.last_batch, next: &self.order[self.cursor..end] });
         let model = &mut *self.model;
-        let ((loss, right), failure) = match self.columns.step(model, self.optimizer.as_mut(), self.loss, &batch, m, &hyper, helpers, workers, gathering) {
+        let ((loss, right), failure) = match self.split.step(model, self.optimizer.as_mut(), self.loss, &batch, m, &hyper, helpers, workers, gathering) {
             Ok(out) => out,
             // A failure of this worker's own part (a bug): not to be hidden by a retry.
             Err(why) => panic!("{why}"),
@@ -764,7 +770,7 @@ impl Trainer {
         self.replicas = None;
         self.published = None;
         self.applied = true;
-        self.columned = true;
+        self.split_step = true;
         self.last_workers = workers;
         self.last_right = classes.then_some(right);
         Some(loss)

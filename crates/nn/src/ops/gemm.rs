@@ -22,14 +22,17 @@ pub fn gemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], a
     product::<false>(m, k, n, k, n, n, a, b, c, accumulate)
 }
 
-/// [`gemm`] on column blocks: `B` and `C` are `n` columns of wider row-major matrices whose rows
-/// are `ldb` and `ldc` apart (a block of a dense layer's W and outputs, split between threads).
+/// [`gemm`] on blocks: `B` and `C` are `n` columns of wider row-major matrices whose rows are
+/// `ldb` and `ldc` apart (a block of a dense layer's W and outputs, split between threads), and
 /// Every element is summed as in [`gemm`] (over k in order), so a block has the bits of those
 /// columns of the whole product.
+/// A's `m` rows (of which the first `k` columns are used) are `lda` apart: a block of the
+/// layer's input columns, for a block of W's rows.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_strided(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], ldb: usize, c: &mut [f32], ldc: usize, accumulate: bool) {
-    assert!(strided_fits(m, k, n, ldb, ldc, a.len(), b.len(), c.len()), "gemm_strided operand sizes");
-    product::<false>(m, k, n, k, ldb, ldc, a, b, c, accumulate)
+pub fn gemm_strided(m: usize, k: usize, n: usize, a: &[f32], lda: usize, b: &[f32], ldb: usize, c: &mut [f32], ldc: usize, accumulate: bool) {
+    let a_fits = lda >= k && (m == 0 || k == 0 || (m - 1) * lda + k <= a.len());
+    assert!(a_fits && strided_fits(m, k, n, ldb, ldc, m * k, b.len(), c.len()), "gemm_strided operand sizes");
+    product::<false>(m, k, n, lda, ldb, ldc, a, b, c, accumulate)
 }
 
 /// [`gemm_tn`] on blocks, as [`gemm_strided`]; A's `k` rows (of which the first `m` columns
@@ -293,7 +296,7 @@ fn block<const R: usize, const C: usize, const TA: bool>(
     if C == 8 {
         return simd::block8::<R, TA>(i, j, m, k, n, lda, ldb, ldc, a, b, c, accumulate);
     }
-    debug_assert!(j + C <= n);
+    debug_assert!(j + C <= n && i + R <= m);
     let mut acc = [[0.0f32; C]; R];
     if accumulate {
         for (r, row) in acc.iter_mut().enumerate() {
@@ -531,8 +534,14 @@ mod tests {
                 let mut whole = c0.clone();
                 gemm(m, k, n, &a, &b, &mut whole, acc);
                 let mut blocks = c0.clone();
-                gemm_strided(m, k, split, &a, &b, n, &mut blocks, n, acc);
-                gemm_strided(m, k, n - split, &a, &b[split..], n, &mut blocks[split..], n, acc);
+                gemm_strided(m, k, split, &a, k, &b, n, &mut blocks, n, acc);
+                gemm_strided(m, k, n - split, &a, k, &b[split..], n, &mut blocks[split..], n, acc);
+                // Split by k instead: the first rows of W, then the rest from that partial sum
+                // (the same adds in the same order).
+                let mut chained = c0.clone();
+                gemm_strided(m, split, n, &a, k, &b, n, &mut chained, n, acc);
+                gemm_strided(m, k - split, n, &a[split..], k, &b[split * n..], n, &mut chained, n, true);
+                assert!(whole.iter().zip(&chained).all(|(x, y)| x.to_bits() == y.to_bits()), "x·W chained at k = {split}, acc={acc}");
                 assert!(whole.iter().zip(&blocks).all(|(x, y)| x.to_bits() == y.to_bits()), "x·W split at {split}, acc={acc}");
                 // ∂W = xᵀ·∂y for 16 rows, each block into a contiguous buffer of its own.
                 let (x, dy) = (&a[..16 * k], &c0[..16 * n]);
@@ -558,6 +567,6 @@ mod tests {
     #[should_panic(expected = "gemm_strided operand sizes")]
     fn a_stride_narrower_than_the_block_is_refused() {
         let mut c = [0.0; 8];
-        gemm_strided(2, 2, 4, &[1.0; 4], &[1.0; 8], 2, &mut c, 4, false);
+        gemm_strided(2, 2, 4, &[1.0; 4], 2, &[1.0; 8], 2, &mut c, 4, false);
     }
 }
