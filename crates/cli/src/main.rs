@@ -1,7 +1,5 @@
 //! `deeply`: train any lab from a share link, natively, with the same engine as the browser.
 
-mod aligned;
-
 use clap::{Parser, Subcommand};
 use engine::lab::{self, parse_link, Snapshot};
 use serde_json::json;
@@ -131,9 +129,6 @@ fn metrics_json(s: &Snapshot) -> serde_json::Map<String, serde_json::Value> {
     }
     m
 }
-
-#[global_allocator]
-static ALLOCATOR: aligned::LineAligned = aligned::LineAligned;
 
 fn main() {
     let cli = Cli::parse();

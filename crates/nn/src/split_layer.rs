@@ -475,8 +475,15 @@ unsafe fn helper_phases(job: &SplitJob, me: usize, rest: &mut [Box<dyn Layer>], 
         return false;
     }
     update_rows(job, &plan, me, x);
+    // What the next batch's rows need, taken before saying done: after that the lead may set
+    // up the next step in the job.
+    let next = next_rows(job, &plan, me);
     job.progress[me].store(3, Ordering::Release);
-    prefetch(job, &plan, me);
+    if let Some(source) = next {
+        let own = &mut *job.own[me].get();
+        own.next_x.resize(own.next_for.len() * plan.input, 0.0);
+        source.pixels.fill(&own.next_for, source.scaling, &mut own.next_x);
+    }
     true
 }
 
@@ -506,21 +513,20 @@ unsafe fn own_rows<'a>(job: &'a SplitJob, plan: &Plan, me: usize) -> &'a [f32] {
     &own.x
 }
 
-/// The next mini-batch's rows, when the lead said which (while the lead finishes the step).
+/// The rows the next mini-batch will hold (kept in this helper's buffers) and where to gather
+/// them from, when the lead said (the helper gathers them while the lead finishes the step).
 ///
 /// # Safety
-/// See [`helper_part`]; after this helper's phase 3 (its buffers are its own again).
-unsafe fn prefetch(job: &SplitJob, plan: &Plan, me: usize) {
-    let Some(source) = &*job.source.get() else { return };
+/// See [`helper_part`]; after this helper's phase 3, before it says it is done.
+unsafe fn next_rows(job: &SplitJob, plan: &Plan, me: usize) -> Option<SharedRows> {
+    let source = (*job.source.get()).clone()?;
     if plan.next.is_null() || plan.next_len == 0 {
-        return;
+        return None;
     }
-    let next = std::slice::from_raw_parts(plan.next, plan.next_len);
     let own = &mut *job.own[me].get();
-    own.next_x.resize(next.len() * plan.input, 0.0);
-    source.pixels.fill(next, source.scaling, &mut own.next_x);
     own.next_for.clear();
-    own.next_for.extend_from_slice(next);
+    own.next_for.extend_from_slice(std::slice::from_raw_parts(plan.next, plan.next_len));
+    Some(source)
 }
 
 /// Starts helpers on a split job: each of the `job.workers() − 1` helpers runs [`helper_part`]

@@ -289,6 +289,10 @@ pub struct Workers {
     pub shards: usize,
     /// Why the run trains on one worker whatever was asked.
     pub single: Option<String>,
+    /// The last step split the first layer between the workers (native threads; see
+    /// [`crate::split_layer`]) rather than the mini-batch alone.
+    #[serde(default)]
+    pub split: bool,
 }
 
 /// The machinery every lab shares, around the lab itself.

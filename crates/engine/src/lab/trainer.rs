@@ -754,7 +754,8 @@ impl Trainer {
         };
         // The helpers gather their own rows (the next batch's too, while this worker records).
         let end = (self.cursor + self.batch_size.clamp(1, self.order.len())).min(self.order.len());
-        let gathering = data.shared_rows().map(|source| crate::split_layer::Gathering { source, indices: &self.last_batch, next: &self.order[self.cursor..end] });
+        let gathering =
+            data.shared_rows().map(|source| crate::split_layer::Gathering { source, indices: &self.last_batch, next: &self.order[self.cursor..end] });
         let model = &mut *self.model;
         let ((loss, right), failure) = match self.split.step(model, self.optimizer.as_mut(), self.loss, &batch, m, &hyper, helpers, workers, gathering) {
             Ok(out) => out,

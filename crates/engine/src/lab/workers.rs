@@ -64,7 +64,7 @@ impl Parallel {
     #[inline(never)]
     pub fn report(&self, lead: &Trainer) -> Workers {
         let single = lead.why_single();
-        Workers { requested: self.workers, training: lead.last_workers(), shards: lead.shards(), single }
+        Workers { requested: self.workers, training: lead.last_workers(), shards: lead.shards(), single, split: lead.last_step_split() }
     }
 
     /// Why a worker's share was computed here instead, once.
@@ -92,6 +92,9 @@ impl Workers {
         if let Some(e) = examples_per_s.filter(|e| e.is_finite() && *e >= 0.5) {
             text += &format!(" · {} examples/s", thousands(e.round() as u64));
         }
+        if self.split && n > 1 {
+            text += " · first layer split between them";
+        }
         if self.shards > 1 && self.requested > self.shards && n >= self.shards {
             text += &format!(" ({} asked: a mini-batch splits into {} shards, one worker each at most)", self.requested, self.shards);
         }
@@ -117,7 +120,7 @@ mod tests {
     use super::*;
 
     fn workers(requested: usize, training: usize, shards: usize) -> Workers {
-        Workers { requested, training, shards, single: None }
+        Workers { requested, training, shards, single: None, split: false }
     }
 
     #[test]
@@ -127,6 +130,8 @@ mod tests {
         assert_eq!(workers(4, 4, 4).readout(Some(1_234_567.0)), "4 workers · 1,234,567 examples/s");
         // Paused (no speed), a speed that is no number: the count alone.
         assert_eq!(workers(3, 3, 3).readout(None), "3 workers");
+        let split = Workers { split: true, ..workers(2, 2, 4) };
+        assert_eq!(split.readout(Some(160_000.0)), "2 workers · 160,000 examples/s · first layer split between them");
         assert_eq!(workers(3, 3, 3).readout(Some(f32::NAN)), "3 workers");
         // 16 asked for a batch of 32 (2 shards of 16 rows): why only 2 train.
         assert_eq!(

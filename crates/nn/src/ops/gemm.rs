@@ -99,7 +99,18 @@ mod avx {
 
     /// Callers check the operand sizes (`super::gemm`) and that the CPU has AVX.
     #[target_feature(enable = "avx")]
-    pub unsafe fn gemm<const TA: bool>(m: usize, k: usize, n: usize, lda: usize, ldb: usize, ldc: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+    pub unsafe fn gemm<const TA: bool>(
+        m: usize,
+        k: usize,
+        n: usize,
+        lda: usize,
+        ldb: usize,
+        ldc: usize,
+        a: &[f32],
+        b: &[f32],
+        c: &mut [f32],
+        accumulate: bool,
+    ) {
         let mut i = 0;
         while i + super::MR <= m {
             rows::<{ super::MR }, TA>(i, m, k, n, lda, ldb, ldc, a, b, c, accumulate);
@@ -118,7 +129,19 @@ mod avx {
     #[target_feature(enable = "avx")]
     #[inline]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn rows<const R: usize, const TA: bool>(i: usize, m: usize, k: usize, n: usize, lda: usize, ldb: usize, ldc: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+    unsafe fn rows<const R: usize, const TA: bool>(
+        i: usize,
+        m: usize,
+        k: usize,
+        n: usize,
+        lda: usize,
+        ldb: usize,
+        ldc: usize,
+        a: &[f32],
+        b: &[f32],
+        c: &mut [f32],
+        accumulate: bool,
+    ) {
         let mut j = 0;
         while j + 16 <= n {
             wide::<R, 2, TA>(i, j, m, k, n, lda, ldb, ldc, a, b, c, accumulate);
@@ -158,7 +181,9 @@ mod avx {
         c: &mut [f32],
         accumulate: bool,
     ) {
-        debug_assert!(m * k <= a.len() && i + R <= m && j + 8 * V <= n && (k == 0 || (k - 1) * ldb + j + 8 * V <= b.len()) && (i + R - 1) * ldc + j + 8 * V <= c.len());
+        debug_assert!(
+            m * k <= a.len() && i + R <= m && j + 8 * V <= n && (k == 0 || (k - 1) * ldb + j + 8 * V <= b.len()) && (i + R - 1) * ldc + j + 8 * V <= c.len()
+        );
         let mut acc = [[_mm256_setzero_ps(); V]; R];
         // SAFETY (every pointer below): rows i..i+R <= m, columns j..j+8V <= n and p < k, within
         // the sizes `super::gemm` / `gemm_tn` asserted; unaligned loads and stores.
@@ -211,7 +236,19 @@ fn gemm_blocks<const TA: bool>(m: usize, k: usize, n: usize, lda: usize, ldb: us
 /// Rows `i..i+R` of C, all columns.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn row_block<const R: usize, const TA: bool>(i: usize, m: usize, k: usize, n: usize, lda: usize, ldb: usize, ldc: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+fn row_block<const R: usize, const TA: bool>(
+    i: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    lda: usize,
+    ldb: usize,
+    ldc: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    accumulate: bool,
+) {
     let full_cols = n - n % NR;
     for j in (0..full_cols).step_by(NR) {
         block::<R, NR, TA>(i, j, m, k, n, lda, ldb, ldc, a, b, c, accumulate);
@@ -351,7 +388,20 @@ mod simd {
     /// An `R × 8` block of C += A·B, as `super::block`.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    pub fn block8<const R: usize, const TA: bool>(i: usize, j: usize, m: usize, k: usize, n: usize, lda: usize, ldb: usize, ldc: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+    pub fn block8<const R: usize, const TA: bool>(
+        i: usize,
+        j: usize,
+        m: usize,
+        k: usize,
+        n: usize,
+        lda: usize,
+        ldb: usize,
+        ldc: usize,
+        a: &[f32],
+        b: &[f32],
+        c: &mut [f32],
+        accumulate: bool,
+    ) {
         assert!(j + 8 <= n && (i + R - 1) * ldc + j + 8 <= c.len() && (k == 0 || (k - 1) * ldb + j + 8 <= b.len()) && i + R <= m && m * k <= a.len());
         let mut acc = [[f32x4_splat(0.0); 2]; R];
         // SAFETY: the assert above bounds every load and store below.

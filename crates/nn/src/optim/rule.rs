@@ -15,10 +15,20 @@ use super::Hyper;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Rule {
     Sgd,
-    Momentum { nesterov: bool },
-    Adagrad { eps: f32 },
+    Momentum {
+        nesterov: bool,
+    },
+    Adagrad {
+        eps: f32,
+    },
     /// `c1 = 1 − β₁ᵗ`, `c2 = 1 − β₂ᵗ` for this step.
-    Adam { b1: f32, b2: f32, c1: f32, c2: f32, eps: f32 },
+    Adam {
+        b1: f32,
+        b2: f32,
+        c1: f32,
+        c2: f32,
+        eps: f32,
+    },
 }
 
 impl Rule {
