@@ -40,6 +40,10 @@ use std::sync::Arc;
 
 /// W's rows are dealt in runs of this many.
 const DEAL: usize = 16;
+/// The most workers a split step takes: each more one adds a block to phase 1's pipeline and a
+/// handoff to every block, while the data-parallel step scales to 16 (measured on 2 workers,
+/// 2026-12-06; more go data-parallel until measured).
+pub const MAX_SPLIT_WORKERS: usize = 4;
 /// Rows of Z per block of phase 1's pipeline (W2: 8 blocks; the last worker finishes one block
 /// after the first).
 const FORWARD_BLOCK: usize = 8;
@@ -63,7 +67,9 @@ pub fn unsplittable(model: &Sequential, shape: &[usize], workers: usize, hyper: 
     };
     if model.layers.len() < 2 {
         Some("the network is a single layer")
-    } else if !(2..=MAX_WORKERS).contains(&workers) || dense.inputs < DEAL * workers {
+    } else if !(2..=MAX_SPLIT_WORKERS).contains(&workers) {
+        Some("more workers than a split step takes")
+    } else if dense.inputs < DEAL * workers {
         Some("the first layer has too few inputs for each worker")
     } else if shape.len() != 2 || shape[1] != dense.inputs {
         Some("the inputs are not rows of the first layer's width")
