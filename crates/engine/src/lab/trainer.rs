@@ -735,7 +735,9 @@ impl Trainer {
     /// started ahead for the sharded step), and nothing was changed.
     fn split_gradient(&mut self, data: &dyn Source, masked: bool, m: usize, started: Option<usize>, hyper: Hyper) -> Option<f32> {
         let n = self.batch_x.shape()[0];
-        if started.is_some() || self.batch_filled < n {
+        // Threads only: the browser's workers share no memory for W (and without this the app's
+        // wasm carries the split step's code, ~17 KB gzipped, for nothing).
+        if cfg!(target_arch = "wasm32") || started.is_some() || self.batch_filled < n {
             return None;
         }
         let h = self.helpers.0.as_mut()?;
