@@ -23,6 +23,8 @@
 //! A helper that stops answering (killed, crashed, stuck) misses its deadline: its shards are
 //! computed by the lead (the same bits), it is dropped, and the run goes on with the rest.
 
+mod relay;
+
 use crate::shared_copy::{self, Copier};
 use engine::lab::{parse_link, replicas, LabConfig};
 use engine::layer::Layer;
@@ -430,6 +432,8 @@ pub struct WorkerHelpers {
     piece: Vec<f32>,
     /// Where each weight tensor lies in the buffer (see `update_and_publish_inner`).
     placed: Vec<u32>,
+    /// Split steps' state (see [`relay`]).
+    relay: relay::Lead,
     clock: Clock,
     _on_error: Vec<Closure<dyn FnMut(web_sys::ErrorEvent)>>,
     _on_message: Vec<Closure<dyn FnMut(MessageEvent)>>,
@@ -500,6 +504,7 @@ impl WorkerHelpers {
             readback: Vec::new(),
             piece: Vec::new(),
             placed: Vec::new(),
+            relay: relay::Lead::default(),
             clock: Clock::new(),
             _on_error: on_error,
             _on_message: on_message,
@@ -963,6 +968,11 @@ impl Helpers for WorkerHelpers {
     fn take_note(&mut self) -> Option<String> {
         self.note.take()
     }
+
+    fn relay(&mut self) -> Option<&mut dyn engine::split_layer::SplitRelay> {
+        // Through the copier only: rows of Z go back and forth a block at a time.
+        self.shared.as_ref().is_none_or(|s| s.copier.is_some()).then_some(self)
+    }
 }
 
 /// A helper worker's side: answers jobs from the shared buffer until the lead terminates it.
@@ -998,6 +1008,8 @@ pub fn serve(scope: DedicatedWorkerGlobalScope, init: JsValue, generation: Rc<Ce
         tried: 0,
         span: (0, 0, 0),
         pre: (0, 0, 0, 0),
+        side: relay::Side::default(),
+        clock: Clock::new(),
     };
     wasm_bindgen_futures::spawn_local(async move {
         let clock = Clock::new();
@@ -1057,6 +1069,9 @@ struct Helper {
     /// Staged rows copied into the job's buffer before the job came: their number (0: none) and
     /// the span they were copied for.
     pre: (i32, usize, usize, usize),
+    /// Its rows of split steps' first layer (see [`relay`]).
+    side: relay::Side,
+    clock: Clock,
 }
 
 impl Helper {
@@ -1097,6 +1112,12 @@ impl Helper {
     }
 
     fn answer(&mut self, shared: &Shared, h: usize, replica: &mut Sequential) {
+        if shared.get(KIND) == relay::SPLIT {
+            let ok = self.side.answer(shared, h, self.seen, &self.clock);
+            shared.set(Shared::block(h, STATUS), if ok { 0 } else { 1 });
+            shared.set(Shared::block(h, DONE), self.seen);
+            return;
+        }
         let g = shared.get(Shared::block(h, GROUP));
         let rank = shared.get(RANK).clamp(0, 6) as u32;
         let shape: Vec<usize> = (0..rank).map(|i| shared.get(SHAPE + i).max(0) as usize).collect();

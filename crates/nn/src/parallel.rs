@@ -467,6 +467,11 @@ pub trait Helpers: Send {
     fn split(&mut self) -> Option<&mut dyn crate::split_layer::SplitHelpers> {
         None
     }
+    /// These helpers as workers that share no memory with the caller and take split steps by
+    /// relay ([`crate::split_layer::SplitRelay`]), if they can.
+    fn relay(&mut self) -> Option<&mut dyn crate::split_layer::SplitRelay> {
+        None
+    }
     /// [`Helpers::dispatch`] with what the caller vouches for, which need not be checked again.
     fn dispatch_vouched(&mut self, job: &Arc<ShardJob>, model: &mut Sequential, batch: &Batch, _vouched: Vouched) -> Result<bool, String> {
         self.dispatch(job, model, batch)

@@ -38,6 +38,9 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+mod relay;
+pub use relay::{part_rows, Part, RelayStep, SplitRelay};
+
 /// W's rows are dealt in runs of this many.
 const DEAL: usize = 16;
 /// The most workers a split step takes: each more one adds a block to phase 1's pipeline and a
@@ -332,9 +335,8 @@ unsafe fn rest_shard(plan: &Plan, s: usize, layers: &mut [Box<dyn Layer>], scrat
 ///
 /// # Safety
 /// As [`forward_block`]; after every worker's phase 2. Writes only `v`'s rows (and b: worker 0).
-unsafe fn update_rows(job: &SplitJob, plan: &Plan, v: usize, x: &[f32]) {
+unsafe fn update_rows(own: &mut Own, plan: &Plan, v: usize, x: &[f32]) {
     let (out, input) = (plan.out, plan.input);
-    let own = &mut *job.own[v].get();
     own.w.resize_with(plan.shards, Vec::new);
     let dz = std::slice::from_raw_parts(plan.dz, plan.n * out);
     let mut present = [false; MAX_SHARDS];
@@ -432,6 +434,61 @@ fn loss_tree(lo: usize, hi: usize, results: &[Option<(f32, u32)>]) -> Option<(f3
     }
 }
 
+/// The batch's targets in the plan.
+fn plan_batch(plan: &mut Plan, batch: &Batch) {
+    if let Some(c) = batch.classes {
+        (plan.classes, plan.classes_len) = (c.as_ptr(), c.len());
+    }
+    (plan.values, plan.values_len) = (batch.values.as_ptr(), batch.values.len());
+}
+
+/// The first layer's W, b, their gradients and optimiser state in the plan (after the
+/// optimiser's `begin_step`: the rule is this step's).
+fn plan_first_layer(plan: &mut Plan, model: &mut Sequential, optimizer: &mut dyn Optimizer) {
+    let mut index = 0;
+    model.layers[0].visit_params(&mut |_, _, w, g| {
+        let len = w.len();
+        let (rule, [s0, s1]) = optimizer.split(index, len);
+        let ptr = |s: &mut [f32]| if s.len() == len { s.as_mut_ptr() } else { std::ptr::null_mut() };
+        let state = [ptr(s0), ptr(s1)];
+        plan.rule = rule;
+        let (w, g) = (tensor::slice_mut(w).as_mut_ptr(), tensor::slice_mut(g).as_mut_ptr());
+        if index == 0 {
+            (plan.w, plan.dw, plan.w_state) = (w, g, state);
+        } else {
+            (plan.b, plan.db, plan.b_state) = (w, g, state);
+        }
+        index += 1;
+    });
+}
+
+/// The rest's weights copied into the job and its buffers sized for the plan.
+///
+/// # Safety
+/// No helper is in a step of `job`.
+unsafe fn plan_buffers(job: &SplitJob, plan: &mut Plan, model: &mut Sequential) {
+    let params = &mut *job.rest_params.get();
+    params.clear();
+    for layer in &mut model.layers[1..] {
+        layer.visit_params(&mut |_, _, w, _| params.extend_from_slice(tensor::slice(w)));
+    }
+    plan.rest_len = params.len();
+    let (n, out) = (plan.n, plan.out);
+    let z = &mut *job.z.get();
+    z.resize(n * out, 0.0);
+    plan.z = z.as_mut_ptr();
+    let dz = &mut *job.dz.get();
+    dz.resize(n * out, 0.0);
+    plan.dz = dz.as_mut_ptr();
+    let leaves = &mut *job.rest_leaves.get();
+    leaves.resize(plan.shards * plan.rest_len, 0.0);
+    plan.leaves = leaves.as_mut_ptr();
+    let results = &mut *job.results.get();
+    results.clear();
+    results.resize(plan.shards, None);
+    plan.results = results.as_mut_ptr();
+}
+
 /// A helper's part of a step: worker `me` (≥ 1) on its replica of the model, whose layers after
 /// the first take the lead's weights here. A panic is caught and reported to the lead, which
 /// then does what is left of this part.
@@ -480,7 +537,7 @@ unsafe fn helper_phases(job: &SplitJob, me: usize, rest: &mut [Box<dyn Layer>], 
     if !job.helper_wait_all(2) {
         return false;
     }
-    update_rows(job, &plan, me, x);
+    update_rows(&mut *job.own[me].get(), &plan, me, x);
     // What the next batch's rows need, taken before saying done: after that the lead may set
     // up the next step in the job.
     let next = next_rows(job, &plan, me);
@@ -598,34 +655,12 @@ impl SplitStep {
         let job = self.job.clone().expect("just set");
         optimizer.begin_step();
         let mut plan = Plan { workers, n, input, out, shards, loss, hyper: *hyper, x: batch.x.as_ptr(), ..Plan::default() };
-        if let Some(c) = batch.classes {
-            (plan.classes, plan.classes_len) = (c.as_ptr(), c.len());
-        }
-        (plan.values, plan.values_len) = (batch.values.as_ptr(), batch.values.len());
-        let mut index = 0;
-        model.layers[0].visit_params(&mut |_, _, w, g| {
-            let len = w.len();
-            let (rule, [s0, s1]) = optimizer.split(index, len);
-            let ptr = |s: &mut [f32]| if s.len() == len { s.as_mut_ptr() } else { std::ptr::null_mut() };
-            let state = [ptr(s0), ptr(s1)];
-            plan.rule = rule;
-            let (w, g) = (tensor::slice_mut(w).as_mut_ptr(), tensor::slice_mut(g).as_mut_ptr());
-            if index == 0 {
-                (plan.w, plan.dw, plan.w_state) = (w, g, state);
-            } else {
-                (plan.b, plan.db, plan.b_state) = (w, g, state);
-            }
-            index += 1;
-        });
+        plan_batch(&mut plan, batch);
+        plan_first_layer(&mut plan, model, optimizer);
         // SAFETY: no helper is in a step of this job (each finished its last before the last
         // step returned, or failed), so the lead alone touches its cells now.
         unsafe {
-            let params = &mut *job.rest_params.get();
-            params.clear();
-            for layer in &mut model.layers[1..] {
-                layer.visit_params(&mut |_, _, w, _| params.extend_from_slice(tensor::slice(w)));
-            }
-            plan.rest_len = params.len();
+            plan_buffers(&job, &mut plan, model);
             // The helpers' rows: their own, gathered as the lead's were, when the rows are known.
             let gathering = gathering.filter(|g| g.indices.len() == n);
             if let Some(g) = &gathering {
@@ -633,19 +668,6 @@ impl SplitStep {
                 (plan.next, plan.next_len) = (g.next.as_ptr(), g.next.len());
             }
             *job.source.get() = gathering.map(|g| g.source);
-            let z = &mut *job.z.get();
-            z.resize(n * out, 0.0);
-            plan.z = z.as_mut_ptr();
-            let dz = &mut *job.dz.get();
-            dz.resize(n * out, 0.0);
-            plan.dz = dz.as_mut_ptr();
-            let leaves = &mut *job.rest_leaves.get();
-            leaves.resize(shards * plan.rest_len, 0.0);
-            plan.leaves = leaves.as_mut_ptr();
-            let results = &mut *job.results.get();
-            results.clear();
-            results.resize(shards, None);
-            plan.results = results.as_mut_ptr();
             *job.plan.get() = plan;
         }
         for w in 0..workers {
@@ -676,7 +698,7 @@ impl SplitStep {
             return Err("the training step failed on this worker".into());
         }
         // SAFETY: every helper is done (or failed and its part was done here).
-        let out = unsafe { self.finish(&job, &plan, model, optimizer) };
+        let out = unsafe { finish_parts(&job, &plan, model, optimizer) };
         Ok((out, failure))
     }
 
@@ -731,52 +753,52 @@ impl SplitStep {
             // results are the same bits).
             rest_shard(plan, 0, rest, &mut self.scratch);
         }
-        update_rows(job, plan, 0, x);
+        update_rows(&mut *job.own[0].get(), plan, 0, x);
         job.progress[0].store(3, Ordering::Release);
         for v in 1..=last {
             if !job.lead_wait(&job.progress, v, 3) {
                 note(v);
-                update_rows(job, plan, v, x);
+                update_rows(&mut *job.own[0].get(), plan, v, x);
                 job.progress[v].store(3, Ordering::Release);
             }
         }
     }
+}
 
-    /// The rest's tree and update, the first layer's kept rows, the loss's tree.
-    ///
-    /// # Safety
-    /// After every worker's phase 3.
-    unsafe fn finish(&mut self, job: &SplitJob, plan: &Plan, model: &mut Sequential, optimizer: &mut dyn Optimizer) -> (f32, u32) {
-        let results = &*job.results.get();
-        let leaves = &mut *job.rest_leaves.get();
-        let width = width(plan.shards);
-        let mut present = [false; MAX_SHARDS];
-        for (p, r) in present.iter_mut().zip(results) {
-            *p = r.is_some();
-        }
-        let root = rest_tree(0, width, &present[..plan.shards], leaves, plan.rest_len);
-        let (h, mut at, mut index) = (&plan.hyper, 0, 2);
-        for layer in &mut model.layers[1..] {
-            layer.visit_params(&mut |_, kind, w, g| {
-                let (w, g) = (tensor::slice_mut(w), tensor::slice_mut(g));
-                if let Some(r) = root {
-                    g.copy_from_slice(&leaves[r * plan.rest_len + at..r * plan.rest_len + at + g.len()]);
-                }
-                if kind == ParamKind::Weight && (h.l2 > 0.0 || h.l1 > 0.0) {
-                    optim::penalise(w, g, h);
-                }
-                optimizer.update(index, w, g, h);
-                at += g.len();
-                index += 1;
-            });
-        }
-        // What a forward of shard 0 through the first layer leaves in it.
-        let rows = shard_rows(plan.n, plan.shards, 0);
-        if let Some(dense) = model.layers[0].as_any_mut().downcast_mut::<Dense>() {
-            let (x, y) = dense.kept_mut(rows.len());
-            x.copy_from_slice(std::slice::from_raw_parts(plan.x.add(rows.start * plan.input), rows.len() * plan.input));
-            y.copy_from_slice(std::slice::from_raw_parts(plan.z.add(rows.start * plan.out), rows.len() * plan.out));
-        }
-        loss_tree(0, width, results).unwrap_or((0.0, 0))
+/// The rest's tree and update, the first layer's kept rows, the loss's tree.
+///
+/// # Safety
+/// After every worker's phase 3.
+unsafe fn finish_parts(job: &SplitJob, plan: &Plan, model: &mut Sequential, optimizer: &mut dyn Optimizer) -> (f32, u32) {
+    let results = &*job.results.get();
+    let leaves = &mut *job.rest_leaves.get();
+    let width = width(plan.shards);
+    let mut present = [false; MAX_SHARDS];
+    for (p, r) in present.iter_mut().zip(results) {
+        *p = r.is_some();
     }
+    let root = rest_tree(0, width, &present[..plan.shards], leaves, plan.rest_len);
+    let (h, mut at, mut index) = (&plan.hyper, 0, 2);
+    for layer in &mut model.layers[1..] {
+        layer.visit_params(&mut |_, kind, w, g| {
+            let (w, g) = (tensor::slice_mut(w), tensor::slice_mut(g));
+            if let Some(r) = root {
+                g.copy_from_slice(&leaves[r * plan.rest_len + at..r * plan.rest_len + at + g.len()]);
+            }
+            if kind == ParamKind::Weight && (h.l2 > 0.0 || h.l1 > 0.0) {
+                optim::penalise(w, g, h);
+            }
+            optimizer.update(index, w, g, h);
+            at += g.len();
+            index += 1;
+        });
+    }
+    // What a forward of shard 0 through the first layer leaves in it.
+    let rows = shard_rows(plan.n, plan.shards, 0);
+    if let Some(dense) = model.layers[0].as_any_mut().downcast_mut::<Dense>() {
+        let (x, y) = dense.kept_mut(rows.len());
+        x.copy_from_slice(std::slice::from_raw_parts(plan.x.add(rows.start * plan.input), rows.len() * plan.input));
+        y.copy_from_slice(std::slice::from_raw_parts(plan.z.add(rows.start * plan.out), rows.len() * plan.out));
+    }
+    loss_tree(0, width, results).unwrap_or((0.0, 0))
 }

@@ -184,6 +184,24 @@ pub struct Trainer {
     split: crate::split_layer::SplitStep,
     /// The step being made was a split step (nothing is started ahead of the next one).
     split_step: bool,
+    /// Relayed split steps: the helpers hold rows of the first layer (see [`Trainer::gather`]).
+    relayed: Relayed,
+}
+
+/// What relayed split steps ([`crate::split_layer::SplitRelay`]) leave with the helpers: the
+/// model's version and the worker count whose first layer they hold rows of (later steps send
+/// none while these stand), and whether the model lacks their rows of the last step (gathered
+/// before anything reads it). A copy (a checkpoint, taken after a gather) holds none.
+#[derive(Default)]
+struct Relayed {
+    held: Option<((u64, u64), usize)>,
+    outside: bool,
+}
+
+impl Clone for Relayed {
+    fn clone(&self) -> Self {
+        Relayed::default()
+    }
 }
 
 /// The rows of a mini-batch of `rows` from `data` that this worker gathers itself, and where the
@@ -378,6 +396,7 @@ impl Trainer {
             rows_source: None,
             split: crate::split_layer::SplitStep::default(),
             split_step: false,
+            relayed: Relayed::default(),
         };
         t.shuffle.shuffle(&mut t.order);
         t
@@ -452,8 +471,9 @@ impl Trainer {
         // A step started ahead would be updated by the helpers with the old state.
         self.settle();
         self.optimizer = self.optimizer_kind.build();
-        // Replicating helpers hold the old state: the next job carries the new.
+        // Replicating and relaying helpers hold the old state: the next job carries the new.
         self.replicas = None;
+        self.relayed.held = None;
     }
 
     /// One optimiser step on the next mini-batch; returns its loss. The last batch of an epoch
@@ -518,7 +538,12 @@ impl Trainer {
         // The update's settings: replicating helpers are sent them with the step's sums.
         let hyper = Hyper { lr: self.current_lr(), ..self.hyper };
         self.split_step = false;
-        let loss = if let Some(loss) = (shards > 1).then(|| self.split_gradient(data, masked, shards, started, hyper)).flatten() {
+        let split = (shards > 1).then(|| self.split_gradient(data, masked, shards, started, hyper, more)).flatten();
+        if split.is_none() {
+            // The helpers' rows of the last relayed step, before another kind of step.
+            self.gather();
+        }
+        let loss = if let Some(loss) = split {
             loss
         } else if shards > 1 {
             self.sharded_gradient(data, masked, shards, started, more, hyper)
@@ -570,6 +595,10 @@ impl Trainer {
         self.last_loss = loss;
         if more && self.last_workers > 1 && !self.split_step {
             self.start_ahead(data);
+        }
+        if !more {
+            // The caller may read the model now.
+            self.gather();
         }
         if self.step % self.record_every == 0 {
             self.record();
@@ -654,6 +683,29 @@ impl Trainer {
         if let Some(started) = self.ahead.0.take() {
             self.drain(started.workers);
         }
+        self.gather();
+    }
+
+    /// Makes the model whole after relayed split steps: the helpers' rows of the first layer's
+    /// W, ∂W and optimiser state copied in (see [`crate::split_layer::SplitRelay`]). Called
+    /// before anything reads the model; nothing to do otherwise.
+    pub fn gather(&mut self) {
+        if !std::mem::take(&mut self.relayed.outside) {
+            return;
+        }
+        let Some(relay) = self.helpers.0.as_mut().and_then(|h| h.relay()) else {
+            // Cannot happen (helpers are dropped only after a gather): the rows are lost.
+            self.relayed.held = None;
+            return;
+        };
+        let optimizer = &mut self.optimizer;
+        let mut first = true;
+        self.model.reading().layers[0].visit_params(&mut |_, _, w, g| {
+            if std::mem::take(&mut first) {
+                let (_, state) = optimizer.split(0, w.len());
+                relay.gather(tensor::slice_mut(w), tensor::slice_mut(g), state);
+            }
+        });
     }
 
     /// Splits every mini-batch into `shards` canonical micro-shards from now on (1: one pass);
@@ -699,6 +751,9 @@ impl Trainer {
 
     /// Lets `helpers` compute other workers' shards (None: all here). Steps give the same bits.
     pub fn set_helpers(&mut self, helpers: Option<Box<dyn Helpers>>) {
+        // The rows the helpers going away hold, first.
+        self.gather();
+        self.relayed.held = None;
         // A step started ahead belongs to the helpers going away, and the weights they were given.
         self.ahead = Ahead(None);
         self.published = None;
@@ -731,13 +786,12 @@ impl Trainer {
 
     /// The step with the model's first layer split between this worker and the helpers (see
     /// [`crate::split_layer`]): the gradient left in the model's gradients and the update made,
-    /// the bits of the sharded step. None: the helpers or the model cannot (or a step was
-    /// started ahead for the sharded step), and nothing was changed.
-    fn split_gradient(&mut self, data: &dyn Source, masked: bool, m: usize, started: Option<usize>, hyper: Hyper) -> Option<f32> {
+    /// the bits of the sharded step. Threads share the model; relaying helpers (the browser's
+    /// workers) keep their rows (see [`Trainer::gather`]). None: the helpers or the model cannot
+    /// (or a step was started ahead for the sharded step), and nothing was changed.
+    fn split_gradient(&mut self, data: &dyn Source, masked: bool, m: usize, started: Option<usize>, hyper: Hyper, more: bool) -> Option<f32> {
         let n = self.batch_x.shape()[0];
-        // Threads only: the browser's workers share no memory for W (and without this the app's
-        // wasm carries the split step's code, ~17 KB gzipped, for nothing).
-        if cfg!(target_arch = "wasm32") || started.is_some() || self.batch_filled < n {
+        if started.is_some() || self.batch_filled < n {
             return None;
         }
         let h = self.helpers.0.as_mut()?;
@@ -745,7 +799,6 @@ impl Trainer {
         if workers < 2 || crate::split_layer::unsplittable(&self.model, self.batch_x.shape(), workers, &hyper, masked).is_some() {
             return None;
         }
-        let helpers = h.split()?;
         let classes = data.has_classes();
         let batch = parallel::Batch {
             x: tensor::slice(&self.batch_x),
@@ -754,20 +807,43 @@ impl Trainer {
             values: tensor::slice(&self.batch_y),
             mask: None,
         };
-        // The helpers gather their own rows (the next batch's too, while this worker records).
-        let end = (self.cursor + self.batch_size.clamp(1, self.order.len())).min(self.order.len());
-        let gathering =
-            data.shared_rows().map(|source| crate::split_layer::Gathering { source, indices: &self.last_batch, next: &self.order[self.cursor..end] });
-        let model = &mut *self.model;
-        let ((loss, right), failure) = match self.split.step(model, self.optimizer.as_mut(), self.loss, &batch, m, &hyper, helpers, workers, gathering) {
-            Ok(out) => out,
-            // A failure of this worker's own part (a bug): not to be hidden by a retry.
-            Err(why) => panic!("{why}"),
+        // Threads only natively: without this the app's wasm carries their step's code for nothing.
+        let threads = if cfg!(target_arch = "wasm32") { None } else { h.split() };
+        let ((loss, right), failure) = if let Some(helpers) = threads {
+            // The helpers gather their own rows (the next batch's too, while this worker records).
+            let end = (self.cursor + self.batch_size.clamp(1, self.order.len())).min(self.order.len());
+            let gathering =
+                data.shared_rows().map(|source| crate::split_layer::Gathering { source, indices: &self.last_batch, next: &self.order[self.cursor..end] });
+            match self.split.step(&mut self.model, self.optimizer.as_mut(), self.loss, &batch, m, &hyper, helpers, workers, gathering) {
+                Ok(out) => out,
+                // A failure of this worker's own part (a bug): not to be hidden by a retry.
+                Err(why) => panic!("{why}"),
+            }
+        } else {
+            let relay = h.relay()?;
+            let version = self.model.version();
+            let init = self.relayed.held != Some((version, workers));
+            // The helpers mirror their rows of ∂W when the model will be read after this step.
+            let grads = !more || (self.step + 1) % self.record_every == 0;
+            let step = (self.loss, &batch, m, &hyper);
+            match self.split.relay(&mut self.model, self.optimizer.as_mut(), step, relay, workers, init, grads) {
+                Ok(None) => return None,
+                Ok(Some((out, failed))) => {
+                    // After a failure every row is here; otherwise the helpers hold theirs, as
+                    // the model's version after this step (its borrow above counted).
+                    self.relayed.outside = !failed;
+                    self.relayed.held = (!failed).then_some((self.model.version(), workers));
+                    (out, failed.then(|| relay.failure().unwrap_or_else(|| "a helper failed".into())))
+                }
+                Err(why) => panic!("{why}"),
+            }
         };
         if let Some(why) = failure {
             // Computed here, the same bits; the next steps run here alone.
             self.helper_failure = Some(format!("{why}: its part was computed here, and training continues on this worker alone (the same steps, slower)"));
-            self.helpers = HelperSlot(None);
+            if !self.relayed.outside {
+                self.helpers = HelperSlot(None);
+            }
         }
         // The helpers' replicas no longer hold the model (their first layer is not its own).
         self.replicas = None;
@@ -1100,6 +1176,7 @@ impl Trainer {
     /// the steps since the last sync (recorded as the CPU records them). `wait`: block until it
     /// has (native drivers). Without an accelerator, nothing to do.
     pub fn sync(&mut self, wait: bool) -> Result<(), String> {
+        self.gather();
         let Some(accel) = self.accel.0.as_mut() else { return Ok(()) };
         match accel.sync(&mut self.model, wait) {
             Ok(None) => Ok(()),
@@ -1127,6 +1204,7 @@ impl Trainer {
     }
 
     fn record(&mut self) {
+        self.gather();
         // One allocation per record: sized like the previous record's.
         let mut grads = Vec::with_capacity(self.records.last().map_or(16, |r| r.grads.len()));
         self.model.reading().visit_params(&mut |_, _, _, g| grads.push(lane_sum(tensor::slice(g), |v| v as f64 * v as f64).sqrt() as f32));
@@ -1143,11 +1221,13 @@ impl Trainer {
 
     /// The global norm of the last step's gradients (as applied: after L1/L2 and clipping).
     pub fn grad_norm(&mut self) -> f32 {
+        self.gather();
         optim::grad_norm(self.model.reading())
     }
 
     /// The update:data ratio `‖Δw‖ / ‖w‖` of the last step, per parameter tensor.
     pub fn ratios(&mut self) -> Vec<f32> {
+        self.gather();
         let mut out = Vec::new();
         if self.accel.0.is_some() {
             // The update is made on the device and never read back: unknown, not zero.

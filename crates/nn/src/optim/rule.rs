@@ -41,6 +41,30 @@ impl Rule {
         }
     }
 
+    /// The rule as words (its kind, then its constants' bits), for a worker that shares no
+    /// memory with this one ([`Rule::from_words`] reads them back exactly).
+    pub fn to_words(self) -> [u32; 6] {
+        let b = f32::to_bits;
+        match self {
+            Rule::Sgd => [0; 6],
+            Rule::Momentum { nesterov } => [1, nesterov as u32, 0, 0, 0, 0],
+            Rule::Adagrad { eps } => [2, b(eps), 0, 0, 0, 0],
+            Rule::Adam { b1, b2, c1, c2, eps } => [3, b(b1), b(b2), b(c1), b(c2), b(eps)],
+        }
+    }
+
+    /// [`Rule::to_words`] read back; None for words no rule writes.
+    pub fn from_words(w: [u32; 6]) -> Option<Rule> {
+        let f = |i: usize| f32::from_bits(w[i]);
+        match w[0] {
+            0 => Some(Rule::Sgd),
+            1 => Some(Rule::Momentum { nesterov: w[1] != 0 }),
+            2 => Some(Rule::Adagrad { eps: f(1) }),
+            3 => Some(Rule::Adam { b1: f(1), b2: f(2), c1: f(3), c2: f(4), eps: f(5) }),
+            _ => None,
+        }
+    }
+
     /// Updates the run `w` from its gradient `g` and its state runs `s0`, `s1` (as long as `w`
     /// where the rule has them; others may be empty).
     pub fn apply(self, w: &mut [f32], g: &[f32], s0: &mut [f32], s1: &mut [f32], h: &Hyper) {
@@ -116,6 +140,21 @@ impl Rule {
 mod tests {
     use super::super::{Hyper, OptimizerKind};
     use crate::rng::Rng;
+
+    #[test]
+    fn a_rule_read_back_from_its_words_is_the_same_rule() {
+        let rules = [
+            super::Rule::Sgd,
+            super::Rule::Momentum { nesterov: true },
+            super::Rule::Momentum { nesterov: false },
+            super::Rule::Adagrad { eps: 1e-8 },
+            super::Rule::Adam { b1: 0.9, b2: 0.999, c1: 0.1, c2: 0.001999, eps: 1e-8 },
+        ];
+        for r in rules {
+            assert_eq!(super::Rule::from_words(r.to_words()), Some(r));
+        }
+        assert_eq!(super::Rule::from_words([7, 0, 0, 0, 0, 0]), None);
+    }
 
     #[test]
     fn runs_updated_through_the_split_rule_have_the_bits_of_a_whole_update() {
