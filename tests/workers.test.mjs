@@ -93,7 +93,7 @@ test('3 workers, a shard each (the lead summing two helpers\' answers), train th
   await page.context().close();
 });
 
-test("the Batch Norm lab's plain net (W2's kind: steps started ahead, rows written while the helpers finish) trains the same bits on 2 workers as the CLI", async () => {
+test("the Batch Norm lab's plain net (W2's kind: its first layer split between the workers, the test set evaluated between runs of steps) trains the same bits on 2 workers as the CLI", async () => {
   const link = 'lab=batchnorm&nets=plain&hidden=64&bs=64&eval=500&seed=3';
   // 10 steps a frame (each call starts steps ahead) for ~3 s: the helper starts within the run
   // however fast the steps are (at speed=max, 200 steps could end before it had, and the last
@@ -103,7 +103,7 @@ test("the Batch Norm lab's plain net (W2's kind: steps started ahead, rows writt
   // the default 20 s left too thin a margin on a busy one (it failed once, unexplained, in a run
   // that was compiling the CLI meanwhile).
   await playTo(page, 2000, 60000);
-  await page.waitForFunction(() => /^2 workers/.test(document.querySelector('#workers-active')?.textContent ?? ''), null, { timeout: 30000 }).catch(async (e) => {
+  await page.waitForFunction(() => /^2 workers.*first layer split between them/.test(document.querySelector('#workers-active')?.textContent ?? ''), null, { timeout: 30000 }).catch(async (e) => {
     const shown = await page.evaluate(() => ['#workers-active', '#workers-note', '#stat-step'].map((s) => `${s}: ${document.querySelector(s)?.textContent}`).join('; '));
     throw new Error(`${e.message} (the page showed ${shown})`);
   });
@@ -145,6 +145,37 @@ test('a worker killed mid-run is reported and the run goes on with the same bits
   assert.match(await page.locator('#workers-active').textContent(), /^1 worker/);
   await screenshot(page, 'workers-lost');
   const native = cli(LINK, 400);
+  assert.equal(f32(await value(page, '#stat-loss')), f32(native.loss), 'the steps after the loss are the same bits');
+  await page.context().close();
+});
+
+// The Batch Norm lab's plain net (W2's shape, Adam so that the optimiser's state is split too):
+// its first layer is split between the workers, each helper keeping its rows.
+const SPLIT = 'lab=batchnorm&nets=plain&hidden=128&act=relu&init=he&opt=adam&lr=0.003&bs=64&eval=1000000&seed=6';
+
+test('2 workers split the first layer of an MLP between them (each keeps its rows) and train the CLI\'s bits', async () => {
+  const page = await openPage(browser, `${server.url}?speed=max&${SPLIT}&workers=2`);
+  const step = await playOn(page, 2);
+  const active = await page.locator('#workers-active').textContent();
+  assert.match(active, /first layer split between them/, active);
+  const native = cli(SPLIT, step);
+  assert.equal(f32(await value(page, '#stat-loss')), f32(native.loss), `the loss at step ${step} equals the CLI's`);
+  await screenshot(page, 'workers-split');
+  await page.context().close();
+});
+
+test('a worker killed while the first layer is split is reported, and the run goes on with the same bits', async () => {
+  const page = await openPage(browser, `${server.url}?speed=max&${SPLIT}&stop=2000&workers=2`);
+  await page.waitForSelector('#play:not([disabled])');
+  await page.click('#play');
+  await page.waitForFunction(() => /first layer split/.test(document.querySelector('#workers-active')?.textContent ?? ''), null, { timeout: 30000 });
+  await page.evaluate(() => window.deeplyDebug.killWorker());
+  await page.waitForSelector('#workers-note', { timeout: 30000 });
+  const note = await page.locator('#workers-note').textContent();
+  assert.match(note, /worker 2 stopped answering/, note);
+  await waitForStep(page, 's === 2000', 60000);
+  assert.match(await page.locator('#workers-active').textContent(), /^1 worker/);
+  const native = cli(SPLIT, 2000);
   assert.equal(f32(await value(page, '#stat-loss')), f32(native.loss), 'the steps after the loss are the same bits');
   await page.context().close();
 });

@@ -225,7 +225,12 @@ impl SplitRelay for Sim {
 
 impl Helpers for Sim {
     fn count(&self) -> usize {
-        self.count
+        // A lost helper is left out, as the browser's are.
+        if self.dead {
+            0
+        } else {
+            self.count
+        }
     }
     fn dispatch(&mut self, _: &Arc<ShardJob>, _: &mut Sequential, _: &Batch) -> Result<bool, String> {
         // Not ready for data-parallel jobs: the lead computes those steps' shards (the same bits).

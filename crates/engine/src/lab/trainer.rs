@@ -809,6 +809,7 @@ impl Trainer {
         };
         // Threads only natively: without this the app's wasm carries their step's code for nothing.
         let threads = if cfg!(target_arch = "wasm32") { None } else { h.split() };
+        let relayed = threads.is_none();
         let ((loss, right), failure) = if let Some(helpers) = threads {
             // The helpers gather their own rows (the next batch's too, while this worker records).
             let end = (self.cursor + self.batch_size.clamp(1, self.order.len())).min(self.order.len());
@@ -839,9 +840,13 @@ impl Trainer {
             }
         };
         if let Some(why) = failure {
-            // Computed here, the same bits; the next steps run here alone.
-            self.helper_failure = Some(format!("{why}: its part was computed here, and training continues on this worker alone (the same steps, slower)"));
-            if !self.relayed.outside {
+            // Computed here, the same bits. Threads: the next steps run here alone. Relaying
+            // helpers left the lost one out: the rest go on (what they say names how many).
+            let note = if relayed { self.helpers.0.as_mut().and_then(|h| h.take_note()) } else { None };
+            self.helper_failure = Some(
+                note.unwrap_or_else(|| format!("{why}: its part was computed here, and training continues on this worker alone (the same steps, slower)")),
+            );
+            if !relayed {
                 self.helpers = HelperSlot(None);
             }
         }

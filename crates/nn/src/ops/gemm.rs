@@ -77,7 +77,10 @@ fn a_at<const TA: bool>(i: usize, p: usize, lda: usize) -> usize {
     }
 }
 
-#[inline(always)]
+// Inlined natively (each caller's strides known); one copy per `TA` in wasm, whose download
+// the four wrappers would otherwise each carry (~10 KB apiece before compression).
+#[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+#[cfg_attr(target_arch = "wasm32", inline(never))]
 #[allow(clippy::too_many_arguments)]
 fn product<const TA: bool>(m: usize, k: usize, n: usize, lda: usize, ldb: usize, ldc: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
     #[cfg(target_arch = "x86_64")]
