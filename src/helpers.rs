@@ -1589,8 +1589,18 @@ mod tests {
             indices: Vec::new(),
         };
         let span = (640, 320, 640);
-        let mut helper =
-            Helper { job: Some(job), scratch: parallel::Scratch::default(), spare: Vec::new(), seen: 0, weights: 0, tried: 0, span, pre: (0, 0, 0, 0) };
+        let mut helper = Helper {
+            job: Some(job),
+            scratch: parallel::Scratch::default(),
+            spare: Vec::new(),
+            seen: 0,
+            weights: 0,
+            tried: 0,
+            span,
+            pre: (0, 0, 0, 0),
+            side: relay::Side::default(),
+            clock: Clock::new(),
+        };
         assert_eq!(helper.fresh_stage(&shared), None, "nothing staged yet");
         let rows: Vec<f32> = (0..320).map(|i| i as f32 + 0.25).collect();
         let id = write_staged(&shared, 1, 320, &rows, 0);
