@@ -514,6 +514,8 @@ impl WorkerHelpers {
     /// A new buffer for `layout`; each helper hears of it once it listens.
     fn share(&mut self, layout: Layout) -> Result<(), String> {
         self.shared = Some(Shared::new(layout)?);
+        // Helpers start over on a new buffer: they hold no rows of split steps.
+        self.relay.primed = None;
         self.wseq = 0;
         self.staged.0 = 0;
         self.stage_id = 0;

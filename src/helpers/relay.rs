@@ -58,6 +58,8 @@ pub(super) struct Lead {
     mirror: usize,
     grads: bool,
     failure: Option<String>,
+    /// The helpers and worker count whose rows were sent in the current buffer (None: none).
+    pub(super) primed: Option<(Vec<usize>, usize)>,
 }
 
 impl WorkerHelpers {
@@ -94,7 +96,7 @@ impl WorkerHelpers {
 }
 
 impl SplitRelay for WorkerHelpers {
-    fn ready(&mut self, model: &mut Sequential, n: usize, input: usize, out: usize) -> bool {
+    fn ready(&mut self, model: &mut Sequential, n: usize, (input, out): (usize, usize), workers: usize) -> Option<bool> {
         let crashed: Vec<usize> = self.crashed.borrow().iter().enumerate().filter(|(_, c)| **c).map(|(h, _)| h).collect();
         for h in crashed {
             self.lose(h, "crashed");
@@ -111,7 +113,7 @@ impl SplitRelay for WorkerHelpers {
             // Room for twice the batch (a helper's mirrors lie in its answer places, each as
             // long as every weight). Not ready until the helpers have the new buffer.
             let _ = self.share(super::Layout { x: x * 2, y: n * 2, ..needs });
-            return false;
+            return None;
         }
         self.tell();
         let shared = self.shared.clone().expect("checked");
@@ -124,7 +126,12 @@ impl SplitRelay for WorkerHelpers {
                 _ => {}
             }
         }
-        ready && self.alive.iter().any(|a| *a)
+        let live: Vec<usize> = (0..self.workers.len()).filter(|&h| self.alive[h]).take(workers - 1).collect();
+        if !ready || live.len() + 1 != workers {
+            return None;
+        }
+        // Rows were sent to these helpers, for this deal, in this buffer.
+        Some(self.relay.primed.as_ref() != Some(&(live, workers)))
     }
 
     fn begin(&mut self, step: &RelayStep) {
@@ -136,6 +143,9 @@ impl SplitRelay for WorkerHelpers {
         }
         let live: Vec<usize> = (0..self.workers.len()).filter(|&h| self.alive[h]).take(step.workers - 1).collect();
         let r = &mut self.relay;
+        if step.init.is_some() {
+            r.primed = Some((live.clone(), step.workers));
+        }
         (r.workers, r.n, r.input, r.out, r.states, r.grads) = (step.workers, step.n, step.input, step.out, step.rule.states(), step.grads);
         r.active = live;
         let cur = 1 - r.mirror;

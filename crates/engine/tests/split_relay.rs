@@ -78,6 +78,8 @@ struct Sim {
     steps: usize,
     die: Option<(usize, usize, usize)>,
     dead: bool,
+    /// Before this step the helpers lose their rows (as on a new buffer).
+    forget_at: Option<usize>,
     /// Steps begun, steps that sent rows, steps that asked for ∂W's mirror.
     counts: Arc<Mutex<[usize; 3]>>,
 }
@@ -95,6 +97,7 @@ impl Sim {
             steps: 0,
             die,
             dead: false,
+            forget_at: None,
             counts: Arc::default(),
         }
     }
@@ -105,8 +108,16 @@ impl Sim {
 }
 
 impl SplitRelay for Sim {
-    fn ready(&mut self, _: &mut Sequential, _: usize, _: usize, _: usize) -> bool {
-        !self.dead
+    fn ready(&mut self, _: &mut Sequential, _: usize, _: (usize, usize), _: usize) -> Option<bool> {
+        if self.dead {
+            return None;
+        }
+        // Helpers that started over (a new buffer) hold no rows: say so.
+        let fresh = self.forget_at == Some(self.steps + 1);
+        if fresh {
+            self.parts.iter_mut().for_each(|p| *p = Part::default());
+        }
+        Some(fresh)
     }
 
     fn begin(&mut self, s: &RelayStep) {
@@ -336,4 +347,18 @@ fn a_relayed_helper_lost_part_way_costs_time_not_bits() {
         let why = failures.first().unwrap_or_else(|| panic!("{die:?}: the loss is reported"));
         assert!(why.contains("stopped answering") && why.contains("training continues on this worker alone"), "{why}");
     }
+}
+
+#[test]
+fn helpers_that_lost_their_rows_say_so_and_are_sent_them_again() {
+    let data = data(true);
+    let base = run(&mut trainer(OptimizerKind::Momentum, Loss::Softmax, 64, 4), &data, false);
+    let mut t = trainer(OptimizerKind::Momentum, Loss::Softmax, 64, 4);
+    let mut sim = Sim::new(2, None);
+    // Mid-run (step 10 of a run of 7 starting at step 8): the trainer still thinks they hold them.
+    sim.forget_at = Some(10);
+    let counts = sim.counts.clone();
+    t.set_helpers(Some(Box::new(sim)));
+    assert!(run(&mut t, &data, false) == base, "the same bits");
+    assert_eq!(counts.lock().unwrap()[1], 2, "rows sent before steps 1 and 10");
 }

@@ -48,9 +48,11 @@ pub struct RelayStep<'a> {
 /// The lead's link to helpers that share no memory with it. Every wait has a deadline: a
 /// helper that misses it is reported ([`SplitRelay::failure`]) and left out from then on.
 pub trait SplitRelay {
-    /// Whether helpers are ready for a step of this model on `n` rows (false: not yet, nothing
-    /// started; the caller takes its step otherwise).
-    fn ready(&mut self, model: &mut Sequential, n: usize, input: usize, out: usize) -> bool;
+    /// Whether helpers are ready for a step of this model on `n` rows over `workers`, its first
+    /// layer `width` (inputs, outputs) wide (None: not
+    /// yet, nothing started; the caller takes its step otherwise), and whether they must be sent
+    /// their rows whatever the caller knows (they hold none: new workers, a new buffer).
+    fn ready(&mut self, model: &mut Sequential, n: usize, width: (usize, usize), workers: usize) -> Option<bool>;
     /// Starts the helpers on a step.
     fn begin(&mut self, step: &RelayStep);
     /// Block `i` (rows `rows`): the batch's rows (`input` wide) and the lead's partial sums of Z.
@@ -161,9 +163,10 @@ impl SplitStep {
         if batch.x.len() < n * input || shards == 0 || shards > MAX_SHARDS || !(2..=super::MAX_SPLIT_WORKERS).contains(&workers) {
             return Err("the batch, its shards or the workers do not fit a split step".into());
         }
-        if !relay.ready(model, n, input, out) {
+        let Some(fresh) = relay.ready(model, n, (input, out), workers) else {
             return Ok(None);
-        }
+        };
+        let init = init || fresh;
         if !self.job.as_ref().is_some_and(|j| j.workers == workers) {
             self.job = Some(Arc::new(SplitJob::new(workers)));
         }
