@@ -180,6 +180,27 @@ test('a worker killed while the first layer is split is reported, and the run go
   await page.context().close();
 });
 
+test('a batch grown past the shared buffer mid-run (a new buffer: the helpers start over) trains on 2 split workers with the bits of 1', async () => {
+  const losses = [];
+  for (const workers of [1, 2]) {
+    const page = await openPage(browser, `${server.url}?speed=max&${SPLIT}&stop=1500&workers=${workers}`);
+    await playTo(page, 1500, 60000);
+    if (workers === 2) assert.match(await page.locator('#workers-active').textContent(), /^2 workers.*first layer split/);
+    // (The lab stops after 3 epochs, 2,813 steps of 64.) 256 rows need four times the batch's room: the lead shares a new buffer.
+    for (const [field, v] of [['#ctl-bs', '256'], ['#ctl-stop', '1700']]) {
+      await page.fill(field, v);
+      await page.locator(field).dispatchEvent('change');
+    }
+    await page.click('#play');
+    await waitForStep(page, 's === 1700', 60000);
+    await paused(page);
+    if (workers === 2) assert.match(await page.locator('#workers-active').textContent(), /^2 workers.*first layer split/, 'split again after the new buffer');
+    losses.push(f32(await value(page, '#stat-loss')));
+    await page.context().close();
+  }
+  assert.equal(losses[1], losses[0], 'the loss at step 1700 on 2 workers equals 1 worker');
+});
+
 test('going back to a checkpoint on 2 workers and playing on trains the same bits as the CLI: the helpers are given the rewound weights', async () => {
   // The lead writes the weights for the helpers right after each update; a rewind changes the
   // model between steps, so the next job must carry the checkpoint's weights, not the last written.
