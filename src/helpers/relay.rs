@@ -60,6 +60,9 @@ pub(super) struct Lead {
     failure: Option<String>,
     /// The helpers and worker count whose rows were sent in the current buffer (None: none).
     pub(super) primed: Option<(Vec<usize>, usize)>,
+    /// The buffer the last step's mirrors are in (kept when a new one is shared before they
+    /// are gathered).
+    mirrors: Option<Shared>,
 }
 
 impl WorkerHelpers {
@@ -143,6 +146,7 @@ impl SplitRelay for WorkerHelpers {
         }
         let live: Vec<usize> = (0..self.workers.len()).filter(|&h| self.alive[h]).take(step.workers - 1).collect();
         let r = &mut self.relay;
+        r.mirrors = Some(shared.clone());
         if step.init.is_some() {
             r.primed = Some((live.clone(), step.workers));
         }
@@ -240,7 +244,7 @@ impl SplitRelay for WorkerHelpers {
     }
 
     fn restore(&mut self, w: &mut [f32], state: [&mut [f32]; 2]) {
-        let Some(shared) = self.relay_shared() else { return };
+        let Some(shared) = self.relay.mirrors.clone() else { return };
         let r = &self.relay;
         let [s0, s1] = state;
         for (i, &h) in r.active.iter().enumerate() {
@@ -254,7 +258,7 @@ impl SplitRelay for WorkerHelpers {
 
     fn gather(&mut self, w: &mut [f32], dw: &mut [f32], state: [&mut [f32]; 2]) {
         self.restore(w, state);
-        let Some(shared) = self.relay_shared() else { return };
+        let Some(shared) = self.relay.mirrors.clone() else { return };
         let r = &self.relay;
         if r.grads {
             for (i, &h) in r.active.iter().enumerate() {

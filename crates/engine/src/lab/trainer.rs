@@ -217,6 +217,18 @@ fn own_rows(h: Option<&dyn Helpers>, sharding: parallel::Sharding, data: &dyn So
     (parallel::shard_rows(rows, m, parallel::group(m, h.count() + 1, 1).start).start, Some(shared))
 }
 
+/// The helpers' rows of `model`'s first layer (W, ∂W) and of `optimizer`'s state for W, from
+/// the relay's mirrors of the last step.
+fn gather_into(relay: &mut dyn crate::split_layer::SplitRelay, model: &mut crate::sequential::Sequential, optimizer: &mut dyn Optimizer) {
+    let mut first = true;
+    model.layers[0].visit_params(&mut |_, _, w, g| {
+        if std::mem::take(&mut first) {
+            let (_, state) = optimizer.split(0, w.len());
+            relay.gather(tensor::slice_mut(w), tensor::slice_mut(g), state);
+        }
+    });
+}
+
 /// Fills rows `from..` of the mini-batch `x` (rows `indices` of `source`).
 fn fill_rest(x: &mut Tensor, from: usize, indices: &[usize], source: &parallel::SharedRows) {
     let n = x.shape().first().copied().unwrap_or(0);
@@ -693,19 +705,11 @@ impl Trainer {
         if !std::mem::take(&mut self.relayed.outside) {
             return;
         }
-        let Some(relay) = self.helpers.0.as_mut().and_then(|h| h.relay()) else {
+        match self.helpers.0.as_mut().and_then(|h| h.relay()) {
+            Some(relay) => gather_into(relay, self.model.reading(), self.optimizer.as_mut()),
             // Cannot happen (helpers are dropped only after a gather): the rows are lost.
-            self.relayed.held = None;
-            return;
-        };
-        let optimizer = &mut self.optimizer;
-        let mut first = true;
-        self.model.reading().layers[0].visit_params(&mut |_, _, w, g| {
-            if std::mem::take(&mut first) {
-                let (_, state) = optimizer.split(0, w.len());
-                relay.gather(tensor::slice_mut(w), tensor::slice_mut(g), state);
-            }
-        });
+            None => self.relayed.held = None,
+        }
     }
 
     /// Splits every mini-batch into `shards` canonical micro-shards from now on (1: one pass);
@@ -822,14 +826,20 @@ impl Trainer {
             }
         } else {
             let relay = h.relay()?;
+            let width = self.model.layers[0].as_any().downcast_ref::<crate::ops::dense::Dense>().map(|d| (d.inputs, d.outputs))?;
+            // Helpers that started over or changed say so: they are sent rows then, too.
+            let fresh = relay.ready(self.model.reading(), n, width, workers)?;
             let version = self.model.version();
-            let init = self.relayed.held != Some((version, workers));
+            let init = fresh || self.relayed.held != Some((version, workers));
+            if init && std::mem::take(&mut self.relayed.outside) {
+                // The rows sent are the model's: the helpers' of the last step first.
+                gather_into(relay, self.model.reading(), self.optimizer.as_mut());
+            }
             // The helpers mirror their rows of ∂W when the model will be read after this step.
             let grads = !more || (self.step + 1) % self.record_every == 0;
             let step = (self.loss, &batch, m, &hyper);
             match self.split.relay(&mut self.model, self.optimizer.as_mut(), step, relay, workers, init, grads) {
-                Ok(None) => return None,
-                Ok(Some((out, failed))) => {
+                Ok((out, failed)) => {
                     // After a failure every row is here; otherwise the helpers hold theirs, as
                     // the model's version after this step (its borrow above counted).
                     self.relayed.outside = !failed;

@@ -139,11 +139,11 @@ impl Part {
 
 impl SplitStep {
     /// One step of `model` on `batch` split in `shards`, its first layer split over `workers`
-    /// with relayed helpers (see the module notes; [`super::unsplittable`] checked by the
-    /// caller). `init`: the helpers must take their rows from the model. Returns None when the
-    /// helpers are not ready (nothing changed), otherwise the loss, the correct count and
-    /// whether a helper failed (its part was done here: the same bits; the model then holds
-    /// every row). Err: the step does not fit a split step.
+    /// with relayed helpers (see the module notes; [`super::unsplittable`] checked and
+    /// [`SplitRelay::ready`] asked by the caller). `init`: the helpers must take their rows from
+    /// the model (which must then hold them all). Returns the loss, the correct count and whether
+    /// a helper failed (its part was done here: the same bits; the model then holds every row).
+    /// Err: the step does not fit a split step.
     #[allow(clippy::too_many_arguments)]
     pub fn relay(
         &mut self,
@@ -154,7 +154,7 @@ impl SplitStep {
         workers: usize,
         init: bool,
         grads: bool,
-    ) -> Result<Option<((f32, u32), bool)>, String> {
+    ) -> Result<((f32, u32), bool), String> {
         let n = batch.shape[0];
         let (input, out) = match model.layers[0].as_any().downcast_ref::<Dense>() {
             Some(dense) => (dense.inputs, dense.outputs),
@@ -163,10 +163,6 @@ impl SplitStep {
         if batch.x.len() < n * input || shards == 0 || shards > MAX_SHARDS || !(2..=super::MAX_SPLIT_WORKERS).contains(&workers) {
             return Err("the batch, its shards or the workers do not fit a split step".into());
         }
-        let Some(fresh) = relay.ready(model, n, (input, out), workers) else {
-            return Ok(None);
-        };
-        let init = init || fresh;
         if !self.job.as_ref().is_some_and(|j| j.workers == workers) {
             self.job = Some(Arc::new(SplitJob::new(workers)));
         }
@@ -196,7 +192,7 @@ impl SplitStep {
         let failed = unsafe { self.relay_phases(&job, &plan, &mut model.layers[1..], relay) };
         // SAFETY: every worker's part is done (here, for a failed helper).
         let out = unsafe { finish_parts(&job, &plan, model, optimizer) };
-        Ok(Some((out, failed)))
+        Ok((out, failed))
     }
 
     /// Phases 1–3 on the lead; returns whether a helper failed (its part was then done here).
