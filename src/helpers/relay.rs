@@ -82,7 +82,10 @@ impl WorkerHelpers {
             spins = spins.wrapping_add(1);
             if spins % 256 == 0 {
                 let h = self.relay.active[v - 1];
-                let crashed = self.crashed.borrow().get(h).copied().unwrap_or(false) || shared.get(Shared::block(h, STATUS)) == 1;
+                // A helper's status counts with its answer to this step (one that gave up on an
+                // earlier step may still be writing its own).
+                let gave_up = shared.get(Shared::block(h, DONE)) == self.relay.seq && shared.get(Shared::block(h, STATUS)) == 1;
+                let crashed = self.crashed.borrow().get(h).copied().unwrap_or(false) || gave_up;
                 if crashed || self.clock.now() > deadline {
                     let why = if crashed { "failed during a step" } else { "stopped answering" };
                     self.lose(h, why);
