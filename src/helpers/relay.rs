@@ -15,7 +15,7 @@ use engine::layer::Layer;
 use engine::optim::{Hyper, Rule};
 use engine::parallel::MAX_SHARDS;
 use engine::sequential::Sequential;
-use engine::split_layer::{part_rows, Part, RelayStep, SplitRelay, MAX_SPLIT_WORKERS};
+use engine::split_layer::{part_rows, Part, RelayStep, SplitRelay, FORWARD_BLOCK, MAX_SPLIT_WORKERS};
 use std::ops::Range;
 
 /// The header's KIND of a split step.
@@ -30,8 +30,6 @@ const HYPER: u32 = 4; // lr, momentum, l2, l1 (bits)
 const RULE: u32 = 8; // 6 words
 const FORWARD: u32 = 16; // blocks of Z each worker has added its terms to (one word a worker)
 const _: () = assert!(FORWARD + MAX_SPLIT_WORKERS as u32 <= super::BLOCK);
-/// Rows of Z a worker adds its terms to at a time (the engine's pipeline blocks).
-const ROWS_PER_BLOCK: usize = 8;
 /// Places of a helper's mirrors.
 const W_PLACE: usize = 0;
 const STATE_PLACE: usize = 2;
@@ -212,7 +210,7 @@ impl SplitRelay for WorkerHelpers {
     }
 
     fn get_rows(&mut self, rows: Range<usize>, z: &mut [f32]) -> bool {
-        let blocks = rows.end.div_ceil(ROWS_PER_BLOCK) as i32;
+        let blocks = rows.end.div_ceil(FORWARD_BLOCK) as i32;
         let last = self.relay.workers - 1;
         // Every helper's progress (each follows the one before): the first short of it is the one lost.
         if !self.relay_wait(&|v| lead(FORWARD + v as u32), &|_| blocks, last) {
@@ -321,7 +319,7 @@ impl Side {
             }
         }
         self.x.resize(n * input, 0.0);
-        self.z.resize(ROWS_PER_BLOCK * out, 0.0);
+        self.z.resize(FORWARD_BLOCK * out, 0.0);
         let deadline = clock.now() + 10_000.0;
         let wait = |at: u32, need: i32| -> bool {
             let mut spins = 0u32;
@@ -333,11 +331,11 @@ impl Side {
             }
             true
         };
-        for i in 0..n.div_ceil(ROWS_PER_BLOCK) {
+        for i in 0..n.div_ceil(FORWARD_BLOCK) {
             if !wait(lead(FORWARD + v as u32 - 1), i as i32 + 1) {
                 return false;
             }
-            let block = i * ROWS_PER_BLOCK..((i + 1) * ROWS_PER_BLOCK).min(n);
+            let block = i * FORWARD_BLOCK..((i + 1) * FORWARD_BLOCK).min(n);
             for r in block.clone() {
                 let at = r * input + rows.start;
                 shared.copy_in(layout.x_at(0) + at as u32, &mut self.x[at..at + rows.len()]);

@@ -13,7 +13,7 @@ use engine::optim::{Hyper, OptimizerKind};
 use engine::parallel::{Batch, Helpers, NodeSum, ShardJob};
 use engine::rng::Rng;
 use engine::sequential::Sequential;
-use engine::split_layer::{part_rows, Part, RelayStep, SplitRelay};
+use engine::split_layer::{part_rows, Part, RelayStep, SplitRelay, FORWARD_BLOCK};
 use engine::tensor;
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
@@ -173,7 +173,7 @@ impl SplitRelay for Sim {
 
     fn get_rows(&mut self, rows: Range<usize>, z: &mut [f32]) -> bool {
         let out = self.step.unwrap().3;
-        if self.done_blocks * 8 < rows.end {
+        if self.done_blocks * FORWARD_BLOCK < rows.end {
             return false;
         }
         z.copy_from_slice(&self.z[rows.start * out..rows.end * out]);

@@ -47,9 +47,9 @@ const DEAL: usize = 16;
 /// handoff to every block, while the data-parallel step scales to 16 (measured on 2 workers,
 /// 2026-12-06; more go data-parallel until measured).
 pub const MAX_SPLIT_WORKERS: usize = 4;
-/// Rows of Z per block of phase 1's pipeline (W2: 8 blocks; the last worker finishes one block
+/// Rows of Z per block of phase 1's pipeline (W2: 4 blocks; the last worker finishes one block
 /// after the first).
-const FORWARD_BLOCK: usize = 8;
+pub const FORWARD_BLOCK: usize = 16;
 /// Rows of ∂W computed at a time in phase 3: each shard's leaf of a block (8 × 128 floats for
 /// W2) and their tree stay in the nearest cache, and each block is written and applied at once.
 const BLOCK: usize = 8;
